@@ -1,0 +1,177 @@
+//! The command line: clap structures and one file per command. No logic lives here beyond turning
+//! arguments into typed requests, calling the engine, and mapping the outcome to an exit code
+//! (0 success, 1 build/lint failure, 2 usage error).
+
+mod build;
+mod context;
+mod images;
+mod import;
+mod inspect;
+mod parse;
+mod rmi;
+mod tag;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A daemonless Dockerfile build engine and OCI image builder.
+///
+/// `rbuild -t app:1.0 .` is the same as `rbuild build -t app:1.0 .`.
+#[derive(Debug, Parser)]
+#[command(name = "rbuild", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Store root (default: $RBUILD_ROOT, else /var/lib/rbuild as root, else $XDG_DATA_HOME/rbuild)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Print debug information on stderr
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Print a Dockerfile's syntax tree
+    Parse(parse::ParseArgs),
+    /// Inspect the build context
+    #[command(subcommand)]
+    Context(context::ContextCommand),
+    /// List images in the store
+    Images(images::ImagesArgs),
+    /// Show an image's configuration as JSON
+    Inspect(inspect::InspectArgs),
+    /// Give an image another name
+    Tag(tag::TagArgs),
+    /// Remove image names (and images no name refers to)
+    Rmi(rmi::RmiArgs),
+    /// Turn a rootfs tarball into a one-layer image
+    Import(import::ImportArgs),
+}
+
+const SUBCOMMANDS: &[&str] = &["build", "parse", "context", "images", "inspect", "tag", "rmi", "import", "help"];
+
+/// Global options every command sees.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub root: PathBuf,
+    pub debug: bool,
+}
+
+/// An error in how the command was called (exit code 2), as opposed to a failure of the work (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// `rbuild -t x .` → `rbuild build -t x .`: insert `build` where the first word that is not a global
+/// option is not a subcommand.
+fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "--root" => i += 2,
+            "--debug" => i += 1,
+            _ if a.starts_with("--root=") => i += 1,
+            _ => break,
+        }
+    }
+    match args.get(i).map(String::as_str) {
+        None => args,
+        Some(a) if SUBCOMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version") => args,
+        Some(_) => {
+            let mut out = args;
+            out.insert(i, "build".to_string());
+            out
+        }
+    }
+}
+
+/// The default store root, per the rules in `--root`'s help.
+pub fn default_root() -> PathBuf {
+    if let Some(r) = std::env::var_os("RBUILD_ROOT").filter(|r| !r.is_empty()) {
+        return PathBuf::from(r);
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/rbuild");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|r| !r.is_empty()) {
+        return PathBuf::from(x).join("rbuild");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/rbuild")
+}
+
+pub fn main() -> ExitCode {
+    let args = with_default_subcommand(std::env::args().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let globals = Globals { root: cli.root.clone().unwrap_or_else(default_root), debug: cli.debug };
+    let result = match cli.command {
+        Command::Build(a) => build::run(&globals, a),
+        Command::Parse(a) => parse::run(&globals, a),
+        Command::Context(a) => context::run(&globals, a),
+        Command::Images(a) => images::run(&globals, a),
+        Command::Inspect(a) => inspect::run(&globals, a),
+        Command::Tag(a) => tag::run(&globals, a),
+        Command::Rmi(a) => rmi::run(&globals, a),
+        Command::Import(a) => import::run(&globals, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err, globals.debug);
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Print an error chain on stderr: `error: outer: inner`, each cause on its own line when there are many.
+fn report(err: &anyhow::Error, debug: bool) {
+    let mut msg = format!("error: {err}");
+    for cause in err.chain().skip(1) {
+        msg.push_str(&format!("\n  caused by: {cause}"));
+    }
+    if debug {
+        msg.push_str(&format!("\n{err:?}"));
+    }
+    eprintln!("{msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn bare_invocation_means_build() {
+        assert_eq!(with_default_subcommand(v("rbuild -t app:1 .")), v("rbuild build -t app:1 ."));
+        assert_eq!(with_default_subcommand(v("rbuild --root /r .")), v("rbuild --root /r build ."));
+        assert_eq!(with_default_subcommand(v("rbuild images")), v("rbuild images"));
+        assert_eq!(with_default_subcommand(v("rbuild --version")), v("rbuild --version"));
+        assert_eq!(with_default_subcommand(v("rbuild")), v("rbuild"));
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

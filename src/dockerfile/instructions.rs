@@ -1,0 +1,1 @@
+//! Typed instructions: one struct per instruction, built from the syntax tree, words still unexpanded.

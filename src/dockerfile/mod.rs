@@ -1,0 +1,12 @@
+//! Dockerfiles: the pest grammar (`grammar/dockerfile.pest`) turned into a syntax tree (`ast`), the
+//! BuildKit-compatible dump (`dump`), typed instructions (`instructions`) and BuildKit's shell-style word
+//! expansion (`expand`). Parsing never expands variables; expansion happens when planning.
+
+pub mod ast;
+pub mod dump;
+pub mod expand;
+pub mod instructions;
+pub mod parse;
+
+pub use ast::{Directives, Dockerfile, Heredoc, Instruction, Keyword, Location, Warning};
+pub use parse::{parse, ParseError};

@@ -1,0 +1,17 @@
+//! rbuild: a daemonless Dockerfile build engine and OCI image builder.
+//!
+//! Data moves forward through the modules: `dockerfile` (syntax tree, typed instructions, word expansion)
+//! and `context` (.dockerignore, context walk) feed `plan` (stages, ARG scoping), which `build` executes,
+//! writing layers with `layer` into the content store `store`; `image` builds OCI configs and manifests.
+//! Only `cli` (and the engine modules `plan` and `build`) see every other module.
+#![deny(unsafe_code)]
+
+pub mod build;
+pub mod cli;
+pub mod context;
+pub mod digest;
+pub mod dockerfile;
+pub mod image;
+pub mod layer;
+pub mod plan;
+pub mod store;
