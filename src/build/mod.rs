@@ -1,1 +1,3 @@
 //! build
+pub mod config;
+pub mod scoped;
