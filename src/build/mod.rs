@@ -1,3 +1,4 @@
 //! build
 pub mod config;
+pub mod metadata;
 pub mod scoped;
