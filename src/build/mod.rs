@@ -1,4 +1,6 @@
 //! build
 pub mod config;
+pub mod fsops;
 pub mod metadata;
 pub mod scoped;
+pub mod users;
