@@ -1,9 +1,145 @@
-use super::Globals;
+//! `rbuild build`: turn flags into a `BuildRequest` and run it.
+
+use super::{Globals, UsageError};
+use crate::build::{self, BuildRequest};
+use crate::image::ImageRef;
+use crate::layer::Compression;
+use crate::store::Store;
+use anyhow::Context as _;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-pub struct BuildArgs {}
+#[command(after_help = "Examples:\n  rbuild build -t app:1.0 .\n  rbuild -t app:1.0 -f docker/Dockerfile --build-arg VERSION=2 .\n  \
+SOURCE_DATE_EPOCH=0 rbuild build -t app:repro .   # same inputs, same image digest")]
+pub struct BuildCommand {
+    /// Build context directory
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
 
-pub fn run(_g: &Globals, _a: BuildArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+    /// Name and optionally tag the image (name:tag); repeatable
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+
+    /// Dockerfile path (default: CONTEXT/Dockerfile; `-` reads it from stdin)
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Set a build-time variable (NAME=VALUE, or NAME to take it from the environment); repeatable
+    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    pub build_args: Vec<String>,
+
+    /// Build this stage (by name) instead of the last one
+    #[arg(long)]
+    pub target: Option<String>,
+
+    /// Set a label on the image (KEY=VALUE); repeatable
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// Print nothing but the image ID (on stdout)
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Layer compression
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: CompressionArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+}
+
+fn parse_labels(words: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut out = BTreeMap::new();
+    for w in words {
+        match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            _ => return Err(UsageError(format!("malformed --label {w:?}: expected KEY=VALUE"))),
+        }
+    }
+    Ok(out)
+}
+
+fn source_date_epoch(args: &crate::plan::BuildArgs) -> Result<Option<i64>, UsageError> {
+    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok();
+    match args.get("SOURCE_DATE_EPOCH").map(String::from).or(from_env) {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| UsageError(format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"))),
+    }
+}
+
+pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
+    let tags = a
+        .tags
+        .iter()
+        .map(|t| ImageRef::parse(t).map_err(|e| UsageError(format!("invalid tag {t:?}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let build_args = crate::plan::BuildArgs::parse(&a.build_args).map_err(|e| UsageError(e.to_string()))?;
+    let labels = parse_labels(&a.labels)?;
+    let source_date_epoch = source_date_epoch(&build_args)?;
+    if !a.context.is_dir() {
+        return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());
+    }
+    let (dockerfile, dockerfile_text) = match &a.file {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).context("reading the Dockerfile from stdin")?;
+            (PathBuf::from("Dockerfile"), text)
+        }
+        Some(p) => (p.clone(), read_dockerfile(p)?),
+        None => {
+            let p = a.context.join("Dockerfile");
+            let p = if !p.exists() && a.context.join("dockerfile").exists() { a.context.join("dockerfile") } else { p };
+            (p.clone(), read_dockerfile(&p)?)
+        }
+    };
+    let store = Store::open(&g.root)?;
+    let req = BuildRequest {
+        context_dir: a.context.clone(),
+        dockerfile,
+        dockerfile_text,
+        tags,
+        build_args,
+        target: a.target.clone(),
+        labels,
+        compression: match a.compression {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        },
+        source_date_epoch,
+        quiet: a.quiet,
+    };
+    let out = build::build(&store, &req)?;
+    if let Some(path) = &a.iidfile {
+        std::fs::write(path, out.image_id.to_string())
+            .with_context(|| format!("writing the image ID to {}", path.display()))?;
+    }
+    if a.quiet {
+        println!("{}", out.image_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_dockerfile(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        anyhow::Error::new(UsageError(format!(
+            "cannot read Dockerfile {}: {e} (use -f to name another file)",
+            path.display()
+        )))
+    })
 }

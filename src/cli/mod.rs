@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    Build(build::BuildCommand),
     /// Print a Dockerfile's syntax tree
     Parse(parse::ParseArgs),
     /// Inspect the build context

@@ -271,7 +271,7 @@ fn lower_from(ins: &Instruction) -> Result<From, InstructionError> {
     }
 }
 
-fn lower_command(ins: &Instruction) -> Result<Command, InstructionError> {
+pub fn lower_command(ins: &Instruction) -> Result<Command, InstructionError> {
     let loc = ins.location;
     let mut flags = Flags::parse(ins)?;
     let kw = ins.kind.as_str();

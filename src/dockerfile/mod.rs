@@ -3,10 +3,12 @@
 //! expansion (`expand`). Parsing never expands variables; expansion happens when planning.
 
 pub mod ast;
+pub mod diagnostic;
 pub mod dump;
 pub mod expand;
 pub mod instructions;
 pub mod parse;
 
 pub use ast::{Directives, Dockerfile, Heredoc, Instruction, Keyword, Location, Warning};
+pub use diagnostic::Diagnostic;
 pub use parse::{parse, ParseError};

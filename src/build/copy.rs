@@ -1,0 +1,421 @@
+//! COPY and ADD: select sources (the build context after .dockerignore, another stage's rootfs, or an
+//! image's), and write them into the step's upper dir at a destination resolved inside the image rootfs.
+//!
+//! Rules kept here, as `docker build` has them: sources never leave their root (`COPY ../x` is refused for
+//! the context; symlinks are followed only inside it and copied as links inside directories); a directory
+//! source copies its contents; several sources need a destination ending in `/`; a destination that is an
+//! existing directory receives the source by name; missing parents are created; files are owned by 0:0 unless
+//! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives.
+
+use super::fsops::{self, Attrs};
+use super::scoped::{self, Escape, ScopedError};
+use globset::{GlobBuilder, GlobMatcher};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("forbidden path outside the build context: {0}")]
+    OutsideContext(String),
+    #[error("{source_path:?}: not found in {root}{hint}")]
+    NotFound { source_path: String, root: String, hint: &'static str },
+    #[error("{pattern:?}: no files in {root} match")]
+    NoMatch { pattern: String, root: String },
+    #[error("invalid source pattern {pattern:?}: {message}")]
+    BadPattern { pattern: String, message: String },
+    #[error("when copying more than one source, the destination must be a directory and end with a /: {0:?}")]
+    DestNotDir(String),
+    #[error("cannot copy to {0:?}: a non-directory is in the way")]
+    NotADirectory(String),
+    #[error("cannot overwrite directory {0:?} with a non-directory")]
+    OverwriteDir(String),
+    #[error("ADD from a URL or git repository ({0}) is not supported yet: download it into the context and COPY it")]
+    Remote(String),
+    #[error("{0}")]
+    Scoped(#[from] ScopedError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("unpacking archive {path}: {message}")]
+    Archive { path: String, message: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CopyError + '_ {
+    move |source| CopyError::Io { path: path.display().to_string(), source }
+}
+
+/// Where sources are read from.
+pub struct SourceRoot<'a> {
+    pub dir: &'a Path,
+    /// For the build context: the relative paths the context walk kept after .dockerignore. `None` for an
+    /// image or stage rootfs, where everything is visible.
+    pub included: Option<&'a BTreeSet<String>>,
+    /// How messages name the root: `the build context`, `stage "build"`.
+    pub what: String,
+}
+
+impl SourceRoot<'_> {
+    fn is_context(&self) -> bool {
+        self.included.is_some()
+    }
+
+    fn visible(&self, rel: &str) -> bool {
+        rel.is_empty() || self.included.is_none_or(|set| set.contains(rel))
+    }
+}
+
+/// One COPY/ADD with every word expanded.
+pub struct CopySpec {
+    pub sources: Vec<String>,
+    /// Heredoc sources (`COPY <<EOF /dst`): name and (expanded) content.
+    pub heredocs: Vec<(String, String)>,
+    pub dest: String,
+    pub workdir: String,
+    pub owner: (u32, u32),
+    pub chmod: Option<u32>,
+    pub add: bool,
+    pub exclude: Vec<String>,
+    /// mtime for entries the step creates (heredoc files, new parent dirs).
+    pub now: (i64, i64),
+}
+
+enum Item {
+    Heredoc { name: String, content: String },
+    Entry { rel: Vec<String>, name: String },
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn glob(pattern: &str) -> Result<GlobMatcher, CopyError> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| CopyError::BadPattern { pattern: pattern.to_string(), message: e.to_string() })
+}
+
+/// Run one COPY/ADD, writing into `upper`, with destinations resolved inside `rootfs`.
+pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Result<(), CopyError> {
+    let items = collect_sources(spec, src)?;
+    let dest_path = if spec.dest.starts_with('/') {
+        spec.dest.clone()
+    } else {
+        format!("{}/{}", spec.workdir.trim_end_matches('/'), spec.dest)
+    };
+    let dir_hint = spec.dest.ends_with('/') || spec.dest.ends_with("/.") || spec.dest == "." || spec.dest == "..";
+    let dest = scoped::resolve(rootfs, &dest_path, true, Escape::Clamp, "the image")?;
+    let writer = Writer { rootfs, upper, spec };
+    let dest_is_dir = dir_hint || writer.is_dir(&dest);
+    let many = items.len() > 1 || spec.sources.iter().any(|s| has_glob(s));
+    if items.len() > 1 && !dest_is_dir {
+        return Err(CopyError::DestNotDir(spec.dest.clone()));
+    }
+    let excludes = spec.exclude.iter().map(|p| glob(p)).collect::<Result<Vec<_>, _>>()?;
+    for item in items {
+        match item {
+            Item::Heredoc { name, content } => {
+                let target = if dest_is_dir || many { child(&dest, &name) } else { dest.clone() };
+                writer.write_bytes(&target, content.as_bytes())?;
+            }
+            Item::Entry { rel, name } => {
+                let path = scoped::join(src.dir, &rel);
+                let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+                if meta.is_dir() {
+                    writer.ensure_dir(&dest, Some(&meta))?;
+                    writer.copy_tree(src, &rel, &path, &dest, &excludes)?;
+                } else if spec.add && meta.is_file() && is_archive(&path)? {
+                    writer.ensure_dir(&dest, None)?;
+                    writer.unpack(&path, &dest)?;
+                } else {
+                    let target = if dest_is_dir || many { child(&dest, &name) } else { dest.clone() };
+                    writer.copy_entry(&path, &meta, &target)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn child(parent: &[String], name: &str) -> Vec<String> {
+    let mut v = parent.to_vec();
+    v.push(name.to_string());
+    v
+}
+
+fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyError> {
+    let mut items = Vec::new();
+    for source in &spec.sources {
+        if let Some(name) = source.strip_prefix("<<") {
+            let name = name.trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'');
+            if let Some((n, content)) = spec.heredocs.iter().find(|(n, _)| n == name) {
+                items.push(Item::Heredoc { name: n.clone(), content: content.clone() });
+                continue;
+            }
+        }
+        if spec.add && (source.contains("://") || source.starts_with("git@")) {
+            return Err(CopyError::Remote(source.clone()));
+        }
+        let cleaned = match scoped::clean_components(source) {
+            Ok(c) => c,
+            Err(()) if src.is_context() => return Err(CopyError::OutsideContext(source.clone())),
+            Err(()) => clamp_components(source),
+        };
+        let cleaned_text = cleaned.join("/");
+        if has_glob(&cleaned_text) {
+            let matches = glob_matches(src, &cleaned_text)?;
+            if matches.is_empty() {
+                return Err(CopyError::NoMatch { pattern: source.clone(), root: src.what.clone() });
+            }
+            for m in matches {
+                items.push(resolve_entry(src, &m, source)?);
+            }
+        } else {
+            items.push(resolve_entry(src, &cleaned_text, source)?);
+        }
+    }
+    Ok(items)
+}
+
+/// `..` that would climb above the root is dropped, as inside a chroot.
+fn clamp_components(path: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c.to_string()),
+        }
+    }
+    out
+}
+
+fn resolve_entry(src: &SourceRoot, rel: &str, source: &str) -> Result<Item, CopyError> {
+    let escape = if src.is_context() { Escape::Refuse } else { Escape::Clamp };
+    let resolved = scoped::resolve(src.dir, rel, true, escape, "the build context")?;
+    let joined = resolved.join("/");
+    let exists = fs::symlink_metadata(scoped::join(src.dir, &resolved)).is_ok();
+    if !exists || !src.visible(&joined) {
+        let hint = if exists { " (excluded by .dockerignore)" } else { "" };
+        return Err(CopyError::NotFound { source_path: source.to_string(), root: src.what.clone(), hint });
+    }
+    // The destination name is the source's own name, not its symlink target's.
+    let name = rel.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("").to_string();
+    Ok(Item::Entry { rel: resolved, name })
+}
+
+fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<String>, CopyError> {
+    let matcher = glob(pattern)?;
+    let mut out: Vec<String> = match src.included {
+        Some(set) => set.iter().filter(|p| matcher.is_match(p.as_str())).cloned().collect(),
+        None => {
+            let depth = pattern.split('/').count();
+            let mut v = Vec::new();
+            for e in walkdir::WalkDir::new(src.dir).min_depth(1).max_depth(depth).follow_links(false) {
+                let e = e.map_err(|e| CopyError::Io {
+                    path: src.dir.display().to_string(),
+                    source: io::Error::other(e.to_string()),
+                })?;
+                let rel = e.path().strip_prefix(src.dir).unwrap_or(e.path()).to_string_lossy().into_owned();
+                if matcher.is_match(&rel) {
+                    v.push(rel);
+                }
+            }
+            v
+        }
+    };
+    out.sort();
+    Ok(out)
+}
+
+/// Magic numbers of the archive formats ADD unpacks (after decompression, a tar header).
+fn is_archive(path: &Path) -> Result<bool, CopyError> {
+    let mut head = Vec::with_capacity(512);
+    crate::layer::open_maybe_compressed(path)
+        .map_err(io_err(path))?
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(io_err(path))?;
+    Ok(head.len() >= 262 && &head[257..262] == b"ustar")
+}
+
+struct Writer<'a> {
+    rootfs: &'a Path,
+    upper: &'a Path,
+    spec: &'a CopySpec,
+}
+
+impl Writer<'_> {
+    fn display(comps: &[String]) -> String {
+        format!("/{}", comps.join("/"))
+    }
+
+    fn is_dir(&self, comps: &[String]) -> bool {
+        [self.upper, self.rootfs]
+            .iter()
+            .any(|root| fs::symlink_metadata(scoped::join(root, comps)).is_ok_and(|m| m.is_dir()))
+    }
+
+    fn new_dir_attrs(&self) -> Attrs {
+        Attrs { uid: self.spec.owner.0, gid: self.spec.owner.1, mode: 0o755, mtime: self.spec.now }
+    }
+
+    /// Make `comps` a directory in the upper dir, with its parents. Existing image dirs keep their attributes;
+    /// new ones take `source`'s mode and mtime (when copying a directory) or 0755.
+    fn ensure_dir(&self, comps: &[String], source: Option<&fs::Metadata>) -> Result<(), CopyError> {
+        for i in 1..=comps.len() {
+            let prefix = &comps[..i];
+            let up = scoped::join(self.upper, prefix);
+            if fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let lower = scoped::join(self.rootfs, prefix);
+            let attrs = match fs::symlink_metadata(&lower) {
+                Ok(m) if m.is_dir() => Attrs::of(&m),
+                Ok(_) => return Err(CopyError::NotADirectory(Self::display(prefix))),
+                Err(_) if i == comps.len() => match source {
+                    Some(m) => Attrs { uid: self.spec.owner.0, gid: self.spec.owner.1, ..self.mode_of(m) },
+                    None => self.new_dir_attrs(),
+                },
+                Err(_) => self.new_dir_attrs(),
+            };
+            fsops::remove_any(&up).map_err(io_err(&up))?;
+            fs::create_dir(&up).map_err(io_err(&up))?;
+            fsops::apply(&up, &attrs, false).map_err(io_err(&up))?;
+        }
+        Ok(())
+    }
+
+    /// Source attributes with COPY's ownership and `--chmod` applied.
+    fn mode_of(&self, meta: &fs::Metadata) -> Attrs {
+        let mut a = Attrs::of(meta);
+        a.uid = self.spec.owner.0;
+        a.gid = self.spec.owner.1;
+        if let Some(m) = self.spec.chmod {
+            a.mode = m;
+        }
+        a
+    }
+
+    fn prepare_target(&self, target: &[String]) -> Result<PathBuf, CopyError> {
+        if let Some((_, parent)) = target.split_last() {
+            self.ensure_dir(parent, None)?;
+        }
+        let lower = scoped::join(self.rootfs, target);
+        if fs::symlink_metadata(&lower).is_ok_and(|m| m.is_dir()) {
+            return Err(CopyError::OverwriteDir(Self::display(target)));
+        }
+        let up = scoped::join(self.upper, target);
+        fsops::remove_any(&up).map_err(io_err(&up))?;
+        Ok(up)
+    }
+
+    fn write_bytes(&self, target: &[String], content: &[u8]) -> Result<(), CopyError> {
+        let up = self.prepare_target(target)?;
+        fs::write(&up, content).map_err(io_err(&up))?;
+        let attrs = Attrs {
+            uid: self.spec.owner.0,
+            gid: self.spec.owner.1,
+            mode: self.spec.chmod.unwrap_or(0o644),
+            mtime: self.spec.now,
+        };
+        fsops::apply(&up, &attrs, false).map_err(io_err(&up))
+    }
+
+    /// Copy one non-directory entry (file or symlink; other kinds are recreated as empty files' absence:
+    /// sockets and devices in a context are skipped, as BuildKit's context transfer skips them).
+    fn copy_entry(&self, path: &Path, meta: &fs::Metadata, target: &[String]) -> Result<(), CopyError> {
+        let ft = meta.file_type();
+        if !(ft.is_file() || ft.is_symlink()) {
+            return Ok(());
+        }
+        let up = self.prepare_target(target)?;
+        if ft.is_symlink() {
+            let link = fs::read_link(path).map_err(io_err(path))?;
+            std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
+            let mut a = self.mode_of(meta);
+            a.mode = 0o777;
+            fsops::apply(&up, &a, true).map_err(io_err(&up))
+        } else {
+            fs::copy(path, &up).map_err(io_err(path))?;
+            fsops::apply(&up, &self.mode_of(meta), false).map_err(io_err(&up))
+        }
+    }
+
+    /// Copy the contents of directory `dir` (at `rel` in the source root) into `dest`.
+    fn copy_tree(
+        &self,
+        src: &SourceRoot,
+        rel: &[String],
+        dir: &Path,
+        dest: &[String],
+        excludes: &[GlobMatcher],
+    ) -> Result<(), CopyError> {
+        let walker = walkdir::WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name();
+        let mut it = walker.into_iter();
+        while let Some(entry) = it.next() {
+            let entry = entry.map_err(|e| CopyError::Io {
+                path: dir.display().to_string(),
+                source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")),
+            })?;
+            let sub = entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().into_owned();
+            let mut full = rel.join("/");
+            if !full.is_empty() {
+                full.push('/');
+            }
+            full.push_str(&sub);
+            let excluded = excludes.iter().any(|g| g.is_match(&sub));
+            if !src.visible(&full) || excluded {
+                if entry.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            let mut target = dest.to_vec();
+            target.extend(sub.split('/').map(String::from));
+            let meta = entry.path().symlink_metadata().map_err(io_err(entry.path()))?;
+            if meta.is_dir() {
+                self.ensure_dir(&target, Some(&meta))?;
+                // Children are written after the dir; its mtime is restored below once they are in.
+            } else {
+                self.copy_entry(entry.path(), &meta, &target)?;
+            }
+        }
+        // Writing children changed directory mtimes: put the sources' back, deepest first.
+        let mut dirs: Vec<_> = walkdir::WalkDir::new(dir)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_dir())
+            .collect();
+        dirs.sort_by_key(|e| std::cmp::Reverse(e.depth()));
+        for e in dirs {
+            let sub = e.path().strip_prefix(dir).unwrap_or(e.path());
+            let mut up = scoped::join(self.upper, dest);
+            if !sub.as_os_str().is_empty() {
+                up.push(sub);
+            } else if fs::symlink_metadata(scoped::join(self.rootfs, dest)).is_ok() {
+                continue; // an existing image dir keeps its own attributes
+            }
+            if let Ok(m) = e.metadata() {
+                if up.exists() {
+                    fsops::set_mtime(&up, (m.mtime(), m.mtime_nsec())).map_err(io_err(&up))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unpack(&self, archive: &Path, dest: &[String]) -> Result<(), CopyError> {
+        let target = scoped::join(self.upper, dest);
+        let reader = crate::layer::open_maybe_compressed(archive).map_err(io_err(archive))?;
+        crate::layer::unpack_archive(reader, &target)
+            .map_err(|e| CopyError::Archive { path: archive.display().to_string(), message: e.to_string() })
+    }
+}
