@@ -1,0 +1,4 @@
+#!/bin/sh
+echo "$GREETING"
+echo "running as $(id -u):$(id -g) in $(pwd)"
+cat /etc/hello/*.conf

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what rbuild's demo and tests need on Debian, only when missing.
+set -euo pipefail
+need=()
+command -v busybox >/dev/null 2>&1 && busybox --list-full >/dev/null 2>&1 || need+=(busybox-static)
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v cargo >/dev/null 2>&1 || need+=(cargo)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, conformance (reads ../shared/conformance in place), differential against
+# BuildKit's parser (PyPI `dockerfile` in .venv), end-to-end and interop (skopeo, umoci) tests, clippy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+if ! .venv/bin/python -c 'import dockerfile' >/dev/null 2>&1; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet dockerfile
+fi
+export RBUILD_ORACLE_PYTHON=$PWD/.venv/bin/python
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --no-fail-fast 2>&1
