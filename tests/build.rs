@@ -1,0 +1,292 @@
+//! End-to-end builds through the real binary: COPY/ADD semantics, metadata in the config, multi-stage,
+//! ARG scoping, .dockerignore, reproducibility, and clear errors that leave the store untouched.
+
+mod common;
+
+use common::TestContext;
+use predicates::prelude::*;
+use serde_json::json;
+
+#[test]
+fn scratch_build_records_every_metadata_instruction() {
+    let t = TestContext::new();
+    t.write("Dockerfile", r#"FROM scratch
+ENV A=1 B="two words"
+ENV C=${A}-$B
+LABEL version="1.0" description=demo
+EXPOSE 80 53/udp 8000-8001
+VOLUME /data ["/logs"]
+WORKDIR /app
+WORKDIR sub
+USER 1000:1000
+STOPSIGNAL SIGQUIT
+SHELL ["/bin/bash", "-c"]
+HEALTHCHECK --interval=5s --retries=2 CMD check
+ONBUILD run echo child
+MAINTAINER someone@example.com
+ENTRYPOINT ["/entry"]
+CMD run me
+"#);
+    t.build("meta:1", &[]);
+    let cfg = t.config("meta:1");
+    let c = &cfg["config"];
+    assert_eq!(
+        c["Env"],
+        json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1", "B=two words", "C=1-two words"])
+    );
+    assert_eq!(c["Labels"], json!({"version": "1.0", "description": "demo"}));
+    assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}));
+    assert_eq!(c["Volumes"], json!({"/data": {}, "/logs": {}}));
+    assert_eq!(c["WorkingDir"], "/app/sub");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["StopSignal"], "SIGQUIT");
+    assert_eq!(c["Shell"], json!(["/bin/bash", "-c"]));
+    assert_eq!(c["Healthcheck"], json!({"Test": ["CMD-SHELL", "check"], "Interval": 5_000_000_000i64, "Retries": 2}));
+    assert_eq!(c["OnBuild"], json!(["RUN echo child"]));
+    assert_eq!(c["Entrypoint"], json!(["/entry"]));
+    assert_eq!(c["Cmd"], json!(["/bin/bash", "-c", "run me"]), "shell form CMD is wrapped in SHELL");
+    assert_eq!(cfg["author"], "someone@example.com");
+    assert_eq!(t.layer_count("meta:1"), 0);
+    let history = cfg["history"].as_array().unwrap();
+    assert_eq!(history.len(), 15, "one history entry per instruction after FROM");
+    assert!(history.iter().all(|h| h["empty_layer"] == true));
+    assert_eq!(cfg["rootfs"], json!({"type": "layers", "diff_ids": []}));
+}
+
+#[test]
+fn copy_files_dirs_and_globs_with_docker_destination_rules() {
+    let t = TestContext::new();
+    t.write("a.txt", "A");
+    t.write("b.txt", "B");
+    t.write("dir/x.conf", "X");
+    t.write("dir/sub/y.conf", "Y");
+    t.write("Dockerfile", "FROM scratch\nCOPY a.txt /file\nCOPY *.txt /globbed/\nCOPY dir /d\nCOPY a.txt dir/x.conf /multi/\nWORKDIR /w\nCOPY b.txt .\n");
+    t.build("copy:1", &[]);
+    assert_eq!(t.layer_count("copy:1"), 5);
+    let l0 = t.layer("copy:1", 0);
+    assert_eq!(l0["file"].data, b"A");
+    assert_eq!((l0["file"].uid, l0["file"].gid), (0, 0));
+    let l1 = t.layer("copy:1", 1);
+    assert!(l1.contains_key("globbed/a.txt") && l1.contains_key("globbed/b.txt"), "{:?}", l1.keys());
+    let l2 = t.layer("copy:1", 2);
+    assert_eq!(l2["d/x.conf"].data, b"X", "a directory source copies its contents");
+    assert_eq!(l2["d/sub/y.conf"].data, b"Y");
+    assert!(!l2.contains_key("d/dir"));
+    let l3 = t.layer("copy:1", 3);
+    assert!(l3.contains_key("multi/a.txt") && l3.contains_key("multi/x.conf"));
+    let l4 = t.layer("copy:1", 4);
+    assert_eq!(l4["w/b.txt"].data, b"B", "relative destinations are under WORKDIR");
+    assert_eq!(l4["w"].kind, 'd');
+}
+
+#[test]
+fn copy_chown_chmod_and_modes() {
+    let t = TestContext::new();
+    t.import_busybox();
+    let script = t.write("run.sh", "#!/bin/sh\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    t.write("Dockerfile", "FROM busybox:latest\nCOPY run.sh /keep/\nCOPY --chown=nobody:nogroup --chmod=640 run.sh /owned/\nCOPY --chown=42 run.sh /num/\n");
+    t.build("own:1", &[]);
+    let base_layers = 1;
+    let keep = t.layer("own:1", base_layers);
+    assert_eq!(keep["keep/run.sh"].mode, 0o750, "modes are kept");
+    let owned = t.layer("own:1", base_layers + 1);
+    assert_eq!((owned["owned/run.sh"].uid, owned["owned/run.sh"].gid, owned["owned/run.sh"].mode), (65534, 65534, 0o640));
+    let num = t.layer("own:1", base_layers + 2);
+    assert_eq!((num["num/run.sh"].uid, num["num/run.sh"].gid), (42, 42), "a lone uid is also the gid");
+}
+
+#[test]
+fn destination_symlinks_resolve_inside_the_image() {
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("tool", "T");
+    // In the busybox image /usr/bin/env is a symlink to /bin/busybox; /bin is a real dir. Make a link dir.
+    t.write("Dockerfile", "FROM busybox:latest\nCOPY tool /sbin/../opt/\n");
+    t.build("dest:1", &[]);
+    let l = t.layer("dest:1", 1);
+    assert_eq!(l["opt/tool"].data, b"T");
+}
+
+#[test]
+fn multi_stage_copy_from_and_target() {
+    let t = TestContext::new();
+    t.write("src.txt", "source");
+    t.write("Dockerfile", "FROM scratch AS build\nCOPY src.txt /out/artifact\nLABEL stage=build\n\nFROM scratch AS unused\nCOPY missing-file /x\n\nFROM scratch\nCOPY --from=build /out/artifact /app/artifact\nCOPY --from=0 /out /app2\n");
+    t.build("ms:1", &[]);
+    assert_eq!(t.layer_count("ms:1"), 2, "only the final stage's layers, and the unused stage was never built");
+    assert_eq!(t.layer("ms:1", 0)["app/artifact"].data, b"source");
+    assert_eq!(t.layer("ms:1", 1)["app2/artifact"].data, b"source");
+    assert!(t.config("ms:1")["config"]["Labels"].is_null());
+    t.build("ms:build", &["--target", "build"]);
+    assert_eq!(t.config("ms:build")["config"]["Labels"], json!({"stage": "build"}));
+}
+
+#[test]
+fn args_scope_and_build_arg_overrides() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "ARG NAME=base\nARG TAG\nFROM scratch AS ${NAME}\nARG NAME\nARG LOCAL=default\nENV SEEN=${NAME}:${LOCAL}:${TAG:-unset}\n");
+    t.build("args:1", &[]);
+    assert_eq!(t.config("args:1")["config"]["Env"][1], "SEEN=base:default:unset");
+    t.build("args:2", &["--build-arg", "NAME=over", "--build-arg", "LOCAL=given", "--build-arg", "TAG=t"]);
+    assert_eq!(t.config("args:2")["config"]["Env"][1], "SEEN=over:given:unset", "TAG was not re-declared in the stage");
+    let out = t.rbuild().args(["build", "-t", "args:3", "--build-arg", "NOPE=1"]).arg(t.ctx()).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[NOPE] were not consumed"));
+}
+
+#[test]
+fn dockerignore_hides_files_from_copy() {
+    let t = TestContext::new();
+    t.write("keep.txt", "k");
+    t.write("secret.key", "s");
+    t.write("logs/a.log", "l");
+    t.write("logs/important.log", "i");
+    t.write(".dockerignore", "*.key\nlogs\n!logs/important.log\n");
+    t.write("Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+    t.build("ign:1", &[]);
+    let l = t.layer("ign:1", 0);
+    assert!(l.contains_key("ctx/keep.txt"));
+    assert!(l.contains_key("ctx/logs/important.log"));
+    assert!(!l.contains_key("ctx/secret.key"));
+    assert!(!l.contains_key("ctx/logs/a.log"));
+    t.write("Dockerfile", "FROM scratch\nCOPY secret.key /\n");
+    t.rbuild()
+        .args(["build", "-t", "ign:2"])
+        .arg(t.ctx())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("excluded by .dockerignore"));
+}
+
+#[test]
+fn source_date_epoch_gives_identical_digests() {
+    let t = TestContext::new();
+    t.write("f.txt", "same");
+    t.write("Dockerfile", "FROM scratch\nCOPY f.txt /\nENV X=1\n");
+    let a = t.build("repro:a", &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Touch the file: a new mtime must not change the digest once clamped.
+    std::fs::write(t.ctx().join("f.txt"), "same").unwrap();
+    let out = t.rbuild().env("SOURCE_DATE_EPOCH", "1700000000").args(["build", "-q", "-t", "repro:b"]).arg(t.ctx()).output().unwrap();
+    assert!(out.status.success());
+    let b = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(a, b, "image IDs differ");
+    assert_eq!(t.manifest("repro:a"), t.manifest("repro:b"));
+    assert_eq!(t.config("repro:a")["created"], "2023-11-14T22:13:20Z");
+}
+
+#[test]
+fn add_unpacks_local_tar_archives() {
+    let t = TestContext::new();
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o600);
+    h.set_cksum();
+    builder.append_data(&mut h, "inner/file.txt", &b"inner"[..]).unwrap();
+    let gz = builder.into_inner().unwrap().finish().unwrap();
+    std::fs::write(t.ctx().join("bundle.tar.gz"), gz).unwrap();
+    t.write("Dockerfile", "FROM scratch\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /raw/\n");
+    t.build("add:1", &[]);
+    let l = t.layer("add:1", 0);
+    assert_eq!(l["opt/inner/file.txt"].data, b"inner");
+    assert_eq!(l["opt/inner/file.txt"].mode, 0o600);
+    assert!(t.layer("add:1", 1).contains_key("raw/bundle.tar.gz"), "COPY does not unpack");
+}
+
+#[test]
+fn heredoc_copy_creates_files() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nARG WHO=world\nCOPY <<EOF /greeting.txt\nhello $WHO\nEOF\nCOPY <<'RAW' /raw.txt\nhello $WHO\nRAW\n");
+    t.build("here:1", &[]);
+    assert_eq!(t.layer("here:1", 0)["greeting.txt"].data, b"hello world\n");
+    assert_eq!(t.layer("here:1", 1)["raw.txt"].data, b"hello $WHO\n", "a quoted delimiter disables expansion");
+}
+
+#[test]
+fn symlinks_in_the_context_are_copied_as_links_and_never_followed_out() {
+    let t = TestContext::new();
+    t.write("dir/real.txt", "r");
+    std::os::unix::fs::symlink("/etc/passwd", t.ctx().join("dir/abs-link")).unwrap();
+    std::os::unix::fs::symlink("../../outside", t.ctx().join("dir/up-link")).unwrap();
+    t.write("Dockerfile", "FROM scratch\nCOPY dir /d/\n");
+    t.build("links:1", &[]);
+    let l = t.layer("links:1", 0);
+    assert_eq!(l["d/abs-link"].kind, 'l');
+    assert_eq!(l["d/abs-link"].link.as_deref(), Some("/etc/passwd"));
+    assert_eq!(l["d/up-link"].link.as_deref(), Some("../../outside"));
+    t.write("Dockerfile", "FROM scratch\nCOPY dir/up-link /x\n");
+    t.rbuild()
+        .args(["build", "-t", "links:2"])
+        .arg(t.ctx())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("outside the build context"));
+}
+
+#[test]
+fn entrypoint_resets_an_inherited_cmd_and_onbuild_triggers_run_in_children() {
+    let t = TestContext::new();
+    t.write("trigger.txt", "t");
+    t.write("Dockerfile", "FROM scratch\nCMD [\"base-cmd\"]\nONBUILD COPY trigger.txt /from-trigger\n");
+    t.build("parent:1", &[]);
+    t.write("Dockerfile", "FROM parent:1\nENTRYPOINT [\"/e\"]\n");
+    t.build("child:1", &[]);
+    let c = t.config("child:1");
+    assert!(c["config"]["Cmd"].is_null(), "CMD from the base is reset by ENTRYPOINT: {c}");
+    assert!(c["config"]["OnBuild"].is_null(), "triggers are consumed");
+    assert_eq!(t.layer("child:1", 0)["from-trigger"].data, b"t");
+}
+
+#[test]
+fn zstd_compression_uses_the_oci_zstd_media_type() {
+    let t = TestContext::new();
+    t.write("f", "z");
+    t.write("Dockerfile", "FROM scratch\nCOPY f /\n");
+    t.build("z:1", &["--compression", "zstd"]);
+    assert_eq!(t.manifest("z:1")["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    assert_eq!(t.layer("z:1", 0)["f"].data, b"z");
+}
+
+#[test]
+fn iidfile_and_bare_invocation() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
+    let iid = t.dir.path().join("iid");
+    t.rbuild().arg("-t").arg("bare:1").arg("--iidfile").arg(&iid).arg(t.ctx()).assert().success();
+    let id = std::fs::read_to_string(&iid).unwrap();
+    let m = t.manifest("bare:1");
+    assert_eq!(id, m["config"]["digest"].as_str().unwrap());
+}
+
+/// Every bad input fails clearly and leaves index.json byte-identical.
+#[test]
+fn bad_input_gives_clear_errors_and_leaves_the_store_as_it_was() {
+    let t = TestContext::new();
+    t.write("ok.txt", "ok");
+    t.write("Dockerfile", "FROM scratch\nCOPY ok.txt /\n");
+    t.build("good:1", &[]);
+    let before = std::fs::read(t.root().join("oci/index.json")).unwrap();
+    let cases: &[(&str, &[&str], i32, &[&str])] = &[
+        ("FROM scratch\nENV\n", &[], 1, &["Dockerfile:2:1:", "ENV"]),
+        ("FROM scratch\nCOPY missing.txt /\n", &[], 1, &["Dockerfile:2:1:", "missing.txt", "not found in the build context", "COPY missing.txt /"]),
+        ("FROM scratch\nCOPY ../secret /\n", &[], 1, &["Dockerfile:2:1:", "outside the build context"]),
+        ("FROM nosuch/image:1\n", &[], 1, &["Dockerfile:1:1:", "nosuch/image:1", "not found"]),
+        ("FROM scratch\n", &["--build-arg", "=oops"], 2, &["malformed --build-arg"]),
+        ("FROM scratch\nBOGUS x\n", &[], 1, &["Dockerfile:2:1:", "unknown instruction: BOGUS"]),
+        ("FROM scratch\nCOPY --nope=1 ok.txt /\n", &[], 1, &["Dockerfile:2:1:", "unknown flag"]),
+        ("FROM scratch\n", &["--target", "nope"], 1, &["target stage \"nope\" could not be found"]),
+    ];
+    for (dockerfile, args, code, needles) in cases {
+        t.write("Dockerfile", dockerfile);
+        let out = t.rbuild().args(["build", "-t", "good:1"]).args(*args).arg(t.ctx()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{dockerfile:?}: {stderr}");
+        for n in *needles {
+            assert!(stderr.contains(n), "{dockerfile:?}: {n:?} not in:\n{stderr}");
+        }
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert_eq!(std::fs::read(t.root().join("oci/index.json")).unwrap(), before, "{dockerfile:?} changed the store");
+    }
+}
