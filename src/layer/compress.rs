@@ -1,0 +1,101 @@
+//! Layer compression: the writer side picks gzip, zstd or none and gives the media type; the reader side
+//! sniffs the magic bytes so any layer (or any tarball handed to import/ADD) is read whatever its
+//! declared type.
+
+use crate::store::BlobWriter;
+use flate2::write::GzEncoder;
+use oci_spec::image::MediaType;
+use std::io::{self, Cursor, Read, Write};
+
+/// Layer compression.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+    /// Plain tar (`application/vnd.oci.image.layer.v1.tar`).
+    None,
+}
+
+impl Compression {
+    pub fn media_type(self) -> MediaType {
+        match self {
+            Compression::Gzip => MediaType::ImageLayerGzip,
+            Compression::Zstd => MediaType::ImageLayerZstd,
+            Compression::None => MediaType::ImageLayer,
+        }
+    }
+}
+
+/// zstd's default level, as containerd and BuildKit use.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The compressing stage of the layer pipeline, writing into a blob.
+pub(crate) enum Compressor {
+    Gzip(GzEncoder<BlobWriter>),
+    Zstd(zstd::Encoder<'static, BlobWriter>),
+    None(BlobWriter),
+}
+
+impl Compressor {
+    pub(crate) fn new(c: Compression, blob: BlobWriter) -> io::Result<Compressor> {
+        Ok(match c {
+            // flate2 writes mtime 0 and no file name in the gzip header: the output depends on input only.
+            Compression::Gzip => Compressor::Gzip(GzEncoder::new(blob, flate2::Compression::default())),
+            Compression::Zstd => Compressor::Zstd(zstd::Encoder::new(blob, ZSTD_LEVEL)?),
+            Compression::None => Compressor::None(blob),
+        })
+    }
+
+    pub(crate) fn finish(self) -> io::Result<BlobWriter> {
+        match self {
+            Compressor::Gzip(e) => e.finish(),
+            Compressor::Zstd(e) => e.finish(),
+            Compressor::None(b) => Ok(b),
+        }
+    }
+}
+
+impl Write for Compressor {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::Gzip(e) => e.write(buf),
+            Compressor::Zstd(e) => e.write(buf),
+            Compressor::None(b) => b.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::Gzip(e) => e.flush(),
+            Compressor::Zstd(e) => e.flush(),
+            Compressor::None(b) => b.flush(),
+        }
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Wrap `reader` in the decompressor its first bytes call for (gzip, zstd, or none).
+pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut magic = [0u8; 4];
+    let mut n = 0;
+    while n < magic.len() {
+        match reader.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let head = magic[..n].to_vec();
+    let whole = Cursor::new(head.clone()).chain(reader);
+    Ok(if head.starts_with(&GZIP_MAGIC) {
+        Box::new(flate2::read::MultiGzDecoder::new(whole))
+    } else if head.starts_with(&ZSTD_MAGIC) {
+        Box::new(zstd::Decoder::new(whole)?)
+    } else {
+        Box::new(whole)
+    })
+}

@@ -1,0 +1,312 @@
+//! Writing layers: a directory tree (a step's upper dir) or an existing tar stream becomes a layer blob
+//! in one streaming pass: tar → sha256 (diff_id) → compressor → sha256 (digest) → store temp file.
+
+use super::compress::Compressor;
+use super::whiteout;
+use super::{Layer, LayerError, LayerOptions};
+use crate::digest::HashingWriter;
+use crate::store::{to_oci_digest, BlobWriter, Store};
+use oci_spec::image::DescriptorBuilder;
+use std::collections::HashMap;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use tar::{EntryType, Header};
+
+/// The largest value a ustar numeric field holds in octal (7 digits) and the size field (11 digits);
+/// beyond them the value goes into a PAX record.
+const USTAR_MAX_ID: u64 = 0o7_777_777;
+const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
+
+type TarSink = tar::Builder<HashingWriter<Compressor>>;
+
+/// Write the tree under `dir` as a layer blob and return its descriptor and diff_id. `dir` itself is the
+/// layer root and gets no entry; an empty dir gives the empty tar (1024 zero bytes).
+pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, LayerError> {
+    let mut tar = tar::Builder::new(HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?)
+        .map_err(LayerError::TarWrite)?));
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    let walk = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name();
+    for entry in walk {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(dir).to_path_buf();
+            LayerError::Io { what: "cannot walk", path, source: e.into() }
+        })?;
+        let path = entry.path();
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        let meta = fs::symlink_metadata(path).map_err(LayerError::io("cannot stat", path))?;
+        append_entry(&mut tar, path, rel.as_os_str().as_bytes(), &meta, opts, &mut links)?;
+    }
+    finish(tar, opts)
+}
+
+/// Turn an uncompressed tar stream into a layer blob, keeping the tar bytes exactly as given (so the
+/// diff_id is the sha256 of the input) and compressing them as `opts` says. The stream is parsed on the
+/// way through so that something that is not a tar is refused; `source_date_epoch` does not apply.
+pub fn ingest_tar(store: &Store, tar_stream: impl Read, opts: &LayerOptions) -> Result<Layer, LayerError> {
+    let sink = HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?);
+    let mut archive = tar::Archive::new(Tee { inner: tar_stream, sink, error: None });
+    for entry in archive.entries().map_err(LayerError::TarRead)? {
+        let mut entry = entry.map_err(LayerError::TarRead)?;
+        io::copy(&mut entry, &mut io::sink()).map_err(LayerError::TarRead)?;
+    }
+    let mut tee = archive.into_inner();
+    // Trailing zero blocks and padding after the end-of-archive marker belong to the tar as given.
+    io::copy(&mut tee, &mut io::sink()).map_err(LayerError::TarRead)?;
+    if let Some(e) = tee.error {
+        return Err(LayerError::TarWrite(e));
+    }
+    if tee.sink.count() == 0 {
+        return Err(LayerError::TarRead(io::Error::new(io::ErrorKind::UnexpectedEof, "empty input")));
+    }
+    publish(tee.sink, opts)
+}
+
+/// A reader that copies everything read into the layer pipeline.
+struct Tee<R> {
+    inner: R,
+    sink: HashingWriter<Compressor>,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.sink.write_all(&buf[..n]) {
+            self.error = Some(io::Error::new(e.kind(), e.to_string()));
+            return Err(e);
+        }
+        Ok(n)
+    }
+}
+
+fn finish(tar: TarSink, opts: &LayerOptions) -> Result<Layer, LayerError> {
+    let sink = tar.into_inner().map_err(LayerError::TarWrite)?;
+    publish(sink, opts)
+}
+
+fn publish(sink: HashingWriter<Compressor>, opts: &LayerOptions) -> Result<Layer, LayerError> {
+    let (diff_id, _, compressor) = sink.finish();
+    let blob: BlobWriter = compressor.finish().map_err(LayerError::TarWrite)?;
+    let (digest, size) = blob.commit(None)?;
+    let descriptor = DescriptorBuilder::default()
+        .media_type(opts.compression.media_type())
+        .digest(to_oci_digest(&digest)?)
+        .size(size)
+        .build()
+        .map_err(|source| crate::store::StoreError::Spec { what: "layer descriptor", source })?;
+    Ok(Layer { descriptor, diff_id })
+}
+
+/// Append one walked path (with `rel` its name inside the layer).
+fn append_entry(
+    tar: &mut TarSink,
+    path: &Path,
+    rel: &[u8],
+    meta: &Metadata,
+    opts: &LayerOptions,
+    links: &mut HashMap<(u64, u64), Vec<u8>>,
+) -> Result<(), LayerError> {
+    let ft = meta.file_type();
+    if whiteout::is_overlay_whiteout(meta) {
+        let (parent, name) = split_parent(rel);
+        let mut wh = parent.to_vec();
+        wh.extend_from_slice(whiteout::PREFIX.as_bytes());
+        wh.extend_from_slice(name);
+        let mut h = header(meta, opts);
+        h.set_mode(0);
+        return append(tar, h, &wh, None, Vec::new(), io::empty());
+    }
+    if ft.is_socket() {
+        // Sockets cannot be represented in a tar and mean nothing outside the process that made them.
+        return Ok(());
+    }
+    let mut h = header(meta, opts);
+    let xattrs = read_xattrs(path)?;
+    if ft.is_dir() {
+        h.set_entry_type(EntryType::Directory);
+        let mut name = rel.to_vec();
+        name.push(b'/');
+        append(tar, h.clone(), &name, None, xattrs, io::empty())?;
+        if whiteout::is_opaque_dir(path) {
+            name.extend_from_slice(whiteout::OPAQUE.as_bytes());
+            h.set_entry_type(EntryType::Regular);
+            h.set_mode(0);
+            append(tar, h, &name, None, Vec::new(), io::empty())?;
+        }
+        return Ok(());
+    }
+    if ft.is_symlink() {
+        let target = fs::read_link(path).map_err(LayerError::io("cannot read symlink", path))?;
+        h.set_entry_type(EntryType::Symlink);
+        return append(tar, h, rel, Some(target.as_os_str().as_bytes()), xattrs, io::empty());
+    }
+    if ft.is_file() {
+        if meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = links.get(&key) {
+                h.set_entry_type(EntryType::Link);
+                let first = first.clone();
+                return append(tar, h, rel, Some(&first), xattrs, io::empty());
+            }
+            links.insert(key, rel.to_vec());
+        }
+        h.set_entry_type(EntryType::Regular);
+        h.set_size(meta.len());
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(LayerError::io("cannot open", path))?;
+        return append(tar, h, rel, None, xattrs, Exact { inner: file, remaining: meta.len() });
+    }
+    let kind = if ft.is_char_device() {
+        EntryType::Char
+    } else if ft.is_block_device() {
+        EntryType::Block
+    } else {
+        EntryType::Fifo
+    };
+    h.set_entry_type(kind);
+    if kind != EntryType::Fifo {
+        let rdev = meta.rdev();
+        let bad = |e| LayerError::Io { what: "cannot record device number of", path: path.to_path_buf(), source: e };
+        h.set_device_major(libc::major(rdev)).map_err(bad)?;
+        h.set_device_minor(libc::minor(rdev)).map_err(bad)?;
+    }
+    append(tar, h, rel, None, xattrs, io::empty())
+}
+
+/// A ustar header with the metadata every entry kind shares.
+fn header(meta: &Metadata, opts: &LayerOptions) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_mode(meta.mode() & 0o7777);
+    h.set_uid(u64::from(meta.uid()));
+    h.set_gid(u64::from(meta.gid()));
+    h.set_mtime(clamp_mtime(meta.mtime(), opts.source_date_epoch));
+    h.set_size(0);
+    h
+}
+
+/// mtimes later than SOURCE_DATE_EPOCH become it; times before 1970 become 0 (ustar has no sign).
+pub(crate) fn clamp_mtime(mtime: i64, source_date_epoch: Option<i64>) -> u64 {
+    let t = match source_date_epoch {
+        Some(epoch) if mtime > epoch => epoch,
+        _ => mtime,
+    };
+    u64::try_from(t).unwrap_or(0)
+}
+
+/// Write PAX records when the ustar header cannot hold a value, then the header and the data.
+fn append(
+    tar: &mut TarSink,
+    mut h: Header,
+    name: &[u8],
+    link: Option<&[u8]>,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    data: impl Read,
+) -> Result<(), LayerError> {
+    let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+    if !set_ustar_name(&mut h, name) {
+        pax.push(("path".into(), name.to_vec()));
+    }
+    if let Some(link) = link {
+        if link.len() <= 100 {
+            h.set_link_name_literal(link).map_err(LayerError::TarWrite)?;
+        } else {
+            pax.push(("linkpath".into(), link.to_vec()));
+        }
+    }
+    // Past these limits the tar crate falls back to GNU base-256 numbers; PAX records say the same
+    // thing in the standard way.
+    for (key, value, max) in [
+        ("uid", h.uid().unwrap_or(0), USTAR_MAX_ID),
+        ("gid", h.gid().unwrap_or(0), USTAR_MAX_ID),
+        ("size", h.size().unwrap_or(0), USTAR_MAX_SIZE),
+    ] {
+        if value > max {
+            pax.push((key.into(), value.to_string().into_bytes()));
+        }
+    }
+    for (k, v) in xattrs {
+        pax.push((format!("SCHILY.xattr.{}", String::from_utf8_lossy(&k)), v));
+    }
+    if !pax.is_empty() {
+        tar.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).map_err(LayerError::TarWrite)?;
+    }
+    h.set_cksum();
+    tar.append(&h, data).map_err(LayerError::TarWrite)
+}
+
+/// Put `name` in the ustar name (100 bytes) and prefix (155 bytes) fields; false when it does not fit
+/// (the caller then writes a PAX `path` record and the header keeps a truncated name).
+fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
+    let (fits, prefix, rest): (bool, &[u8], &[u8]) = if name.len() <= 100 {
+        (true, &[], name)
+    } else {
+        // Split at a '/' so that the prefix is at most 155 bytes and the rest at most 100.
+        let trimmed = name.strip_suffix(b"/").unwrap_or(name);
+        match (0..trimmed.len()).rev().find(|&i| trimmed[i] == b'/' && i <= 155 && name.len() - i - 1 <= 100) {
+            Some(i) => (true, &name[..i], &name[i + 1..]),
+            None => (false, &[], &name[name.len().saturating_sub(100)..]),
+        }
+    };
+    let Some(ustar) = h.as_ustar_mut() else { return false };
+    ustar.name = [0; 100];
+    ustar.name[..rest.len()].copy_from_slice(rest);
+    ustar.prefix = [0; 155];
+    ustar.prefix[..prefix.len()].copy_from_slice(prefix);
+    fits
+}
+
+fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..=i], &rel[i + 1..]),
+        None => (&[], rel),
+    }
+}
+
+/// The path's xattrs, sorted, without overlayfs' own. Filesystems without xattr support have none.
+fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LayerError> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => return Ok(Vec::new()),
+        Err(e) => return Err(LayerError::Io { what: "cannot list xattrs of", path: path.to_path_buf(), source: e }),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let bytes = name.as_bytes().to_vec();
+        if whiteout::is_overlay_xattr(&bytes) {
+            continue;
+        }
+        if let Ok(Some(value)) = xattr::get(path, &name) {
+            out.push((bytes, value));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads exactly `remaining` bytes of a file: a file that shrinks while the layer is written would
+/// otherwise corrupt the tar (the header already announced its size); one that grows is cut.
+struct Exact {
+    inner: File,
+    remaining: u64,
+}
+
+impl Read for Exact {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while the layer was written"));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}

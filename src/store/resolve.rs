@@ -1,0 +1,162 @@
+//! Reading images back: turning what a user typed (`name:tag`, `name@digest`, a full or short image ID,
+//! a manifest digest) into an [`Image`], and listing every image in the index.
+//!
+//! Names are tried first, then IDs, as docker does: `abcd` is a repository name before it is an ID prefix.
+
+use super::index::{self, ref_name};
+use super::{from_oci_digest, Store, StoreError};
+use crate::digest::Digest;
+use crate::image::{ConfigExtensions, ImageRef};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest, MediaType};
+
+/// Shortest image-ID prefix accepted.
+const MIN_ID_PREFIX: usize = 4;
+
+/// One image: its manifest, its config, and the names that point to it (empty for a dangling image).
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest_digest: Digest,
+    pub manifest: ImageManifest,
+    pub config: ImageConfiguration,
+    /// The image ID.
+    pub config_digest: Digest,
+    /// Familiar `name:tag` strings, in index order.
+    pub names: Vec<String>,
+    /// Docker-only config fields (Healthcheck, OnBuild, Shell).
+    pub extensions: ConfigExtensions,
+}
+
+impl Image {
+    /// Size of the image as stored: compressed layers plus the config blob.
+    pub fn size(&self) -> u64 {
+        self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
+    }
+}
+
+/// A line of `rbuild images`.
+#[derive(Debug, Clone)]
+pub struct ImageSummary {
+    /// The image ID (config digest).
+    pub id: Digest,
+    pub manifest_digest: Digest,
+    pub names: Vec<String>,
+    /// RFC 3339 creation time from the config, if it has one.
+    pub created: Option<String>,
+    /// Compressed layers plus config, in bytes.
+    pub size: u64,
+}
+
+/// Manifests of the index in first-seen order, each with its names.
+fn manifests_with_names(store: &Store) -> Result<Vec<(Digest, Vec<String>)>, StoreError> {
+    let index = index::load(store)?;
+    let mut out: Vec<(Digest, Vec<String>)> = Vec::new();
+    for desc in index.manifests().iter().filter(|d| is_image_manifest(d)) {
+        let digest = from_oci_digest(desc.digest())?;
+        let pos = match out.iter().position(|(d, _)| *d == digest) {
+            Some(pos) => pos,
+            None => {
+                out.push((digest, Vec::new()));
+                out.len() - 1
+            }
+        };
+        if let Some(name) = ref_name(desc) {
+            out[pos].1.push(name.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Nested indexes (multi-platform images copied in by other tools) are not images of their own here.
+fn is_image_manifest(desc: &Descriptor) -> bool {
+    matches!(desc.media_type(), MediaType::ImageManifest)
+        || desc.media_type().to_string() == "application/vnd.docker.distribution.manifest.v2+json"
+}
+
+impl Store {
+    /// Load the image whose manifest is `manifest_digest`, with the names given.
+    pub fn load_image(&self, manifest_digest: &Digest, names: Vec<String>) -> Result<Image, StoreError> {
+        let manifest_path = self.blob_path(manifest_digest);
+        let manifest: ImageManifest = serde_json::from_slice(&self.read_blob(manifest_digest)?)
+            .map_err(|source| StoreError::Json { path: manifest_path, source })?;
+        let config_digest = from_oci_digest(manifest.config().digest())?;
+        let config_path = self.blob_path(&config_digest);
+        let raw = self.read_blob(&config_digest)?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|source| StoreError::Json { path: config_path.clone(), source })?;
+        let config: ImageConfiguration =
+            serde_json::from_value(doc.clone()).map_err(|source| StoreError::Json { path: config_path, source })?;
+        Ok(Image {
+            manifest_digest: manifest_digest.clone(),
+            manifest,
+            config,
+            config_digest,
+            names,
+            extensions: ConfigExtensions::from_config_json(&doc),
+        })
+    }
+
+    /// Find an image by `name[:tag]`, `name@digest`, manifest digest, full image ID, or an image-ID prefix
+    /// of at least 4 hex digits (with or without `sha256:`).
+    pub fn resolve(&self, reference: &str) -> Result<Image, StoreError> {
+        let all = manifests_with_names(self)?;
+        let parsed = ImageRef::parse(reference);
+        if let Ok(r) = &parsed {
+            let hit = match r.digest() {
+                Some(d) => all.iter().find(|(m, _)| m == d),
+                None => {
+                    let name = r.tagged_name();
+                    all.iter().find(|(_, names)| names.contains(&name))
+                }
+            };
+            if let Some((m, names)) = hit {
+                return self.load_image(m, names.clone());
+            }
+        }
+        let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+        let is_hex = hex.len() >= MIN_ID_PREFIX && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_hex {
+            return match parsed {
+                Err(e) if !reference.starts_with("sha256:") => Err(e.into()),
+                _ => Err(self.not_found(reference)),
+            };
+        }
+        let hex = hex.to_ascii_lowercase();
+        let mut found: Vec<Image> = Vec::new();
+        for (m, names) in &all {
+            let image = self.load_image(m, names.clone())?;
+            let by_manifest = hex.len() == 64 && m.hex() == hex;
+            if by_manifest || image.config_digest.hex().starts_with(&hex) {
+                found.push(image);
+            }
+        }
+        match found.len() {
+            0 => Err(self.not_found(reference)),
+            1 => Ok(found.remove(0)),
+            _ => Err(StoreError::Ambiguous {
+                prefix: reference.to_string(),
+                candidates: found.iter().map(|i| i.manifest_digest.to_string()).collect(),
+            }),
+        }
+    }
+
+    /// Every image in the index, one entry per manifest.
+    pub fn list(&self) -> Result<Vec<ImageSummary>, StoreError> {
+        manifests_with_names(self)?
+            .into_iter()
+            .map(|(m, names)| {
+                let image = self.load_image(&m, names)?;
+                Ok(ImageSummary {
+                    id: image.config_digest.clone(),
+                    size: image.size(),
+                    created: image.config.created().clone(),
+                    manifest_digest: image.manifest_digest,
+                    names: image.names,
+                })
+            })
+            .collect()
+    }
+
+    fn not_found(&self, reference: &str) -> StoreError {
+        StoreError::NotFound { reference: reference.to_string(), root: self.root().to_path_buf() }
+    }
+}
