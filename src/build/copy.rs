@@ -237,7 +237,8 @@ fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<String>, CopyErro
 /// Magic numbers of the archive formats ADD unpacks (after decompression, a tar header).
 fn is_archive(path: &Path) -> Result<bool, CopyError> {
     let mut head = Vec::with_capacity(512);
-    crate::layer::open_maybe_compressed(path)
+    let file = fs::File::open(path).map_err(io_err(path))?;
+    crate::layer::decompress(io::BufReader::new(file))
         .map_err(io_err(path))?
         .take(512)
         .read_to_end(&mut head)
@@ -414,8 +415,8 @@ impl Writer<'_> {
 
     fn unpack(&self, archive: &Path, dest: &[String]) -> Result<(), CopyError> {
         let target = scoped::join(self.upper, dest);
-        let reader = crate::layer::open_maybe_compressed(archive).map_err(io_err(archive))?;
-        crate::layer::unpack_archive(reader, &target)
+        let file = fs::File::open(archive).map_err(io_err(archive))?;
+        crate::layer::extract_tar(io::BufReader::new(file), &target)
             .map_err(|e| CopyError::Archive { path: archive.display().to_string(), message: e.to_string() })
     }
 }

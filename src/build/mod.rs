@@ -7,6 +7,7 @@
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
 
 pub mod config;
+pub mod context;
 pub mod copy;
 pub mod fsops;
 pub mod metadata;
@@ -15,7 +16,6 @@ pub mod scoped;
 mod stage;
 pub mod users;
 
-use crate::context;
 use crate::digest::Digest;
 use crate::dockerfile::{self, instructions, Diagnostic, Location};
 use crate::image::ImageRef;
@@ -114,7 +114,7 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
             req.at(e.location, e.message)
         }
     })?;
-    let ctx = context::Context::open(&req.context_dir, Some(&req.dockerfile))
+    let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
     let result = exec.build_stage(plan.target).map_err(|f| req.at(f.location, f.message))?;

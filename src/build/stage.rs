@@ -6,7 +6,7 @@ use super::copy::{self, CopySpec, SourceRoot};
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
 use super::{fsops, users, BuildError, BuildRequest, StepFailure};
-use crate::context::Context;
+use super::context::Context;
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{self, ArgDecl, Command, Copy, Step};
 use crate::dockerfile::{self, Location};
@@ -220,13 +220,12 @@ impl<'a> Executor<'a> {
                 st.image.config.exposed_ports.extend(meta::parse_ports(&expanded).map_err(failed)?);
             }
             Command::Volume(words) => {
-                for w in words {
-                    let v = meta::expand_word(ex, w, &vars).map_err(failed)?;
-                    if v.trim().is_empty() {
-                        return Err(fail(loc, "VOLUME specified can not be an empty string"));
-                    }
-                    st.image.config.volumes.insert(v);
+                let volumes = words.iter().map(|w| meta::expand_word(ex, w, &vars)).collect::<Result<Vec<_>, _>>();
+                let volumes = volumes.map_err(failed)?;
+                if volumes.iter().any(|v| v.trim().is_empty()) {
+                    return Err(fail(loc, "VOLUME specified can not be an empty string"));
                 }
+                st.image.config.volumes.extend(volumes);
             }
             Command::Workdir(w) => {
                 let w = meta::expand_word(ex, w, &vars).map_err(failed)?;

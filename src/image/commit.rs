@@ -31,7 +31,18 @@ pub fn commit_with(
         return Err(ImageError::LayerCount { layers: layers.len(), diff_ids });
     }
     let config_bytes = config_bytes(config, extensions)?;
-    let (config_digest, config_size) = store.write_blob(&config_bytes)?;
+    commit_config(store, &config_bytes, layers, tags).map(|(_, manifest)| manifest)
+}
+
+/// Publish an already serialised config blob with `layers`: returns the config digest (the image ID) and
+/// the manifest digest.
+pub fn commit_config(
+    store: &Store,
+    config_bytes: &[u8],
+    layers: &[Descriptor],
+    tags: &[ImageRef],
+) -> Result<(Digest, Digest), ImageError> {
+    let (config_digest, config_size) = store.write_blob(config_bytes)?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
@@ -42,7 +53,7 @@ pub fn commit_with(
     let manifest_bytes = json::canonical(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
     let (manifest_digest, manifest_size) = store.write_blob(&manifest_bytes)?;
     store.add_manifest(&descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size)?, tags)?;
-    Ok(manifest_digest)
+    Ok((config_digest, manifest_digest))
 }
 
 /// The config blob exactly as committed: canonical JSON with the docker extensions merged in.

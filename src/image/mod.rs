@@ -16,7 +16,7 @@ pub mod reference;
 pub mod template;
 
 pub use change::apply_change;
-pub use commit::{commit, commit_with};
+pub use commit::{commit, commit_config, commit_with};
 pub use config::{
     append_empty_layer, append_layer, history_entry, host_platform, new_config, set_created, timestamp,
 };
