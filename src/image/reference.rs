@@ -42,7 +42,8 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\w][\w.-]{0,127}$").expect("static regex"));
 
-/// A parsed image reference. Equality is on the normalised form, so `busybox` == `docker.io/library/busybox:latest`.
+/// A parsed image reference. Equality is on the normalised form, so `busybox` == `docker.io/library/busybox`
+/// (an implicit tag is kept distinct from a written `:latest`; compare [`ImageRef::tagged_name`] for that).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
     /// Registry host[:port], normalised (`index.docker.io` → `docker.io`).
@@ -207,7 +208,7 @@ mod tests {
         assert_eq!(tagged("index.docker.io/library/busybox"), "busybox:latest");
         assert_eq!(tagged("library/busybox"), "busybox:latest");
         assert_eq!(tagged("docker.io/user/app:v1"), "user/app:v1");
-        assert_eq!(ImageRef::parse("busybox").unwrap(), ImageRef::parse("docker.io/library/busybox:latest").unwrap());
+        assert_eq!(ImageRef::parse("busybox").unwrap(), ImageRef::parse("docker.io/library/busybox").unwrap());
         assert_eq!(ImageRef::parse("busybox").unwrap().full_name(), "docker.io/library/busybox");
     }
 
