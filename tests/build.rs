@@ -10,7 +10,9 @@ use serde_json::json;
 #[test]
 fn scratch_build_records_every_metadata_instruction() {
     let t = TestContext::new();
-    t.write("Dockerfile", r#"FROM scratch
+    t.write(
+        "Dockerfile",
+        r#"FROM scratch
 ENV A=1 B="two words"
 ENV C=${A}-$B
 LABEL version="1.0" description=demo
@@ -26,13 +28,19 @@ ONBUILD run echo child
 MAINTAINER someone@example.com
 ENTRYPOINT ["/entry"]
 CMD run me
-"#);
+"#,
+    );
     t.build("meta:1", &[]);
     let cfg = t.config("meta:1");
     let c = &cfg["config"];
     assert_eq!(
         c["Env"],
-        json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1", "B=two words", "C=1-two words"])
+        json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "A=1",
+            "B=two words",
+            "C=1-two words"
+        ])
     );
     assert_eq!(c["Labels"], json!({"version": "1.0", "description": "demo"}));
     assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}));
@@ -91,7 +99,10 @@ fn copy_chown_chmod_and_modes() {
     let keep = t.layer("own:1", base_layers);
     assert_eq!(keep["keep/run.sh"].mode, 0o750, "modes are kept");
     let owned = t.layer("own:1", base_layers + 1);
-    assert_eq!((owned["owned/run.sh"].uid, owned["owned/run.sh"].gid, owned["owned/run.sh"].mode), (65534, 65534, 0o640));
+    assert_eq!(
+        (owned["owned/run.sh"].uid, owned["owned/run.sh"].gid, owned["owned/run.sh"].mode),
+        (65534, 65534, 0o640)
+    );
     let num = t.layer("own:1", base_layers + 2);
     assert_eq!((num["num/run.sh"].uid, num["num/run.sh"].gid), (42, 42), "a lone uid is also the gid");
 }
@@ -168,7 +179,13 @@ fn source_date_epoch_gives_identical_digests() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     // Touch the file: a new mtime must not change the digest once clamped.
     std::fs::write(t.ctx().join("f.txt"), "same").unwrap();
-    let out = t.rbuild().env("SOURCE_DATE_EPOCH", "1700000000").args(["build", "-q", "-t", "repro:b"]).arg(t.ctx()).output().unwrap();
+    let out = t
+        .rbuild()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "-q", "-t", "repro:b"])
+        .arg(t.ctx())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let b = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(a, b, "image IDs differ");
@@ -270,7 +287,12 @@ fn bad_input_gives_clear_errors_and_leaves_the_store_as_it_was() {
     let before = std::fs::read(t.root().join("oci/index.json")).unwrap();
     let cases: &[(&str, &[&str], i32, &[&str])] = &[
         ("FROM scratch\nENV\n", &[], 1, &["Dockerfile:2:1:", "ENV"]),
-        ("FROM scratch\nCOPY missing.txt /\n", &[], 1, &["Dockerfile:2:1:", "missing.txt", "not found in the build context", "COPY missing.txt /"]),
+        (
+            "FROM scratch\nCOPY missing.txt /\n",
+            &[],
+            1,
+            &["Dockerfile:2:1:", "missing.txt", "not found in the build context", "COPY missing.txt /"],
+        ),
         ("FROM scratch\nCOPY ../secret /\n", &[], 1, &["Dockerfile:2:1:", "outside the build context"]),
         ("FROM nosuch/image:1\n", &[], 1, &["Dockerfile:1:1:", "nosuch/image:1", "not found"]),
         ("FROM scratch\n", &["--build-arg", "=oops"], 2, &["malformed --build-arg"]),

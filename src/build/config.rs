@@ -136,7 +136,8 @@ impl ImageState {
         let mut diff_ids = Vec::new();
         for d in strings(v.pointer("/rootfs/diff_ids")).unwrap_or_default() {
             diff_ids.push(
-                Digest::parse(&d).map_err(|e| ConfigError::Field { field: "rootfs.diff_ids", message: e.to_string() })?,
+                Digest::parse(&d)
+                    .map_err(|e| ConfigError::Field { field: "rootfs.diff_ids", message: e.to_string() })?,
             );
         }
         let history = v

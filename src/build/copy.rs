@@ -161,9 +161,9 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
             return Err(CopyError::Remote(source.clone()));
         }
         let cleaned = match scoped::clean_components(source) {
-            Ok(c) => c,
-            Err(()) if src.is_context() => return Err(CopyError::OutsideContext(source.clone())),
-            Err(()) => clamp_components(source),
+            Some(c) => c,
+            None if src.is_context() => return Err(CopyError::OutsideContext(source.clone())),
+            None => clamp_components(source),
         };
         let cleaned_text = cleaned.join("/");
         if has_glob(&cleaned_text) {

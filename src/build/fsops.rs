@@ -57,12 +57,10 @@ pub fn merge_into(upper: &Path, rootfs: &Path) -> io::Result<()> {
         let from = entry.path();
         let to = rootfs.join(entry.file_name());
         let meta = fs::symlink_metadata(&from)?;
-        if meta.is_dir() {
-            if fs::symlink_metadata(&to).map(|m| m.is_dir()).unwrap_or(false) {
-                merge_into(&from, &to)?;
-                apply(&to, &Attrs::of(&meta), false)?;
-                continue;
-            }
+        if meta.is_dir() && fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+            merge_into(&from, &to)?;
+            apply(&to, &Attrs::of(&meta), false)?;
+            continue;
         }
         remove_any(&to)?;
         fs::rename(&from, &to)?;

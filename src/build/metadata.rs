@@ -57,9 +57,7 @@ pub fn parse_ports(words: &[String]) -> MetaResult<Vec<String>> {
         if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
             return Err(format!("invalid proto: {proto} (expected tcp, udp or sctp)"));
         }
-        let port = |s: &str| -> MetaResult<u16> {
-            s.parse::<u16>().map_err(|_| format!("invalid containerPort: {s}"))
-        };
+        let port = |s: &str| -> MetaResult<u16> { s.parse::<u16>().map_err(|_| format!("invalid containerPort: {s}")) };
         let (lo, hi) = match ports.split_once('-') {
             Some((a, b)) => (port(a)?, port(b)?),
             None => (port(ports)?, port(ports)?),
@@ -166,7 +164,10 @@ pub fn healthcheck(h: &Healthcheck) -> MetaResult<HealthConfig> {
     let retries = match &h.retries {
         None => None,
         Some(r) => Some(
-            r.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| format!("--retries must be a whole number: {r}"))?,
+            r.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| format!("--retries must be a whole number: {r}"))?,
         ),
     };
     Ok(HealthConfig {

@@ -26,22 +26,20 @@ pub enum ScopedError {
     Io { path: String, source: io::Error },
 }
 
-/// Split a slash path into normal components, resolving `.` and `..` lexically. `Err(())` when `..`
-/// climbs above the start.
-pub fn clean_components(path: &str) -> Result<Vec<String>, ()> {
+/// Split a slash path into normal components, resolving `.` and `..` lexically. `None` when `..` climbs
+/// above the start.
+pub fn clean_components(path: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for c in Path::new(path).components() {
         match c {
             Component::Normal(n) => out.push(n.to_string_lossy().into_owned()),
             Component::ParentDir => {
-                if out.pop().is_none() {
-                    return Err(());
-                }
+                out.pop()?;
             }
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// Resolve `path` (relative to `root`, a leading `/` allowed) following symlinks inside the root. With
@@ -86,8 +84,8 @@ pub fn resolve(
             if hops > MAX_SYMLINKS {
                 return Err(ScopedError::Loop { path: path.to_string() });
             }
-            let target = std::fs::read_link(&candidate)
-                .map_err(|e| ScopedError::Io { path: path.to_string(), source: e })?;
+            let target =
+                std::fs::read_link(&candidate).map_err(|e| ScopedError::Io { path: path.to_string(), source: e })?;
             let target = target.to_string_lossy().into_owned();
             if target.starts_with('/') {
                 if escape == Escape::Refuse {
@@ -163,7 +161,7 @@ mod tests {
     #[test]
     fn clean_components_refuses_climbing_out() {
         assert_eq!(clean_components("./a/../b/c/").unwrap(), vec!["b", "c"]);
-        assert!(clean_components("../secret").is_err());
-        assert!(clean_components("a/../../secret").is_err());
+        assert!(clean_components("../secret").is_none());
+        assert!(clean_components("a/../../secret").is_none());
     }
 }

@@ -2,11 +2,11 @@
 //! instruction kind), and keep each finished stage for the stages that build on it or copy from it.
 
 use super::config::{HistoryEntry, ImageState};
+use super::context::Context;
 use super::copy::{self, CopySpec, SourceRoot};
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
 use super::{fsops, users, BuildError, BuildRequest, StepFailure};
-use super::context::Context;
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{self, ArgDecl, Command, Copy, Step};
 use crate::dockerfile::{self, Location};
@@ -252,7 +252,9 @@ impl<'a> Executor<'a> {
             let vars = StageVars { env: &st.image.config, args: &st.args };
             let value = match (self.req.build_args.get(&d.name), &d.default) {
                 (Some(v), _) => Some(v.to_string()),
-                (None, Some(def)) => Some(meta::expand_word(&self.expander, def, &vars).map_err(|e| fail(step.location, e))?),
+                (None, Some(def)) => {
+                    Some(meta::expand_word(&self.expander, def, &vars).map_err(|e| fail(step.location, e))?)
+                }
                 (None, None) => self.plan.meta_args.get(&d.name).cloned().flatten(),
             };
             self.declared_args.insert(d.name.clone());
@@ -263,19 +265,25 @@ impl<'a> Executor<'a> {
     }
 
     /// The stage's rootfs, extracted from its layers the first time a step needs it.
-    fn rootfs(&mut self, layers: &[Descriptor], existing: &Option<PathBuf>, loc: Location) -> Result<PathBuf, StepFailure> {
+    fn rootfs(
+        &mut self,
+        layers: &[Descriptor],
+        existing: &Option<PathBuf>,
+        loc: Location,
+    ) -> Result<PathBuf, StepFailure> {
         if let Some(p) = existing {
             return Ok(p.clone());
         }
         let dir = self.new_dir("rootfs").map_err(|e| fail(loc, format!("creating a rootfs: {e}")))?;
         for l in layers {
-            layer::extract(self.store, l, &dir).map_err(|e| fail(loc, format!("unpacking layer {}: {e}", l.digest())))?;
+            layer::extract(self.store, l, &dir)
+                .map_err(|e| fail(loc, format!("unpacking layer {}: {e}", l.digest())))?;
         }
         Ok(dir)
     }
 
     /// The rootfs COPY --from reads: another stage's (built on demand), or an image's.
-    fn from_root(&mut self, from: &str, loc: Location) -> Result<(PathBuf, String), StepFailure> {
+    fn copy_source_root(&mut self, from: &str, loc: Location) -> Result<(PathBuf, String), StepFailure> {
         if let Some(i) = self.plan.stage_by_ref(from) {
             let i = self.build_stage(i)?;
             let (layers, existing) = {
@@ -291,9 +299,10 @@ impl<'a> Executor<'a> {
         if let Some(p) = self.images.get(from) {
             return Ok((p.clone(), format!("image {from:?}")));
         }
-        let img = self.store.resolve(from).map_err(|e| {
-            fail(loc, format!("COPY --from={from}: no stage of that name, and {e}"))
-        })?;
+        let img = self
+            .store
+            .resolve(from)
+            .map_err(|e| fail(loc, format!("COPY --from={from}: no stage of that name, and {e}")))?;
         let root = self.rootfs(img.manifest.layers(), &None, loc)?;
         self.images.insert(from.to_string(), root.clone());
         Ok((root, format!("image {from:?}")))
@@ -313,8 +322,14 @@ impl<'a> Executor<'a> {
                 .iter()
                 .map(|h| Ok((h.name.clone(), if h.expand { word(&h.content)? } else { h.content.clone() })))
                 .collect::<Result<Vec<_>, StepFailure>>()?;
-            (sources, word(&c.dest)?, c.from.as_ref().map(word).transpose()?, c.chown.as_ref().map(word).transpose()?,
-             c.chmod.as_ref().map(word).transpose()?, heredocs)
+            (
+                sources,
+                word(&c.dest)?,
+                c.from.as_ref().map(word).transpose()?,
+                c.chown.as_ref().map(word).transpose()?,
+                c.chmod.as_ref().map(word).transpose()?,
+                heredocs,
+            )
         };
         let chmod = match chmod {
             None => None,
@@ -351,7 +366,7 @@ impl<'a> Executor<'a> {
         let upper = self.new_dir("upper").map_err(|e| failed(format!("creating a layer dir: {e}")))?;
         match &from {
             Some(f) => {
-                let (root, what) = self.from_root(f, loc)?;
+                let (root, what) = self.copy_source_root(f, loc)?;
                 let src = SourceRoot { dir: &root, included: None, what };
                 copy::run(&spec, &src, &rootfs, &upper).map_err(|e| failed(e.to_string()))?;
             }
@@ -368,7 +383,13 @@ impl<'a> Executor<'a> {
     }
 
     /// Turn a finished upper dir into a layer, merge it into the rootfs, and record it.
-    fn commit_layer(&mut self, st: &mut StageState, upper: &std::path::Path, rootfs: &std::path::Path, step: &Step) -> Result<(), StepFailure> {
+    fn commit_layer(
+        &mut self,
+        st: &mut StageState,
+        upper: &std::path::Path,
+        rootfs: &std::path::Path,
+        step: &Step,
+    ) -> Result<(), StepFailure> {
         let loc = step.location;
         let opts = LayerOptions { compression: self.req.compression, source_date_epoch: self.req.source_date_epoch };
         let layer = layer::write(self.store, upper, &opts).map_err(|e| fail(loc, format!("writing the layer: {e}")))?;

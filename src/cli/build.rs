@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  rbuild build -t app:1.0 .\n  rbuild -t app:1.0 -f docker/Dockerfile --build-arg VERSION=2 .\n  \
-SOURCE_DATE_EPOCH=0 rbuild build -t app:repro .   # same inputs, same image digest")]
+#[command(
+    after_help = "Examples:\n  rbuild build -t app:1.0 .\n  rbuild -t app:1.0 -f docker/Dockerfile --build-arg VERSION=2 .\n  \
+SOURCE_DATE_EPOCH=0 rbuild build -t app:repro .   # same inputs, same image digest"
+)]
 pub struct BuildCommand {
     /// Build context directory
     #[arg(value_name = "CONTEXT")]

@@ -388,7 +388,9 @@ fn lower_copy(ins: &Instruction, flags: &mut Flags) -> Result<Command, Instructi
     if words.is_empty() && ins.heredocs.is_empty() {
         return err(
             ins.location,
-            format!("{kw} requires at least two arguments, but only one was provided. Destination could not be determined"),
+            format!(
+                "{kw} requires at least two arguments, but only one was provided. Destination could not be determined"
+            ),
         );
     }
     let copy = Copy {

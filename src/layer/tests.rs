@@ -21,10 +21,7 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 fn require_root(what: &str) {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root ({what}); CI runs as root — run it with sudo"
-    );
+    assert!(nix::unistd::geteuid().is_root(), "this test needs root ({what}); CI runs as root — run it with sudo");
 }
 
 fn set_mtime(p: &Path, secs: i64) {

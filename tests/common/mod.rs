@@ -32,11 +32,15 @@ pub fn busybox_rootfs() -> PathBuf {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-rootfs");
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join(format!("busybox-{}.tar", std::process::id()));
-        let status = std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-rootfs.sh"))
-            .arg(&out)
-            .status()
-            .expect("running scripts/busybox-rootfs.sh");
-        assert!(status.success(), "scripts/busybox-rootfs.sh failed: install busybox-static (apt-get install -y busybox-static)");
+        let status =
+            std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-rootfs.sh"))
+                .arg(&out)
+                .status()
+                .expect("running scripts/busybox-rootfs.sh");
+        assert!(
+            status.success(),
+            "scripts/busybox-rootfs.sh failed: install busybox-static (apt-get install -y busybox-static)"
+        );
         out
     })
     .clone()
@@ -88,7 +92,13 @@ impl TestContext {
         self.rbuild()
             .args(["import"])
             .arg(busybox_rootfs())
-            .args(["busybox:latest", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--change", "CMD [\"sh\"]"])
+            .args([
+                "busybox:latest",
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--change",
+                "CMD [\"sh\"]",
+            ])
             .assert()
             .success();
     }
@@ -147,7 +157,14 @@ pub fn read_tar(data: &[u8]) -> BTreeMap<String, TarEntry> {
     let mut ar = tar::Archive::new(data);
     for e in ar.entries().unwrap() {
         let mut e = e.unwrap();
-        let path = e.path().unwrap().to_string_lossy().trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string();
+        let path = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string();
         let h = e.header().clone();
         let kind = match h.entry_type() {
             tar::EntryType::Regular => 'f',
@@ -161,7 +178,15 @@ pub fn read_tar(data: &[u8]) -> BTreeMap<String, TarEntry> {
         e.read_to_end(&mut content).unwrap();
         out.insert(
             path,
-            TarEntry { kind, mode: h.mode().unwrap() & 0o7777, uid: h.uid().unwrap(), gid: h.gid().unwrap(), mtime: h.mtime().unwrap(), link, data: content },
+            TarEntry {
+                kind,
+                mode: h.mode().unwrap() & 0o7777,
+                uid: h.uid().unwrap(),
+                gid: h.gid().unwrap(),
+                mtime: h.mtime().unwrap(),
+                link,
+                data: content,
+            },
         );
     }
     out
