@@ -14,4 +14,6 @@ pub mod dockerfile;
 pub mod image;
 pub mod layer;
 pub mod plan;
+#[allow(unsafe_code)]
+pub mod sandbox;
 pub mod store;

@@ -9,6 +9,7 @@ mod import;
 mod inspect;
 mod parse;
 mod rmi;
+mod run;
 mod tag;
 
 use clap::{Parser, Subcommand};
@@ -52,9 +53,25 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Turn a rootfs tarball into a one-layer image
     Import(import::ImportArgs),
+    /// Run a command in a new container of an image
+    Run(run::RunArgs),
+    #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
+    SandboxInit(run::InitArgs),
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "parse", "context", "images", "inspect", "tag", "rmi", "import", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "build",
+    "parse",
+    "context",
+    "images",
+    "inspect",
+    "tag",
+    "rmi",
+    "import",
+    "run",
+    crate::sandbox::INIT_SUBCOMMAND,
+    "help",
+];
 
 /// Global options every command sees.
 #[derive(Debug, Clone)]
@@ -126,6 +143,8 @@ pub fn main() -> ExitCode {
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
+        Command::Run(a) => run::run(&globals, a),
+        Command::SandboxInit(a) => run::init(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,186 @@
+//! The sandbox a RUN step (and `rbuild run`) executes in: new mount, pid, uts and ipc namespaces (and an
+//! empty network namespace with `Network::None`), a rootfs that is an overlay of read-only snapshots plus
+//! an upper dir (or a plain directory), `/proc`, a minimal `/dev`, a read-only `/sys`, the container's own
+//! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`, then `pivot_root`, the image's user, Docker's
+//! default capabilities and `no_new_privs`, and finally `execve` of the command.
+//!
+//! Lifecycle, and why it looks like runc's: rbuild may be multi-threaded, so it never forks and keeps
+//! running Rust code. [`run`] re-executes rbuild itself (`/proc/self/exe` and the hidden init subcommand)
+//! with a `pre_exec` that only calls `unshare`; the spec travels as JSON over a pipe. That *init* process
+//! is a fresh single-threaded process: it forks once, so the child is pid 1 of the new pid namespace; the
+//! child performs the whole setup ([`setup`], through the [`Sys`] seam) and `execve`s the command. The
+//! init waits and relays the exit status (128+signal when killed). Setup failures and the mount-point stubs
+//! the child created travel back on a close-on-exec status pipe, so the user reads "sandbox: mounting
+//! /proc: EPERM" instead of an exit code. Every mount lives in the sandbox's own mount namespace, so
+//! nothing stays mounted on the host once its processes are gone; SIGINT/SIGTERM to rbuild SIGKILL the
+//! namespace's pid 1 (which takes every process in it along) and [`run`] returns
+//! [`SandboxError::Interrupted`].
+//!
+//! This module must never touch a host path through the image's symlinks (every mount point is resolved
+//! inside the rootfs) and keeps each `unsafe` block beside a `// SAFETY:` comment.
+
+mod exec;
+#[cfg(test)]
+mod fake;
+mod init;
+mod interrupt;
+mod parent;
+mod setup;
+mod sys;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+pub use init::init_main;
+pub use parent::{run, run_with_init};
+pub use sys::{LinuxSys, Sys};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::PathBuf;
+
+/// The hidden subcommand of the rbuild binary that runs the sandbox init (see the module docs).
+pub const INIT_SUBCOMMAND: &str = "__sandbox-init";
+
+/// The `PATH` used to find the command when the spec's env has none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The filesystem the command sees as `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rootfs {
+    /// Mounted inside the sandbox's own mount namespace, so it vanishes with the sandbox.
+    Overlay {
+        /// Read-only layers, top-most first.
+        lowers: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A plain directory (copy backend): bind-mounted as the root.
+    Dir(PathBuf),
+}
+
+/// Which network the command gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    /// The host's network namespace (Docker's `--network host`, buildah's default for chroot isolation).
+    Host,
+    /// A new network namespace with only `lo`, up.
+    None,
+}
+
+/// A host path mounted into the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: PathBuf,
+    /// Absolute path in the container; resolved inside the rootfs.
+    pub target: String,
+    pub readonly: bool,
+}
+
+/// Where the command's standard input comes from. Output always goes to rbuild's stdout/stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stdin {
+    /// `/dev/null`, and no controlling terminal (RUN).
+    Null,
+    /// rbuild's own stdin; when it is rbuild's controlling terminal and rbuild is in the foreground, the
+    /// command becomes the terminal's foreground process group (`rbuild run -it`).
+    Inherit,
+}
+
+/// Everything one sandboxed command needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub rootfs: Rootfs,
+    /// The command, already wrapped in the SHELL by the caller for shell form. `argv[0]` is looked up in
+    /// the env's `PATH` (or [`DEFAULT_PATH`]) inside the new root when it has no `/`.
+    pub argv: Vec<String>,
+    /// `K=V` pairs; the caller adds PATH and the like. HOME is added from passwd when missing.
+    pub env: Vec<String>,
+    /// Absolute working directory, created (0755, root) if missing, like WORKDIR.
+    pub cwd: String,
+    /// USER spec `name|uid[:group|gid]`, resolved from the rootfs' `/etc/passwd` and `/etc/group`.
+    /// `None` is root, with root's supplementary groups.
+    pub user: Option<String>,
+    pub network: Network,
+    pub hostname: String,
+    pub binds: Vec<Bind>,
+    pub stdin: Stdin,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The command's exit code, or 128+signal when a signal killed it.
+    pub exit_code: i32,
+    /// Mount-point stubs the sandbox had to create in the rootfs (absolute container paths, parents
+    /// before children). The caller removes them from the upper dir before diffing; a stub the command
+    /// itself replaced may be gone already.
+    pub created_stubs: Vec<String>,
+}
+
+/// Everything that can go wrong around a sandboxed command (not the command's own failure: that is a
+/// non-zero [`RunOutcome::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox: the command is empty")]
+    EmptyCommand,
+    #[error("sandbox: {what} must be an absolute path, got {path:?}")]
+    NotAbsolute { what: &'static str, path: String },
+    #[error("sandbox: {what} contains a NUL byte")]
+    Nul { what: &'static str },
+    #[error("sandbox: {what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: io::Error },
+    #[error("sandbox: creating namespaces needs root (CAP_SYS_ADMIN): {0}")]
+    NotPermitted(io::Error),
+    #[error("sandbox: cannot start {} in new namespaces: {source}", program.display())]
+    Start { program: PathBuf, source: io::Error },
+    #[error("sandbox: talking to the sandbox init: {0}")]
+    Pipe(io::Error),
+    #[error("sandbox: malformed message from the sandbox init: {0}")]
+    Protocol(serde_json::Error),
+    #[error("sandbox: the sandbox init failed before running the command ({status})")]
+    InitFailed { status: String },
+    /// The init process itself failed (unreadable spec, fork); the text comes from that process.
+    #[error("sandbox init: {0}")]
+    Init(String),
+    /// A system call of the setup failed, e.g. "mounting /proc: EPERM".
+    #[error("sandbox: {step}: {errno}")]
+    Setup { step: String, errno: Errno },
+    #[error("sandbox: {mount_point} resolves to the root of the rootfs")]
+    MountOnRoot { mount_point: String },
+    /// USER could not be resolved from the image's passwd/group files.
+    #[error("sandbox: {0}")]
+    User(String),
+    /// Docker's wording: `exec: "foo": executable file not found in $PATH` (exit code 127).
+    #[error("exec: \"{argv0}\": executable file not found in $PATH")]
+    NotFound { argv0: String },
+    /// `execve` itself failed (exit code 126, or 127 for a missing path).
+    #[error("exec: \"{argv0}\": {errno}")]
+    Exec { argv0: String, errno: Errno },
+    #[error("sandbox: interrupted by {}; the command was killed", signal_name(*signal))]
+    Interrupted { signal: i32 },
+}
+
+impl SandboxError {
+    /// The exit code Docker gives a command that could not be executed: 127 not found, 126 not runnable.
+    pub fn exec_exit_code(&self) -> Option<i32> {
+        match self {
+            SandboxError::NotFound { .. } | SandboxError::Exec { errno: Errno::ENOENT, .. } => Some(127),
+            SandboxError::Exec { .. } => Some(126),
+            _ => None,
+        }
+    }
+
+    fn setup(step: impl Into<String>) -> impl FnOnce(Errno) -> SandboxError {
+        let step = step.into();
+        move |errno| SandboxError::Setup { step, errno }
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    match nix::sys::signal::Signal::try_from(signal) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {signal}"),
+    }
+}

@@ -1,0 +1,212 @@
+//! rbuild's side of a sandboxed run: check the spec, prepare the scratch directory (the rootfs mount
+//! point and the `/etc` files), re-execute rbuild as the sandbox init in new namespaces, send it the
+//! spec, register its pids for Ctrl-C, collect the stubs and any setup failure from the status pipe, and
+//! turn the init's exit status into a [`RunOutcome`].
+
+use super::interrupt::Watch;
+use super::sys::{LinuxSys, Sys};
+use super::wire::{read_messages, EtcFile, InitSpec};
+use super::{Network, Rootfs, RunOutcome, RunSpec, SandboxError, Stdin, INIT_SUBCOMMAND};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{getpgrp, getpid, isatty, pipe2, tcgetpgrp, tcsetpgrp};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// `/etc/hosts` when the host has none, or for an empty network namespace.
+const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+/// Run `spec` in a new sandbox. The sandbox init is this very program (`/proc/self/exe`), which must
+/// therefore be the rbuild binary; see [`run_with_init`] otherwise.
+pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
+    run_with_init(spec, Path::new("/proc/self/exe"))
+}
+
+/// Run `spec` with `init_program` (an rbuild binary) as the sandbox init: for tests and other programs
+/// that link the library.
+pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, SandboxError> {
+    check_spec(spec)?;
+    let scratch = Scratch::create(spec)?;
+    let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
+    let init_spec =
+        InitSpec { run: spec.clone(), mountpoint: scratch.mountpoint(), etc_files: scratch.etc_files(), foreground };
+    let json = serde_json::to_vec(&init_spec).map_err(SandboxError::Protocol)?;
+    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Pipe(e.into()));
+    let (spec_r, spec_w) = pipe()?;
+    let (report_r, report_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
+    let mut watch = Watch::start()?;
+    let mut init = spawn_init(spec, init_program, [&spec_r, &report_w, &status_w])?;
+    drop((spec_r, report_w, status_w));
+    watch.add(init.id() as i32);
+    // An init that died early closes its end: its exit status and the status pipe tell why.
+    let _ = File::from(spec_w).write_all(&json);
+    let mut report = String::new();
+    File::from(report_r).read_to_string(&mut report).map_err(SandboxError::Pipe)?;
+    let pid1 = report.trim().parse::<i32>().ok();
+    if let Some(pid) = pid1 {
+        watch.add(pid);
+    }
+    let mut status_text = String::new();
+    File::from(status_r).read_to_string(&mut status_text).map_err(SandboxError::Pipe)?;
+    let status = init.wait().map_err(SandboxError::Pipe)?;
+    if foreground {
+        take_terminal_back();
+    }
+    if let Some(signal) = watch.interrupted() {
+        return Err(SandboxError::Interrupted { signal });
+    }
+    drop(watch);
+    let (created_stubs, failure) = read_messages(&status_text)?;
+    if let Some(failure) = failure {
+        return Err(failure.into());
+    }
+    if pid1.is_none() {
+        return Err(SandboxError::InitFailed { status: status.to_string() });
+    }
+    let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(128);
+    Ok(RunOutcome { exit_code, created_stubs })
+}
+
+/// The namespaces the init is started in (the pid namespace applies to its children).
+pub(crate) fn namespace_flags(network: Network) -> CloneFlags {
+    let mut flags =
+        CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
+    if network == Network::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    flags
+}
+
+fn spawn_init(spec: &RunSpec, program: &Path, fds: [&OwnedFd; 3]) -> Result<std::process::Child, SandboxError> {
+    let raw: [RawFd; 3] = fds.map(|f| f.as_raw_fd());
+    let mut cmd = Command::new(program);
+    cmd.arg(INIT_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
+    cmd.stdin(match spec.stdin {
+        Stdin::Null => Stdio::null(),
+        Stdin::Inherit => Stdio::inherit(),
+    });
+    let flags = namespace_flags(spec.network);
+    let parent = getpid();
+    // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,
+    // so it only makes plain system calls (fcntl, prctl, getppid, unshare) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in raw {
+                // Let exactly these three descriptors through the exec.
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            // The init (and through it the namespace) dies with the thread that started it.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent.as_raw() {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            LinuxSys.unshare(flags).map_err(|e| io::Error::from_raw_os_error(e as i32))
+        });
+    }
+    cmd.spawn().map_err(|source| match source.raw_os_error() {
+        Some(libc::EPERM) => SandboxError::NotPermitted(source),
+        _ => SandboxError::Start { program: program.to_path_buf(), source },
+    })
+}
+
+fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
+    if spec.argv.first().is_none_or(|a| a.is_empty()) {
+        return Err(SandboxError::EmptyCommand);
+    }
+    let absolute = |what: &'static str, path: &str| {
+        if path.starts_with('/') {
+            Ok(())
+        } else {
+            Err(SandboxError::NotAbsolute { what, path: path.to_string() })
+        }
+    };
+    absolute("the working directory", &spec.cwd)?;
+    for b in &spec.binds {
+        absolute("a bind target", &b.target)?;
+        absolute("a bind source", &b.source.to_string_lossy())?;
+    }
+    let dirs: Vec<&PathBuf> = match &spec.rootfs {
+        Rootfs::Overlay { lowers, upper, work } => lowers.iter().chain([upper, work]).collect(),
+        Rootfs::Dir(d) => vec![d],
+    };
+    for d in dirs {
+        absolute("a rootfs directory", &d.to_string_lossy())?;
+    }
+    let no_nul = |what: &'static str, s: &str| if s.contains('\0') { Err(SandboxError::Nul { what }) } else { Ok(()) };
+    spec.argv.iter().try_for_each(|a| no_nul("the command", a))?;
+    spec.env.iter().try_for_each(|e| no_nul("the environment", e))?;
+    no_nul("the working directory", &spec.cwd)?;
+    no_nul("the hostname", &spec.hostname)?;
+    no_nul("the user", spec.user.as_deref().unwrap_or_default())
+}
+
+/// rbuild's stdin is its controlling terminal and rbuild is in the foreground there.
+fn owns_terminal() -> bool {
+    let stdin = io::stdin();
+    isatty(&stdin).unwrap_or(false) && tcgetpgrp(&stdin).map(|p| p == getpgrp()).unwrap_or(false)
+}
+
+/// After the command (which had the terminal's foreground) is gone, make rbuild's group the foreground
+/// again; SIGTTOU is blocked in this thread meanwhile, as a background group asking would get it.
+fn take_terminal_back() {
+    let mut ttou = SigSet::empty();
+    ttou.add(Signal::SIGTTOU);
+    let mut old = SigSet::empty();
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
+    let _ = tcsetpgrp(io::stdin(), getpgrp());
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+}
+
+/// A temp directory holding the rootfs mount point and the files bind-mounted over `/etc/hosts`,
+/// `/etc/resolv.conf` and `/etc/hostname`; removed when dropped (nothing is mounted on the host side).
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn create(spec: &RunSpec) -> Result<Scratch, SandboxError> {
+        let dir = tempfile::Builder::new().prefix("rbuild-sandbox-").tempdir().map_err(|source| SandboxError::Io {
+            what: "creating a temp dir in",
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let scratch = Scratch { dir };
+        let root = scratch.mountpoint();
+        fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
+        let hosts = match spec.network {
+            Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
+            Network::None => DEFAULT_HOSTS.to_string(),
+        };
+        let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]
+        {
+            let path = scratch.dir.path().join(name);
+            let io = |source| SandboxError::Io { what: "writing", path: path.clone(), source };
+            fs::write(&path, content).map_err(io)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).map_err(io)?;
+        }
+        Ok(scratch)
+    }
+
+    fn mountpoint(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    fn etc_files(&self) -> Vec<EtcFile> {
+        ["hosts", "resolv.conf", "hostname"]
+            .iter()
+            .map(|name| EtcFile { target: format!("/etc/{name}"), source: self.dir.path().join(name) })
+            .collect()
+    }
+}

@@ -1,0 +1,101 @@
+//! What travels between rbuild and its sandbox init: the [`InitSpec`] (JSON, rbuild → init, over a
+//! pipe closed after writing) and [`Message`]s (JSON lines, sandbox → rbuild, over a close-on-exec status
+//! pipe whose end-of-file means the command was executed or the setup gave up).
+
+use super::{RunSpec, SandboxError};
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The run spec plus what rbuild prepared for it on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InitSpec {
+    pub run: RunSpec,
+    /// An empty host directory the rootfs is mounted on, then pivoted into.
+    pub mountpoint: PathBuf,
+    /// Files bind-mounted over container paths: `/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`.
+    pub etc_files: Vec<EtcFile>,
+    /// Make the command the foreground process group of the terminal on stdin (`rbuild run -it`).
+    pub foreground: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EtcFile {
+    pub target: String,
+    pub source: PathBuf,
+}
+
+/// One line on the status pipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// The mount-point stubs created in the rootfs (sent once the mounts are done, or at a failure).
+    Stubs(Vec<String>),
+    /// The setup failed; the command never ran.
+    Failed(WireError),
+}
+
+/// A [`SandboxError`] as it crosses the process boundary (errno as a number, I/O errors as errno).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum WireError {
+    Setup {
+        step: String,
+        errno: i32,
+    },
+    MountOnRoot {
+        mount_point: String,
+    },
+    User(String),
+    NotFound {
+        argv0: String,
+    },
+    Exec {
+        argv0: String,
+        errno: i32,
+    },
+    /// Failures of the init itself (unreadable spec, fork): only ever shown to the user.
+    Init(String),
+}
+
+impl From<&SandboxError> for WireError {
+    fn from(e: &SandboxError) -> WireError {
+        match e {
+            SandboxError::Setup { step, errno } => WireError::Setup { step: step.clone(), errno: *errno as i32 },
+            SandboxError::Io { what, path, source } => WireError::Setup {
+                step: format!("{what} {}", path.display()),
+                errno: source.raw_os_error().unwrap_or(libc::EIO),
+            },
+            SandboxError::MountOnRoot { mount_point } => WireError::MountOnRoot { mount_point: mount_point.clone() },
+            SandboxError::User(m) => WireError::User(m.clone()),
+            SandboxError::NotFound { argv0 } => WireError::NotFound { argv0: argv0.clone() },
+            SandboxError::Exec { argv0, errno } => WireError::Exec { argv0: argv0.clone(), errno: *errno as i32 },
+            SandboxError::Init(m) => WireError::Init(m.clone()),
+            other => WireError::Init(other.to_string()),
+        }
+    }
+}
+
+impl From<WireError> for SandboxError {
+    fn from(e: WireError) -> SandboxError {
+        match e {
+            WireError::Setup { step, errno } => SandboxError::Setup { step, errno: Errno::from_raw(errno) },
+            WireError::MountOnRoot { mount_point } => SandboxError::MountOnRoot { mount_point },
+            WireError::User(m) => SandboxError::User(m),
+            WireError::NotFound { argv0 } => SandboxError::NotFound { argv0 },
+            WireError::Exec { argv0, errno } => SandboxError::Exec { argv0, errno: Errno::from_raw(errno) },
+            WireError::Init(m) => SandboxError::Init(m),
+        }
+    }
+}
+
+/// Parse the status pipe's content: the stubs (last list sent) and the failure, if any.
+pub(crate) fn read_messages(text: &str) -> Result<(Vec<String>, Option<WireError>), SandboxError> {
+    let mut stubs = Vec::new();
+    let mut failure = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str(line).map_err(SandboxError::Protocol)? {
+            Message::Stubs(s) => stubs = s,
+            Message::Failed(f) => failure = Some(f),
+        }
+    }
+    Ok((stubs, failure))
+}
