@@ -9,7 +9,6 @@
 pub mod config;
 pub mod context;
 pub mod copy;
-pub mod fsops;
 pub mod metadata;
 pub mod progress;
 pub mod scoped;
