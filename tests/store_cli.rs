@@ -183,10 +183,7 @@ fn import_then_images_inspect_tag_and_rmi() {
     assert_eq!(t.ok(&["rmi", "docker.io/library/busybox"]), "Untagged: busybox:latest\n");
     let blobs = t.root().join("oci/blobs/sha256");
     assert_eq!(fs::read_dir(&blobs).unwrap().count(), 3, "manifest, config and layer stay while a name is left");
-    assert_eq!(
-        t.ok(&["rmi", "127.0.0.1:5000/x/y:tag"]),
-        format!("Untagged: 127.0.0.1:5000/x/y:tag\nDeleted: {id}\n")
-    );
+    assert_eq!(t.ok(&["rmi", "127.0.0.1:5000/x/y:tag"]), format!("Untagged: 127.0.0.1:5000/x/y:tag\nDeleted: {id}\n"));
     assert_eq!(fs::read_dir(&blobs).unwrap().count(), 0, "gc removed the unreferenced blobs");
     assert_eq!(t.ok(&["images", "-q"]), "");
     t.ok(&["rmi", "-f", "app:1.0"]);

@@ -4,7 +4,6 @@
 
 use super::ImageError;
 use oci_spec::image::{Config, ImageConfiguration};
-use std::collections::HashMap;
 
 /// Apply one change such as `CMD ["sh"]` or `ENV A=1 B="two words"` to `config`.
 pub fn apply_change(config: &mut ImageConfiguration, change: &str) -> Result<(), ImageError> {
@@ -31,7 +30,8 @@ pub fn apply_change(config: &mut ImageConfiguration, change: &str) -> Result<(),
         }
         "WORKDIR" if !rest.is_empty() => {
             let base = c.working_dir().clone().unwrap_or_else(|| "/".to_string());
-            let dir = if rest.starts_with('/') { rest.to_string() } else { format!("{}/{rest}", base.trim_end_matches('/')) };
+            let dir =
+                if rest.starts_with('/') { rest.to_string() } else { format!("{}/{rest}", base.trim_end_matches('/')) };
             c.set_working_dir(Some(dir));
         }
         "STOPSIGNAL" if !rest.is_empty() => {
@@ -49,7 +49,9 @@ pub fn apply_change(config: &mut ImageConfiguration, change: &str) -> Result<(),
             c.set_volumes(Some(all));
         }
         "USER" | "WORKDIR" | "STOPSIGNAL" => return Err(bad("missing argument")),
-        _ => return Err(ImageError::ChangeInstruction { change: change.to_string(), instruction: keyword.to_string() }),
+        _ => {
+            return Err(ImageError::ChangeInstruction { change: change.to_string(), instruction: keyword.to_string() })
+        }
     }
     config.set_config(Some(c));
     Ok(())
@@ -83,7 +85,7 @@ fn env(c: &mut Config, rest: &str) -> Result<(), &'static str> {
 
 fn label(c: &mut Config, rest: &str) -> Result<(), &'static str> {
     let pairs = pairs(rest, "LABEL needs KEY=VALUE")?;
-    let mut labels = c.labels().clone().unwrap_or_else(HashMap::new);
+    let mut labels = c.labels().clone().unwrap_or_default();
     labels.extend(pairs);
     c.set_labels(Some(labels));
     Ok(())
@@ -198,7 +200,10 @@ mod tests {
     fn cmd_and_entrypoint_take_exec_and_shell_forms() {
         let c = applied(&[r#"CMD ["sh", "-c", "echo hi"]"#, "ENTRYPOINT /bin/app --flag"]);
         assert_eq!(c.cmd().as_deref(), Some(&["sh".to_string(), "-c".into(), "echo hi".into()][..]));
-        assert_eq!(c.entrypoint().as_deref(), Some(&["/bin/sh".to_string(), "-c".into(), "/bin/app --flag".into()][..]));
+        assert_eq!(
+            c.entrypoint().as_deref(),
+            Some(&["/bin/sh".to_string(), "-c".into(), "/bin/app --flag".into()][..])
+        );
     }
 
     #[test]
@@ -229,7 +234,9 @@ mod tests {
     #[test]
     fn bad_changes_are_refused() {
         let mut c = new_config().unwrap();
-        for bad in ["", "RUN rm -rf /", "FROM x", "CMD", "ENV", "ENV =x", "EXPOSE abc", "EXPOSE 80/xyz", "LABEL \"k=v", "USER"] {
+        for bad in
+            ["", "RUN rm -rf /", "FROM x", "CMD", "ENV", "ENV =x", "EXPOSE abc", "EXPOSE 80/xyz", "LABEL \"k=v", "USER"]
+        {
             assert!(apply_change(&mut c, bad).is_err(), "{bad:?} should be refused");
         }
         assert!(matches!(apply_change(&mut c, "RUN x"), Err(ImageError::ChangeInstruction { .. })));

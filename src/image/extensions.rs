@@ -78,7 +78,11 @@ mod tests {
     #[test]
     fn extensions_round_trip_through_the_config_object() {
         let ext = ConfigExtensions {
-            healthcheck: Some(Healthcheck { test: vec!["CMD".into(), "true".into()], interval: 5, ..Default::default() }),
+            healthcheck: Some(Healthcheck {
+                test: vec!["CMD".into(), "true".into()],
+                interval: 5,
+                ..Default::default()
+            }),
             on_build: Some(vec!["RUN echo hi".into()]),
             shell: Some(vec!["/bin/bash".into(), "-c".into()]),
         };

@@ -25,7 +25,8 @@ pub struct ImageRow {
 pub fn rows(summaries: &[ImageSummary], now: DateTime<Utc>, no_trunc: bool) -> Vec<ImageRow> {
     let mut rows = Vec::new();
     for s in summaries {
-        let created = s.created.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok()).map(|c| c.with_timezone(&Utc));
+        let created =
+            s.created.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok()).map(|c| c.with_timezone(&Utc));
         let id = if no_trunc { s.id.to_string() } else { s.id.short().to_string() };
         let row = |repository: String, tag: String| ImageRow {
             repository,
@@ -177,7 +178,11 @@ mod tests {
             size: 1234,
         };
         let rows = rows(
-            &[summary(&["old:1"], "2024-01-01T00:00:00Z"), summary(&[], "2024-01-01T00:08:00Z"), summary(&["b:2", "a:1"], "2024-01-01T00:08:00Z")],
+            &[
+                summary(&["old:1"], "2024-01-01T00:00:00Z"),
+                summary(&[], "2024-01-01T00:08:00Z"),
+                summary(&["b:2", "a:1"], "2024-01-01T00:08:00Z"),
+            ],
             now,
             false,
         );

@@ -18,9 +18,7 @@ pub mod template;
 
 pub use change::apply_change;
 pub use commit::{commit, commit_with};
-pub use config::{
-    append_empty_layer, append_layer, history_entry, host_platform, new_config, set_created, timestamp,
-};
+pub use config::{append_empty_layer, append_layer, history_entry, host_platform, new_config, set_created, timestamp};
 pub use extensions::{ConfigExtensions, Healthcheck};
 pub use reference::{ImageRef, ReferenceError};
 

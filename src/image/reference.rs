@@ -104,7 +104,8 @@ impl ImageRef {
             None | Some("index.docker.io") => DOCKER_HUB.to_string(),
             Some(d) => d.to_string(),
         };
-        let path = if domain == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
+        let path =
+            if domain == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
         Ok(ImageRef { domain, path, tag: tag.map(String::from), digest })
     }
 

@@ -443,7 +443,18 @@ mod tests {
     #[test]
     fn malformed_templates_are_errors_not_panics() {
         let d = data();
-        for bad in ["{{", "{{.Id", "{{if .Id}}x", "{{end}}", "{{nope .Id}}", "{{\"x}}", "{{.A..B}}", "{{|}}", "{{range .Id}}{{end}}", "{{json}}"] {
+        for bad in [
+            "{{",
+            "{{.Id",
+            "{{if .Id}}x",
+            "{{end}}",
+            "{{nope .Id}}",
+            "{{\"x}}",
+            "{{.A..B}}",
+            "{{|}}",
+            "{{range .Id}}{{end}}",
+            "{{json}}",
+        ] {
             assert!(render(bad, &d).is_err(), "{bad:?} should fail");
         }
     }

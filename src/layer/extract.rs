@@ -23,10 +23,9 @@ use tar::EntryType;
 
 /// Extract the layer blob `layer` from the store into `target` (which must exist).
 pub fn extract(store: &Store, layer: &Descriptor, target: &Path) -> Result<(), LayerError> {
-    let known = matches!(
-        layer.media_type(),
-        MediaType::ImageLayer | MediaType::ImageLayerGzip | MediaType::ImageLayerZstd
-    ) || layer.media_type().to_string().starts_with("application/vnd.docker.image.rootfs.diff.tar");
+    let known =
+        matches!(layer.media_type(), MediaType::ImageLayer | MediaType::ImageLayerGzip | MediaType::ImageLayerZstd)
+            || layer.media_type().to_string().starts_with("application/vnd.docker.image.rootfs.diff.tar");
     if !known {
         return Err(LayerError::MediaType(layer.media_type().to_string()));
     }
@@ -79,7 +78,10 @@ impl Extraction {
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
         let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+        ) {
             return Ok(());
         }
         let Some(rel) = clean_entry_path(&raw, &shown)? else { return Ok(()) };
@@ -173,7 +175,8 @@ impl Extraction {
             Err(_) => return Err(bad("points outside the target")),
         };
         let target_parent = target_rel.parent().unwrap_or(Path::new(""));
-        let source = resolve_in_root(&self.target, target_parent, shown)?.join(target_rel.file_name().unwrap_or_default());
+        let source =
+            resolve_in_root(&self.target, target_parent, shown)?.join(target_rel.file_name().unwrap_or_default());
         match fs::symlink_metadata(&source) {
             Ok(m) if m.is_dir() => return Err(bad("is a directory")),
             Ok(_) => {}
@@ -262,9 +265,7 @@ fn clean_entry_path(raw: &[u8], shown: &str) -> Result<Option<PathBuf>, LayerErr
     for part in raw.split(|&b| b == b'/') {
         match part {
             b"" | b"." => {}
-            b".." => {
-                return Err(LayerError::UnsafeEntry { entry: shown.to_string(), reason: "path contains `..`" })
-            }
+            b".." => return Err(LayerError::UnsafeEntry { entry: shown.to_string(), reason: "path contains `..`" }),
             p => out.push(OsStr::from_bytes(p)),
         }
     }

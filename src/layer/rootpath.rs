@@ -28,7 +28,10 @@ pub(crate) fn resolve_in_root(root: &Path, rel: &Path, entry: &str) -> Result<Pa
             Ok(meta) if meta.file_type().is_symlink() => {
                 hops += 1;
                 if hops > MAX_SYMLINKS {
-                    return Err(LayerError::UnsafeEntry { entry: entry.to_string(), reason: "too many levels of symlinks" });
+                    return Err(LayerError::UnsafeEntry {
+                        entry: entry.to_string(),
+                        reason: "too many levels of symlinks",
+                    });
                 }
                 let link = fs::read_link(&candidate).map_err(LayerError::io("cannot read symlink", &candidate))?;
                 if link.is_absolute() {

@@ -21,12 +21,15 @@ const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
 
 type TarSink = tar::Builder<HashingWriter<Compressor>>;
+/// Extended attributes as (name, value) pairs, sorted by name.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Write the tree under `dir` as a layer blob and return its descriptor and diff_id. `dir` itself is the
 /// layer root and gets no entry; an empty dir gives the empty tar (1024 zero bytes).
 pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, LayerError> {
-    let mut tar = tar::Builder::new(HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?)
-        .map_err(LayerError::TarWrite)?));
+    let mut tar = tar::Builder::new(HashingWriter::new(
+        Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?,
+    ));
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     let walk = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name();
     for entry in walk {
@@ -46,7 +49,8 @@ pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, La
 /// diff_id is the sha256 of the input) and compressing them as `opts` says. The stream is parsed on the
 /// way through so that something that is not a tar is refused; `source_date_epoch` does not apply.
 pub fn ingest_tar(store: &Store, tar_stream: impl Read, opts: &LayerOptions) -> Result<Layer, LayerError> {
-    let sink = HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?);
+    let sink =
+        HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?);
     let mut archive = tar::Archive::new(Tee { inner: tar_stream, sink, error: None });
     for entry in archive.entries().map_err(LayerError::TarRead)? {
         let mut entry = entry.map_err(LayerError::TarRead)?;
@@ -205,7 +209,7 @@ fn append(
     mut h: Header,
     name: &[u8],
     link: Option<&[u8]>,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    xattrs: Xattrs,
     data: impl Read,
 ) -> Result<(), LayerError> {
     let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
@@ -269,7 +273,7 @@ fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// The path's xattrs, sorted, without overlayfs' own. Filesystems without xattr support have none.
-fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LayerError> {
+fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => return Ok(Vec::new()),

@@ -60,8 +60,7 @@ pub fn sweep(store: &Store, marked: &BTreeSet<Digest>) -> Result<GcReport, Store
     let entries = fs::read_dir(&dir).map_err(StoreError::io("cannot list", &dir))?;
     for entry in entries {
         let entry = entry.map_err(StoreError::io("cannot list", &dir))?;
-        let Some(digest) = entry.file_name().to_str().and_then(|n| Digest::parse(&format!("sha256:{n}")).ok())
-        else {
+        let Some(digest) = entry.file_name().to_str().and_then(|n| Digest::parse(&format!("sha256:{n}")).ok()) else {
             continue;
         };
         if marked.contains(&digest) {

@@ -200,7 +200,9 @@ fn ambiguous_id_prefixes_are_refused() {
     let mut config = image::new_config().unwrap();
     image::append_layer(&mut config, &Digest::of(b"tar"), "1970-01-01T00:00:00Z", "x", None);
     let mut manifests = Vec::new();
-    for (bytes, media_type) in [(&b"gz"[..], oci_spec::image::MediaType::ImageLayerGzip), (b"zst", oci_spec::image::MediaType::ImageLayerZstd)] {
+    for (bytes, media_type) in
+        [(&b"gz"[..], oci_spec::image::MediaType::ImageLayerGzip), (b"zst", oci_spec::image::MediaType::ImageLayerZstd)]
+    {
         let (d, n) = store.write_blob(bytes).unwrap();
         let desc = oci_spec::image::DescriptorBuilder::default()
             .media_type(media_type)
