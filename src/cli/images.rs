@@ -9,10 +9,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 /// List images: REPOSITORY, TAG, IMAGE ID, CREATED, SIZE.
-///
-/// SIZE is the size of the image as stored: its compressed layers plus its config, not the
-/// uncompressed size `docker images` shows.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+SIZE is the size of the image as stored: its compressed layers plus its config (not the
+uncompressed size docker images shows). Images without a name show as <none> <none>.")]
 pub struct ImagesArgs {
     /// Only images of this repository (REPOSITORY or REPOSITORY:TAG)
     pub reference: Option<String>,

@@ -7,13 +7,14 @@ use std::io::{BufReader, Read};
 use std::process::ExitCode;
 
 /// Turn a rootfs tarball into a one-layer image.
-///
-/// The tarball (plain, gzip or zstd; `-` reads stdin) is stored as the layer exactly as given — entry
-/// order and metadata untouched, so the layer's diff_id is the sha256 of the uncompressed input — and
-/// compressed with gzip (or zstd). It is only checked to be a well-formed tar here; unsafe entries are
-/// refused when the image is extracted. The config has no default Env (no PATH), like `docker import`;
-/// add one with --change. `created` is now, or SOURCE_DATE_EPOCH when that is set.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The tarball (plain, gzip or zstd; - reads stdin) is stored as the layer exactly as given:
+entry order and metadata untouched, so the layer's diff_id is the sha256 of the uncompressed
+input; it is then compressed with gzip (or zstd). It is only checked to be a well-formed tar
+here; unsafe entries are refused when the image is extracted. The config has no default Env
+(no PATH), like docker import: add one with --change 'ENV PATH=...'. The creation time is
+now, or SOURCE_DATE_EPOCH when that is set.")]
 pub struct ImportArgs {
     /// Rootfs tarball, or - for stdin
     pub file: String,

@@ -7,25 +7,32 @@ use std::io::Write;
 use std::process::ExitCode;
 
 /// Show images as docker-style JSON (Id, RepoTags, Created, Config, RootFS, History, ...).
-///
-/// IMAGE is a name[:tag], a name@digest, a full or short (at least 4 hex digits) image ID, or a manifest
-/// digest. `Size` is the compressed size as stored (layers + config).
-///
-/// --format takes a subset of Go templates: field paths (`{{.Id}}`, `{{.Config.Env}}`,
-/// `{{.RootFS.Layers}}`), string/number literals, pipes (`{{.Config | json}}`), `{{if X}}…{{else}}…{{end}}`,
-/// `{{range X}}…{{end}}` (`.` is each element), `{{- -}}` trimming, `{{/* comments */}}`, and the functions
-/// `json`, `index X KEY...` (`{{index .Config.Labels "k"}}`), `join LIST SEP`, `len`, `upper`, `lower`,
-/// `print`, `println`. Lists print as `[a b]`, maps as `map[k:v]`, null or missing fields as `<no value>`;
-/// `json` writes object keys sorted. Variables, `with`, `define` and comparisons are not supported.
 #[derive(Debug, clap::Args)]
+#[command(after_help = FORMAT_HELP)]
 pub struct InspectArgs {
     /// Images to inspect
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Format the output with a Go template (see above)
+    /// Format the output with a Go template (see below)
     #[arg(short, long, value_name = "TEMPLATE")]
     pub format: Option<String>,
 }
+
+const FORMAT_HELP: &str = "\
+IMAGE is a name[:tag], a name@digest, a full or short (at least 4 hex digits) image ID,
+or a manifest digest. Size is the compressed size as stored (layers + config).
+
+--format takes a subset of Go templates:
+  field paths          {{.Id}}  {{.Config.Env}}  {{.RootFS.Layers}}
+  literals, pipes      \"text\"  `raw`  42  true   {{.Config | json}}
+  conditionals         {{if X}}..{{else}}..{{end}}
+  loops                {{range X}}..{{else}}..{{end}}  (. is each element)
+  trimming, comments   {{- X -}}   {{/* note */}}
+  functions            json X, index X KEY... ({{index .Config.Labels \"k\"}}),
+                       join LIST SEP, len X, upper X, lower X, print X..., println X...
+Lists print as [a b], maps as map[k:v], null or missing fields as <no value>;
+json sorts object keys. Not supported: variables ($x :=), with, define/template,
+parentheses, comparison functions.";
 
 pub fn run(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
     let template = a.format.as_deref().map(Template::parse).transpose().map_err(|e| UsageError(e.to_string()))?;

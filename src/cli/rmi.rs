@@ -4,10 +4,12 @@ use crate::image::ImageRef;
 use crate::store::{gc, Store};
 use std::process::ExitCode;
 
-/// Remove image names. Given a name, only that name goes; the image goes when no name is left. Given an
-/// image ID or digest, the image and all its names go (an image with several names needs -f). Blobs no
-/// remaining image uses are then garbage-collected.
+/// Remove image names, and images no name refers to.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Given a name, only that name goes; the image goes when no name is left. Given an image ID
+or digest, the image and all its names go (an image with several names needs -f). Blobs
+that no remaining image uses are then garbage-collected.")]
 pub struct RmiArgs {
     /// Images: name[:tag], image ID (full or at least 4 hex digits), or manifest digest
     #[arg(required = true, value_name = "IMAGE")]
