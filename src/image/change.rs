@@ -4,7 +4,6 @@
 
 use super::ImageError;
 use oci_spec::image::{Config, ImageConfiguration};
-use std::collections::HashMap;
 
 /// Apply one change such as `CMD ["sh"]` or `ENV A=1 B="two words"` to `config`.
 pub fn apply_change(config: &mut ImageConfiguration, change: &str) -> Result<(), ImageError> {
@@ -86,7 +85,7 @@ fn env(c: &mut Config, rest: &str) -> Result<(), &'static str> {
 
 fn label(c: &mut Config, rest: &str) -> Result<(), &'static str> {
     let pairs = pairs(rest, "LABEL needs KEY=VALUE")?;
-    let mut labels = c.labels().clone().unwrap_or_else(HashMap::new);
+    let mut labels = c.labels().clone().unwrap_or_default();
     labels.extend(pairs);
     c.set_labels(Some(labels));
     Ok(())

@@ -93,7 +93,7 @@ mod tests {
         append_layer(&mut config, &diff_id, &t, "COPY x /", None);
         let name = ImageRef::parse("app:1.0").unwrap();
         let ext = ConfigExtensions { shell: Some(vec!["/bin/sh".into(), "-c".into()]), ..Default::default() };
-        let m = commit_with(&store, &config, &ext, &[desc.clone()], std::slice::from_ref(&name)).unwrap();
+        let m = commit_with(&store, &config, &ext, std::slice::from_ref(&desc), std::slice::from_ref(&name)).unwrap();
         let image = store.resolve("app:1.0").unwrap();
         assert_eq!(image.manifest_digest, m);
         assert_eq!(image.manifest.layers(), &vec![desc.clone()]);

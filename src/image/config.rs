@@ -59,7 +59,10 @@ pub fn set_created(config: &mut ImageConfiguration, created: &str) {
 
 /// One history entry; `empty_layer` is only written when true, as docker does.
 pub fn history_entry(created: &str, created_by: &str, comment: Option<&str>, empty_layer: bool) -> History {
-    let mut h = HistoryBuilder::default().created(created).created_by(created_by).build().unwrap_or_default();
+    let mut h = HistoryBuilder::default().created(created).build().unwrap_or_default();
+    if !created_by.is_empty() {
+        h.set_created_by(Some(created_by.to_string()));
+    }
     if let Some(c) = comment {
         h.set_comment(Some(c.to_string()));
     }

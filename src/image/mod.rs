@@ -12,6 +12,7 @@ mod commit;
 mod config;
 mod extensions;
 pub mod inspect;
+pub mod listing;
 pub mod reference;
 pub mod template;
 

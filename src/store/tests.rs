@@ -251,3 +251,43 @@ fn gc_keeps_what_the_index_reaches_and_sweeps_the_rest() {
     gc::collect(&store).unwrap();
     assert!(store.blobs_dir().join("README").exists());
 }
+
+#[test]
+fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
+    let (_d, store) = store();
+    let (old, _) = store.write_blob(b"old base layer").unwrap();
+    // Make `old` look written long before the lease.
+    let t = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &store.blob_path(&old),
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let (other_old, _) = store.write_blob(b"unrelated").unwrap();
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &store.blob_path(&other_old),
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let mut lease = store.lease().unwrap();
+    lease.protect(&old).unwrap();
+    let (fresh, _) = store.write_blob(b"layer of a build in progress").unwrap();
+    let report = gc::collect(&store).unwrap();
+    assert_eq!(report.removed, vec![other_old], "only the unprotected old blob goes");
+    assert!(store.has_blob(&old) && store.has_blob(&fresh));
+    drop(lease);
+    assert_eq!(fs::read_dir(store.root().join("leases")).unwrap().count(), 0, "a dropped lease is removed");
+    let report = gc::collect(&store).unwrap();
+    assert_eq!(report.removed.len(), 2);
+
+    // A lease file nobody holds (its process died) protects nothing and is deleted.
+    fs::write(store.root().join("leases/123-dead"), format!("since 0\n{old}\n")).unwrap();
+    gc::collect(&store).unwrap();
+    assert!(!store.root().join("leases/123-dead").exists());
+}
