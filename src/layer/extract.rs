@@ -33,14 +33,11 @@ pub enum Whiteouts {
 
 /// Extract the layer blob `layer` from the store into `target` (which must exist), applying whiteouts.
 pub fn extract(store: &Store, layer: &Descriptor, target: &Path) -> Result<(), LayerError> {
-<<<<<<< HEAD
     extract_with(store, layer, target, Whiteouts::Apply)
 }
 
 /// [`extract`] with a choice of whiteout handling.
 pub fn extract_with(store: &Store, layer: &Descriptor, target: &Path, mode: Whiteouts) -> Result<(), LayerError> {
-=======
->>>>>>> store
     let known =
         matches!(layer.media_type(), MediaType::ImageLayer | MediaType::ImageLayerGzip | MediaType::ImageLayerZstd)
             || layer.media_type().to_string().starts_with("application/vnd.docker.image.rootfs.diff.tar");
