@@ -33,7 +33,7 @@ pub enum TranslateError {
     #[error("unsupported regular expression construct `{0}`")]
     Unsupported(char),
     #[error("{0}")]
-    Rust(#[from] regex::Error),
+    Rust(regex::Error),
 }
 
 const MAX_RUNE: u32 = 0x10FFFF;
@@ -41,7 +41,7 @@ const MAX_RUNE: u32 = 0x10FFFF;
 /// Compile a Go regular expression into a Rust one with the same matches.
 pub fn compile(go: &str) -> Result<regex::Regex, TranslateError> {
     let rust = translate(go)?;
-    Ok(regex::Regex::new(&rust)?)
+    regex::Regex::new(&rust).map_err(TranslateError::Rust)
 }
 
 /// Translate Go regexp syntax into Rust regex syntax.
