@@ -1,1 +1,0 @@
-//! Word expansion with BuildKit's shell-lexer semantics.
