@@ -9,12 +9,16 @@ use super::{ExpandError, Expansion, Vars};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+/// How deep `${...}` operands may nest; each level is a few stack frames, and the text is user input.
+const MAX_DEPTH: usize = 200;
+
 pub(super) struct Lexer<'a> {
     chars: Vec<char>,
     pos: usize,
     escape: char,
     quotes: bool,
     raw_escapes: bool,
+    depth: usize,
     vars: &'a dyn Vars,
     used: BTreeSet<String>,
     unset: BTreeSet<String>,
@@ -68,6 +72,7 @@ impl<'a> Lexer<'a> {
             escape,
             quotes,
             raw_escapes: false,
+            depth: 0,
             vars,
             used: BTreeSet::new(),
             unset: BTreeSet::new(),
@@ -101,8 +106,13 @@ impl<'a> Lexer<'a> {
 
     /// Read up to `stop` (consumed) or the end of the text, with escapes kept raw or not for this level.
     fn read_until(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<String>), ExpandError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ExpandError::TooDeep(MAX_DEPTH));
+        }
         let outer = std::mem::replace(&mut self.raw_escapes, raw_escapes);
+        self.depth += 1;
         let result = self.read_level(stop);
+        self.depth -= 1;
         self.raw_escapes = outer;
         result
     }

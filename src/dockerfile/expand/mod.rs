@@ -79,6 +79,8 @@ pub enum ExpandError {
     InvalidEscape { pattern: String, found: Option<char> },
     #[error("invalid pattern ({pattern}) in substitution: {error}")]
     BadPattern { pattern: String, error: regex::Error },
+    #[error("substitutions nested more than {0} levels deep")]
+    TooDeep(usize),
 }
 
 /// The result of expanding one word.

@@ -306,6 +306,15 @@ fn heredoc_bodies_keep_quotes() {
 }
 
 #[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let vars = env();
+    let nested = |n: usize| format!("{}x{}", "${NOPE:-".repeat(n), "}".repeat(n));
+    assert_eq!(Expander::default().word(&nested(199), &vars).expect("199 levels are fine").value, "x");
+    let deep = Expander::default().word(&nested(100_000), &vars);
+    assert!(matches!(deep, Err(ExpandError::TooDeep(_))), "{deep:?}");
+}
+
+#[test]
 fn every_vars_source_works() {
     let pairs = vec![("A".to_string(), "1".to_string()), ("A".to_string(), "2".to_string())];
     let slice: &[(String, String)] = &pairs;
