@@ -7,10 +7,10 @@ use super::copy::{self, CopySpec, SourceRoot};
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
 use super::{users, BuildError, BuildRequest, StepFailure};
-use crate::fsops;
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{self, ArgDecl, Command, Copy, Step};
 use crate::dockerfile::{self, Location};
+use crate::fsops;
 use crate::layer::{self, LayerOptions};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
 use crate::store::Store;
@@ -321,7 +321,14 @@ impl<'a> Executor<'a> {
             let heredocs = c
                 .heredocs
                 .iter()
-                .map(|h| Ok((h.name.clone(), if h.expand { word(&h.content)? } else { h.content.clone() })))
+                .map(|h| {
+                    let content = if h.expand {
+                        ex.heredoc(&h.content, &vars).map(|e| e.value).map_err(|e| failed(e.to_string()))?
+                    } else {
+                        h.content.clone()
+                    };
+                    Ok((h.name.clone(), content))
+                })
                 .collect::<Result<Vec<_>, StepFailure>>()?;
             (
                 sources,

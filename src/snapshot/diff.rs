@@ -164,12 +164,15 @@ mod tests {
             .map(|e| e.unwrap().path().strip_prefix(&upper).unwrap().display().to_string())
             .collect();
         found.sort();
-        assert_eq!(found, vec!["etc", "etc/change", "etc/conf.d", "etc/conf.d/.wh.x", "etc/new", ".wh.gone"]
-            .into_iter()
-            .map(String::from)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>());
+        assert_eq!(
+            found,
+            vec!["etc", "etc/change", "etc/conf.d", "etc/conf.d/.wh.x", "etc/new", ".wh.gone"]
+                .into_iter()
+                .map(String::from)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
         assert_eq!(fs::read_to_string(upper.join("etc/change")).unwrap(), "new");
     }
 }

@@ -98,9 +98,10 @@ impl<'a> Snapshots<'a> {
 
     fn unpack(&self, layer: &Descriptor, path: &Path) -> Result<(), SnapshotError> {
         self.ensure_dir()?;
-        let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(&self.dir).map_err(|source| {
-            SnapshotError::Io { what: "creating a temp dir in", path: self.dir.clone(), source }
-        })?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".unpack-")
+            .tempdir_in(&self.dir)
+            .map_err(|source| SnapshotError::Io { what: "creating a temp dir in", path: self.dir.clone(), source })?;
         layer::extract_with(self.store, layer, tmp.path(), Whiteouts::Overlay)
             .map_err(|source| SnapshotError::Extract { digest: layer.digest().to_string(), source })?;
         self.publish(tmp.keep(), path)

@@ -88,7 +88,8 @@ impl OverlayMount {
             stack.push(empty.to_path_buf());
         }
         let parent = target.parent().unwrap_or(Path::new("/"));
-        let links = tempfile::Builder::new().prefix(".l").tempdir_in(parent).map_err(io("creating links in", parent))?;
+        let links =
+            tempfile::Builder::new().prefix(".l").tempdir_in(parent).map_err(io("creating links in", parent))?;
         let mut names = Vec::with_capacity(stack.len());
         for (i, l) in stack.iter().enumerate() {
             let link = links.path().join(i.to_string());
