@@ -74,7 +74,7 @@ impl<'a> Executor<'a> {
             stages: (0..plan.stages.len()).map(|_| None).collect(),
             building: BTreeSet::new(),
             images: BTreeMap::new(),
-            declared_args: plan.meta_args.keys().cloned().collect(),
+            declared_args: plan.meta_args.names().map(String::from).collect(),
             expander: Expander::new(plan.escape),
         })
     }
@@ -333,7 +333,7 @@ impl<'a> Executor<'a> {
             (
                 sources,
                 word(&c.dest)?,
-                c.from.as_ref().map(word).transpose()?,
+                c.from.as_ref().map(|f| meta::expand_word(ex, f, &self.plan.meta_args).map_err(failed)).transpose()?,
                 c.chown.as_ref().map(word).transpose()?,
                 c.chmod.as_ref().map(word).transpose()?,
                 heredocs,

@@ -84,8 +84,8 @@ impl Scope {
         self.values.iter().filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v)))
     }
 
-    pub fn declared(&self) -> BTreeMap<String, Option<String>> {
-        self.values.clone()
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
     }
 }
 
