@@ -1,5 +1,8 @@
 use super::images::open_store;
 use super::{Globals, UsageError};
+use crate::build::metadata;
+use crate::dockerfile::{self, instructions};
+use crate::image::state::{HistoryEntry, ImageState};
 use crate::image::{self, ImageRef};
 use crate::layer::{self, Compression, LayerOptions};
 use std::fs::File;
@@ -39,9 +42,10 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     if tags.iter().any(|t| t.digest().is_some()) {
         return Err(UsageError("an imported image cannot be named with a digest".into()).into());
     }
-    let mut config = image::new_config()?;
+    let (os, arch, variant) = crate::image::host_platform();
+    let mut state = ImageState::scratch(os, arch, Some(variant));
     for change in &a.changes {
-        image::apply_change(&mut config, change).map_err(|e| UsageError(e.to_string()))?;
+        apply_change(&mut state, change).map_err(|e| UsageError(format!("--change {change:?}: {e}")))?;
     }
     let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.is_empty() => {
@@ -60,10 +64,29 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let opts = LayerOptions { compression, source_date_epoch: epoch };
     let layer = layer::ingest_tar(&store, tar, &opts).map_err(|e| anyhow::anyhow!("importing {}: {e}", a.file))?;
     let created = image::timestamp(epoch)?;
-    image::set_created(&mut config, &created);
+    state.created = Some(created.clone());
+    state.diff_ids.push(layer.diff_id.clone());
     let comment = a.message.clone().unwrap_or_else(|| format!("Imported from {}", a.file));
-    image::append_layer(&mut config, &layer.diff_id, &created, "", Some(&comment));
-    let manifest = image::commit(&store, &config, &[layer.descriptor], &tags)?;
-    println!("{}", store.load_image(&manifest, Vec::new())?.config_digest);
+    state.history.push(HistoryEntry {
+        created,
+        created_by: String::new(),
+        comment: Some(comment),
+        author: None,
+        empty_layer: false,
+    });
+    let (image_id, _) = image::commit(&store, &state, &[layer.descriptor], &tags)?;
+    println!("{image_id}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `--change`: a Dockerfile metadata instruction, parsed and applied exactly as a build would.
+fn apply_change(state: &mut ImageState, change: &str) -> Result<(), String> {
+    let parsed = dockerfile::parse(change).map_err(|e| e.message)?;
+    let [ins] = parsed.instructions.as_slice() else {
+        return Err("give exactly one instruction per --change".into());
+    };
+    let command = instructions::lower_command(ins).map_err(|e| e.message)?;
+    let expander = crate::dockerfile::expand::Expander::new(parsed.directives.escape);
+    let mut cmd_set = state.config.cmd.is_some();
+    metadata::apply(state, &mut cmd_set, &command, &expander, &crate::plan::Scope::default())
 }
