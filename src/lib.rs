@@ -11,9 +11,11 @@ pub mod cli;
 pub mod context;
 pub mod digest;
 pub mod dockerfile;
+pub mod fsops;
 pub mod image;
 pub mod layer;
 pub mod plan;
 #[allow(unsafe_code)]
 pub mod sandbox;
+pub mod snapshot;
 pub mod store;

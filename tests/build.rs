@@ -17,7 +17,8 @@ ENV A=1 B="two words"
 ENV C=${A}-$B
 LABEL version="1.0" description=demo
 EXPOSE 80 53/udp 8000-8001
-VOLUME /data ["/logs"]
+VOLUME /data
+VOLUME ["/logs"]
 WORKDIR /app
 WORKDIR sub
 USER 1000:1000
@@ -56,7 +57,7 @@ CMD run me
     assert_eq!(cfg["author"], "someone@example.com");
     assert_eq!(t.layer_count("meta:1"), 0);
     let history = cfg["history"].as_array().unwrap();
-    assert_eq!(history.len(), 15, "one history entry per instruction after FROM");
+    assert_eq!(history.len(), 16, "one history entry per instruction after FROM");
     assert!(history.iter().all(|h| h["empty_layer"] == true));
     assert_eq!(cfg["rootfs"], json!({"type": "layers", "diff_ids": []}));
 }
@@ -123,7 +124,7 @@ fn destination_symlinks_resolve_inside_the_image() {
 fn multi_stage_copy_from_and_target() {
     let t = TestContext::new();
     t.write("src.txt", "source");
-    t.write("Dockerfile", "FROM scratch AS build\nCOPY src.txt /out/artifact\nLABEL stage=build\n\nFROM scratch AS unused\nCOPY missing-file /x\n\nFROM scratch\nCOPY --from=build /out/artifact /app/artifact\nCOPY --from=0 /out /app2\n");
+    t.write("Dockerfile", "ARG SRC=build\nFROM scratch AS build\nCOPY src.txt /out/artifact\nLABEL stage=build\n\nFROM scratch AS unused\nCOPY missing-file /x\n\nFROM scratch\nCOPY --from=${SRC} /out/artifact /app/artifact\nCOPY --from=0 /out /app2\n");
     t.build("ms:1", &[]);
     assert_eq!(t.layer_count("ms:1"), 2, "only the final stage's layers, and the unused stage was never built");
     assert_eq!(t.layer("ms:1", 0)["app/artifact"].data, b"source");
@@ -136,7 +137,7 @@ fn multi_stage_copy_from_and_target() {
 #[test]
 fn args_scope_and_build_arg_overrides() {
     let t = TestContext::new();
-    t.write("Dockerfile", "ARG NAME=base\nARG TAG\nFROM scratch AS ${NAME}\nARG NAME\nARG LOCAL=default\nENV SEEN=${NAME}:${LOCAL}:${TAG:-unset}\n");
+    t.write("Dockerfile", "ARG NAME=base\nARG TAG\nFROM scratch AS base\nARG NAME\nARG LOCAL=default\nENV SEEN=${NAME}:${LOCAL}:${TAG:-unset}\n");
     t.build("args:1", &[]);
     assert_eq!(t.config("args:1")["config"]["Env"][1], "SEEN=base:default:unset");
     t.build("args:2", &["--build-arg", "NAME=over", "--build-arg", "LOCAL=given", "--build-arg", "TAG=t"]);
@@ -308,7 +309,7 @@ fn bad_input_gives_clear_errors_and_leaves_the_store_as_it_was() {
         for n in *needles {
             assert!(stderr.contains(n), "{dockerfile:?}: {n:?} not in:\n{stderr}");
         }
-        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.lines().any(|l| l.starts_with("error: ")), "{stderr}");
         assert_eq!(std::fs::read(t.root().join("oci/index.json")).unwrap(), before, "{dockerfile:?} changed the store");
     }
 }

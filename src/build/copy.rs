@@ -7,8 +7,8 @@
 //! existing directory receives the source by name; missing parents are created; files are owned by 0:0 unless
 //! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives.
 
-use super::fsops::{self, Attrs};
 use super::scoped::{self, Escape, ScopedError};
+use crate::fsops::{self, Attrs};
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeSet;
 use std::fs;

@@ -2,9 +2,9 @@
 //! LABEL, SHELL, STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER): each adds an `empty_layer` history entry.
 //! Word values are expanded here, with the stage's ENV over its ARGs, exactly where Docker expands.
 
-use super::config::{ContainerConfig, HealthConfig};
 use crate::dockerfile::expand::{Expander, Vars};
-use crate::dockerfile::instructions::{CommandLine, Healthcheck, KeyValue};
+use crate::dockerfile::instructions::{Command, CommandLine, Healthcheck, KeyValue};
+use crate::image::state::{ContainerConfig, HealthConfig, ImageState};
 use crate::plan::Scope;
 
 /// What expansion sees inside a stage: ENV first, then declared ARGs.
@@ -20,6 +20,70 @@ impl Vars for StageVars<'_> {
 }
 
 pub type MetaResult<T> = Result<T, String>;
+
+/// Apply one metadata instruction to `image`. `cmd_set` records whether this stage set CMD itself (an
+/// ENTRYPOINT then keeps it; otherwise ENTRYPOINT resets an inherited CMD, as Docker does). Instructions
+/// that are not metadata (RUN, COPY, ADD, ARG) are refused.
+pub fn apply(
+    image: &mut ImageState,
+    cmd_set: &mut bool,
+    command: &Command,
+    ex: &Expander,
+    args: &Scope,
+) -> MetaResult<()> {
+    let c = &mut image.config;
+    let vars = StageVars { env: &c.clone(), args };
+    match command {
+        Command::Env(pairs) => {
+            for (k, v) in expand_pairs(ex, pairs, &vars)? {
+                c.env_set(&k, &v);
+            }
+        }
+        Command::Label(pairs) => c.labels.extend(expand_pairs(ex, pairs, &vars)?),
+        Command::Cmd(cmd) => {
+            c.cmd = Some(command_argv(cmd, c));
+            *cmd_set = true;
+        }
+        Command::Entrypoint(e) => {
+            c.entrypoint = Some(command_argv(e, c));
+            if !*cmd_set {
+                c.cmd = None;
+            }
+        }
+        Command::Expose(words) => {
+            let mut expanded = Vec::new();
+            for w in words {
+                expanded.extend(expand_words(ex, w, &vars)?);
+            }
+            c.exposed_ports.extend(parse_ports(&expanded)?);
+        }
+        Command::Volume(words) => {
+            let volumes = words.iter().map(|w| expand_word(ex, w, &vars)).collect::<Result<Vec<_>, _>>()?;
+            if volumes.iter().any(|v| v.trim().is_empty()) {
+                return Err("VOLUME specified can not be an empty string".into());
+            }
+            c.volumes.extend(volumes);
+        }
+        Command::Workdir(w) => {
+            let w = expand_word(ex, w, &vars)?;
+            c.working_dir = Some(join_workdir(c.working_dir.as_deref(), &w));
+        }
+        Command::User(u) => c.user = Some(expand_word(ex, u, &vars)?),
+        Command::Shell(s) => c.shell = Some(s.clone()),
+        Command::StopSignal(s) => {
+            let s = expand_word(ex, s, &vars)?;
+            check_signal(&s)?;
+            c.stop_signal = Some(s);
+        }
+        Command::Healthcheck(h) => c.healthcheck = Some(healthcheck(h)?),
+        Command::Onbuild(t) => c.onbuild.push(onbuild_trigger(t)),
+        Command::Maintainer(m) => image.author = Some(m.clone()),
+        Command::Run(_) | Command::Copy(_) | Command::Arg(_) => {
+            return Err("only metadata instructions can be applied to a config".into())
+        }
+    }
+    Ok(())
+}
 
 pub fn expand_word(ex: &Expander, word: &str, vars: &dyn Vars) -> MetaResult<String> {
     ex.word(word, vars).map(|e| e.value).map_err(|e| format!("{word}: {e}"))

@@ -6,10 +6,8 @@
 //! and is then merged into the rootfs. Nothing is published until the whole build succeeded: a failed build
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
 
-pub mod config;
 pub mod context;
 pub mod copy;
-pub mod fsops;
 pub mod metadata;
 pub mod progress;
 pub mod scoped;
@@ -119,8 +117,7 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
     let result = exec.build_stage(plan.target).map_err(|f| req.at(f.location, f.message))?;
     let (image, layers) = exec.finish(result, &req.labels).map_err(|f| req.at(f.location, f.message))?;
-    let config_bytes = image.to_json().map_err(|e| req.at(Location::default(), e.to_string()))?;
-    let (image_id, manifest) = crate::image::commit_config(store, &config_bytes, &layers, &req.tags)?;
+    let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;
     let warnings = exec.unused_build_args();
     for w in &warnings {
         progress.warn(w);

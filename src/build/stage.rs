@@ -1,15 +1,16 @@
 //! Executing stages: resolve the base, run ONBUILD triggers, dispatch each step (one function per
 //! instruction kind), and keep each finished stage for the stages that build on it or copy from it.
 
-use super::config::{HistoryEntry, ImageState};
 use super::context::Context;
 use super::copy::{self, CopySpec, SourceRoot};
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
-use super::{fsops, users, BuildError, BuildRequest, StepFailure};
+use super::{users, BuildError, BuildRequest, StepFailure};
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{self, ArgDecl, Command, Copy, Step};
 use crate::dockerfile::{self, Location};
+use crate::fsops;
+use crate::image::state::{HistoryEntry, ImageState};
 use crate::layer::{self, LayerOptions};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
 use crate::store::Store;
@@ -73,7 +74,7 @@ impl<'a> Executor<'a> {
             stages: (0..plan.stages.len()).map(|_| None).collect(),
             building: BTreeSet::new(),
             images: BTreeMap::new(),
-            declared_args: plan.meta_args.keys().cloned().collect(),
+            declared_args: plan.meta_args.names().map(String::from).collect(),
             expander: Expander::new(plan.escape),
         })
     }
@@ -87,11 +88,10 @@ impl<'a> Executor<'a> {
 
     /// RFC 3339 time for `created` fields: SOURCE_DATE_EPOCH when given, else now.
     fn created(&self) -> String {
-        let t = match self.req.source_date_epoch {
-            Some(s) => chrono::DateTime::from_timestamp(s, 0).unwrap_or_default(),
-            None => chrono::Utc::now(),
-        };
-        t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        // The CLI checked the epoch is a number; one out of chrono's range falls back to now.
+        crate::image::timestamp(self.req.source_date_epoch)
+            .or_else(|_| crate::image::timestamp(None))
+            .unwrap_or_default()
     }
 
     fn now(&self) -> (i64, i64) {
@@ -138,7 +138,7 @@ impl<'a> Executor<'a> {
         let loc = stage.location;
         let (mut image, layers) = match &stage.base {
             Base::Scratch => {
-                let (os, arch, variant) = crate::plan::args::host_platform();
+                let (os, arch, variant) = crate::image::host_platform();
                 (ImageState::scratch(os, arch, Some(variant)), Vec::new())
             }
             Base::Stage(i) => {
@@ -183,65 +183,17 @@ impl<'a> Executor<'a> {
 
     fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<(), StepFailure> {
         let loc = step.location;
-        let ex = &self.expander;
-        let failed = |e: String| fail(loc, e);
-        let vars = StageVars { env: &st.image.config, args: &st.args };
         match &step.command {
             Command::Run(_) => {
                 return Err(fail(loc, "RUN is not supported yet: this rbuild builds images from COPY/ADD and metadata"))
             }
             Command::Copy(c) => return self.copy(st, c, step),
             Command::Arg(decls) => return self.arg(st, decls, step),
-            Command::Env(pairs) => {
-                for (k, v) in meta::expand_pairs(ex, pairs, &vars).map_err(failed)? {
-                    st.image.config.env_set(&k, &v);
-                }
+            metadata => {
+                let args = st.args.clone();
+                meta::apply(&mut st.image, &mut st.cmd_set, metadata, &self.expander, &args)
+                    .map_err(|e| fail(loc, e))?;
             }
-            Command::Label(pairs) => {
-                for (k, v) in meta::expand_pairs(ex, pairs, &vars).map_err(failed)? {
-                    st.image.config.labels.insert(k, v);
-                }
-            }
-            Command::Cmd(c) => {
-                st.image.config.cmd = Some(meta::command_argv(c, &st.image.config));
-                st.cmd_set = true;
-            }
-            Command::Entrypoint(c) => {
-                st.image.config.entrypoint = Some(meta::command_argv(c, &st.image.config));
-                if !st.cmd_set {
-                    st.image.config.cmd = None;
-                }
-            }
-            Command::Expose(words) => {
-                let mut expanded = Vec::new();
-                for w in words {
-                    expanded.extend(meta::expand_words(ex, w, &vars).map_err(failed)?);
-                }
-                st.image.config.exposed_ports.extend(meta::parse_ports(&expanded).map_err(failed)?);
-            }
-            Command::Volume(words) => {
-                let volumes = words.iter().map(|w| meta::expand_word(ex, w, &vars)).collect::<Result<Vec<_>, _>>();
-                let volumes = volumes.map_err(failed)?;
-                if volumes.iter().any(|v| v.trim().is_empty()) {
-                    return Err(fail(loc, "VOLUME specified can not be an empty string"));
-                }
-                st.image.config.volumes.extend(volumes);
-            }
-            Command::Workdir(w) => {
-                let w = meta::expand_word(ex, w, &vars).map_err(failed)?;
-                let dir = meta::join_workdir(st.image.config.working_dir.as_deref(), &w);
-                st.image.config.working_dir = Some(dir);
-            }
-            Command::User(u) => st.image.config.user = Some(meta::expand_word(ex, u, &vars).map_err(failed)?),
-            Command::Shell(s) => st.image.config.shell = Some(s.clone()),
-            Command::StopSignal(s) => {
-                let s = meta::expand_word(ex, s, &vars).map_err(failed)?;
-                meta::check_signal(&s).map_err(failed)?;
-                st.image.config.stop_signal = Some(s);
-            }
-            Command::Healthcheck(h) => st.image.config.healthcheck = Some(meta::healthcheck(h).map_err(failed)?),
-            Command::Onbuild(t) => st.image.config.onbuild.push(meta::onbuild_trigger(t)),
-            Command::Maintainer(m) => st.image.author = Some(m.clone()),
         }
         self.history(st, step, true);
         Ok(())
@@ -320,12 +272,19 @@ impl<'a> Executor<'a> {
             let heredocs = c
                 .heredocs
                 .iter()
-                .map(|h| Ok((h.name.clone(), if h.expand { word(&h.content)? } else { h.content.clone() })))
+                .map(|h| {
+                    let content = if h.expand {
+                        ex.heredoc(&h.content, &vars).map(|e| e.value).map_err(|e| failed(e.to_string()))?
+                    } else {
+                        h.content.clone()
+                    };
+                    Ok((h.name.clone(), content))
+                })
                 .collect::<Result<Vec<_>, StepFailure>>()?;
             (
                 sources,
                 word(&c.dest)?,
-                c.from.as_ref().map(word).transpose()?,
+                c.from.as_ref().map(|f| meta::expand_word(ex, f, &self.plan.meta_args).map_err(failed)).transpose()?,
                 c.chown.as_ref().map(word).transpose()?,
                 c.chmod.as_ref().map(word).transpose()?,
                 heredocs,

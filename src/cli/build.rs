@@ -78,10 +78,10 @@ fn source_date_epoch(args: &crate::plan::BuildArgs) -> Result<Option<i64>, Usage
     match args.get("SOURCE_DATE_EPOCH").map(String::from).or(from_env) {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| UsageError(format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"))),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if crate::image::timestamp(Some(n)).is_ok() => Ok(Some(n)),
+            _ => Err(UsageError(format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970"))),
+        },
     }
 }
 

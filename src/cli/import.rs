@@ -1,9 +1,92 @@
-use super::Globals;
+use super::images::open_store;
+use super::{Globals, UsageError};
+use crate::build::metadata;
+use crate::dockerfile::{self, instructions};
+use crate::image::state::{HistoryEntry, ImageState};
+use crate::image::{self, ImageRef};
+use crate::layer::{self, Compression, LayerOptions};
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::process::ExitCode;
 
+/// Turn a rootfs tarball into a one-layer image.
 #[derive(Debug, clap::Args)]
-pub struct ImportArgs {}
+#[command(after_help = "\
+The tarball (plain, gzip or zstd; - reads stdin) is stored as the layer exactly as given:
+entry order and metadata untouched, so the layer's diff_id is the sha256 of the uncompressed
+input; it is then compressed with gzip (or zstd). It is only checked to be a well-formed tar
+here; unsafe entries are refused when the image is extracted. The config has no default Env
+(no PATH), like docker import: add one with --change 'ENV PATH=...'. The creation time is
+now, or SOURCE_DATE_EPOCH when that is set.")]
+pub struct ImportArgs {
+    /// Rootfs tarball, or - for stdin
+    pub file: String,
+    /// Name for the image, name[:tag] (none: an unnamed image)
+    pub reference: Option<String>,
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// Commit message (the history entry's comment)
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Compress the layer with zstd instead of gzip
+    #[arg(long)]
+    pub zstd: bool,
+}
 
-pub fn run(_g: &Globals, _a: ImportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
+    let tags = match &a.reference {
+        Some(r) => vec![ImageRef::parse(r).map_err(|e| UsageError(e.to_string()))?],
+        None => Vec::new(),
+    };
+    if tags.iter().any(|t| t.digest().is_some()) {
+        return Err(UsageError("an imported image cannot be named with a digest".into()).into());
+    }
+    let (os, arch, variant) = crate::image::host_platform();
+    let mut state = ImageState::scratch(os, arch, Some(variant));
+    for change in &a.changes {
+        apply_change(&mut state, change).map_err(|e| UsageError(format!("--change {change:?}: {e}")))?;
+    }
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => {
+            Some(v.parse::<i64>().map_err(|_| UsageError(format!("SOURCE_DATE_EPOCH={v:?} is not an integer")))?)
+        }
+        _ => None,
+    };
+    let store = open_store(g)?;
+    let input: Box<dyn Read> = if a.file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(File::open(&a.file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", a.file))?)
+    };
+    let tar = layer::decompress(BufReader::new(input))?;
+    let compression = if a.zstd { Compression::Zstd } else { Compression::Gzip };
+    let opts = LayerOptions { compression, source_date_epoch: epoch };
+    let layer = layer::ingest_tar(&store, tar, &opts).map_err(|e| anyhow::anyhow!("importing {}: {e}", a.file))?;
+    let created = image::timestamp(epoch)?;
+    state.created = Some(created.clone());
+    state.diff_ids.push(layer.diff_id.clone());
+    let comment = a.message.clone().unwrap_or_else(|| format!("Imported from {}", a.file));
+    state.history.push(HistoryEntry {
+        created,
+        created_by: String::new(),
+        comment: Some(comment),
+        author: None,
+        empty_layer: false,
+    });
+    let (image_id, _) = image::commit(&store, &state, &[layer.descriptor], &tags)?;
+    println!("{image_id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One `--change`: a Dockerfile metadata instruction, parsed and applied exactly as a build would.
+fn apply_change(state: &mut ImageState, change: &str) -> Result<(), String> {
+    let parsed = dockerfile::parse(change).map_err(|e| e.message)?;
+    let [ins] = parsed.instructions.as_slice() else {
+        return Err("give exactly one instruction per --change".into());
+    };
+    let command = instructions::lower_command(ins).map_err(|e| e.message)?;
+    let expander = crate::dockerfile::expand::Expander::new(parsed.directives.escape);
+    let mut cmd_set = state.config.cmd.is_some();
+    metadata::apply(state, &mut cmd_set, &command, &expander, &crate::plan::Scope::default())
 }

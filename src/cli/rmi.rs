@@ -1,9 +1,72 @@
+use super::images::{open_store, resolve};
 use super::Globals;
+use crate::image::ImageRef;
+use crate::store::{gc, Store};
 use std::process::ExitCode;
 
+/// Remove image names, and images no name refers to.
 #[derive(Debug, clap::Args)]
-pub struct RmiArgs {}
+#[command(after_help = "\
+Given a name, only that name goes; the image goes when no name is left. Given an image ID
+or digest, the image and all its names go (an image with several names needs -f). Blobs
+that no remaining image uses are then garbage-collected.")]
+pub struct RmiArgs {
+    /// Images: name[:tag], image ID (full or at least 4 hex digits), or manifest digest
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Remove images with several names by ID, and ignore images that do not exist
+    #[arg(short, long)]
+    pub force: bool,
+}
 
-pub fn run(_g: &Globals, _a: RmiArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(g: &Globals, a: RmiArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(g)?;
+    let mut failure = None;
+    for reference in &a.images {
+        if let Err(e) = remove(&store, reference, a.force) {
+            if e.downcast_ref::<super::UsageError>().is_some() {
+                return Err(e);
+            }
+            let missing = matches!(e.downcast_ref(), Some(crate::store::StoreError::NotFound { .. }));
+            if a.force && missing {
+                continue;
+            }
+            if let Some(previous) = failure.replace(e) {
+                eprintln!("error: {previous}");
+            }
+        }
+    }
+    gc::collect(&store)?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn remove(store: &Store, reference: &str, force: bool) -> anyhow::Result<()> {
+    let image = resolve(store, reference)?;
+    let by_name = ImageRef::parse(reference)
+        .ok()
+        .filter(|r| r.digest().is_none())
+        .filter(|r| image.names.contains(&r.tagged_name()));
+    if let Some(name) = by_name {
+        if let Some((_, gone)) = store.untag(&name)? {
+            println!("Untagged: {}", name.tagged_name());
+            if gone {
+                println!("Deleted: {}", image.config_digest);
+            }
+        }
+        return Ok(());
+    }
+    if image.names.len() > 1 && !force {
+        anyhow::bail!(
+            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+            image.config_digest.short()
+        );
+    }
+    for name in store.remove_manifest(&image.manifest_digest)? {
+        println!("Untagged: {name}");
+    }
+    println!("Deleted: {}", image.config_digest);
+    Ok(())
 }

@@ -1,9 +1,24 @@
-use super::Globals;
+use super::images::{open_store, resolve};
+use super::{Globals, UsageError};
+use crate::image::ImageRef;
 use std::process::ExitCode;
 
+/// Give an image another name: `rbuild tag SOURCE TARGET[:TAG]`. A name already pointing elsewhere moves.
 #[derive(Debug, clap::Args)]
-pub struct TagArgs {}
+pub struct TagArgs {
+    /// Existing image: name[:tag], image ID (full or at least 4 hex digits), or manifest digest
+    pub source: String,
+    /// New name[:tag]
+    pub target: String,
+}
 
-pub fn run(_g: &Globals, _a: TagArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(g: &Globals, a: TagArgs) -> anyhow::Result<ExitCode> {
+    let target = ImageRef::parse(&a.target).map_err(|e| UsageError(e.to_string()))?;
+    if target.digest().is_some() {
+        return Err(UsageError(format!("cannot tag with a digest: {}", a.target)).into());
+    }
+    let store = open_store(g)?;
+    let image = resolve(&store, &a.source)?;
+    store.tag(&image.manifest_digest, &target)?;
+    Ok(ExitCode::SUCCESS)
 }

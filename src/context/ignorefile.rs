@@ -18,14 +18,14 @@ struct IgnoreGrammar;
 /// Why an ignore file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum IgnoreFileError {
-    #[error("reading {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: not valid UTF-8", path.display())]
     NotUtf8 { path: PathBuf },
-    #[error("{file}: cannot be read as an ignore file: {source}")]
-    Grammar { file: String, source: Box<pest::error::Error<Rule>> },
-    #[error("{file}:{line}: {source}")]
-    Pattern { file: String, line: usize, source: PatternError },
+    #[error("{file}: cannot be read as an ignore file: {error}")]
+    Grammar { file: String, error: Box<pest::error::Error<Rule>> },
+    #[error("{file}:{line}: {error}")]
+    Pattern { file: String, line: usize, error: PatternError },
 }
 
 /// One pattern line of an ignore file.
@@ -80,7 +80,7 @@ impl IgnoreFile {
     fn parse_from(text: &str, source: Option<PathBuf>) -> Result<IgnoreFile, IgnoreFileError> {
         let mut file = IgnoreFile { source, entries: Vec::new() };
         let parsed = IgnoreGrammar::parse(Rule::file, text)
-            .map_err(|e| IgnoreFileError::Grammar { file: file.name(), source: Box::new(e) })?;
+            .map_err(|e| IgnoreFileError::Grammar { file: file.name(), error: Box::new(e) })?;
         for pair in parsed.flatten().filter(|p| p.as_rule() == Rule::rule) {
             let line = pair.line_col().0;
             let mut exception = false;
@@ -120,7 +120,7 @@ impl IgnoreFile {
     /// matching, e.g. during a walk).
     pub fn locate(&self, err: PatternError) -> IgnoreFileError {
         let line = self.entries.get(err.index()).map_or(0, |e| e.line);
-        IgnoreFileError::Pattern { file: self.name(), line, source: err }
+        IgnoreFileError::Pattern { file: self.name(), line, error: err }
     }
 
     fn name(&self) -> String {

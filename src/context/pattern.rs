@@ -24,8 +24,8 @@ pub enum PatternError {
     IllegalException { index: usize },
     #[error("bad pattern {pattern:?}: {fault}")]
     Syntax { index: usize, pattern: String, fault: SyntaxFault },
-    #[error("bad pattern {pattern:?}: {source}")]
-    Regex { index: usize, pattern: String, source: TranslateError },
+    #[error("bad pattern {pattern:?}: {error}")]
+    Regex { index: usize, pattern: String, error: TranslateError },
 }
 
 impl PatternError {
@@ -131,10 +131,10 @@ impl Pattern {
                 Ok(path.ends_with(suffix.as_str()) || suffix.strip_prefix('/').is_some_and(|s| path == s))
             }
             Ok(Compiled::Regex(re)) => Ok(re.is_match(path)),
-            Err(source) => Err(PatternError::Regex {
+            Err(error) => Err(PatternError::Regex {
                 index: self.index,
                 pattern: display(&self.text, self.exception),
-                source: source.clone(),
+                error: error.clone(),
             }),
         }
     }

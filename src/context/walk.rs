@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub enum WalkError {
     #[error("{}: not a directory", path.display())]
     NotADirectory { path: PathBuf },
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: file name is not valid UTF-8", path.display())]
     NonUtf8Name { path: PathBuf },

@@ -7,19 +7,20 @@
 //! travel beside the config as [`ConfigExtensions`]. Read-side views for `inspect` live in [`inspect`]
 //! and the small Go-template subset of `--format` in [`template`]. This module never writes layers.
 
-mod change;
 mod commit;
 mod config;
 mod extensions;
 pub mod inspect;
+pub mod listing;
 pub mod reference;
+pub mod state;
 pub mod template;
 
-pub use change::apply_change;
-pub use commit::{commit, commit_config, commit_with};
-pub use config::{append_empty_layer, append_layer, history_entry, host_platform, new_config, set_created, timestamp};
+pub use commit::commit;
+pub use config::{host_platform, timestamp};
 pub use extensions::{ConfigExtensions, Healthcheck};
 pub use reference::{ImageRef, ReferenceError};
+pub use state::ImageState;
 
 use crate::store::StoreError;
 
@@ -36,8 +37,6 @@ pub enum ImageError {
     Timestamp(i64),
     #[error("the image has {layers} layers but its config lists {diff_ids} diff_ids")]
     LayerCount { layers: usize, diff_ids: usize },
-    #[error("invalid change {change:?}: {reason}")]
-    Change { change: String, reason: &'static str },
-    #[error("invalid change {change:?}: {instruction} cannot be used here (allowed: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)")]
-    ChangeInstruction { change: String, instruction: String },
+    #[error(transparent)]
+    Config(#[from] state::ConfigError),
 }

@@ -21,8 +21,23 @@ use std::os::unix::fs::{lchown, symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tar::EntryType;
 
-/// Extract the layer blob `layer` from the store into `target` (which must exist).
+/// What to do with a layer's OCI whiteouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Remove the hidden paths from what the target already holds (a flattened rootfs).
+    Apply,
+    /// Write them as overlayfs does (char device 0/0, `trusted.overlay.opaque=y`), for an overlay lowerdir
+    /// that holds this one layer. Needs root.
+    Overlay,
+}
+
+/// Extract the layer blob `layer` from the store into `target` (which must exist), applying whiteouts.
 pub fn extract(store: &Store, layer: &Descriptor, target: &Path) -> Result<(), LayerError> {
+    extract_with(store, layer, target, Whiteouts::Apply)
+}
+
+/// [`extract`] with a choice of whiteout handling.
+pub fn extract_with(store: &Store, layer: &Descriptor, target: &Path, mode: Whiteouts) -> Result<(), LayerError> {
     let known =
         matches!(layer.media_type(), MediaType::ImageLayer | MediaType::ImageLayerGzip | MediaType::ImageLayerZstd)
             || layer.media_type().to_string().starts_with("application/vnd.docker.image.rootfs.diff.tar");
@@ -32,17 +47,18 @@ pub fn extract(store: &Store, layer: &Descriptor, target: &Path) -> Result<(), L
     let blob = store.open_blob(&from_oci_digest(layer.digest())?)?;
     // The magic bytes decide the decompressor: a mislabelled layer still extracts.
     let reader = decompress(io::BufReader::new(blob)).map_err(LayerError::TarRead)?;
-    unpack(reader, target)
+    unpack(reader, target, mode)
 }
 
 /// Extract a tar stream — plain, gzip or zstd (sniffed) — into `target` (which must exist).
 pub fn extract_tar(reader: impl Read, target: &Path) -> Result<(), LayerError> {
-    unpack(decompress(reader).map_err(LayerError::TarRead)?, target)
+    unpack(decompress(reader).map_err(LayerError::TarRead)?, target, Whiteouts::Apply)
 }
 
-fn unpack(reader: impl Read, target: &Path) -> Result<(), LayerError> {
+fn unpack(reader: impl Read, target: &Path, whiteouts: Whiteouts) -> Result<(), LayerError> {
     let mut x = Extraction {
         target: target.to_path_buf(),
+        whiteouts,
         is_root: nix::unistd::geteuid().is_root(),
         written: HashSet::new(),
         dirs: Vec::new(),
@@ -66,6 +82,7 @@ struct Meta {
 
 struct Extraction {
     target: PathBuf,
+    whiteouts: Whiteouts,
     is_root: bool,
     /// Paths (relative) this tar created, which an opaque whiteout in the same tar must not remove.
     written: HashSet<PathBuf>,
@@ -140,6 +157,9 @@ impl Extraction {
         hidden: &[u8],
         shown: &str,
     ) -> Result<(), LayerError> {
+        if self.whiteouts == Whiteouts::Overlay {
+            return self.overlay_whiteout(parent, name, hidden, shown);
+        }
         if name == whiteout::OPAQUE {
             let Ok(children) = fs::read_dir(parent) else { return Ok(()) };
             for child in children {
@@ -157,6 +177,24 @@ impl Extraction {
             return Err(LayerError::UnsafeEntry { entry: shown.to_string(), reason: "whiteout names no file" });
         }
         remove_existing(&parent.join(OsStr::from_bytes(hidden)), shown)
+    }
+
+    fn overlay_whiteout(&self, parent: &Path, name: &OsStr, hidden: &[u8], shown: &str) -> Result<(), LayerError> {
+        fs::create_dir_all(parent).map_err(|e| entry_err(shown, "create its parent directory", e))?;
+        if name == whiteout::OPAQUE {
+            return xattr::set(parent, "trusted.overlay.opaque", b"y")
+                .map_err(|e| entry_err(shown, "mark the directory opaque", e));
+        }
+        if name.as_bytes().starts_with(whiteout::META_PREFIX.as_bytes()) || hidden.is_empty() {
+            return Ok(());
+        }
+        if hidden.contains(&b'/') || hidden == b".." || hidden == b"." {
+            return Err(LayerError::UnsafeEntry { entry: shown.to_string(), reason: "whiteout names no file" });
+        }
+        let dest = parent.join(OsStr::from_bytes(hidden));
+        remove_existing(&dest, shown)?;
+        mknod(&dest, SFlag::S_IFCHR, Mode::empty(), libc::makedev(0, 0))
+            .map_err(|e| entry_err(shown, "create an overlay whiteout", io::Error::from(e)))
     }
 
     fn hard_link<R: Read>(

@@ -16,7 +16,7 @@ mod whiteout;
 mod write;
 
 pub use compress::{decompress, Compression};
-pub use extract::{extract, extract_tar};
+pub use extract::{extract, extract_tar, extract_with, Whiteouts};
 pub use write::{ingest_tar, write};
 
 use crate::digest::Digest;

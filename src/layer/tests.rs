@@ -33,8 +33,11 @@ fn blob(store: &Store, layer: &Layer) -> Vec<u8> {
     store.read_blob(&crate::store::from_oci_digest(layer.descriptor.digest()).unwrap()).unwrap()
 }
 
-/// (name, type, mode, uid, mtime, link target, size, pax keys) of every entry of a layer, in order.
-fn entries(store: &Store, layer: &Layer) -> Vec<(String, EntryType, u32, u64, u64, String, u64, Vec<String>)> {
+/// (name, type, mode, uid, mtime, link target, size, pax keys) of one tar entry.
+type EntryRow = (String, EntryType, u32, u64, u64, String, u64, Vec<String>);
+
+/// Every entry of a layer, in order.
+fn entries(store: &Store, layer: &Layer) -> Vec<EntryRow> {
     let bytes = blob(store, layer);
     let mut archive = tar::Archive::new(decompress(&bytes[..]).unwrap());
     let mut out = Vec::new();

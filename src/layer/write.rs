@@ -21,6 +21,8 @@ const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
 
 type TarSink = tar::Builder<HashingWriter<Compressor>>;
+/// Extended attributes as (name, value) pairs, sorted by name.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Write the tree under `dir` as a layer blob and return its descriptor and diff_id. `dir` itself is the
 /// layer root and gets no entry; an empty dir gives the empty tar (1024 zero bytes).
@@ -207,7 +209,7 @@ fn append(
     mut h: Header,
     name: &[u8],
     link: Option<&[u8]>,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    xattrs: Xattrs,
     data: impl Read,
 ) -> Result<(), LayerError> {
     let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
@@ -271,7 +273,7 @@ fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// The path's xattrs, sorted, without overlayfs' own. Filesystems without xattr support have none.
-fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, LayerError> {
+fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => return Ok(Vec::new()),

@@ -84,8 +84,8 @@ impl Scope {
         self.values.iter().filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v)))
     }
 
-    pub fn declared(&self) -> BTreeMap<String, Option<String>> {
-        self.values.clone()
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
     }
 }
 
@@ -95,25 +95,9 @@ impl Vars for Scope {
     }
 }
 
-/// The host platform in OCI terms (`linux/amd64`), the default build and target platform.
-pub fn host_platform() -> (&'static str, &'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "arm" => "arm",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    };
-    let variant = if arch == "arm64" { "v8" } else { "" };
-    ("linux", arch, variant)
-}
-
 /// The automatic platform args (`TARGETPLATFORM`, `BUILDARCH`, ...), present in the global scope.
 pub fn platform_args() -> Vec<(String, String)> {
-    let (os, arch, variant) = host_platform();
+    let (os, arch, variant) = crate::image::host_platform();
     let platform = if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") };
     let mut out = Vec::new();
     for prefix in ["TARGET", "BUILD"] {

@@ -11,7 +11,6 @@ use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{Program, Stage, Step};
 use crate::dockerfile::Location;
 pub use args::{BuildArgs, Scope};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -57,8 +56,9 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// The stage to build (`--target`, else the last one).
     pub target: usize,
-    /// Global (meta) ARG values after `--build-arg`s, for re-declarations inside stages.
-    pub meta_args: BTreeMap<String, Option<String>>,
+    /// Global (meta) ARG values after `--build-arg`s: for re-declarations inside stages, and the only
+    /// variables `COPY --from` may use (BuildKit keeps stage dependencies independent of stage state).
+    pub meta_args: Scope,
     pub build_args: BuildArgs,
     pub escape: char,
 }
@@ -106,7 +106,7 @@ pub fn resolve(program: &Program, build_args: BuildArgs, target: Option<&str>) -
             }
         }
     };
-    Ok(Plan { stages, target, meta_args: meta.declared(), build_args, escape: program.escape })
+    Ok(Plan { stages, target, meta_args: meta, build_args, escape: program.escape })
 }
 
 fn plan_stage(

@@ -1,13 +1,10 @@
 //! Garbage collection, mark and sweep: [`mark`] walks everything reachable from `index.json` (manifests,
 //! their configs and layers, nested indexes), [`sweep`] deletes every other blob. [`collect`] runs both
-//! under the store lock so no index update can slip in between.
-//!
-//! Known limit: a build that has written layer blobs but not yet committed its manifest does not hold
-//! them through the index, so a concurrent gc would sweep them; builds and gc are not expected to overlap
-//! until leases exist.
+//! under the store lock so no index update can slip in between, and also keeps what live leases protect
+//! (blobs a running build wrote or relies on before its manifest reaches the index; see `Store::lease`).
 
 use super::lock::StoreLock;
-use super::{from_oci_digest, index, Store, StoreError};
+use super::{from_oci_digest, index, lease, Store, StoreError};
 use crate::digest::Digest;
 use oci_spec::image::{Descriptor, MediaType};
 use std::collections::BTreeSet;
@@ -81,9 +78,29 @@ pub fn sweep(store: &Store, marked: &BTreeSet<Digest>) -> Result<GcReport, Store
     Ok(report)
 }
 
-/// Mark and sweep under the store lock.
+/// Mark and sweep under the store lock, keeping what live leases protect.
 pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
     let _lock = StoreLock::acquire(store)?;
-    let marked = mark(store)?;
+    let mut marked = mark(store)?;
+    let protected = lease::protected(store)?;
+    marked.extend(protected.digests);
+    if let Some(since) = protected.since {
+        marked.extend(written_since(store, since)?);
+    }
     sweep(store, &marked)
+}
+
+/// Blobs whose files were written at or after `since` (seconds since the epoch).
+fn written_since(store: &Store, since: i64) -> Result<Vec<Digest>, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = store.blobs_dir();
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(StoreError::io("cannot list", &dir))? {
+        let entry = entry.map_err(StoreError::io("cannot list", &dir))?;
+        let recent = entry.metadata().map(|m| m.mtime() >= since).unwrap_or(true);
+        if let (true, Some(name)) = (recent, entry.file_name().to_str()) {
+            out.extend(Digest::parse(&format!("sha256:{name}")).ok());
+        }
+    }
+    Ok(out)
 }

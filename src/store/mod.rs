@@ -14,11 +14,13 @@ mod blob;
 pub mod gc;
 mod index;
 pub mod json;
+mod lease;
 mod lock;
 mod resolve;
 
 pub use blob::BlobWriter;
 pub use index::REF_NAME_ANNOTATION;
+pub use lease::Lease;
 pub use resolve::{Image, ImageSummary};
 
 use crate::digest::Digest;

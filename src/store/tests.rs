@@ -29,10 +29,22 @@ fn image_with(store: &Store, seed: &str, tags: &[&str]) -> Digest {
         .size(size)
         .build()
         .unwrap();
-    let mut config = image::new_config().unwrap();
-    image::append_layer(&mut config, &layer, "1970-01-01T00:00:00Z", seed, None);
+    let config = one_layer_config(&layer, seed);
     let tags: Vec<ImageRef> = tags.iter().map(|t| r(t)).collect();
-    image::commit(store, &config, &[desc], &tags).unwrap()
+    image::commit(store, &config, &[desc], &tags).unwrap().1
+}
+
+fn one_layer_config(diff_id: &Digest, created_by: &str) -> image::ImageState {
+    let mut config = image::ImageState::scratch("linux", "amd64", None);
+    config.diff_ids.push(diff_id.clone());
+    config.history.push(image::state::HistoryEntry {
+        created: "1970-01-01T00:00:00Z".into(),
+        created_by: created_by.into(),
+        comment: None,
+        author: None,
+        empty_layer: false,
+    });
+    config
 }
 
 #[test]
@@ -197,8 +209,7 @@ fn resolve_by_name_id_short_id_and_manifest_digest() {
 fn ambiguous_id_prefixes_are_refused() {
     let (_d, store) = store();
     // One config committed twice with differently compressed copies of its layer: two manifests, one ID.
-    let mut config = image::new_config().unwrap();
-    image::append_layer(&mut config, &Digest::of(b"tar"), "1970-01-01T00:00:00Z", "x", None);
+    let config = one_layer_config(&Digest::of(b"tar"), "x");
     let mut manifests = Vec::new();
     for (bytes, media_type) in
         [(&b"gz"[..], oci_spec::image::MediaType::ImageLayerGzip), (b"zst", oci_spec::image::MediaType::ImageLayerZstd)]
@@ -210,7 +221,7 @@ fn ambiguous_id_prefixes_are_refused() {
             .size(n)
             .build()
             .unwrap();
-        manifests.push(image::commit(&store, &config, &[desc], &[]).unwrap());
+        manifests.push(image::commit(&store, &config, &[desc], &[]).unwrap().1);
     }
     assert_ne!(manifests[0], manifests[1]);
     let id = store.resolve(&manifests[0].to_string()).unwrap().config_digest;
@@ -250,4 +261,44 @@ fn gc_keeps_what_the_index_reaches_and_sweeps_the_rest() {
     fs::write(store.blobs_dir().join("README"), b"x").unwrap();
     gc::collect(&store).unwrap();
     assert!(store.blobs_dir().join("README").exists());
+}
+
+#[test]
+fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
+    let (_d, store) = store();
+    let (old, _) = store.write_blob(b"old base layer").unwrap();
+    // Make `old` look written long before the lease.
+    let t = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &store.blob_path(&old),
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let (other_old, _) = store.write_blob(b"unrelated").unwrap();
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &store.blob_path(&other_old),
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let mut lease = store.lease().unwrap();
+    lease.protect(&old).unwrap();
+    let (fresh, _) = store.write_blob(b"layer of a build in progress").unwrap();
+    let report = gc::collect(&store).unwrap();
+    assert_eq!(report.removed, vec![other_old], "only the unprotected old blob goes");
+    assert!(store.has_blob(&old) && store.has_blob(&fresh));
+    drop(lease);
+    assert_eq!(fs::read_dir(store.root().join("leases")).unwrap().count(), 0, "a dropped lease is removed");
+    let report = gc::collect(&store).unwrap();
+    assert_eq!(report.removed.len(), 2);
+
+    // A lease file nobody holds (its process died) protects nothing and is deleted.
+    fs::write(store.root().join("leases/123-dead"), format!("since 0\n{old}\n")).unwrap();
+    gc::collect(&store).unwrap();
+    assert!(!store.root().join("leases/123-dead").exists());
 }

@@ -11,6 +11,10 @@
 //! Only the constructs the pattern compiler can produce are supported; counted repetition `{n,m}` and
 //! `(?flags)` groups cannot be produced (the compiler escapes `{` and `(` from user text) and are rejected.
 
+mod charclass;
+
+use charclass::{complement, perl_class, posix, push_class, push_literal, Ranges, MAX_RUNE};
+
 /// Why a Go regular expression does not compile.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TranslateError {
@@ -33,15 +37,13 @@ pub enum TranslateError {
     #[error("unsupported regular expression construct `{0}`")]
     Unsupported(char),
     #[error("{0}")]
-    Rust(#[from] regex::Error),
+    Rust(regex::Error),
 }
-
-const MAX_RUNE: u32 = 0x10FFFF;
 
 /// Compile a Go regular expression into a Rust one with the same matches.
 pub fn compile(go: &str) -> Result<regex::Regex, TranslateError> {
     let rust = translate(go)?;
-    Ok(regex::Regex::new(&rust)?)
+    regex::Regex::new(&rust).map_err(TranslateError::Rust)
 }
 
 /// Translate Go regexp syntax into Rust regex syntax.
@@ -56,9 +58,6 @@ struct Translator {
     pos: usize,
     out: String,
 }
-
-/// Inclusive ranges of code points, as Go's class parser collects them.
-type Ranges = Vec<(u32, u32)>;
 
 impl Translator {
     fn peek(&self) -> Option<char> {
@@ -404,115 +403,6 @@ impl Translator {
         self.pos = end;
         Ok(Some(if negated { complement(class) } else { class.to_vec() }))
     }
-}
-
-/// Go's Perl classes (ASCII only): the ranges and whether the class is negated.
-fn perl_class(c: char) -> Option<(&'static [(u32, u32)], bool)> {
-    const DIGIT: &[(u32, u32)] = &[(0x30, 0x39)];
-    const SPACE: &[(u32, u32)] = &[(0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)];
-    const WORD: &[(u32, u32)] = &[(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)];
-    match c {
-        'd' => Some((DIGIT, false)),
-        'D' => Some((DIGIT, true)),
-        's' => Some((SPACE, false)),
-        'S' => Some((SPACE, true)),
-        'w' => Some((WORD, false)),
-        'W' => Some((WORD, true)),
-        _ => None,
-    }
-}
-
-/// Go's POSIX classes (ASCII only).
-fn posix(name: &str) -> Option<&'static [(u32, u32)]> {
-    Some(match name {
-        "alnum" => &[(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
-        "alpha" => &[(0x41, 0x5A), (0x61, 0x7A)],
-        "ascii" => &[(0x00, 0x7F)],
-        "blank" => &[(0x09, 0x09), (0x20, 0x20)],
-        "cntrl" => &[(0x00, 0x1F), (0x7F, 0x7F)],
-        "digit" => &[(0x30, 0x39)],
-        "graph" => &[(0x21, 0x7E)],
-        "lower" => &[(0x61, 0x7A)],
-        "print" => &[(0x20, 0x7E)],
-        "punct" => &[(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
-        "space" => &[(0x09, 0x0D), (0x20, 0x20)],
-        "upper" => &[(0x41, 0x5A)],
-        "word" => &[(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
-        "xdigit" => &[(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
-        _ => return None,
-    })
-}
-
-/// All code points not in `ranges` (which are sorted and disjoint).
-fn complement(ranges: &[(u32, u32)]) -> Ranges {
-    let mut out = Vec::new();
-    let mut next = 0u32;
-    for &(lo, hi) in ranges {
-        if lo > next {
-            out.push((next, lo - 1));
-        }
-        next = hi + 1;
-    }
-    if next <= MAX_RUNE {
-        out.push((next, MAX_RUNE));
-    }
-    out
-}
-
-/// Rust refuses surrogate code points in escapes; Go accepts them but no UTF-8 text contains one, so
-/// the surrogate block is cut out of a range (`None` when nothing is left).
-fn without_surrogates(lo: u32, hi: u32) -> Vec<(char, char)> {
-    let mut parts = Vec::new();
-    for (a, b) in [(lo, hi.min(0xD7FF)), (lo.max(0xE000), hi)] {
-        if let (Some(a), Some(b)) = (char::from_u32(a), char::from_u32(b)) {
-            if a <= b {
-                parts.push((a, b));
-            }
-        }
-    }
-    parts
-}
-
-fn push_char(out: &mut String, c: char) {
-    if c.is_ascii_alphanumeric() {
-        out.push(c);
-    } else {
-        out.push_str(&format!("\\x{{{:X}}}", c as u32));
-    }
-}
-
-fn push_literal(out: &mut String, r: u32) {
-    match char::from_u32(r) {
-        Some(c) => push_char(out, c),
-        // A lone surrogate never matches.
-        None => out.push_str(r"[^\x{0}-\x{10FFFF}]"),
-    }
-}
-
-fn push_class(out: &mut String, negated: bool, ranges: &[(u32, u32)], items: &[String]) {
-    out.push('[');
-    if negated {
-        out.push('^');
-    }
-    let mut empty = items.is_empty();
-    for &(lo, hi) in ranges {
-        for (a, b) in without_surrogates(lo, hi) {
-            empty = false;
-            push_char(out, a);
-            if a != b {
-                out.push('-');
-                push_char(out, b);
-            }
-        }
-    }
-    for item in items {
-        out.push_str(item);
-    }
-    if empty {
-        // Only surrogates were named: a class of nothing (or, negated, of everything).
-        out.push_str(r"\x{0}&&\x{1}");
-    }
-    out.push(']');
 }
 
 #[cfg(test)]

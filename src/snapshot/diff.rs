@@ -1,0 +1,178 @@
+//! The copy backend's change detection: stat the whole rootfs before a step and after it, and write what
+//! changed into an upper dir in the OCI vocabulary (new and changed entries as themselves, removed ones as
+//! `.wh.NAME` files), which `layer::write` tars exactly like an overlay upper dir.
+//!
+//! ctime is part of each entry's stamp: a process cannot set it, so any write, chmod or chown a step makes
+//! is seen even when it restores the mtime.
+
+use crate::fsops::{self, Attrs};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+    rdev: u64,
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            rdev: m.rdev(),
+        }
+    }
+}
+
+/// The state of a tree: relative path → stamp.
+#[derive(Debug, Default)]
+pub struct Scan {
+    entries: BTreeMap<PathBuf, Stamp>,
+}
+
+/// Stat every entry under `root` (not following symlinks).
+pub fn scan(root: &Path) -> io::Result<Scan> {
+    let mut entries = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
+        let e = e.map_err(|e| e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")))?;
+        let rel = e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf();
+        entries.insert(rel, Stamp::of(&e.path().symlink_metadata()?));
+    }
+    Ok(Scan { entries })
+}
+
+/// Write into `upper` what changed under `root` since `before`. Paths listed in `ignore` (mount-point
+/// stubs the sandbox created) are left out.
+pub fn diff(root: &Path, before: &Scan, upper: &Path, ignore: &[PathBuf]) -> io::Result<()> {
+    let after = scan(root)?;
+    for (rel, stamp) in &after.entries {
+        if ignore.contains(rel) || before.entries.get(rel) == Some(stamp) {
+            continue;
+        }
+        ensure_parents(root, upper, rel)?;
+        copy_entry(&root.join(rel), &upper.join(rel))?;
+    }
+    for rel in before.entries.keys() {
+        if after.entries.contains_key(rel) || ignore.contains(rel) {
+            continue;
+        }
+        // Only the top-most removed path needs a whiteout: it hides everything below it.
+        if rel.parent().is_some_and(|p| !p.as_os_str().is_empty() && !after.entries.contains_key(p)) {
+            continue;
+        }
+        ensure_parents(root, upper, rel)?;
+        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let wh = upper.join(rel).with_file_name(format!(".wh.{name}"));
+        fs::write(&wh, b"")?;
+    }
+    Ok(())
+}
+
+/// Parent directories of `rel` in `upper`, with the attributes they have under `root`.
+fn ensure_parents(root: &Path, upper: &Path, rel: &Path) -> io::Result<()> {
+    let mut prefix = PathBuf::new();
+    let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+    for c in parents {
+        prefix.push(c);
+        let up = upper.join(&prefix);
+        if up.symlink_metadata().is_ok() {
+            continue;
+        }
+        fs::create_dir(&up)?;
+        if let Ok(m) = root.join(&prefix).symlink_metadata() {
+            fsops::apply(&up, &Attrs::of(&m), false)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_entry(from: &Path, to: &Path) -> io::Result<()> {
+    let m = from.symlink_metadata()?;
+    let ft = m.file_type();
+    if to.symlink_metadata().is_ok() && !(ft.is_dir() && to.is_dir()) {
+        fsops::remove_any(to)?;
+    }
+    if ft.is_dir() {
+        if !to.is_dir() {
+            fs::create_dir(to)?;
+        }
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+    } else if ft.is_file() {
+        fs::copy(from, to)?;
+    } else {
+        let kind = if ft.is_char_device() {
+            nix::sys::stat::SFlag::S_IFCHR
+        } else if ft.is_block_device() {
+            nix::sys::stat::SFlag::S_IFBLK
+        } else if ft.is_fifo() {
+            nix::sys::stat::SFlag::S_IFIFO
+        } else {
+            return Ok(()); // sockets do not belong in a layer
+        };
+        let mode = nix::sys::stat::Mode::from_bits_truncate(m.mode() & 0o7777);
+        nix::sys::stat::mknod(to, kind, mode, m.rdev()).map_err(io::Error::from)?;
+    }
+    for name in xattr::list(from).into_iter().flatten() {
+        if let Ok(Some(v)) = xattr::get(from, &name) {
+            let _ = xattr::set(to, &name, &v);
+        }
+    }
+    fsops::apply(to, &Attrs::of(&m), ft.is_symlink())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_finds_new_changed_and_removed_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, upper) = (t.path().join("root"), t.path().join("upper"));
+        fs::create_dir_all(root.join("etc/conf.d")).unwrap();
+        fs::create_dir_all(root.join("gone/deep")).unwrap();
+        fs::create_dir_all(&upper).unwrap();
+        fs::write(root.join("etc/keep"), "k").unwrap();
+        fs::write(root.join("etc/change"), "old").unwrap();
+        fs::write(root.join("etc/conf.d/x"), "x").unwrap();
+        fs::write(root.join("gone/deep/f"), "f").unwrap();
+        let before = scan(&root).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(root.join("etc/change"), "new").unwrap();
+        fs::write(root.join("etc/new"), "n").unwrap();
+        fs::remove_file(root.join("etc/conf.d/x")).unwrap();
+        fs::remove_dir_all(root.join("gone")).unwrap();
+        diff(&root, &before, &upper, &[]).unwrap();
+        let mut found: Vec<String> = walkdir::WalkDir::new(&upper)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| e.unwrap().path().strip_prefix(&upper).unwrap().display().to_string())
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            vec!["etc", "etc/change", "etc/conf.d", "etc/conf.d/.wh.x", "etc/new", ".wh.gone"]
+                .into_iter()
+                .map(String::from)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(fs::read_to_string(upper.join("etc/change")).unwrap(), "new");
+    }
+}

@@ -1,0 +1,119 @@
+//! overlayfs mounts made by rbuild itself (for COPY/ADD into a stage and for reading another stage's
+//! files). They live in rbuild's own private mount namespace, entered once at start-up, so the host never
+//! sees them and the kernel removes them when rbuild exits, however it exits.
+
+use super::{Backend, SnapshotError};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// overlayfs' own limit on lower layers.
+pub const MAX_LOWERS: usize = 500;
+
+static PRIVATE_NS: AtomicBool = AtomicBool::new(false);
+
+/// Move this process into a new mount namespace whose mounts do not propagate back to the host. Must run
+/// while the process is single-threaded (the CLI calls it first thing). Needs CAP_SYS_ADMIN.
+pub fn enter_private_mount_namespace() -> Result<(), nix::Error> {
+    if PRIVATE_NS.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    PRIVATE_NS.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// The backend for this process: `RBUILD_SNAPSHOTTER=overlay|copy` forces one; otherwise overlay when a test
+/// mount under `scratch` works in our private namespace, else copy. `why` says why copy was chosen.
+pub fn detect(scratch: &Path) -> (Backend, Option<String>) {
+    match std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref() {
+        Some("copy") => return (Backend::Copy, Some("RBUILD_SNAPSHOTTER=copy".into())),
+        Some("overlay") => return (Backend::Overlay, None),
+        _ => {}
+    }
+    if !PRIVATE_NS.load(Ordering::SeqCst) {
+        return (Backend::Copy, Some("no private mount namespace (rbuild needs root for overlay mounts)".into()));
+    }
+    match probe(scratch) {
+        Ok(()) => (Backend::Overlay, None),
+        Err(e) => (Backend::Copy, Some(format!("overlayfs cannot be mounted here: {e}"))),
+    }
+}
+
+fn probe(scratch: &Path) -> Result<(), String> {
+    let dir = tempfile::Builder::new().prefix("ovl-probe-").tempdir_in(scratch).map_err(|e| e.to_string())?;
+    let p = |n: &str| dir.path().join(n);
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir(p(d)).map_err(|e| e.to_string())?;
+    }
+    let m = OverlayMount::mount(&[p("lower")], Some((&p("upper"), &p("work"))), &p("merged"), &p("empty"))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(p("merged").join("probe"), b"x").map_err(|e| e.to_string())?;
+    drop(m);
+    if !p("upper").join("probe").is_file() {
+        return Err("a write through the overlay did not reach the upper dir".into());
+    }
+    Ok(())
+}
+
+/// A mounted overlay; unmounted on drop.
+pub struct OverlayMount {
+    target: PathBuf,
+    links: Option<tempfile::TempDir>,
+}
+
+impl OverlayMount {
+    /// Mount `lowers` (top-most first) with an optional writable `(upper, work)` at `target`. Lower dirs are
+    /// named through short symlinks so that many layers fit in the mount options. With no upper dir
+    /// overlayfs needs two lowers; `empty` (created if needed) pads the stack when there are fewer.
+    pub fn mount(
+        lowers: &[PathBuf],
+        upper: Option<(&Path, &Path)>,
+        target: &Path,
+        empty: &Path,
+    ) -> Result<OverlayMount, SnapshotError> {
+        if lowers.len() > MAX_LOWERS {
+            return Err(SnapshotError::TooManyLayers(lowers.len()));
+        }
+        let io = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SnapshotError::Io { what, path, source }
+        };
+        let mut stack: Vec<PathBuf> = lowers.to_vec();
+        let needed = if upper.is_some() { 1 } else { 2 };
+        while stack.len() < needed {
+            std::fs::create_dir_all(empty).map_err(io("creating", empty))?;
+            stack.push(empty.to_path_buf());
+        }
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        let links =
+            tempfile::Builder::new().prefix(".l").tempdir_in(parent).map_err(io("creating links in", parent))?;
+        let mut names = Vec::with_capacity(stack.len());
+        for (i, l) in stack.iter().enumerate() {
+            let link = links.path().join(i.to_string());
+            std::os::unix::fs::symlink(l, &link).map_err(io("linking", &link))?;
+            names.push(link.display().to_string());
+        }
+        let mut opts = format!("lowerdir={}", names.join(":"));
+        if let Some((u, w)) = upper {
+            opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
+        }
+        let flags = if upper.is_some() { MsFlags::empty() } else { MsFlags::MS_RDONLY };
+        mount(Some("overlay"), target, Some("overlay"), flags, Some(opts.as_str()))
+            .map_err(|source| SnapshotError::Mount { target: target.to_path_buf(), source })?;
+        Ok(OverlayMount { target: target.to_path_buf(), links: Some(links) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        let _ = umount2(&self.target, MntFlags::MNT_DETACH);
+        drop(self.links.take());
+    }
+}
