@@ -416,3 +416,43 @@ fn stdin_is_attached_with_i_and_closed_without() {
     let _ = child.stdin.take().unwrap().write_all(b"ignored\n");
     assert_eq!(text(&child.wait_with_output().unwrap().stdout), "");
 }
+
+#[test]
+fn it_on_a_terminal_gives_the_command_the_terminal_and_ctrl_c() {
+    let t = busybox();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    // `setsid -c` (util-linux) makes the pty rbuild's controlling terminal, as in a real session.
+    let mut child = std::process::Command::new("setsid")
+        .args(["-c", "-w", env!("CARGO_BIN_EXE_rbuild"), "run", "--rm", "-it", "busybox", "sh"])
+        .env("RBUILD_ROOT", t.root())
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .expect("running setsid from util-linux");
+    let mut master = std::fs::File::from(pty.master);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut reader = master.try_clone().unwrap();
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let saw = |s: &str| seen.lock().unwrap().contains(s);
+    wait_until("the shell prompt", || saw("/ # "));
+    master.write_all(b"sleep 100\n").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // Ctrl-C reaches the command's process group (not rbuild's): sleep dies, the shell lives on.
+    master.write_all(b"\x03").unwrap();
+    master.write_all(b"echo alive-$((40+2)) $(tty)\n").unwrap();
+    wait_until("the shell to survive Ctrl-C", || saw("alive-42 /dev/console"));
+    master.write_all(b"exit 5\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5), "{}", seen.lock().unwrap());
+}

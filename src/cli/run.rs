@@ -7,7 +7,7 @@
 use super::{Globals, UsageError};
 use crate::digest::Digest;
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin, DEFAULT_PATH};
-use crate::snapshot::{overlay, Backend, Snapshots};
+use crate::snapshot::Snapshots;
 use crate::store::{Image, Store};
 use anyhow::Context;
 use std::io::Read;
@@ -114,12 +114,24 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     if !a.rm {
         record_container(&dir, &id, &image)?;
     }
-    let rootfs = prepare_rootfs(g, &store, &image, &dir)?;
-    let spec = container_spec(a, &image, rootfs, binds, &id)?;
+    // Overlay unless told otherwise; a refused overlay mount (reported before anything ran) falls back to
+    // a copied rootfs, which saves probing overlayfs on every run.
+    let copy = std::env::var("RBUILD_SNAPSHOTTER").as_deref() == Ok("copy");
+    let rootfs = if copy { copy_rootfs(&store, &image, &dir)? } else { overlay_rootfs(&store, &image, &dir)? };
+    let mut spec = container_spec(a, &image, rootfs, binds, &id)?;
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let outcome = sandbox::run(&spec)?;
+    let outcome = match sandbox::run(&spec) {
+        Err(SandboxError::OverlayMount { errno }) => {
+            if g.debug {
+                eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
+            }
+            spec.rootfs = copy_rootfs(&store, &image, &dir)?;
+            sandbox::run(&spec)?
+        }
+        other => other?,
+    };
     drop(cleanup);
     if !a.rm {
         let changes = match &spec.rootfs {
@@ -133,33 +145,8 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
 }
 
 /// The container's rootfs: an overlay of the image's snapshots over `<dir>/upper` (work dir
-/// `<dir>/work`), or, where overlayfs cannot be mounted, every layer extracted into `<dir>/rootfs`.
-fn prepare_rootfs(g: &Globals, store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
-    let mkdir = |name: &str| -> anyhow::Result<PathBuf> {
-        let p = dir.join(name);
-        std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-        Ok(p)
-    };
-    // The probe mounts in rbuild's own private namespace, entered while still single-threaded.
-    let backend = match overlay::enter_private_mount_namespace() {
-        Ok(()) => overlay::detect(dir),
-        Err(e) => (Backend::Copy, Some(format!("no private mount namespace: {e}"))),
-    };
-    if g.debug {
-        eprintln!(
-            "debug: snapshot backend {:?}{}",
-            backend.0,
-            backend.1.map(|w| format!(" ({w})")).unwrap_or_default()
-        );
-    }
-    if backend.0 == Backend::Copy {
-        let rootfs = mkdir("rootfs")?;
-        for layer in image.manifest.layers() {
-            crate::layer::extract(store, layer, &rootfs)
-                .with_context(|| format!("extracting layer {}", layer.digest()))?;
-        }
-        return Ok(Rootfs::Dir(rootfs));
-    }
+/// `<dir>/work`); an image without layers is its upper dir alone.
+fn overlay_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
     let diff_ids = image
         .config
         .rootfs()
@@ -168,12 +155,29 @@ fn prepare_rootfs(g: &Globals, store: &Store, image: &Image, dir: &Path) -> anyh
         .map(|d| Digest::parse(d).with_context(|| format!("bad diff_id {d:?} in the image config")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let lowers = Snapshots::new(store).lowers(image.manifest.layers(), &diff_ids)?;
-    let upper = mkdir("upper")?;
+    let upper = make_dir(&dir.join("upper"))?;
     if lowers.is_empty() {
-        // An image without layers: the upper dir alone is the whole filesystem.
         return Ok(Rootfs::Dir(upper));
     }
-    Ok(Rootfs::Overlay { lowers, upper, work: mkdir("work")? })
+    Ok(Rootfs::Overlay { lowers, upper, work: make_dir(&dir.join("work"))? })
+}
+
+/// The copy backend's rootfs, where overlayfs cannot be mounted: every layer extracted into
+/// `<dir>/rootfs`.
+fn copy_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
+    for name in ["upper", "work"] {
+        let _ = std::fs::remove_dir_all(dir.join(name));
+    }
+    let rootfs = make_dir(&dir.join("rootfs"))?;
+    for layer in image.manifest.layers() {
+        crate::layer::extract(store, layer, &rootfs).with_context(|| format!("extracting layer {}", layer.digest()))?;
+    }
+    Ok(Rootfs::Dir(rootfs))
+}
+
+fn make_dir(p: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    Ok(p.to_path_buf())
 }
 
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.

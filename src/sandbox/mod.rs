@@ -147,6 +147,10 @@ pub enum SandboxError {
     /// A system call of the setup failed, e.g. "mounting /proc: EPERM".
     #[error("sandbox: {step}: {errno}")]
     Setup { step: String, errno: Errno },
+    /// overlayfs refused the rootfs (e.g. an upper dir on a filesystem it cannot use): the caller may
+    /// fall back to a copied rootfs, as nothing ran yet.
+    #[error("sandbox: mounting the overlay rootfs: {errno}")]
+    OverlayMount { errno: Errno },
     #[error("sandbox: {mount_point} resolves to the root of the rootfs")]
     MountOnRoot { mount_point: String },
     /// USER could not be resolved from the image's passwd/group files.

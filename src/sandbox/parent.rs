@@ -34,8 +34,13 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
     let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
-    let init_spec =
-        InitSpec { run: spec.clone(), mountpoint: scratch.mountpoint(), etc_files: scratch.etc_files(), foreground };
+    let init_spec = InitSpec {
+        run: spec.clone(),
+        mountpoint: scratch.mountpoint(),
+        etc_files: scratch.etc_files(),
+        foreground,
+        console: if spec.stdin == Stdin::Inherit { stdin_terminal() } else { None },
+    };
     let json = serde_json::to_vec(&init_spec).map_err(SandboxError::Protocol)?;
     let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Pipe(e.into()));
     let (spec_r, spec_w) = pipe()?;
@@ -155,6 +160,14 @@ fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
 fn owns_terminal() -> bool {
     let stdin = io::stdin();
     isatty(&stdin).unwrap_or(false) && tcgetpgrp(&stdin).map(|p| p == getpgrp()).unwrap_or(false)
+}
+
+/// The terminal device on rbuild's stdin, if it is one.
+fn stdin_terminal() -> Option<PathBuf> {
+    if !isatty(io::stdin()).unwrap_or(false) {
+        return None;
+    }
+    fs::read_link("/proc/self/fd/0").ok().filter(|p| p.starts_with("/dev/"))
 }
 
 /// After the command (which had the terminal's foreground) is gone, make rbuild's group the foreground

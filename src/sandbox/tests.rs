@@ -55,6 +55,7 @@ impl Fixture {
                 .map(|n| EtcFile { target: format!("/etc/{n}"), source: self.path(n) })
                 .collect(),
             foreground: false,
+            console: None,
         }
     }
 
