@@ -367,29 +367,32 @@ fn volumes_bind_host_paths_read_write_or_read_only() {
 }
 
 #[test]
-fn etc_files_are_the_containers_own_and_never_land_in_its_changes() {
+fn etc_files_are_the_containers_own_and_never_land_in_its_changes_on_both_backends() {
     let t = busybox();
-    let out = t
-        .rbuild()
-        .args(["run", "--hostname", "box1", "busybox", "sh", "-c"])
-        .arg("hostname; cat /etc/hostname; echo 10.9.9.9 extra >> /etc/hosts; echo changed > /hello")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "box1\nbox1\n");
-    let stderr = text(&out.stderr);
-    let id = stderr.split_whitespace().nth(1).unwrap_or_default().to_string();
-    assert!(stderr.starts_with("container ") && id.len() == 64, "{stderr}");
-    let dir = t.root().join("containers").join(&id);
     // Overlay: the container's changes are its upper dir; copy backend: its whole rootfs.
-    let changes = if dir.join("upper").is_dir() { dir.join("upper") } else { dir.join("rootfs") };
-    assert_eq!(std::fs::read_to_string(changes.join("hello")).unwrap(), "changed\n");
-    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
-        assert!(!changes.join(f).exists(), "{f} left in the container's changes ({})", changes.display());
+    for (backend, changes_dir) in [("overlay", "upper"), ("copy", "rootfs")] {
+        let out = t
+            .rbuild()
+            .env("RBUILD_SNAPSHOTTER", backend)
+            .args(["run", "--hostname", "box1", "busybox", "sh", "-c"])
+            .arg("hostname; cat /etc/hostname; echo 10.9.9.9 extra >> /etc/hosts; echo changed > /hello")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "box1\nbox1\n");
+        let stderr = text(&out.stderr);
+        let id = stderr.split_whitespace().nth(1).unwrap_or_default().to_string();
+        assert!(stderr.starts_with("container ") && id.len() == 64, "{stderr}");
+        let dir = t.root().join("containers").join(&id);
+        let changes = dir.join(changes_dir);
+        assert_eq!(std::fs::read_to_string(changes.join("hello")).unwrap(), "changed\n", "{backend}");
+        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+            assert!(!changes.join(f).exists(), "{backend}: {f} left in the container's changes");
+        }
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("container.json")).unwrap()).unwrap();
+        assert_eq!(record["id"], id.as_str());
     }
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("container.json")).unwrap()).unwrap();
-    assert_eq!(record["id"], id.as_str());
     // With --rm nothing stays in the store's tmp.
     run_ok(&t, &["busybox", "true"]);
     let tmp: Vec<_> = std::fs::read_dir(t.root().join("tmp")).unwrap().flatten().map(|e| e.file_name()).collect();

@@ -67,8 +67,10 @@ fn overlay_writes_and_deletes_land_in_the_upper_and_stubs_are_reported() {
     }
 }
 
-#[test]
-fn forty_five_lowers_with_long_paths_mount_in_order() {
+/// An overlay of `count` lowers named like snapshots (64 hex digits) under a long path: the busybox
+/// rootfs at the bottom, then one dir per layer adding `/layers/NN` and overriding `/top`. Checks that
+/// every layer is visible and the top-most wins.
+fn many_lowers(count: usize) {
     require_root();
     let t = tempfile::tempdir().unwrap();
     let snapshots = t.path().join("a-rather-long-directory-name-for-the-store/snapshots");
@@ -76,10 +78,10 @@ fn forty_five_lowers_with_long_paths_mount_in_order() {
     // Bottom first here; overlay wants top-most first.
     unpack_busybox(&snapshots.join(format!("{:064x}", 0)));
     lowers.push(snapshots.join(format!("{:064x}", 0)));
-    for i in 1..45 {
+    for i in 1..count {
         let dir = snapshots.join(format!("{i:064x}"));
         std::fs::create_dir_all(dir.join("layers")).unwrap();
-        std::fs::write(dir.join(format!("layers/{i:02}")), "").unwrap();
+        std::fs::write(dir.join(format!("layers/{i:03}")), "").unwrap();
         std::fs::write(dir.join("top"), format!("{i}\n")).unwrap();
         lowers.push(dir);
     }
@@ -90,10 +92,19 @@ fn forty_five_lowers_with_long_paths_mount_in_order() {
     let rootfs = Rootfs::Overlay { lowers, upper: upper.clone(), work };
     let out = run_with_init(&spec(rootfs, "ls /layers | wc -l > /count; cat /top >> /count"), init()).unwrap();
     assert_eq!(out.exit_code, 0);
-    assert_eq!(
-        std::fs::read_to_string(upper.join("count")).unwrap().split_whitespace().collect::<Vec<_>>(),
-        ["44", "44"]
-    );
+    let last = (count - 1).to_string();
+    let seen = std::fs::read_to_string(upper.join("count")).unwrap();
+    assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), [last.as_str(), last.as_str()]);
+}
+
+#[test]
+fn forty_five_lowers_with_long_paths_mount_in_order() {
+    many_lowers(45);
+}
+
+#[test]
+fn a_hundred_and_fifty_lowers_overflowing_a_page_still_mount() {
+    many_lowers(150);
 }
 
 #[test]

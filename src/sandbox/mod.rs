@@ -125,6 +125,8 @@ pub struct RunOutcome {
 pub enum SandboxError {
     #[error("sandbox: the command is empty")]
     EmptyCommand,
+    #[error("sandbox: an overlay rootfs needs at least one lower dir (use Rootfs::Dir for an empty image)")]
+    NoLowers,
     #[error("sandbox: {what} must be an absolute path, got {path:?}")]
     NotAbsolute { what: &'static str, path: String },
     #[error("sandbox: {what} contains a NUL byte")]
