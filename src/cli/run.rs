@@ -5,7 +5,9 @@
 //! rbuild itself fails (image missing, sandbox setup), 128+N when rbuild is stopped by signal N.
 
 use super::{Globals, UsageError};
+use crate::digest::Digest;
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin, DEFAULT_PATH};
+use crate::snapshot::Snapshots;
 use crate::store::{Image, Store};
 use anyhow::Context;
 use std::io::Read;
@@ -14,9 +16,10 @@ use std::process::ExitCode;
 
 /// Run a command in a new container of IMAGE
 ///
-/// The container's filesystem starts as the image's; with --rm it is removed afterwards, otherwise it is
-/// kept under <root>/containers/<id>/ and its id is printed on stderr. Standard input is attached with
-/// -i (and -t), as with docker; the network is the host's unless --network none.
+/// The container's filesystem is the image's snapshots plus its own upper dir; with --rm it is removed
+/// afterwards, otherwise it is kept under <root>/containers/<id>/ and its id is printed on stderr.
+/// Standard input is attached with -i (and -t), as with docker; the network is the host's unless
+/// --network none.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Remove the container's filesystem when the command exits
@@ -111,30 +114,70 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     if !a.rm {
         record_container(&dir, &id, &image)?;
     }
-    let rootfs = prepare_rootfs(&store, &image, &dir)?;
-    let spec = container_spec(a, &image, rootfs, binds, &id)?;
+    // Overlay unless told otherwise; a refused overlay mount (reported before anything ran) falls back to
+    // a copied rootfs, which saves probing overlayfs on every run.
+    let copy = std::env::var("RBUILD_SNAPSHOTTER").as_deref() == Ok("copy");
+    let rootfs = if copy { copy_rootfs(&store, &image, &dir)? } else { overlay_rootfs(&store, &image, &dir)? };
+    let mut spec = container_spec(a, &image, rootfs, binds, &id)?;
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let outcome = sandbox::run(&spec)?;
+    let outcome = match sandbox::run(&spec) {
+        Err(SandboxError::OverlayMount { errno }) => {
+            if g.debug {
+                eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
+            }
+            spec.rootfs = copy_rootfs(&store, &image, &dir)?;
+            sandbox::run(&spec)?
+        }
+        other => other?,
+    };
     drop(cleanup);
     if !a.rm {
+        let changes = match &spec.rootfs {
+            Rootfs::Overlay { upper, .. } => upper,
+            Rootfs::Dir(dir) => dir,
+        };
+        remove_stubs(changes, &outcome.created_stubs);
         eprintln!("container {id} kept in {} (run with --rm to remove it)", dir.display());
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
 }
 
-/// The container's rootfs.
-// TEMP until snapshot lands: every layer is extracted into `<dir>/rootfs`, used as a plain directory.
-// With `crate::snapshot::Snapshots::new(&store).lowers(..)` this becomes an overlay of the image's
-// snapshot chain over `<dir>/upper` and `<dir>/work`.
-fn prepare_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
-    let rootfs = dir.join("rootfs");
-    std::fs::create_dir_all(&rootfs).with_context(|| format!("creating {}", rootfs.display()))?;
+/// The container's rootfs: an overlay of the image's snapshots over `<dir>/upper` (work dir
+/// `<dir>/work`); an image without layers is its upper dir alone.
+fn overlay_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
+    let diff_ids = image
+        .config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| Digest::parse(d).with_context(|| format!("bad diff_id {d:?} in the image config")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let lowers = Snapshots::new(store).lowers(image.manifest.layers(), &diff_ids)?;
+    let upper = make_dir(&dir.join("upper"))?;
+    if lowers.is_empty() {
+        return Ok(Rootfs::Dir(upper));
+    }
+    Ok(Rootfs::Overlay { lowers, upper, work: make_dir(&dir.join("work"))? })
+}
+
+/// The copy backend's rootfs, where overlayfs cannot be mounted: every layer extracted into
+/// `<dir>/rootfs`.
+fn copy_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
+    for name in ["upper", "work"] {
+        let _ = std::fs::remove_dir_all(dir.join(name));
+    }
+    let rootfs = make_dir(&dir.join("rootfs"))?;
     for layer in image.manifest.layers() {
         crate::layer::extract(store, layer, &rootfs).with_context(|| format!("extracting layer {}", layer.digest()))?;
     }
     Ok(Rootfs::Dir(rootfs))
+}
+
+fn make_dir(p: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    Ok(p.to_path_buf())
 }
 
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.
@@ -229,10 +272,26 @@ fn record_container(dir: &Path, id: &str, image: &Image) -> anyhow::Result<()> {
         "id": id,
         "image": image.config_digest.to_string(),
         "manifest": image.manifest_digest.to_string(),
-        "rootfs": "rootfs",
     });
     let path = dir.join("container.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&record)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Take the sandbox's mount-point stubs out of the container's changes (deepest first), so a later
+/// commit does not record them; one the command filled in (a non-empty file or directory) stays.
+fn remove_stubs(changes: &Path, stubs: &[String]) {
+    for stub in stubs.iter().rev() {
+        let path = changes.join(stub.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&path);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
 }
 
 struct RemoveOnDrop(PathBuf);

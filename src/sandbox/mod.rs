@@ -125,6 +125,8 @@ pub struct RunOutcome {
 pub enum SandboxError {
     #[error("sandbox: the command is empty")]
     EmptyCommand,
+    #[error("sandbox: an overlay rootfs needs at least one lower dir (use Rootfs::Dir for an empty image)")]
+    NoLowers,
     #[error("sandbox: {what} must be an absolute path, got {path:?}")]
     NotAbsolute { what: &'static str, path: String },
     #[error("sandbox: {what} contains a NUL byte")]
@@ -147,6 +149,10 @@ pub enum SandboxError {
     /// A system call of the setup failed, e.g. "mounting /proc: EPERM".
     #[error("sandbox: {step}: {errno}")]
     Setup { step: String, errno: Errno },
+    /// overlayfs refused the rootfs (e.g. an upper dir on a filesystem it cannot use): the caller may
+    /// fall back to a copied rootfs, as nothing ran yet.
+    #[error("sandbox: mounting the overlay rootfs: {errno}")]
+    OverlayMount { errno: Errno },
     #[error("sandbox: {mount_point} resolves to the root of the rootfs")]
     MountOnRoot { mount_point: String },
     /// USER could not be resolved from the image's passwd/group files.

@@ -4,6 +4,7 @@
 //! turn the init's exit status into a [`RunOutcome`].
 
 use super::interrupt::Watch;
+use super::setup::overlay_options;
 use super::sys::{LinuxSys, Sys};
 use super::wire::{read_messages, EtcFile, InitSpec};
 use super::{Network, Rootfs, RunOutcome, RunSpec, SandboxError, Stdin, INIT_SUBCOMMAND};
@@ -18,6 +19,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// overlayfs reads its mount options from one page.
+const MAX_OVERLAY_OPTIONS: usize = 4000;
 
 /// `/etc/hosts` when the host has none, or for an empty network namespace.
 const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -34,8 +38,13 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
     let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
-    let init_spec =
-        InitSpec { run: spec.clone(), mountpoint: scratch.mountpoint(), etc_files: scratch.etc_files(), foreground };
+    let init_spec = InitSpec {
+        run: RunSpec { rootfs: scratch.shorten_lowers(&spec.rootfs)?, ..spec.clone() },
+        mountpoint: scratch.mountpoint(),
+        etc_files: scratch.etc_files(),
+        foreground,
+        console: if spec.stdin == Stdin::Inherit { stdin_terminal() } else { None },
+    };
     let json = serde_json::to_vec(&init_spec).map_err(SandboxError::Protocol)?;
     let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Pipe(e.into()));
     let (spec_r, spec_w) = pipe()?;
@@ -136,6 +145,9 @@ fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
         absolute("a bind target", &b.target)?;
         absolute("a bind source", &b.source.to_string_lossy())?;
     }
+    if matches!(&spec.rootfs, Rootfs::Overlay { lowers, .. } if lowers.is_empty()) {
+        return Err(SandboxError::NoLowers);
+    }
     let dirs: Vec<&PathBuf> = match &spec.rootfs {
         Rootfs::Overlay { lowers, upper, work } => lowers.iter().chain([upper, work]).collect(),
         Rootfs::Dir(d) => vec![d],
@@ -155,6 +167,14 @@ fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
 fn owns_terminal() -> bool {
     let stdin = io::stdin();
     isatty(&stdin).unwrap_or(false) && tcgetpgrp(&stdin).map(|p| p == getpgrp()).unwrap_or(false)
+}
+
+/// The terminal device on rbuild's stdin, if it is one.
+fn stdin_terminal() -> Option<PathBuf> {
+    if !isatty(io::stdin()).unwrap_or(false) {
+        return None;
+    }
+    fs::read_link("/proc/self/fd/0").ok().filter(|p| p.starts_with("/dev/"))
 }
 
 /// After the command (which had the terminal's foreground) is gone, make rbuild's group the foreground
@@ -197,6 +217,29 @@ impl Scratch {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).map_err(io)?;
         }
         Ok(scratch)
+    }
+
+    /// Lower dirs as the init should name them. Relative to their common parent they usually fit in the
+    /// overlay options (about 50 snapshot dirs); past that each is reached through a short symlink
+    /// `<scratch>/l/<n>` instead, as Docker's overlay2 does, which makes room for hundreds.
+    fn shorten_lowers(&self, rootfs: &Rootfs) -> Result<Rootfs, SandboxError> {
+        let Rootfs::Overlay { lowers, upper, work } = rootfs else { return Ok(rootfs.clone()) };
+        if overlay_options(lowers, upper, work).1.len() <= MAX_OVERLAY_OPTIONS {
+            return Ok(rootfs.clone());
+        }
+        let dir = self.dir.path().join("l");
+        fs::create_dir(&dir).map_err(|source| SandboxError::Io { what: "creating", path: dir.clone(), source })?;
+        let mut links = Vec::with_capacity(lowers.len());
+        for (i, lower) in lowers.iter().enumerate() {
+            let link = dir.join(i.to_string());
+            std::os::unix::fs::symlink(lower, &link).map_err(|source| SandboxError::Io {
+                what: "linking",
+                path: link.clone(),
+                source,
+            })?;
+            links.push(link);
+        }
+        Ok(Rootfs::Overlay { lowers: links, upper: upper.clone(), work: work.clone() })
     }
 
     fn mountpoint(&self) -> PathBuf {

@@ -113,8 +113,10 @@ impl<'a, S: Sys> Setup<'a, S> {
                 let (parent, options) = overlay_options(lowers, upper, work);
                 // Relative lowerdir names keep the option string under a page even with 40+ layers.
                 self.sys.chdir(&parent).map_err(SandboxError::setup(format!("entering {}", parent.display())))?;
-                let step = || format!("mounting the overlay rootfs on {}", root.display());
-                self.mount(Some(Path::new("overlay")), root, Some("overlay"), MsFlags::empty(), Some(&options), step)
+                let data = Some(options.as_str());
+                self.sys
+                    .mount(Some(Path::new("overlay")), root, Some("overlay"), MsFlags::empty(), data)
+                    .map_err(|errno| SandboxError::OverlayMount { errno })
             }
             Rootfs::Dir(dir) => {
                 let step = || format!("bind-mounting the rootfs {} on {}", dir.display(), root.display());
@@ -166,6 +168,12 @@ impl<'a, S: Sys> Setup<'a, S> {
             create_file(&node)?;
             let host = Path::new("/dev").join(name);
             self.mount(Some(&host), &node, None, MsFlags::MS_BIND, None, || format!("bind-mounting /dev/{name}"))?;
+        }
+        if let Some(console) = &self.spec.console {
+            let node = dev.join("console");
+            create_file(&node)?;
+            let step = || format!("bind-mounting the terminal {} on /dev/console", console.display());
+            self.mount(Some(console), &node, None, MsFlags::MS_BIND, None, step)?;
         }
         let pts = dev.join("pts");
         create_dir(&pts, 0o755)?;

@@ -55,6 +55,7 @@ impl Fixture {
                 .map(|n| EtcFile { target: format!("/etc/{n}"), source: self.path(n) })
                 .collect(),
             foreground: false,
+            console: None,
         }
     }
 
@@ -89,7 +90,7 @@ fn overlay_rootfs_setup_mounts_everything_in_order_then_pivots() {
     let (result, _) = run_setup(&spec, &mut sys);
     result.unwrap();
     let nosuid_nodev_noexec = "MsFlags(MS_NOSUID | MS_NODEV | MS_NOEXEC)";
-    let expected_prefix = vec![
+    let expected_prefix = [
         "mount - / - MsFlags(MS_REC | MS_PRIVATE) -".to_string(),
         "chdir <tmp>/snapshots".to_string(),
         format!(

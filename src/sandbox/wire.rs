@@ -17,6 +17,9 @@ pub(crate) struct InitSpec {
     pub etc_files: Vec<EtcFile>,
     /// Make the command the foreground process group of the terminal on stdin (`rbuild run -it`).
     pub foreground: bool,
+    /// The host terminal on stdin, bind-mounted at `/dev/console` so `tty` can name it (the container's
+    /// own devpts instance does not show the host's pseudo-terminals).
+    pub console: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +47,9 @@ pub(crate) enum WireError {
     MountOnRoot {
         mount_point: String,
     },
+    OverlayMount {
+        errno: i32,
+    },
     User(String),
     NotFound {
         argv0: String,
@@ -65,6 +71,7 @@ impl From<&SandboxError> for WireError {
                 errno: source.raw_os_error().unwrap_or(libc::EIO),
             },
             SandboxError::MountOnRoot { mount_point } => WireError::MountOnRoot { mount_point: mount_point.clone() },
+            SandboxError::OverlayMount { errno } => WireError::OverlayMount { errno: *errno as i32 },
             SandboxError::User(m) => WireError::User(m.clone()),
             SandboxError::NotFound { argv0 } => WireError::NotFound { argv0: argv0.clone() },
             SandboxError::Exec { argv0, errno } => WireError::Exec { argv0: argv0.clone(), errno: *errno as i32 },
@@ -79,6 +86,7 @@ impl From<WireError> for SandboxError {
         match e {
             WireError::Setup { step, errno } => SandboxError::Setup { step, errno: Errno::from_raw(errno) },
             WireError::MountOnRoot { mount_point } => SandboxError::MountOnRoot { mount_point },
+            WireError::OverlayMount { errno } => SandboxError::OverlayMount { errno: Errno::from_raw(errno) },
             WireError::User(m) => SandboxError::User(m),
             WireError::NotFound { argv0 } => SandboxError::NotFound { argv0 },
             WireError::Exec { argv0, errno } => SandboxError::Exec { argv0, errno: Errno::from_raw(errno) },
