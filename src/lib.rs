@@ -13,5 +13,6 @@ pub mod digest;
 pub mod dockerfile;
 pub mod image;
 pub mod layer;
+pub mod lint;
 pub mod plan;
 pub mod store;
