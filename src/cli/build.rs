@@ -52,6 +52,10 @@ pub struct BuildCommand {
     /// Layer compression
     #[arg(long, value_enum, default_value = "gzip")]
     pub compression: CompressionArg,
+
+    /// Lint the Dockerfile first (as `rbuild lint`) and stop before building if a rule reports an error
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -110,6 +114,9 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             (p.clone(), read_dockerfile(&p)?)
         }
     };
+    if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &a.context)? {
+        return Ok(ExitCode::from(1));
+    }
     let store = Store::open(&g.root)?;
     let req = BuildRequest {
         context_dir: a.context.clone(),

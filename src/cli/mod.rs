@@ -7,6 +7,7 @@ mod context;
 mod images;
 mod import;
 mod inspect;
+mod lint;
 mod parse;
 mod rmi;
 mod tag;
@@ -52,9 +53,12 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Turn a rootfs tarball into a one-layer image
     Import(import::ImportArgs),
+    /// Check Dockerfiles for mistakes and bad practice
+    Lint(lint::LintArgs),
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "parse", "context", "images", "inspect", "tag", "rmi", "import", "help"];
+const SUBCOMMANDS: &[&str] =
+    &["build", "parse", "context", "images", "inspect", "tag", "rmi", "import", "lint", "help"];
 
 /// Global options every command sees.
 #[derive(Debug, Clone)]
@@ -126,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
+        Command::Lint(a) => lint::run(&globals, a),
     };
     match result {
         Ok(code) => code,

@@ -99,13 +99,13 @@ pub(super) static RULES: &[Rule] = &[
         name: "CopyWholeStage",
         aliases: &[],
         severity: Severity::Warning,
-        summary: "COPY --from copies the whole root filesystem of another stage or image.",
+        summary: "COPY --from copies the whole root filesystem of another stage or image over `/`.",
         rationale: "Copying `/` drags every file of the other stage, package databases included, into this one; \
                     copy the paths you need.",
         example: Example {
             bad: "FROM debian:12 AS build\nFROM debian:12\nCOPY --from=build / /\n",
             bad_line: 3,
-            good: "FROM debian:12 AS build\nFROM debian:12\nCOPY --from=build /out/ /usr/local/bin/\n",
+            good: "FROM debian:12 AS build\nFROM debian:12\nCOPY --from=build /out/ /usr/local/bin/\nCOPY --from=build / /opt/build/\n",
             config: "",
             dockerignore: "",
         },
@@ -153,11 +153,15 @@ fn is_archive(src: &str) -> bool {
 
 fn add_instead_of_copy(model: &Model, out: &mut Emitter) {
     for (_, line, c) in copies(model) {
-        if !c.add || !c.heredocs.is_empty() {
+        if !c.add {
             continue;
         }
-        let plain: Vec<&str> =
-            c.sources.iter().map(String::as_str).filter(|s| !is_url(s) && !is_archive(s) && !s.contains('$')).collect();
+        let plain: Vec<&str> = c
+            .sources
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !is_url(s) && !is_archive(s) && !s.contains('$') && !s.starts_with("<<"))
+            .collect();
         if !plain.is_empty() && plain.len() == c.sources.len() {
             out.at(line, format!("ADD {}: use COPY for local files and directories", plain.join(" ")));
         }
@@ -166,7 +170,8 @@ fn add_instead_of_copy(model: &Model, out: &mut Emitter) {
 
 fn multiple_sources_to_file(model: &Model, out: &mut Emitter) {
     for (_, line, c) in copies(model) {
-        let count = c.sources.len() + c.heredocs.len();
+        // Heredoc markers (`<<EOF`) are among the source words already.
+        let count = c.sources.len();
         if count > 1 && !c.dest.ends_with('/') && !c.dest.ends_with('\\') {
             let kw = if c.add { "ADD" } else { "COPY" };
             out.at(line, format!("{kw} with {count} sources: end the destination with a slash ({}/)", c.dest));
@@ -221,7 +226,8 @@ fn copy_relative_without_workdir(model: &Model, out: &mut Emitter) {
 fn copy_whole_stage(model: &Model, out: &mut Emitter) {
     for (_, line, c) in copies(model) {
         let Some(from) = c.from.as_deref() else { continue };
-        if c.sources.iter().any(|s| cleanpath::clean(s) == "/") {
+        // Copying a whole export stage into a directory (`/ /usr/local`) is a normal pattern; over `/` it is not.
+        if cleanpath::clean(&c.dest) == "/" && c.sources.iter().any(|s| cleanpath::clean(s) == "/") {
             out.at(line, format!("COPY --from={from} /: copy the paths you need, not the whole filesystem"));
         }
     }
@@ -234,7 +240,7 @@ fn copy_ignored_file(model: &Model, out: &mut Emitter) {
             continue;
         }
         for src in &c.sources {
-            if is_url(src) || src.contains('$') {
+            if is_url(src) || src.contains('$') || src.starts_with("<<") {
                 continue;
             }
             let rel = cleanpath::clean(&format!("/{src}"));

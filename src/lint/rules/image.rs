@@ -1,6 +1,6 @@
 //! Rules about FROM lines and stages: base image tags, registries, platforms, stage names.
 
-use super::{from_image, is_stage_or_scratch, Emitter, Example, Rule};
+use super::{pulled_image, Emitter, Example, Rule};
 use crate::lint::finding::Severity;
 use crate::lint::model::Model;
 
@@ -162,10 +162,7 @@ pub(super) static RULES: &[Rule] = &[
 fn untagged_image(model: &Model, out: &mut Emitter) {
     for stage in &model.stages {
         let Some(from) = &stage.from else { continue };
-        if is_stage_or_scratch(model, stage.index, &from.image) {
-            continue;
-        }
-        if let Some(image) = from_image(model, &from.image) {
+        if let Some(image) = pulled_image(model, stage.index, &from.image) {
             if image.explicit_tag().is_none() && image.digest().is_none() {
                 out.at(
                     stage.line(),
@@ -179,10 +176,7 @@ fn untagged_image(model: &Model, out: &mut Emitter) {
 fn latest_tag(model: &Model, out: &mut Emitter) {
     for stage in &model.stages {
         let Some(from) = &stage.from else { continue };
-        if is_stage_or_scratch(model, stage.index, &from.image) {
-            continue;
-        }
-        if let Some(image) = from_image(model, &from.image) {
+        if let Some(image) = pulled_image(model, stage.index, &from.image) {
             if image.explicit_tag() == Some("latest") && image.digest().is_none() {
                 out.at(stage.line(), format!("FROM {}: `latest` moves; pin a release tag", from.image));
             }
@@ -197,10 +191,7 @@ fn untrusted_registry(model: &Model, out: &mut Emitter) {
     }
     for stage in &model.stages {
         let Some(from) = &stage.from else { continue };
-        if is_stage_or_scratch(model, stage.index, &from.image) {
-            continue;
-        }
-        let Some(image) = from_image(model, &from.image) else { continue };
+        let Some(image) = pulled_image(model, stage.index, &from.image) else { continue };
         let domain = image.domain();
         if !trusted.iter().any(|t| registry_matches(t, domain)) {
             out.at(stage.line(), format!("FROM {}: registry {domain} is not in trustedRegistries", from.image));

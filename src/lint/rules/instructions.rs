@@ -268,7 +268,7 @@ pub(super) static RULES: &[Rule] = &[
                     usually a forgotten `\\`.",
         example: Example {
             bad: "FROM debian:12\nRUN echo a \\\n\n    b\n",
-            bad_line: 3,
+            bad_line: 4,
             good: "FROM debian:12\nRUN echo a \\\n    b\n",
             config: "",
             dockerignore: "",

@@ -114,10 +114,10 @@ impl Vars for Known<'_> {
     }
 }
 
-/// The image a FROM names, with global ARG defaults substituted as the build would; `None` when the name
-/// still depends on a variable with no default (then no rule can say anything about it) or is not a valid
-/// reference.
-pub(crate) fn from_image(model: &Model, image: &str) -> Option<ImageRef> {
+/// The image a FROM pulls, with global ARG defaults substituted as the build would; `None` when it is
+/// `scratch` or an earlier stage (after substitution), still depends on a variable with no default (then no
+/// rule can say anything about it), or is not a valid reference.
+pub(crate) fn pulled_image(model: &Model, stage: usize, image: &str) -> Option<ImageRef> {
     let mut vars = BTreeMap::new();
     for arg in &model.meta_args {
         if let Some(default) = &arg.default {
@@ -128,10 +128,9 @@ pub(crate) fn from_image(model: &Model, image: &str) -> Option<ImageRef> {
     if !expanded.unset.is_empty() || expanded.value.contains('$') {
         return None;
     }
-    ImageRef::parse(&expanded.value).ok()
-}
-
-/// True for a FROM that names no image to pull: `scratch` or an earlier stage.
-pub(crate) fn is_stage_or_scratch(model: &Model, stage: usize, image: &str) -> bool {
-    image.eq_ignore_ascii_case("scratch") || model.stage_named(image, stage).is_some()
+    let name = expanded.value;
+    if name.eq_ignore_ascii_case("scratch") || model.stage_named(&name, stage).is_some() {
+        return None;
+    }
+    ImageRef::parse(&name).ok()
 }

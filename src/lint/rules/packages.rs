@@ -37,7 +37,7 @@ pub(super) static RULES: &[Rule] = &[
         example: Example {
             bad: "FROM debian:12\nRUN apt-get update && apt-get install -y git\n",
             bad_line: 2,
-            good: "FROM debian:12\nRUN apt-get update && apt-get install -y git && rm -rf /var/lib/apt/lists/*\nRUN --mount=type=cache,target=/var/lib/apt/lists apt-get install -y make\n",
+            good: "FROM debian:12\nRUN apt-get update && apt-get install -y git && rm -rf /var/lib/apt/lists/*\nRUN --mount=type=cache,target=/var/lib/apt/lists apt-get install -y make\nRUN apt-get install -y gcc && apt-get dist-clean\n",
             config: "",
             dockerignore: "",
         },
@@ -309,7 +309,10 @@ fn apt_lists_not_removed(model: &Model, out: &mut Emitter) {
         if !model.shipped(stage.index) || mounts_over(step, "/var/lib/apt/lists") {
             return None;
         }
-        let cleaned = script.named("rm").any(|rm| rm.args().iter().any(|w| w.text.starts_with("/var/lib/apt/lists")));
+        let removed = script.named("rm").any(|rm| rm.args().iter().any(|w| w.text.starts_with("/var/lib/apt/lists")));
+        // apt 2.7's `apt-get dist-clean` removes the lists too.
+        let dist_clean = script.named("apt-get").any(|a| a.subcommand(APT_VALUE_OPTS) == Some("dist-clean"));
+        let cleaned = removed || dist_clean;
         (!cleaned).then(|| "apt-get install without rm -rf /var/lib/apt/lists/* in the same RUN".to_string())
     });
 }

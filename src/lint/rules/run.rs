@@ -167,13 +167,13 @@ pub(super) static RULES: &[Rule] = &[
         name: "ConsecutiveRun",
         aliases: &[],
         severity: Severity::Info,
-        summary: "Consecutive RUN instructions (with the same flags) could be one.",
+        summary: "Consecutive single-command RUN instructions (with the same flags) could be one.",
         rationale: "Each RUN makes a layer; merging neighbouring steps with `&&` saves layers and lets cleanup \
                     happen in the step that made the mess.",
         example: Example {
             bad: "FROM debian:12\nRUN make\nRUN make install\n",
             bad_line: 3,
-            good: "FROM debian:12\nRUN make && make install\nRUN --mount=type=cache,target=/root/.cache go build\n",
+            good: "FROM debian:12\nRUN make && make install\nRUN make test\nRUN --mount=type=cache,target=/root/.cache go build\n",
             config: "",
             dockerignore: "",
         },
@@ -320,14 +320,18 @@ fn pipefail_missing(model: &Model, out: &mut Emitter) {
 }
 
 fn consecutive_run(model: &Model, out: &mut Emitter) {
+    // Only RUNs of one command each are reported: a step that already chains commands is a deliberate unit.
+    let single = |step: &crate::lint::model::Step| step.script.as_ref().is_some_and(|s| s.commands.len() == 1);
     for stage in &model.stages {
         for pair in stage.steps.windows(2) {
-            let (a, b) = (pair[0].ins, pair[1].ins);
-            if a.kind == Keyword::Run && b.kind == Keyword::Run && a.flags == b.flags {
-                out.at(
-                    b.location.start_line,
-                    format!("RUN right after the RUN on line {}: merge them with &&", a.location.start_line),
-                );
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.ins.kind == Keyword::Run
+                && b.ins.kind == Keyword::Run
+                && a.ins.flags == b.ins.flags
+                && single(a)
+                && single(b)
+            {
+                out.at(b.line(), format!("RUN right after the RUN on line {}: merge them with &&", a.line()));
             }
         }
     }

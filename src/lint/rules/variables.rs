@@ -18,7 +18,7 @@ pub(super) static RULES: &[Rule] = &[
         summary: "An instruction uses a variable that no ARG or ENV in scope defines.",
         rationale: "The build substitutes an empty string. The usual cause is an ARG declared before FROM (or in \
                     another stage) and not declared again in this stage. Variables the base image may define are \
-                    only reported when the stage starts FROM scratch or the name is declared elsewhere in the file.",
+                    only reported when the stage starts FROM scratch or the name is an ARG declared elsewhere in the file.",
         example: Example {
             bad: "ARG VERSION=1\nFROM debian:12\nCOPY app-$VERSION.tar /srv/\n",
             bad_line: 3,
@@ -129,12 +129,12 @@ fn expanded_words(cmd: &Command) -> Vec<&str> {
 }
 
 fn undefined_var(model: &Model, out: &mut Emitter) {
+    // ARG names are build-time only, so an ARG declared somewhere else cannot come from the base image; an
+    // ENV name can (`ENV PATH=/x:$PATH`), so ENV declarations elsewhere do not count.
     let mut declared_anywhere: BTreeSet<String> = model.meta_args.iter().map(|a| a.name.clone()).collect();
     for (_, step) in model.steps() {
-        match &step.command {
-            Ok(Command::Arg(decls)) => declared_anywhere.extend(decls.iter().map(|d| d.name.clone())),
-            Ok(Command::Env(kvs)) => declared_anywhere.extend(kvs.iter().map(|kv| kv.key.clone())),
-            _ => {}
+        if let Ok(Command::Arg(decls)) = &step.command {
+            declared_anywhere.extend(decls.iter().map(|d| d.name.clone()));
         }
     }
     let mut env_at_end: Vec<BTreeSet<String>> = Vec::new();
@@ -156,7 +156,9 @@ fn undefined_var(model: &Model, out: &mut Emitter) {
             let mut reported = BTreeSet::new();
             for word in expanded_words(cmd) {
                 for name in unset_in(model, word, &defined) {
-                    if (closed || declared_anywhere.contains(&name)) && reported.insert(name.clone()) {
+                    // Every image, even one FROM scratch, gets a default PATH.
+                    let known = name == "PATH";
+                    if !known && (closed || declared_anywhere.contains(&name)) && reported.insert(name.clone()) {
                         let hint = if model.meta_args.iter().any(|a| a.name == name) {
                             format!(" (declared before FROM: add `ARG {name}` to this stage)")
                         } else {
