@@ -74,23 +74,29 @@ fn ignore_flag_and_config_file() {
 #[test]
 fn usage_errors_exit_two() {
     let dir = tempfile::tempdir().unwrap();
-    rbuild(dir.path()).args(["lint", "missing.Dockerfile"]).assert().code(2).stderr(predicate::str::contains("cannot read"));
+    rbuild(dir.path())
+        .args(["lint", "missing.Dockerfile"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read"));
     write(dir.path(), "Dockerfile", "FROM debian:12\n");
     rbuild(dir.path()).args(["lint", "--format", "xml"]).assert().code(2);
     rbuild(dir.path()).args(["lint", "--failure-threshold", "loud"]).assert().code(2);
     write(dir.path(), "bad.yaml", "ignored: 3\n");
-    rbuild(dir.path()).args(["lint", "--config", "bad.yaml"]).assert().code(2).stderr(predicate::str::contains("bad.yaml"));
+    rbuild(dir.path())
+        .args(["lint", "--config", "bad.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml"));
 }
 
 #[test]
 fn other_formats_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "app.Dockerfile", "FROM debian:latest\n");
-    rbuild(dir.path())
-        .args(["lint", "-f", "checkstyle", "app.Dockerfile"])
-        .assert()
-        .code(1)
-        .stdout(predicate::str::contains("<file name=\"app.Dockerfile\">").and(predicate::str::contains("source=\"DL3007\"")));
+    rbuild(dir.path()).args(["lint", "-f", "checkstyle", "app.Dockerfile"]).assert().code(1).stdout(
+        predicate::str::contains("<file name=\"app.Dockerfile\">").and(predicate::str::contains("source=\"DL3007\"")),
+    );
     rbuild(dir.path())
         .args(["lint", "-f", "gitlab", "app.Dockerfile"])
         .assert()
@@ -103,11 +109,9 @@ fn copy_ignored_file_reads_the_dockerignore_beside_the_dockerfile() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "app/Dockerfile", "FROM debian:12\nCOPY build/out.bin /usr/local/bin/\n");
     write(dir.path(), "app/.dockerignore", "build\n");
-    rbuild(dir.path())
-        .args(["lint", "app/Dockerfile"])
-        .assert()
-        .code(1)
-        .stdout(predicate::str::contains("app/Dockerfile:2 CopyIgnoredFile warning: build/out.bin is excluded by .dockerignore"));
+    rbuild(dir.path()).args(["lint", "app/Dockerfile"]).assert().code(1).stdout(predicate::str::contains(
+        "app/Dockerfile:2 CopyIgnoredFile warning: build/out.bin is excluded by .dockerignore",
+    ));
     // --context points elsewhere: that context has no .dockerignore.
     write(dir.path(), "ctx/keep", "");
     rbuild(dir.path()).args(["lint", "--context", "ctx", "app/Dockerfile"]).assert().code(0);

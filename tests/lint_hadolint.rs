@@ -103,7 +103,8 @@ fn rule_codes_agree_with_hadolint_on_real_world_files() {
 
     let mut found: BTreeSet<(String, Only, String, usize)> = BTreeSet::new();
     for path in &files {
-        let name = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name =
+            path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let h = theirs.get(&name).cloned().unwrap_or_default();
         let r = ours.get(&name).cloned().unwrap_or_default();
         if HADOLINT_PARSE_FAILURES.contains(&name.as_str()) {

@@ -19,7 +19,8 @@ fn corpus() -> Vec<(String, PathBuf)> {
         let root = Path::new(CONFORMANCE).join(dir);
         let entries = std::fs::read_dir(&root)
             .unwrap_or_else(|e| panic!("{} must exist beside the checkout: {e}", root.display()));
-        let mut cases: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("Dockerfile")).filter(|p| p.is_file()).collect();
+        let mut cases: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path().join("Dockerfile")).filter(|p| p.is_file()).collect();
         cases.sort();
         for path in cases {
             let name = path.strip_prefix(CONFORMANCE).unwrap_or(&path).to_string_lossy().into_owned();
@@ -42,7 +43,10 @@ fn read_all() -> Vec<(String, String)> {
 #[test]
 fn real_world_findings_match_the_snapshot() {
     let files = read_all();
-    assert!(files.iter().filter(|(n, _)| n.starts_with("real-world/")).count() >= 18, "real-world corpus is incomplete");
+    assert!(
+        files.iter().filter(|(n, _)| n.starts_with("real-world/")).count() >= 18,
+        "real-world corpus is incomplete"
+    );
     let config = Config::default();
     let mut snapshot = String::from(
         "# rbuild lint over ../shared/conformance (real-world files and BuildKit parser golden files).\n\

@@ -41,7 +41,8 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
     )
     .expect("write Dockerfile");
     let mut files = vec![every_level];
-    for entry in std::fs::read_dir("../shared/conformance/real-world").expect("../shared beside the checkout").flatten() {
+    for entry in std::fs::read_dir("../shared/conformance/real-world").expect("../shared beside the checkout").flatten()
+    {
         let p = entry.path().join("Dockerfile");
         if p.is_file() {
             files.push(p);
@@ -54,14 +55,16 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
         .expect("run rbuild lint");
     assert!(out.status.success(), "rbuild lint failed: {}", String::from_utf8_lossy(&out.stderr));
     let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("SARIF output is JSON");
-    let levels: Vec<&str> = log["runs"][0]["results"].as_array().expect("results").iter().filter_map(|r| r["level"].as_str()).collect();
+    let levels: Vec<&str> =
+        log["runs"][0]["results"].as_array().expect("results").iter().filter_map(|r| r["level"].as_str()).collect();
     for level in ["error", "warning", "note"] {
         assert!(levels.contains(&level), "no result at level {level}");
     }
     let sarif = dir.path().join("out.sarif");
     std::fs::write(&sarif, &out.stdout).expect("write SARIF");
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sarif-2.1.0.json");
-    let check = Command::new(python()).args(["-c", VALIDATE]).arg(&schema).arg(&sarif).output().expect("run the validator");
+    let check =
+        Command::new(python()).args(["-c", VALIDATE]).arg(&schema).arg(&sarif).output().expect("run the validator");
     assert!(
         check.status.success(),
         "SARIF output does not validate against {}:\n{}{}",
