@@ -4,7 +4,8 @@
 //! deliberate change; review the diff.
 //!
 //! The same files are the speed benchmark: linting all of them in one process must take well under a
-//! second (the figure is printed; run with `--nocapture` to see it).
+//! second (the figure is printed; run `cargo test --release --test lint_real_world -- --nocapture` to see
+//! the figure for the shipped binary).
 
 use rbuild::lint::{self, Config, Format, Input};
 use std::path::{Path, PathBuf};
@@ -93,6 +94,14 @@ fn linting_the_whole_corpus_takes_well_under_a_second() {
         }
         best = best.min(start.elapsed());
     }
-    eprintln!("linted {} Dockerfiles ({total} findings) in {:.1} ms", files.len(), best.as_secs_f64() * 1000.0);
-    assert!(best < Duration::from_millis(500), "linting {} files took {best:?}", files.len());
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    eprintln!(
+        "linted {} Dockerfiles ({total} findings) in {:.1} ms ({profile} build)",
+        files.len(),
+        best.as_secs_f64() * 1000.0
+    );
+    // The promise is for the shipped (release) binary. An unoptimised test build runs the pest parser many
+    // times slower, so there the bound only catches a pathological regression (e.g. a quadratic rule).
+    let limit = if cfg!(debug_assertions) { Duration::from_secs(10) } else { Duration::from_millis(300) };
+    assert!(best < limit, "linting {} files took {best:?} in a {profile} build (limit {limit:?})", files.len());
 }
