@@ -175,3 +175,25 @@ fn undefined_var_knows_arg_scope() {
     let f = run(text, &Config::default(), "");
     assert_eq!(lines_of(&f, "UndefinedVar"), [3, 8], "{f:?}");
 }
+
+#[test]
+fn hostile_run_text_never_panics() {
+    // A small deterministic generator over the characters the shell reader treats specially.
+    const ALPHABET: &[char] = &[
+        'a', 'p', 't', '-', ' ', ' ', '\t', '\\', '\'', '"', '$', '(', ')', '{', '}', '`', '|', '&', ';', '<', '>',
+        '#', '=', '/', '*', '2', 'é', '\n',
+    ];
+    let mut seed: u64 = 0x5eed;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..400 {
+        let len = next() % 40;
+        let body: String = (0..len).map(|_| ALPHABET[next() % ALPHABET.len()]).collect();
+        let text = format!("FROM debian:12\nRUN {body}\nRUN apt-get install {body}\n");
+        let _ = run(&text, &Config::default(), "");
+        let heredoc = format!("FROM debian:12\nRUN <<EOF\n{body}\nEOF\n");
+        let _ = run(&heredoc, &Config::default(), "");
+    }
+}
