@@ -5,7 +5,7 @@ use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{lchown, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// Owner, permission bits and mtime to give an entry.
@@ -68,6 +68,61 @@ pub fn merge_into(upper: &Path, rootfs: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Copy one entry (file, dir without its contents, symlink, device node or fifo) with its owner, mode,
+/// mtime and xattrs, replacing what is at `to` unless both are directories. Sockets are skipped.
+pub fn copy_entry(from: &Path, to: &Path) -> io::Result<()> {
+    let m = from.symlink_metadata()?;
+    let ft = m.file_type();
+    if to.symlink_metadata().is_ok() && !(ft.is_dir() && to.is_dir()) {
+        remove_any(to)?;
+    }
+    if ft.is_dir() {
+        if !to.is_dir() {
+            fs::create_dir(to)?;
+        }
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+    } else if ft.is_file() {
+        fs::copy(from, to)?;
+    } else {
+        let kind = if ft.is_char_device() {
+            nix::sys::stat::SFlag::S_IFCHR
+        } else if ft.is_block_device() {
+            nix::sys::stat::SFlag::S_IFBLK
+        } else if ft.is_fifo() {
+            nix::sys::stat::SFlag::S_IFIFO
+        } else {
+            return Ok(()); // sockets do not belong in a layer
+        };
+        let mode = nix::sys::stat::Mode::from_bits_truncate(m.mode() & 0o7777);
+        nix::sys::stat::mknod(to, kind, mode, m.rdev()).map_err(io::Error::from)?;
+    }
+    for name in xattr::list(from).into_iter().flatten() {
+        if let Ok(Some(v)) = xattr::get(from, &name) {
+            let _ = xattr::set(to, &name, &v);
+        }
+    }
+    apply(to, &Attrs::of(&m), ft.is_symlink())
+}
+
+/// Copy a whole tree with [`copy_entry`], directories' mtimes restored after their contents are in.
+pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    let mut dirs = Vec::new();
+    for e in walkdir::WalkDir::new(from).follow_links(false).sort_by_file_name() {
+        let e = e.map_err(|e| e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")))?;
+        let rel = e.path().strip_prefix(from).unwrap_or(e.path());
+        let dest = if rel.as_os_str().is_empty() { to.to_path_buf() } else { to.join(rel) };
+        copy_entry(e.path(), &dest)?;
+        if e.file_type().is_dir() {
+            dirs.push((dest, e.path().symlink_metadata()?));
+        }
+    }
+    for (dir, meta) in dirs.iter().rev() {
+        set_mtime(dir, (meta.mtime(), meta.mtime_nsec()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +145,22 @@ mod tests {
         assert_eq!(fs::read_to_string(root.join("etc/over")).unwrap(), "new");
         assert_eq!(fs::read_to_string(root.join("wasfile/x")).unwrap(), "x");
         assert_eq!(fs::metadata(root.join("etc")).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn copy_tree_keeps_links_modes_and_times() {
+        let t = tempfile::tempdir().unwrap();
+        let (from, to) = (t.path().join("from"), t.path().join("to"));
+        fs::create_dir_all(from.join("d")).unwrap();
+        fs::write(from.join("d/f"), "x").unwrap();
+        fs::set_permissions(from.join("d/f"), fs::Permissions::from_mode(0o751)).unwrap();
+        std::os::unix::fs::symlink("d/f", from.join("l")).unwrap();
+        set_mtime(&from.join("d"), (1_000_000, 0)).unwrap();
+        copy_tree(&from, &to).unwrap();
+        assert_eq!(fs::read_to_string(to.join("d/f")).unwrap(), "x");
+        assert_eq!(fs::metadata(to.join("d/f")).unwrap().mode() & 0o7777, 0o751);
+        assert_eq!(fs::read_link(to.join("l")).unwrap(), Path::new("d/f"));
+        assert_eq!(fs::metadata(to.join("d")).unwrap().mtime(), 1_000_000);
     }
 
     #[test]

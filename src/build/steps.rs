@@ -247,10 +247,8 @@ impl Executor<'_> {
     ) -> Result<PathBuf, StepFailure> {
         let dir = self.new_dir("rwbind").map_err(|e| fail(loc, e.to_string()))?;
         let dest = dir.join("src");
-        let status = std::process::Command::new("cp").arg("-a").arg(path).arg(&dest).status();
-        match status {
-            Ok(s) if s.success() => Ok(dest),
-            _ => Err(fail(loc, format!("RUN --mount: copying {} for a writable bind failed", path.display()))),
-        }
+        crate::fsops::copy_tree(path, &dest)
+            .map_err(|e| fail(loc, format!("RUN --mount: copying {} for a writable bind: {e}", path.display())))?;
+        Ok(dest)
     }
 }

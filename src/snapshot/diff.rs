@@ -9,7 +9,7 @@ use crate::fsops::{self, Attrs};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn diff(root: &Path, before: &Scan, upper: &Path, ignore: &[PathBuf]) -> io:
             continue;
         }
         ensure_parents(root, upper, rel)?;
-        copy_entry(&root.join(rel), &upper.join(rel))?;
+        fsops::copy_entry(&root.join(rel), &upper.join(rel))?;
     }
     for rel in before.entries.keys() {
         if after.entries.contains_key(rel) || ignore.contains(rel) {
@@ -101,41 +101,6 @@ fn ensure_parents(root: &Path, upper: &Path, rel: &Path) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn copy_entry(from: &Path, to: &Path) -> io::Result<()> {
-    let m = from.symlink_metadata()?;
-    let ft = m.file_type();
-    if to.symlink_metadata().is_ok() && !(ft.is_dir() && to.is_dir()) {
-        fsops::remove_any(to)?;
-    }
-    if ft.is_dir() {
-        if !to.is_dir() {
-            fs::create_dir(to)?;
-        }
-    } else if ft.is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-    } else if ft.is_file() {
-        fs::copy(from, to)?;
-    } else {
-        let kind = if ft.is_char_device() {
-            nix::sys::stat::SFlag::S_IFCHR
-        } else if ft.is_block_device() {
-            nix::sys::stat::SFlag::S_IFBLK
-        } else if ft.is_fifo() {
-            nix::sys::stat::SFlag::S_IFIFO
-        } else {
-            return Ok(()); // sockets do not belong in a layer
-        };
-        let mode = nix::sys::stat::Mode::from_bits_truncate(m.mode() & 0o7777);
-        nix::sys::stat::mknod(to, kind, mode, m.rdev()).map_err(io::Error::from)?;
-    }
-    for name in xattr::list(from).into_iter().flatten() {
-        if let Ok(Some(v)) = xattr::get(from, &name) {
-            let _ = xattr::set(to, &name, &v);
-        }
-    }
-    fsops::apply(to, &Attrs::of(&m), ft.is_symlink())
 }
 
 #[cfg(test)]
