@@ -313,3 +313,25 @@ fn bad_input_gives_clear_errors_and_leaves_the_store_as_it_was() {
         assert_eq!(std::fs::read(t.root().join("oci/index.json")).unwrap(), before, "{dockerfile:?} changed the store");
     }
 }
+
+#[test]
+fn work_dirs_of_killed_builds_are_cleaned_up_by_the_next_build() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
+    t.build("clean:1", &[]);
+    // A build killed with SIGKILL leaves its work dir; pid 0x3ffffe is never a live process here.
+    let stale = t.root().join("tmp/build-4194302-abc");
+    std::fs::create_dir_all(stale.join("upper-1")).unwrap();
+    let mine = t.root().join(format!("tmp/build-{}-keep", std::process::id()));
+    std::fs::create_dir_all(&mine).unwrap();
+    t.build("clean:2", &[]);
+    assert!(!stale.exists(), "a dead build's work dir is removed");
+    assert!(mine.exists(), "a live process's work dir is left alone");
+    let leftovers: Vec<_> = std::fs::read_dir(t.root().join("tmp"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("build-") && !n.ends_with("-keep"))
+        .collect();
+    assert!(leftovers.is_empty(), "finished builds clean up after themselves: {leftovers:?}");
+}

@@ -51,6 +51,21 @@ pub(crate) struct Executor<'a> {
     pub(super) expander: Expander,
 }
 
+/// Work dirs of builds whose process is gone (killed before it could clean up): `build-<pid>-*`.
+fn remove_stale_work_dirs(tmp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("build-").and_then(|r| r.split('-').next()?.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
     StepFailure { location, message: message.into() }
 }
@@ -64,8 +79,9 @@ impl<'a> Executor<'a> {
         progress: &'a Progress,
     ) -> Result<Executor<'a>, BuildError> {
         let tmp = store.tmp_dir();
+        remove_stale_work_dirs(&tmp);
         let work = tempfile::Builder::new()
-            .prefix("build-")
+            .prefix(&format!("build-{}-", std::process::id()))
             .tempdir_in(&tmp)
             .map_err(|source| BuildError::Io { what: format!("creating a work dir in {}", tmp.display()), source })?;
         let (backend, why) = crate::snapshot::overlay::detect(work.path());
