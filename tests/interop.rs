@@ -34,7 +34,7 @@ fn skopeo_and_umoci_read_the_example_image() {
     assert!(out.status.success(), "skopeo inspect failed: {}", String::from_utf8_lossy(&out.stderr));
     let inspect: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(inspect["Labels"]["org.opencontainers.image.title"], "hello");
-    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 3, "busybox + two COPY layers");
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 4, "busybox + two COPY layers + one RUN layer");
     assert_eq!(inspect["Os"], "linux");
 
     let bundle = t.dir.path().join("bundle");
@@ -54,6 +54,9 @@ fn skopeo_and_umoci_read_the_example_image() {
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/hello/app.conf")).unwrap(), "color = blue\n");
     assert!(!rootfs.join("app/NOTES.md").exists(), ".dockerignore kept NOTES.md out");
     assert!(rootfs.join("bin/busybox").is_file(), "the base layer is there");
+    let status = rootfs.join("var/lib/hello/status");
+    assert_eq!(std::fs::read_to_string(&status).unwrap(), "checked by RUN\n");
+    assert_eq!(std::fs::metadata(&status).unwrap().uid(), 65534, "RUN's chown to nobody");
     assert_eq!(std::fs::read_link(rootfs.join("bin/sh")).unwrap().to_str(), Some("../bin/busybox"));
 
     let config: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();

@@ -87,3 +87,40 @@ fn real_world_dockerfiles_parse() {
     }
     assert!(failures.is_empty(), "{} of {} files fail:\n{}", failures.len(), all.len(), failures.join("\n"));
 }
+
+// The real binary: `rbuild parse` prints the dump (or JSON) and reports errors with file, line and column.
+
+fn rbuild_parse(args: &[&str], stdin: &str) -> assert_cmd::assert::Assert {
+    assert_cmd::Command::cargo_bin("rbuild").unwrap().arg("parse").args(args).write_stdin(stdin).assert()
+}
+
+#[test]
+fn cli_parse_prints_the_buildkit_dump() {
+    let case = conformance().join("buildkit-parser/testfiles/flags");
+    let expected = read(&case.join("result"));
+    let assert = rbuild_parse(&[case.join("Dockerfile").to_str().unwrap()], "").success();
+    assert_eq!(String::from_utf8_lossy(&assert.get_output().stdout), expected);
+}
+
+#[test]
+fn cli_parse_json_from_stdin() {
+    let assert = rbuild_parse(&["--format", "json", "-"], "FROM a\nONBUILD RUN <<-EOF\n\tx\n\tEOF\n").success();
+    let out: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    let sub = &out[1]["sub"];
+    assert_eq!(out[1]["keyword"], "ONBUILD");
+    assert_eq!((out[1]["start_line"].as_u64(), out[1]["end_line"].as_u64()), (Some(2), Some(4)));
+    assert_eq!(sub["keyword"], "RUN");
+    assert_eq!(sub["heredocs"][0]["content"], "x\n");
+    assert_eq!(sub["heredocs"][0]["chomp"], true);
+}
+
+#[test]
+fn cli_parse_error_points_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Dockerfile");
+    std::fs::write(&path, "FROM a\nENV PATH\n").unwrap();
+    let assert =
+        assert_cmd::Command::cargo_bin("rbuild").unwrap().current_dir(dir.path()).arg("parse").assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("Dockerfile:2:1: ENV must have two arguments\n  ENV PATH"), "{stderr}");
+}

@@ -8,10 +8,13 @@
 
 pub mod context;
 pub mod copy;
+mod fs;
 pub mod metadata;
 pub mod progress;
+pub mod runspec;
 pub mod scoped;
 mod stage;
+mod steps;
 pub mod users;
 
 use crate::digest::Digest;
@@ -39,7 +42,10 @@ pub struct BuildRequest {
     pub compression: Compression,
     /// Clamp for mtimes and the `created` fields: same inputs, same digests.
     pub source_date_epoch: Option<i64>,
+    /// The network RUN steps get unless they ask for another (`RUN --network=`).
+    pub network: crate::sandbox::Network,
     pub quiet: bool,
+    pub debug: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,7 +95,7 @@ impl BuildRequest {
 
 /// Run a whole build and publish the image under the requested tags.
 pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildError> {
-    let progress = Progress::new(req.quiet);
+    let progress = Progress::new(req.quiet, req.debug);
     let parsed = dockerfile::parse(&req.dockerfile_text).map_err(|e| {
         let mut d = Diagnostic::at_line(&req.file_name(), &req.dockerfile_text, e.line, e.message.clone());
         d.column = e.column;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 pub struct Progress {
     quiet: bool,
+    debug: bool,
     started: Instant,
 }
 
@@ -19,8 +20,15 @@ pub struct StepTimer<'a> {
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Progress {
-        Progress { quiet, started: Instant::now() }
+    pub fn new(quiet: bool, debug: bool) -> Progress {
+        Progress { quiet, debug, started: Instant::now() }
+    }
+
+    /// A `--debug` line.
+    pub fn debug(&self, text: &str) {
+        if self.debug {
+            eprintln!("debug: {text}");
+        }
     }
 
     fn line(&self, text: &str) {

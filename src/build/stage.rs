@@ -2,18 +2,17 @@
 //! instruction kind), and keep each finished stage for the stages that build on it or copy from it.
 
 use super::context::Context;
-use super::copy::{self, CopySpec, SourceRoot};
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
-use super::{users, BuildError, BuildRequest, StepFailure};
+use super::{BuildError, BuildRequest, StepFailure};
 use crate::dockerfile::expand::Expander;
-use crate::dockerfile::instructions::{self, ArgDecl, Command, Copy, Step};
+use crate::dockerfile::instructions::{self, ArgDecl, Command, Step};
 use crate::dockerfile::{self, Location};
-use crate::fsops;
 use crate::image::state::{HistoryEntry, ImageState};
-use crate::layer::{self, LayerOptions};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
-use crate::store::Store;
+use crate::snapshot::overlay::OverlayMount;
+use crate::snapshot::{Backend, Snapshots};
+use crate::store::{Lease, Store};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -24,29 +23,35 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub(crate) struct StageState {
     pub image: ImageState,
     pub layers: Vec<Descriptor>,
-    /// The stage's filesystem, once a step or another stage needed it.
+    /// Copy backend: the stage's flattened filesystem, once a step or another stage needed it.
     pub rootfs: Option<PathBuf>,
-    args: Scope,
-    cmd_set: bool,
+    pub args: Scope,
+    pub cmd_set: bool,
 }
 
 pub(crate) struct Executor<'a> {
-    store: &'a Store,
-    req: &'a BuildRequest,
-    plan: &'a Plan,
-    ctx: &'a Context,
+    pub(super) store: &'a Store,
+    pub(super) req: &'a BuildRequest,
+    pub(super) plan: &'a Plan,
+    pub(super) ctx: &'a Context,
     progress: &'a Progress,
-    work: tempfile::TempDir,
+    pub(super) backend: Backend,
+    pub(super) snapshots: Snapshots<'a>,
+    /// Keeps this build's blobs from a concurrent gc until the image is committed.
+    pub(super) lease: Option<Lease>,
+    // Declared before `work`: views are unmounted before their mount points are deleted.
+    pub(super) mounts: Vec<OverlayMount>,
+    pub(super) work: tempfile::TempDir,
     dirs: usize,
-    stages: Vec<Option<StageState>>,
+    pub(super) stages: Vec<Option<StageState>>,
     building: BTreeSet<usize>,
-    /// Images named by `COPY --from=<image>`, materialised once per build.
-    images: BTreeMap<String, PathBuf>,
+    /// Read-only views of other stages and images (`COPY --from`), made once per build.
+    pub(super) views: BTreeMap<String, PathBuf>,
     declared_args: BTreeSet<String>,
-    expander: Expander,
+    pub(super) expander: Expander,
 }
 
-fn fail(location: Location, message: impl Into<String>) -> StepFailure {
+pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
     StepFailure { location, message: message.into() }
 }
 
@@ -63,23 +68,34 @@ impl<'a> Executor<'a> {
             .prefix("build-")
             .tempdir_in(&tmp)
             .map_err(|source| BuildError::Io { what: format!("creating a work dir in {}", tmp.display()), source })?;
+        let (backend, why) = crate::snapshot::overlay::detect(work.path());
+        if let Some(why) = why {
+            progress.debug(&format!("snapshots: copy backend ({why})"));
+        } else {
+            progress.debug("snapshots: overlay backend");
+        }
+        let lease = Some(store.lease()?);
         Ok(Executor {
             store,
             req,
             plan,
             ctx,
             progress,
+            backend,
+            snapshots: Snapshots::new(store),
+            lease,
+            mounts: Vec::new(),
             work,
             dirs: 0,
             stages: (0..plan.stages.len()).map(|_| None).collect(),
             building: BTreeSet::new(),
-            images: BTreeMap::new(),
+            views: BTreeMap::new(),
             declared_args: plan.meta_args.names().map(String::from).collect(),
             expander: Expander::new(plan.escape),
         })
     }
 
-    fn new_dir(&mut self, kind: &str) -> Result<PathBuf, std::io::Error> {
+    pub(super) fn new_dir(&mut self, kind: &str) -> Result<PathBuf, std::io::Error> {
         self.dirs += 1;
         let p = self.work.path().join(format!("{kind}-{}", self.dirs));
         std::fs::create_dir(&p)?;
@@ -94,7 +110,7 @@ impl<'a> Executor<'a> {
             .unwrap_or_default()
     }
 
-    fn now(&self) -> (i64, i64) {
+    pub(super) fn now(&self) -> (i64, i64) {
         match self.req.source_date_epoch {
             Some(s) => (s, 0),
             None => {
@@ -170,7 +186,7 @@ impl<'a> Executor<'a> {
         self.dispatch(st, &step)
     }
 
-    fn history(&self, st: &mut StageState, step: &Step, empty_layer: bool) {
+    pub(super) fn history(&self, st: &mut StageState, step: &Step, empty_layer: bool) {
         let created_by = step.original.lines().next().unwrap_or("").trim().to_string();
         st.image.history.push(HistoryEntry {
             created: self.created(),
@@ -184,9 +200,7 @@ impl<'a> Executor<'a> {
     fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<(), StepFailure> {
         let loc = step.location;
         match &step.command {
-            Command::Run(_) => {
-                return Err(fail(loc, "RUN is not supported yet: this rbuild builds images from COPY/ADD and metadata"))
-            }
+            Command::Run(r) => return self.run(st, r, step),
             Command::Copy(c) => return self.copy(st, c, step),
             Command::Arg(decls) => return self.arg(st, decls, step),
             metadata => {
@@ -213,150 +227,6 @@ impl<'a> Executor<'a> {
             st.args.set(&d.name, value);
         }
         self.history(st, step, true);
-        Ok(())
-    }
-
-    /// The stage's rootfs, extracted from its layers the first time a step needs it.
-    fn rootfs(
-        &mut self,
-        layers: &[Descriptor],
-        existing: &Option<PathBuf>,
-        loc: Location,
-    ) -> Result<PathBuf, StepFailure> {
-        if let Some(p) = existing {
-            return Ok(p.clone());
-        }
-        let dir = self.new_dir("rootfs").map_err(|e| fail(loc, format!("creating a rootfs: {e}")))?;
-        for l in layers {
-            layer::extract(self.store, l, &dir)
-                .map_err(|e| fail(loc, format!("unpacking layer {}: {e}", l.digest())))?;
-        }
-        Ok(dir)
-    }
-
-    /// The rootfs COPY --from reads: another stage's (built on demand), or an image's.
-    fn copy_source_root(&mut self, from: &str, loc: Location) -> Result<(PathBuf, String), StepFailure> {
-        if let Some(i) = self.plan.stage_by_ref(from) {
-            let i = self.build_stage(i)?;
-            let (layers, existing) = {
-                let s = self.stages[i].as_ref().ok_or_else(|| fail(loc, "stage did not finish"))?;
-                (s.layers.clone(), s.rootfs.clone())
-            };
-            let root = self.rootfs(&layers, &existing, loc)?;
-            if let Some(s) = self.stages[i].as_mut() {
-                s.rootfs = Some(root.clone());
-            }
-            return Ok((root, format!("stage {:?}", self.plan.stages[i].display_name())));
-        }
-        if let Some(p) = self.images.get(from) {
-            return Ok((p.clone(), format!("image {from:?}")));
-        }
-        let img = self
-            .store
-            .resolve(from)
-            .map_err(|e| fail(loc, format!("COPY --from={from}: no stage of that name, and {e}")))?;
-        let root = self.rootfs(img.manifest.layers(), &None, loc)?;
-        self.images.insert(from.to_string(), root.clone());
-        Ok((root, format!("image {from:?}")))
-    }
-
-    fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<(), StepFailure> {
-        let loc = step.location;
-        let kw = if c.add { "ADD" } else { "COPY" };
-        let failed = |e: String| fail(loc, format!("{kw}: {e}"));
-        let (sources, dest, from, chown, chmod, heredocs) = {
-            let ex = &self.expander;
-            let vars = StageVars { env: &st.image.config, args: &st.args };
-            let word = |w: &String| meta::expand_word(ex, w, &vars).map_err(failed);
-            let sources = c.sources.iter().map(word).collect::<Result<Vec<_>, _>>()?;
-            let heredocs = c
-                .heredocs
-                .iter()
-                .map(|h| {
-                    let content = if h.expand {
-                        ex.heredoc(&h.content, &vars).map(|e| e.value).map_err(|e| failed(e.to_string()))?
-                    } else {
-                        h.content.clone()
-                    };
-                    Ok((h.name.clone(), content))
-                })
-                .collect::<Result<Vec<_>, StepFailure>>()?;
-            (
-                sources,
-                word(&c.dest)?,
-                c.from.as_ref().map(|f| meta::expand_word(ex, f, &self.plan.meta_args).map_err(failed)).transpose()?,
-                c.chown.as_ref().map(word).transpose()?,
-                c.chmod.as_ref().map(word).transpose()?,
-                heredocs,
-            )
-        };
-        let chmod = match chmod {
-            None => None,
-            Some(m) => Some(
-                u32::from_str_radix(&m, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| failed(format!("invalid --chmod={m}: use an octal mode such as 755")))?,
-            ),
-        };
-        if c.parents {
-            return Err(failed("--parents is not supported yet".into()));
-        }
-        let rootfs = self.rootfs(&st.layers, &st.rootfs, loc)?;
-        st.rootfs = Some(rootfs.clone());
-        let owner = match chown {
-            None => (0, 0),
-            Some(spec) => {
-                let u = users::resolve(&rootfs, &spec, true).map_err(|e| failed(format!("--chown={spec}: {e}")))?;
-                (u.uid, u.gid)
-            }
-        };
-        let spec = CopySpec {
-            sources,
-            heredocs,
-            dest,
-            workdir: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
-            owner,
-            chmod,
-            add: c.add,
-            exclude: c.exclude.clone(),
-            now: self.now(),
-        };
-        let upper = self.new_dir("upper").map_err(|e| failed(format!("creating a layer dir: {e}")))?;
-        match &from {
-            Some(f) => {
-                let (root, what) = self.copy_source_root(f, loc)?;
-                let src = SourceRoot { dir: &root, included: None, what };
-                copy::run(&spec, &src, &rootfs, &upper).map_err(|e| failed(e.to_string()))?;
-            }
-            None => {
-                let src = SourceRoot {
-                    dir: &self.ctx.root,
-                    included: Some(&self.ctx.included),
-                    what: "the build context".to_string(),
-                };
-                copy::run(&spec, &src, &rootfs, &upper).map_err(|e| failed(e.to_string()))?;
-            }
-        }
-        self.commit_layer(st, &upper, &rootfs, step)
-    }
-
-    /// Turn a finished upper dir into a layer, merge it into the rootfs, and record it.
-    fn commit_layer(
-        &mut self,
-        st: &mut StageState,
-        upper: &std::path::Path,
-        rootfs: &std::path::Path,
-        step: &Step,
-    ) -> Result<(), StepFailure> {
-        let loc = step.location;
-        let opts = LayerOptions { compression: self.req.compression, source_date_epoch: self.req.source_date_epoch };
-        let layer = layer::write(self.store, upper, &opts).map_err(|e| fail(loc, format!("writing the layer: {e}")))?;
-        fsops::merge_into(upper, rootfs).map_err(|e| fail(loc, format!("applying the layer: {e}")))?;
-        let _ = std::fs::remove_dir_all(upper);
-        st.layers.push(layer.descriptor);
-        st.image.diff_ids.push(layer.diff_id);
-        self.history(st, step, false);
         Ok(())
     }
 

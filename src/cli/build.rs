@@ -52,6 +52,16 @@ pub struct BuildCommand {
     /// Layer compression
     #[arg(long, value_enum, default_value = "gzip")]
     pub compression: CompressionArg,
+
+    /// Network for RUN steps: the host's, or none (only loopback); `RUN --network=` overrides it
+    #[arg(long, value_enum, default_value = "host")]
+    pub network: NetworkArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum NetworkArg {
+    Host,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -110,6 +120,15 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             (p.clone(), read_dockerfile(&p)?)
         }
     };
+    // Overlay mounts for COPY live in a mount namespace of our own: never seen by the host, gone when we
+    // exit. Only root can make one; without it the build uses the copy backend.
+    if nix::unistd::geteuid().is_root() {
+        if let Err(e) = crate::snapshot::overlay::enter_private_mount_namespace() {
+            if g.debug {
+                eprintln!("debug: no private mount namespace: {e}");
+            }
+        }
+    }
     let store = Store::open(&g.root)?;
     let req = BuildRequest {
         context_dir: a.context.clone(),
@@ -124,7 +143,12 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             CompressionArg::Zstd => Compression::Zstd,
         },
         source_date_epoch,
+        network: match a.network {
+            NetworkArg::Host => crate::sandbox::Network::Host,
+            NetworkArg::None => crate::sandbox::Network::None,
+        },
         quiet: a.quiet,
+        debug: g.debug,
     };
     let out = build::build(&store, &req)?;
     if let Some(path) = &a.iidfile {

@@ -149,7 +149,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            report(&err, globals.debug);
+            report(&err);
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
@@ -160,13 +160,10 @@ pub fn main() -> ExitCode {
 }
 
 /// Print an error chain on stderr: `error: outer: inner`, each cause on its own line when there are many.
-fn report(err: &anyhow::Error, debug: bool) {
+fn report(err: &anyhow::Error) {
     let mut msg = format!("error: {err}");
     for cause in err.chain().skip(1) {
         msg.push_str(&format!("\n  caused by: {cause}"));
-    }
-    if debug {
-        msg.push_str(&format!("\n{err:?}"));
     }
     eprintln!("{msg}");
 }

@@ -79,6 +79,8 @@ pub fn diff(root: &Path, before: &Scan, upper: &Path, ignore: &[PathBuf]) -> io:
         let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let wh = upper.join(rel).with_file_name(format!(".wh.{name}"));
         fs::write(&wh, b"")?;
+        // The same entry overlay's whiteouts give: an empty file with mode 0.
+        fs::set_permissions(&wh, std::os::unix::fs::PermissionsExt::from_mode(0o000))?;
     }
     Ok(())
 }

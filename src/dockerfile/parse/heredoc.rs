@@ -88,12 +88,29 @@ pub(super) fn body(text: &str, pos: usize, marker: &Marker) -> Result<(Heredoc, 
     if heredoc.name.ends_with('\r') {
         return Err(());
     }
+    // Most bodies are short: try a line-aligned window first so that a file with many heredocs is not copied
+    // once per heredoc. A terminator found in complete lines is the one the whole text would give.
+    let rest = &text[pos..];
+    let window = match rest.get(..WINDOW).and_then(|w| w.rfind('\n')) {
+        Some(end) => &rest[..=end],
+        None => rest,
+    };
+    let found = body_in(window, &mut heredoc).or_else(|()| match window.len() < rest.len() {
+        true => body_in(rest, &mut heredoc),
+        false => Err(()),
+    })?;
+    Ok((heredoc, pos + found))
+}
+
+const WINDOW: usize = 64 * 1024;
+
+/// Run the body rule on `text`; fills in the content and returns the bytes consumed.
+fn body_in(text: &str, heredoc: &mut Heredoc) -> Result<usize, ()> {
     // The grammar reads the delimiter from the line just before the body and pushes it.
-    let input = format!("{}\n{}", heredoc.name, &text[pos..]);
+    let input = format!("{}\n{text}", heredoc.name);
     let rule = if heredoc.chomp { Rule::heredoc_chomp_body } else { Rule::heredoc_plain };
     let pair = Grammar::parse(rule, &input).map_err(|_| ())?.next().ok_or(())?;
     let lines = if heredoc.chomp { Rule::heredoc_text } else { Rule::heredoc_line };
     heredoc.content = pair.clone().into_inner().filter(|p| p.as_rule() == lines).map(|p| p.as_str()).collect();
-    let consumed = pair.as_span().end() - heredoc.name.len() - 1;
-    Ok((heredoc, pos + consumed))
+    Ok(pair.as_span().end() - heredoc.name.len() - 1)
 }

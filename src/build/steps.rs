@@ -1,0 +1,256 @@
+//! The layer steps: COPY/ADD (rbuild writes into the stage's filesystem) and RUN (a sandboxed command
+//! does). Both expand their words with the stage's variables, write into a fresh upper dir, and end in
+//! `finish_step`.
+
+use super::copy::{self, CopySpec, SourceRoot};
+use super::fs::StepFs;
+use super::metadata::{self as meta, StageVars};
+use super::runspec::{self, MountSpec};
+use super::stage::{fail, Executor, StageState};
+use super::{users, StepFailure};
+use crate::dockerfile::instructions::{Copy, Run, Step};
+use crate::plan::args::PREDEFINED_PROXY_ARGS;
+use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin};
+use crate::snapshot::diff;
+use std::path::PathBuf;
+
+impl Executor<'_> {
+    pub(super) fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<(), StepFailure> {
+        let loc = step.location;
+        let kw = if c.add { "ADD" } else { "COPY" };
+        let failed = |e: String| fail(loc, format!("{kw}: {e}"));
+        let (sources, dest, from, chown, chmod, heredocs) = {
+            let ex = &self.expander;
+            let vars = StageVars { env: &st.image.config, args: &st.args };
+            let word = |w: &String| meta::expand_word(ex, w, &vars).map_err(failed);
+            let sources = c.sources.iter().map(word).collect::<Result<Vec<_>, _>>()?;
+            let mut heredocs = Vec::new();
+            for h in &c.heredocs {
+                let content = if h.expand {
+                    ex.heredoc(&h.content, &vars).map(|e| e.value).map_err(|e| failed(e.to_string()))?
+                } else {
+                    h.content.clone()
+                };
+                heredocs.push((h.name.clone(), content));
+            }
+            // `--from` sees only global ARGs, as in BuildKit: stage dependencies must not depend on stage state.
+            let from = c.from.as_ref().map(|f| meta::expand_word(ex, f, &self.plan.meta_args).map_err(failed));
+            (
+                sources,
+                word(&c.dest)?,
+                from.transpose()?,
+                c.chown.as_ref().map(word).transpose()?,
+                c.chmod.as_ref().map(word).transpose()?,
+                heredocs,
+            )
+        };
+        let chmod = match chmod {
+            None => None,
+            Some(m) => Some(
+                u32::from_str_radix(&m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| failed(format!("invalid --chmod={m}: use an octal mode such as 755")))?,
+            ),
+        };
+        if c.parents {
+            return Err(failed("--parents is not supported yet".into()));
+        }
+        let source = match &from {
+            Some(f) => Some(self.source_view(f, loc)?),
+            None => None,
+        };
+        let fs = self.prepare_step(st, loc)?;
+        let mount = self.mount_step(&fs, loc)?;
+        // With overlay rbuild writes through the merged mount and the kernel fills the upper dir; with the
+        // copy backend it writes the upper dir itself, reading the rootfs for what is already there.
+        let (root, upper) = match (&mount, &fs) {
+            (Some(m), _) => (m.path().to_path_buf(), m.path().to_path_buf()),
+            (None, StepFs::Copy { rootfs, upper }) => (rootfs.clone(), upper.clone()),
+            (None, StepFs::Overlay { .. }) => return Err(failed("overlay step without a mount".into())),
+        };
+        let owner = match chown {
+            None => (0, 0),
+            Some(spec) => {
+                let u = users::resolve(&root, &spec, true).map_err(|e| failed(format!("--chown={spec}: {e}")))?;
+                (u.uid, u.gid)
+            }
+        };
+        let spec = CopySpec {
+            sources,
+            heredocs,
+            dest,
+            workdir: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            owner,
+            chmod,
+            add: c.add,
+            exclude: c.exclude.clone(),
+            now: self.now(),
+        };
+        let result = match &source {
+            Some((dir, what)) => {
+                copy::run(&spec, &SourceRoot { dir, included: None, what: what.clone() }, &root, &upper)
+            }
+            None => {
+                let src = SourceRoot {
+                    dir: &self.ctx.root,
+                    included: Some(&self.ctx.included),
+                    what: "the build context".to_string(),
+                };
+                copy::run(&spec, &src, &root, &upper)
+            }
+        };
+        drop(mount);
+        result.map_err(|e| failed(e.to_string()))?;
+        self.finish_step(st, fs, step, true)
+    }
+
+    pub(super) fn run(&mut self, st: &mut StageState, r: &Run, step: &Step) -> Result<(), StepFailure> {
+        let loc = step.location;
+        let failed = |e: String| fail(loc, format!("RUN: {e}"));
+        let (argv, script) = runspec::argv(r, &st.image.config).map_err(failed)?;
+        let mounts = {
+            let vars = StageVars { env: &st.image.config, args: &st.args };
+            let mut out = Vec::new();
+            for m in &r.mounts {
+                let m = meta::expand_word(&self.expander, m, &vars).map_err(failed)?;
+                out.push(runspec::parse_mount(&m).map_err(failed)?);
+            }
+            out
+        };
+        let network = match r.network.as_deref() {
+            None | Some("default") => self.req.network,
+            Some("none") => Network::None,
+            Some("host") => Network::Host,
+            Some(other) => return Err(failed(format!("unsupported --network={other} (use none, host or default)"))),
+        };
+        let mut binds = self.mount_binds(&mounts, loc)?;
+        if let Some((name, body)) = script {
+            let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
+            let path = dir.join(&name);
+            std::fs::write(&path, body).map_err(|e| failed(format!("writing the heredoc script: {e}")))?;
+            binds.push(Bind { source: path, target: format!("{}/{name}", runspec::SCRIPT_DIR), readonly: true });
+        }
+        let fs = self.prepare_step(st, loc)?;
+        let (rootfs, before) = match &fs {
+            StepFs::Overlay { lowers, upper, work } => {
+                (Rootfs::Overlay { lowers: lowers.clone(), upper: upper.clone(), work: work.clone() }, None)
+            }
+            StepFs::Copy { rootfs, .. } => {
+                let before = diff::scan(rootfs).map_err(|e| failed(format!("scanning the rootfs: {e}")))?;
+                (Rootfs::Dir(rootfs.clone()), Some(before))
+            }
+        };
+        let spec = RunSpec {
+            rootfs,
+            argv: argv.clone(),
+            env: self.run_env(st),
+            cwd: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            user: st.image.config.user.clone(),
+            network,
+            hostname: "rbuild".into(),
+            binds,
+            stdin: Stdin::Null,
+        };
+        let outcome = sandbox::run(&spec).map_err(|e| failed(e.to_string()))?;
+        let written_root = match &fs {
+            StepFs::Overlay { upper, .. } => upper.clone(),
+            StepFs::Copy { rootfs, .. } => rootfs.clone(),
+        };
+        runspec::remove_stubs(&written_root, &outcome.created_stubs);
+        if let StepFs::Overlay { upper, lowers, .. } = &fs {
+            runspec::prune_stub_parents(upper, &outcome.created_stubs, lowers);
+        }
+        if outcome.exit_code != 0 {
+            let shown = serde_json::to_string(&argv).unwrap_or_default();
+            return Err(fail(
+                loc,
+                format!("process {shown} did not complete successfully: exit code: {}", outcome.exit_code),
+            ));
+        }
+        if let (StepFs::Copy { rootfs, upper }, Some(before)) = (&fs, &before) {
+            let ignore = runspec::stub_parents(&outcome.created_stubs);
+            diff::diff(rootfs, before, upper, &ignore)
+                .map_err(|e| failed(format!("finding the step's changes: {e}")))?;
+        }
+        self.finish_step(st, fs, step, false)
+    }
+
+    /// The environment of a RUN: the image's ENV, then the stage's ARGs that ENV does not override, then
+    /// the predefined proxy args given with `--build-arg` (these never reach the image).
+    fn run_env(&self, st: &StageState) -> Vec<String> {
+        let mut env = st.image.config.env.clone();
+        let has = |env: &[String], k: &str| env.iter().any(|kv| kv.split_once('=').map(|(n, _)| n) == Some(k));
+        for (k, v) in st.args.defined() {
+            if !has(&env, k) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        for k in PREDEFINED_PROXY_ARGS {
+            if let Some(v) = self.req.build_args.get(k) {
+                if !has(&env, k) {
+                    env.push(format!("{k}={v}"));
+                }
+            }
+        }
+        env
+    }
+
+    /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
+    /// persist in the store between builds, scratch dirs for tmpfs.
+    fn mount_binds(
+        &mut self,
+        mounts: &[MountSpec],
+        loc: crate::dockerfile::Location,
+    ) -> Result<Vec<Bind>, StepFailure> {
+        let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
+        let mut binds = Vec::new();
+        for m in mounts {
+            let bind = match m {
+                MountSpec::Bind { source, target, from, readwrite } => {
+                    let (root, what) = match from {
+                        Some(f) => self.source_view(f, loc)?,
+                        None => (self.ctx.root.clone(), "the build context".to_string()),
+                    };
+                    let escape =
+                        if from.is_some() { super::scoped::Escape::Clamp } else { super::scoped::Escape::Refuse };
+                    let comps = super::scoped::resolve(&root, source, true, escape, "the build context")
+                        .map_err(|e| failed(e.to_string()))?;
+                    let path = super::scoped::join(&root, &comps);
+                    if !path.exists() {
+                        return Err(failed(format!("source {source:?} not found in {what}")));
+                    }
+                    // A writable bind gets a throwaway copy: writes must not reach the context or a snapshot.
+                    let path = if *readwrite { self.scratch_copy(&path, loc)? } else { path };
+                    Bind { source: path, target: target.clone(), readonly: !*readwrite }
+                }
+                MountSpec::Cache { id, target, readonly } => {
+                    let dir =
+                        self.store.root().join("cache/mounts").join(crate::digest::Digest::of(id.as_bytes()).hex());
+                    std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
+                    Bind { source: dir, target: target.clone(), readonly: *readonly }
+                }
+                MountSpec::Tmpfs { target } => {
+                    let dir = self.new_dir("tmpfs").map_err(|e| failed(e.to_string()))?;
+                    Bind { source: dir, target: target.clone(), readonly: false }
+                }
+            };
+            binds.push(bind);
+        }
+        Ok(binds)
+    }
+
+    fn scratch_copy(
+        &mut self,
+        path: &std::path::Path,
+        loc: crate::dockerfile::Location,
+    ) -> Result<PathBuf, StepFailure> {
+        let dir = self.new_dir("rwbind").map_err(|e| fail(loc, e.to_string()))?;
+        let dest = dir.join("src");
+        let status = std::process::Command::new("cp").arg("-a").arg(path).arg(&dest).status();
+        match status {
+            Ok(s) if s.success() => Ok(dest),
+            _ => Err(fail(loc, format!("RUN --mount: copying {} for a writable bind failed", path.display()))),
+        }
+    }
+}
