@@ -56,18 +56,16 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     watch.add(init.id() as i32);
     // An init that died early closes its end: its exit status and the status pipe tell why.
     let _ = File::from(spec_w).write_all(&json);
-    let mut report = String::new();
-    File::from(report_r).read_to_string(&mut report).map_err(SandboxError::Pipe)?;
-    let pid1 = report.trim().parse::<i32>().ok();
-    if let Some(pid) = pid1 {
-        watch.add(pid);
+    let collected = collect_reports(&mut watch, report_r, status_r);
+    if collected.is_err() {
+        // Without the pipes we cannot follow the sandbox: end it (pid 1 dies with the init).
+        let _ = init.kill();
     }
-    let mut status_text = String::new();
-    File::from(status_r).read_to_string(&mut status_text).map_err(SandboxError::Pipe)?;
-    let status = init.wait().map_err(SandboxError::Pipe)?;
+    let status = init.wait().map_err(SandboxError::Pipe);
     if foreground {
         take_terminal_back();
     }
+    let (status, (pid1, status_text)) = (status?, collected?);
     if let Some(signal) = watch.interrupted() {
         return Err(SandboxError::Interrupted { signal });
     }
@@ -81,6 +79,20 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     }
     let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(128);
     Ok(RunOutcome { exit_code, created_stubs })
+}
+
+/// Read the pid of the sandbox's pid 1 (registering it for Ctrl-C), then the status pipe to its end:
+/// the command was executed, or the setup gave up.
+fn collect_reports(watch: &mut Watch, report: OwnedFd, status: OwnedFd) -> Result<(Option<i32>, String), SandboxError> {
+    let mut text = String::new();
+    File::from(report).read_to_string(&mut text).map_err(SandboxError::Pipe)?;
+    let pid1 = text.trim().parse::<i32>().ok();
+    if let Some(pid) = pid1 {
+        watch.add(pid);
+    }
+    let mut status_text = String::new();
+    File::from(status).read_to_string(&mut status_text).map_err(SandboxError::Pipe)?;
+    Ok((pid1, status_text))
 }
 
 /// The namespaces the init is started in (the pid namespace applies to its children).
