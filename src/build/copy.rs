@@ -7,10 +7,11 @@
 //! existing directory receives the source by name; missing parents are created; files are owned by 0:0 unless
 //! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives.
 
-use super::scoped::{self, Escape, ScopedError};
 use crate::fsops::{self, Attrs};
+use crate::rootpath::{self, Escape, RootPathError};
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
@@ -34,8 +35,8 @@ pub enum CopyError {
     OverwriteDir(String),
     #[error("ADD from a URL or git repository ({0}) is not supported yet: download it into the context and COPY it")]
     Remote(String),
-    #[error("{0}")]
-    Scoped(#[from] ScopedError),
+    #[error("{path}: {source}")]
+    Resolve { path: String, source: RootPathError },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
     #[error("unpacking archive {path}: {message}")]
@@ -61,8 +62,12 @@ impl SourceRoot<'_> {
         self.included.is_some()
     }
 
-    fn visible(&self, rel: &str) -> bool {
-        rel.is_empty() || self.included.is_none_or(|set| set.contains(rel))
+    /// Whether a path (relative to the root) may be read. Context paths are UTF-8 (the walk refuses others).
+    fn visible(&self, rel: &Path) -> bool {
+        match self.included {
+            None => true,
+            Some(set) => rel.as_os_str().is_empty() || rel.to_str().is_some_and(|r| set.contains(r)),
+        }
     }
 }
 
@@ -82,8 +87,15 @@ pub struct CopySpec {
 }
 
 enum Item {
-    Heredoc { name: String, content: String },
-    Entry { rel: Vec<String>, name: String },
+    Heredoc {
+        name: String,
+        content: String,
+    },
+    /// `rel`: the resolved (symlink-free) path in the source root; `name`: the source's own name.
+    Entry {
+        rel: PathBuf,
+        name: OsString,
+    },
 }
 
 fn has_glob(s: &str) -> bool {
@@ -108,7 +120,8 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
         format!("{}/{}", spec.workdir.trim_end_matches('/'), spec.dest)
     };
     let dir_hint = spec.dest.ends_with('/') || spec.dest.ends_with("/.") || spec.dest == "." || spec.dest == "..";
-    let dest = scoped::resolve(rootfs, &dest_path, true, Escape::Clamp, "the image")?;
+    let dest = rootpath::resolve(rootfs, Path::new(&dest_path), true, Escape::Clamp)
+        .map_err(|source| CopyError::Resolve { path: dest_path.clone(), source })?;
     let writer = Writer { rootfs, upper, spec };
     let dest_is_dir = dir_hint || writer.is_dir(&dest);
     let many = items.len() > 1 || spec.sources.iter().any(|s| has_glob(s));
@@ -119,11 +132,11 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
     for item in items {
         match item {
             Item::Heredoc { name, content } => {
-                let target = if dest_is_dir || many { child(&dest, &name) } else { dest.clone() };
+                let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
                 writer.write_bytes(&target, content.as_bytes())?;
             }
             Item::Entry { rel, name } => {
-                let path = scoped::join(src.dir, &rel);
+                let path = src.dir.join(&rel);
                 let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
                 if meta.is_dir() {
                     writer.ensure_dir(&dest, Some(&meta))?;
@@ -132,19 +145,13 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
                     writer.ensure_dir(&dest, None)?;
                     writer.unpack(&path, &dest)?;
                 } else {
-                    let target = if dest_is_dir || many { child(&dest, &name) } else { dest.clone() };
+                    let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
                     writer.copy_entry(&path, &meta, &target)?;
                 }
             }
         }
     }
     Ok(())
-}
-
-fn child(parent: &[String], name: &str) -> Vec<String> {
-    let mut v = parent.to_vec();
-    v.push(name.to_string());
-    v
 }
 
 fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyError> {
@@ -160,12 +167,12 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
         if spec.add && (source.contains("://") || source.starts_with("git@")) {
             return Err(CopyError::Remote(source.clone()));
         }
-        let cleaned = match scoped::clean_components(source) {
+        let cleaned = match rootpath::clean(Path::new(source)) {
             Some(c) => c,
             None if src.is_context() => return Err(CopyError::OutsideContext(source.clone())),
-            None => clamp_components(source),
+            None => rootpath::clamp(Path::new(source)),
         };
-        let cleaned_text = cleaned.join("/");
+        let cleaned_text = cleaned.to_string_lossy().into_owned();
         if has_glob(&cleaned_text) {
             let matches = glob_matches(src, &cleaned_text)?;
             if matches.is_empty() {
@@ -181,32 +188,19 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
     Ok(items)
 }
 
-/// `..` that would climb above the root is dropped, as inside a chroot.
-fn clamp_components(path: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c.to_string()),
-        }
-    }
-    out
-}
-
 fn resolve_entry(src: &SourceRoot, rel: &str, source: &str) -> Result<Item, CopyError> {
     let escape = if src.is_context() { Escape::Refuse } else { Escape::Clamp };
-    let resolved = scoped::resolve(src.dir, rel, true, escape, "the build context")?;
-    let joined = resolved.join("/");
-    let exists = fs::symlink_metadata(scoped::join(src.dir, &resolved)).is_ok();
-    if !exists || !src.visible(&joined) {
+    let resolved = rootpath::resolve(src.dir, Path::new(rel), true, escape).map_err(|e| match e {
+        RootPathError::Escapes => CopyError::OutsideContext(source.to_string()),
+        e => CopyError::Resolve { path: source.to_string(), source: e },
+    })?;
+    let exists = fs::symlink_metadata(src.dir.join(&resolved)).is_ok();
+    if !exists || !src.visible(&resolved) {
         let hint = if exists { " (excluded by .dockerignore)" } else { "" };
         return Err(CopyError::NotFound { source_path: source.to_string(), root: src.what.clone(), hint });
     }
     // The destination name is the source's own name, not its symlink target's.
-    let name = rel.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("").to_string();
+    let name = Path::new(rel).file_name().map(OsString::from).unwrap_or_default();
     Ok(Item::Entry { rel: resolved, name })
 }
 
@@ -253,14 +247,8 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn display(comps: &[String]) -> String {
-        format!("/{}", comps.join("/"))
-    }
-
-    fn is_dir(&self, comps: &[String]) -> bool {
-        [self.upper, self.rootfs]
-            .iter()
-            .any(|root| fs::symlink_metadata(scoped::join(root, comps)).is_ok_and(|m| m.is_dir()))
+    fn is_dir(&self, rel: &Path) -> bool {
+        [self.upper, self.rootfs].iter().any(|root| fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.is_dir()))
     }
 
     fn new_dir_attrs(&self) -> Attrs {
@@ -269,18 +257,20 @@ impl Writer<'_> {
 
     /// Make `comps` a directory in the upper dir, with its parents. Existing image dirs keep their attributes;
     /// new ones take `source`'s mode and mtime (when copying a directory) or 0755.
-    fn ensure_dir(&self, comps: &[String], source: Option<&fs::Metadata>) -> Result<(), CopyError> {
-        for i in 1..=comps.len() {
-            let prefix = &comps[..i];
-            let up = scoped::join(self.upper, prefix);
+    fn ensure_dir(&self, rel: &Path, source: Option<&fs::Metadata>) -> Result<(), CopyError> {
+        let count = rel.components().count();
+        let mut prefix = PathBuf::new();
+        for (i, c) in rel.components().enumerate() {
+            prefix.push(c);
+            let up = self.upper.join(&prefix);
             if fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
                 continue;
             }
-            let lower = scoped::join(self.rootfs, prefix);
+            let lower = self.rootfs.join(&prefix);
             let attrs = match fs::symlink_metadata(&lower) {
                 Ok(m) if m.is_dir() => Attrs::of(&m),
-                Ok(_) => return Err(CopyError::NotADirectory(Self::display(prefix))),
-                Err(_) if i == comps.len() => match source {
+                Ok(_) => return Err(CopyError::NotADirectory(rootpath::display(&prefix))),
+                Err(_) if i + 1 == count => match source {
                     Some(m) => Attrs { uid: self.spec.owner.0, gid: self.spec.owner.1, ..self.mode_of(m) },
                     None => self.new_dir_attrs(),
                 },
@@ -304,20 +294,19 @@ impl Writer<'_> {
         a
     }
 
-    fn prepare_target(&self, target: &[String]) -> Result<PathBuf, CopyError> {
-        if let Some((_, parent)) = target.split_last() {
+    fn prepare_target(&self, target: &Path) -> Result<PathBuf, CopyError> {
+        if let Some(parent) = target.parent() {
             self.ensure_dir(parent, None)?;
         }
-        let lower = scoped::join(self.rootfs, target);
-        if fs::symlink_metadata(&lower).is_ok_and(|m| m.is_dir()) {
-            return Err(CopyError::OverwriteDir(Self::display(target)));
+        if fs::symlink_metadata(self.rootfs.join(target)).is_ok_and(|m| m.is_dir()) {
+            return Err(CopyError::OverwriteDir(rootpath::display(target)));
         }
-        let up = scoped::join(self.upper, target);
+        let up = self.upper.join(target);
         fsops::remove_any(&up).map_err(io_err(&up))?;
         Ok(up)
     }
 
-    fn write_bytes(&self, target: &[String], content: &[u8]) -> Result<(), CopyError> {
+    fn write_bytes(&self, target: &Path, content: &[u8]) -> Result<(), CopyError> {
         let up = self.prepare_target(target)?;
         fs::write(&up, content).map_err(io_err(&up))?;
         let attrs = Attrs {
@@ -331,7 +320,7 @@ impl Writer<'_> {
 
     /// Copy one non-directory entry (file or symlink; other kinds are recreated as empty files' absence:
     /// sockets and devices in a context are skipped, as BuildKit's context transfer skips them).
-    fn copy_entry(&self, path: &Path, meta: &fs::Metadata, target: &[String]) -> Result<(), CopyError> {
+    fn copy_entry(&self, path: &Path, meta: &fs::Metadata, target: &Path) -> Result<(), CopyError> {
         let ft = meta.file_type();
         if !(ft.is_file() || ft.is_symlink()) {
             return Ok(());
@@ -353,9 +342,9 @@ impl Writer<'_> {
     fn copy_tree(
         &self,
         src: &SourceRoot,
-        rel: &[String],
+        rel: &Path,
         dir: &Path,
-        dest: &[String],
+        dest: &Path,
         excludes: &[GlobMatcher],
     ) -> Result<(), CopyError> {
         let walker = walkdir::WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name();
@@ -365,21 +354,15 @@ impl Writer<'_> {
                 path: dir.display().to_string(),
                 source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")),
             })?;
-            let sub = entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().into_owned();
-            let mut full = rel.join("/");
-            if !full.is_empty() {
-                full.push('/');
-            }
-            full.push_str(&sub);
-            let excluded = excludes.iter().any(|g| g.is_match(&sub));
-            if !src.visible(&full) || excluded {
+            let sub = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            let excluded = excludes.iter().any(|g| g.is_match(sub));
+            if !src.visible(&rel.join(sub)) || excluded {
                 if entry.file_type().is_dir() {
                     it.skip_current_dir();
                 }
                 continue;
             }
-            let mut target = dest.to_vec();
-            target.extend(sub.split('/').map(String::from));
+            let target = dest.join(sub);
             let meta = entry.path().symlink_metadata().map_err(io_err(entry.path()))?;
             if meta.is_dir() {
                 self.ensure_dir(&target, Some(&meta))?;
@@ -398,10 +381,10 @@ impl Writer<'_> {
         dirs.sort_by_key(|e| std::cmp::Reverse(e.depth()));
         for e in dirs {
             let sub = e.path().strip_prefix(dir).unwrap_or(e.path());
-            let mut up = scoped::join(self.upper, dest);
+            let mut up = self.upper.join(dest);
             if !sub.as_os_str().is_empty() {
                 up.push(sub);
-            } else if fs::symlink_metadata(scoped::join(self.rootfs, dest)).is_ok() {
+            } else if fs::symlink_metadata(self.rootfs.join(dest)).is_ok() {
                 continue; // an existing image dir keeps its own attributes
             }
             if let Ok(m) = e.metadata() {
@@ -413,8 +396,8 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn unpack(&self, archive: &Path, dest: &[String]) -> Result<(), CopyError> {
-        let target = scoped::join(self.upper, dest);
+    fn unpack(&self, archive: &Path, dest: &Path) -> Result<(), CopyError> {
+        let target = self.upper.join(dest);
         let file = fs::File::open(archive).map_err(io_err(archive))?;
         crate::layer::extract_tar(io::BufReader::new(file), &target)
             .map_err(|e| CopyError::Archive { path: archive.display().to_string(), message: e.to_string() })

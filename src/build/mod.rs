@@ -12,7 +12,6 @@ mod fs;
 pub mod metadata;
 pub mod progress;
 pub mod runspec;
-pub mod scoped;
 mod stage;
 mod steps;
 pub mod users;

@@ -10,9 +10,10 @@ use super::stage::{fail, Executor, StageState};
 use super::{users, StepFailure};
 use crate::dockerfile::instructions::{Copy, Run, Step};
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
+use crate::rootpath::{self, Escape};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin};
 use crate::snapshot::diff;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 impl Executor<'_> {
     pub(super) fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<(), StepFailure> {
@@ -212,11 +213,9 @@ impl Executor<'_> {
                         Some(f) => self.source_view(f, loc)?,
                         None => (self.ctx.root.clone(), "the build context".to_string()),
                     };
-                    let escape =
-                        if from.is_some() { super::scoped::Escape::Clamp } else { super::scoped::Escape::Refuse };
-                    let comps = super::scoped::resolve(&root, source, true, escape, "the build context")
-                        .map_err(|e| failed(e.to_string()))?;
-                    let path = super::scoped::join(&root, &comps);
+                    let escape = if from.is_some() { Escape::Clamp } else { Escape::Refuse };
+                    let path = rootpath::resolve_in(&root, Path::new(source), true, escape)
+                        .map_err(|e| failed(format!("source {source:?} in {what}: {e}")))?;
                     if !path.exists() {
                         return Err(failed(format!("source {source:?} not found in {what}")));
                     }

@@ -1,7 +1,7 @@
 //! User and group names resolved the way a container resolves them: from the image's own `/etc/passwd` and
 //! `/etc/group` (read through scoped resolution, never the host's files).
 
-use super::scoped::{self, Escape};
+use crate::rootpath::{self, Escape};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,8 +24,8 @@ pub struct ResolvedUser {
 }
 
 fn read_image_file(rootfs: &Path, path: &str) -> String {
-    match scoped::resolve(rootfs, path, true, Escape::Clamp, "the image") {
-        Ok(comps) => std::fs::read_to_string(scoped::join(rootfs, &comps)).unwrap_or_default(),
+    match rootpath::resolve_in(rootfs, Path::new(path), true, Escape::Clamp) {
+        Ok(host) => std::fs::read_to_string(host).unwrap_or_default(),
         Err(_) => String::new(),
     }
 }

@@ -3,71 +3,24 @@
 //! this returns can be outside the target, whatever symlinks earlier layers left there.
 
 use super::LayerError;
-use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::fs;
-use std::path::{Component, Path, PathBuf};
-
-/// Linux's limit on symlinks followed in one lookup.
-const MAX_SYMLINKS: usize = 40;
+use crate::rootpath::{self, Escape, RootPathError};
+use std::path::{Path, PathBuf};
 
 /// Resolve every component of `rel` (symlinks included) inside `root`. Components that do not exist
 /// yet are kept as they are; the result is `root` joined with a symlink-free relative path.
 pub(crate) fn resolve_in_root(root: &Path, rel: &Path, entry: &str) -> Result<PathBuf, LayerError> {
-    let mut resolved: Vec<OsString> = Vec::new();
-    let mut pending: VecDeque<OsString> = VecDeque::new();
-    push_components(&mut pending, rel);
-    let mut hops = 0;
-    while let Some(c) = pending.pop_front() {
-        if c == ".." {
-            resolved.pop();
-            continue;
+    rootpath::resolve_in(root, rel, true, Escape::Clamp).map_err(|e| match e {
+        RootPathError::Io(source) => LayerError::Entry { entry: entry.to_string(), what: "resolve its path", source },
+        RootPathError::Loop | RootPathError::Escapes => {
+            LayerError::UnsafeEntry { entry: entry.to_string(), reason: "too many levels of symlinks" }
         }
-        let candidate = joined(root, &resolved).join(&c);
-        match fs::symlink_metadata(&candidate) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                hops += 1;
-                if hops > MAX_SYMLINKS {
-                    return Err(LayerError::UnsafeEntry {
-                        entry: entry.to_string(),
-                        reason: "too many levels of symlinks",
-                    });
-                }
-                let link = fs::read_link(&candidate).map_err(LayerError::io("cannot read symlink", &candidate))?;
-                if link.is_absolute() {
-                    resolved.clear();
-                }
-                let mut front = VecDeque::new();
-                push_components(&mut front, &link);
-                while let Some(x) = front.pop_back() {
-                    pending.push_front(x);
-                }
-            }
-            _ => resolved.push(c),
-        }
-    }
-    Ok(joined(root, &resolved))
-}
-
-fn push_components(out: &mut VecDeque<OsString>, p: &Path) {
-    for comp in p.components() {
-        match comp {
-            Component::Normal(x) => out.push_back(x.to_os_string()),
-            Component::ParentDir => out.push_back("..".into()),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-}
-
-fn joined(root: &Path, parts: &[OsString]) -> PathBuf {
-    let mut p = root.to_path_buf();
-    p.extend(parts);
-    p
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
 
     #[test]

@@ -4,8 +4,8 @@
 //! inherited descriptor but stdio marked close-on-exec, then `execve`.
 
 use super::{SandboxError, DEFAULT_PATH};
-use crate::build::scoped::{self, Escape};
 use crate::build::users::ResolvedUser;
+use crate::rootpath::{self, Escape};
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use std::ffi::CString;
@@ -36,8 +36,7 @@ pub(crate) fn find_program(root: &Path, argv0: &str, env: &[String]) -> Result<S
     let path = lookup(env, "PATH").unwrap_or(DEFAULT_PATH);
     for dir in path.split(':').filter(|d| d.starts_with('/')) {
         let candidate = format!("{}/{argv0}", dir.trim_end_matches('/'));
-        let Ok(comps) = scoped::resolve(root, &candidate, true, Escape::Clamp, "the rootfs") else { continue };
-        let host = scoped::join(root, &comps);
+        let Ok(host) = rootpath::resolve_in(root, Path::new(&candidate), true, Escape::Clamp) else { continue };
         if let Ok(meta) = std::fs::metadata(&host) {
             if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
                 return Ok(candidate);

@@ -11,8 +11,8 @@
 use super::sys::{CapSets, Sys};
 use super::wire::InitSpec;
 use super::{Network, Rootfs, SandboxError};
-use crate::build::scoped::{self, Escape};
 use crate::build::users::{self, ResolvedUser};
+use crate::rootpath::{self, Escape};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use std::ffi::OsString;
@@ -286,12 +286,14 @@ impl<'a, S: Sys> Setup<'a, S> {
     /// Resolve a container path inside the rootfs and create what is missing (parents as 0755
     /// directories, the last as `kind`), recording created paths unless they are on a pseudo filesystem.
     fn stub(&mut self, root: &Path, path: &str, kind: Kind) -> Result<PathBuf, SandboxError> {
-        let comps = scoped::resolve(root, path, true, Escape::Clamp, "the rootfs").map_err(|e| {
-            SandboxError::Setup { step: format!("resolving {path} in the rootfs: {e}"), errno: Errno::ELOOP }
+        let comps = rootpath::resolve(root, Path::new(path), true, Escape::Clamp).map_err(|e| SandboxError::Setup {
+            step: format!("resolving {path} in the rootfs: {e}"),
+            errno: Errno::ELOOP,
         })?;
-        if comps.is_empty() {
+        if comps.as_os_str().is_empty() {
             return Err(SandboxError::MountOnRoot { mount_point: path.to_string() });
         }
+        let comps: Vec<_> = comps.components().collect();
         let mut host = root.to_path_buf();
         for (i, comp) in comps.iter().enumerate() {
             host.push(comp);
@@ -306,7 +308,7 @@ impl<'a, S: Sys> Setup<'a, S> {
             } else {
                 create_dir(&host, 0o755)?;
             }
-            let container = format!("/{}", comps[..=i].join("/"));
+            let container = format!("/{}", comps[..=i].iter().collect::<PathBuf>().display());
             if !PSEUDO_FS.iter().any(|p| container.starts_with(&format!("{p}/"))) {
                 self.stubs.push(container);
             }
@@ -367,8 +369,7 @@ fn common_parent(lowers: &[PathBuf]) -> PathBuf {
 }
 
 fn resolve_in(root: &Path, path: &str) -> Result<PathBuf, SandboxError> {
-    scoped::resolve(root, path, true, Escape::Clamp, "the rootfs")
-        .map(|comps| scoped::join(root, &comps))
+    rootpath::resolve_in(root, Path::new(path), true, Escape::Clamp)
         .map_err(|e| SandboxError::Setup { step: format!("resolving {path} in the rootfs: {e}"), errno: Errno::ELOOP })
 }
 
