@@ -88,3 +88,30 @@ fn skopeo_copies_an_image_out_of_the_store_verbatim() {
     let dst_index: Value = serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
     assert_eq!(src_index["manifests"][0]["digest"], dst_index["manifests"][0]["digest"]);
 }
+
+#[test]
+fn layers_larger_than_one_gzip_block_unpack_with_umoci() {
+    // Layers above 1 MiB are written as several gzip members (compressed in parallel); Go's gzip reader,
+    // which umoci and skopeo use, must read them as one stream.
+    let t = TestContext::new();
+    let mut x: u32 = 12345;
+    let data: Vec<u8> = (0..3_500_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as u8
+        })
+        .collect();
+    std::fs::write(t.ctx().join("blob.bin"), &data).unwrap();
+    t.write("Dockerfile", "FROM scratch\nCOPY blob.bin /blob.bin\n");
+    t.build("big:1", &[]);
+    let bundle = t.dir.path().join("bundle");
+    let out = tool("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}/oci:big:1", t.root().display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci unpack failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(bundle.join("rootfs/blob.bin")).unwrap() == data, "content differs after umoci unpack");
+}

@@ -2,8 +2,8 @@
 //! sniffs the magic bytes so any layer (or any tarball handed to import/ADD) is read whatever its
 //! declared type.
 
+use super::pgzip::ParallelGzEncoder;
 use crate::store::BlobWriter;
-use flate2::write::GzEncoder;
 use oci_spec::image::MediaType;
 use std::io::{self, Cursor, Read, Write};
 
@@ -32,7 +32,7 @@ const ZSTD_LEVEL: i32 = 3;
 
 /// The compressing stage of the layer pipeline, writing into a blob.
 pub(crate) enum Compressor {
-    Gzip(GzEncoder<BlobWriter>),
+    Gzip(ParallelGzEncoder<BlobWriter>),
     Zstd(zstd::Encoder<'static, BlobWriter>),
     None(BlobWriter),
 }
@@ -40,9 +40,15 @@ pub(crate) enum Compressor {
 impl Compressor {
     pub(crate) fn new(c: Compression, blob: BlobWriter) -> io::Result<Compressor> {
         Ok(match c {
-            // flate2 writes mtime 0 and no file name in the gzip header: the output depends on input only.
-            Compression::Gzip => Compressor::Gzip(GzEncoder::new(blob, flate2::Compression::default())),
-            Compression::Zstd => Compressor::Zstd(zstd::Encoder::new(blob, ZSTD_LEVEL)?),
+            Compression::Gzip => Compressor::Gzip(ParallelGzEncoder::new(blob, flate2::Compression::default())),
+            Compression::Zstd => {
+                let mut e = zstd::Encoder::new(blob, ZSTD_LEVEL)?;
+                // zstd's output is the same for any number of workers >= 1 (not for 0), so the digest
+                // does not depend on the machine's core count.
+                let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
+                e.multithread(workers as u32)?;
+                Compressor::Zstd(e)
+            }
             Compression::None => Compressor::None(blob),
         })
     }

@@ -11,6 +11,7 @@
 
 mod compress;
 mod extract;
+mod pgzip;
 mod rootpath;
 mod whiteout;
 mod write;

@@ -137,7 +137,7 @@ impl TestContext {
         let media = l["mediaType"].as_str().unwrap();
         let data: Vec<u8> = if media.ends_with("gzip") {
             let mut v = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut v).unwrap();
+            flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut v).unwrap();
             v
         } else if media.ends_with("zstd") {
             zstd::decode_all(&raw[..]).unwrap()
