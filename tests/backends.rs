@@ -167,6 +167,10 @@ USER app
 RUN echo "$(id -u):$(id -g) $(id -G) $HOME $PATH" > /tmp/user-view
 USER 1234:5678
 RUN id -u > /tmp/numeric && id -g >> /tmp/numeric
+USER root
+RUN echo "$0" > /default-shell
+SHELL ["/bin/busybox", "sh", "-c"]
+RUN echo "$0" > /custom-shell
 "#,
     );
     t.build("env:1", &[]);
@@ -187,6 +191,148 @@ RUN id -u > /tmp/numeric && id -g >> /tmp/numeric
     );
     assert_eq!(std::fs::read_to_string(r.join("tmp/numeric")).unwrap(), "1234\n5678\n");
     assert!(r.join("srv/app").is_dir(), "WORKDIR is created for RUN");
+    assert_eq!(std::fs::read_to_string(r.join("default-shell")).unwrap(), "/bin/sh\n", "shell form runs /bin/sh -c");
+    assert_eq!(std::fs::read_to_string(r.join("custom-shell")).unwrap(), "sh\n", "SHELL replaces it");
     let env = &t.config("env:1")["config"]["Env"];
     assert!(!env.to_string().contains("VERSION"), "ARG values do not persist in the image: {env}");
+}
+
+#[test]
+fn run_mounts_cache_persists_and_binds_are_read_only_and_leave_no_trace() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("src/data.txt", "from context\n");
+    t.write(
+        "Dockerfile",
+        r#"FROM busybox:latest AS tools
+RUN mkdir -p /opt/tool && echo tool-v1 > /opt/tool/version
+
+FROM busybox:latest
+RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/log; wc -l < /cache/log > /count'
+RUN --mount=type=bind,source=src,target=/mnt/src cat /mnt/src/data.txt > /copied \
+ && if touch /mnt/src/x 2>/dev/null; then echo writable > /bind-mode; else echo read-only > /bind-mode; fi
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/t cat /t/version > /tool-version
+RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/f && test -f /scratch/f
+"#,
+    );
+    t.build("mounts:1", &[]);
+    let read = |tag: &str, path: &str| {
+        let bundle = t.dir.path().join(format!("b-{}", tag.replace(':', "-")));
+        if !bundle.exists() {
+            let st = Command::new("umoci")
+                .arg("unpack")
+                .arg("--image")
+                .arg(format!("{}/oci:{tag}", t.root().display()))
+                .arg(&bundle)
+                .output()
+                .unwrap();
+            assert!(st.status.success());
+        }
+        std::fs::read_to_string(bundle.join("rootfs").join(path)).ok()
+    };
+    assert_eq!(read("mounts:1", "count").as_deref(), Some("1\n"));
+    assert_eq!(read("mounts:1", "copied").as_deref(), Some("from context\n"));
+    assert_eq!(read("mounts:1", "bind-mode").as_deref(), Some("read-only\n"));
+    assert_eq!(read("mounts:1", "tool-version").as_deref(), Some("tool-v1\n"));
+    for gone in ["cache", "mnt/src/data.txt", "t/version", "scratch/f"] {
+        assert_eq!(read("mounts:1", gone), None, "{gone} leaked into the image");
+    }
+    assert!(!t.ctx().join("src/x").exists(), "the context was not written");
+    // The cache dir outlives the build: a second build (no step cache) sees the first run's line.
+    t.build("mounts:2", &[]);
+    assert_eq!(read("mounts:2", "count").as_deref(), Some("2\n"));
+}
+
+#[test]
+fn hostile_base_layers_write_nothing_outside_their_snapshot() {
+    require_root();
+    let t = TestContext::new();
+    let victim = t.dir.path().join("escaped");
+    // A layer with `../../<victim>` and a symlink parent pointing at the victim's directory.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "evil", t.dir.path()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "evil/escaped", &b"pwnd"[..]).unwrap();
+    let mut raw = b.into_inner().unwrap();
+    // The tar crate refuses to write `..` names itself, so add a raw entry for it.
+    let mut h = tar::Header::new_old();
+    let name = format!("../../../../..{}", victim.display());
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    raw.truncate(raw.len() - 1024);
+    raw.extend_from_slice(h.as_bytes());
+    raw.extend_from_slice(b"pwnd");
+    raw.extend_from_slice(&[0u8; 508]);
+    raw.extend_from_slice(&[0u8; 1024]);
+    let tar_path = t.dir.path().join("hostile.tar");
+    std::fs::write(&tar_path, raw).unwrap();
+    t.rbuild().arg("import").arg(&tar_path).arg("hostile:1").assert().success();
+    t.write("Dockerfile", "FROM hostile:1\nRUN true\n");
+    for backend in ["overlay", "copy"] {
+        let out =
+            t.rbuild().env("RBUILD_SNAPSHOTTER", backend).args(["build", "-t", "h:1"]).arg(t.ctx()).output().unwrap();
+        assert!(!out.status.success(), "{backend}: a hostile layer must fail the build");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("Dockerfile:"), "{backend}: {stderr}");
+        assert!(!victim.exists(), "{backend}: an entry escaped to {}", victim.display());
+    }
+}
+
+#[test]
+fn sigterm_during_a_run_step_kills_it_and_leaves_no_mounts_or_work_dirs() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    // The marker is split with quotes so that only the command's output, not the progress line, has it.
+    t.write("Dockerfile", "FROM busybox:latest\nCOPY Dockerfile /df\nRUN echo sta\"\"rted > /dev/stderr; sleep 300\n");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
+        .env("RBUILD_ROOT", t.root())
+        .args(["build", "-t", "killed:1"])
+        .arg(t.ctx())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "the build ended before the RUN started: {seen}");
+        seen.push_str(&line);
+        if line.trim() == "started" {
+            break;
+        }
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let root = t.root().display().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&root), "mounts under the store remain:\n{mountinfo}");
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.trim() == "sleep 300"),
+        "the RUN's process survived"
+    );
+    let tmp: Vec<_> =
+        std::fs::read_dir(t.root().join("tmp")).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    let left: Vec<String> = walkdir::WalkDir::new(t.root().join("tmp"))
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(!tmp.iter().any(|n| n.to_string_lossy().starts_with("build-")), "work dir left behind: {left:#?}");
+    assert!(!t.index().to_string().contains("killed:1"), "no tag for a killed build");
 }
