@@ -336,3 +336,57 @@ fn sigterm_during_a_run_step_kills_it_and_leaves_no_mounts_or_work_dirs() {
     assert!(!tmp.iter().any(|n| n.to_string_lossy().starts_with("build-")), "work dir left behind: {left:#?}");
     assert!(!t.index().to_string().contains("killed:1"), "no tag for a killed build");
 }
+
+#[test]
+fn concurrent_builds_into_one_store_both_succeed() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    for i in 0..3 {
+        let ctx = t.dir.path().join(format!("ctx{i}"));
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM busybox:latest\nRUN echo {i} > /n\nRUN echo shared > /s\n"),
+        )
+        .unwrap();
+    }
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
+                .env("RBUILD_ROOT", t.root())
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .args(["build", "-q", "-t", &format!("par:{i}")])
+                .arg(t.dir.path().join(format!("ctx{i}")))
+                .output()
+                .unwrap()
+        })
+        .collect::<Vec<_>>();
+    // The builds above ran one after another; these run at once, sharing the base's snapshots:
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let root = t.root();
+            let ctx = t.dir.path().join(format!("ctx{i}"));
+            std::thread::spawn(move || {
+                std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
+                    .env("RBUILD_ROOT", root)
+                    .env("SOURCE_DATE_EPOCH", "1700000000")
+                    .args(["build", "-q", "-t", &format!("par2:{i}")])
+                    .arg(ctx)
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for out in children.into_iter().chain(handles.into_iter().map(|h| h.join().unwrap())) {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for i in 0..3 {
+        assert_eq!(t.layer(&format!("par2:{i}"), 1)["n"].data, format!("{i}\n").as_bytes());
+        assert_eq!(
+            t.manifest(&format!("par:{i}"))["layers"],
+            t.manifest(&format!("par2:{i}"))["layers"].clone(),
+            "same inputs, same layers, whether built alone or alongside others"
+        );
+    }
+}
