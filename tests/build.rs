@@ -214,6 +214,31 @@ fn add_unpacks_local_tar_archives() {
 }
 
 #[test]
+fn add_unpacks_bzip2_and_xz_archives_like_docker() {
+    // Made with the system's tar, bzip2 and xz (xz-utils, bzip2): independent of rbuild's own code.
+    let t = TestContext::new();
+    let src = t.dir.path().join("src");
+    std::fs::create_dir_all(src.join("pkg")).unwrap();
+    std::fs::write(src.join("pkg/data.txt"), "packed\n").unwrap();
+    for (flag, name) in [("-j", "a.tar.bz2"), ("-J", "a.tar.xz")] {
+        let st = std::process::Command::new("tar")
+            .arg(flag)
+            .arg("-cf")
+            .arg(t.ctx().join(name))
+            .arg("-C")
+            .arg(&src)
+            .arg("pkg")
+            .status()
+            .expect("tar is required");
+        assert!(st.success(), "tar {flag} failed: install bzip2 and xz-utils");
+    }
+    t.write("Dockerfile", "FROM scratch\nADD a.tar.bz2 /bz/\nADD a.tar.xz /xz/\n");
+    t.build("addx:1", &[]);
+    assert_eq!(t.layer("addx:1", 0)["bz/pkg/data.txt"].data, b"packed\n");
+    assert_eq!(t.layer("addx:1", 1)["xz/pkg/data.txt"].data, b"packed\n");
+}
+
+#[test]
 fn heredoc_copy_creates_files() {
     let t = TestContext::new();
     t.write("Dockerfile", "FROM scratch\nARG WHO=world\nCOPY <<EOF /greeting.txt\nhello $WHO\nEOF\nCOPY <<'RAW' /raw.txt\nhello $WHO\nRAW\n");

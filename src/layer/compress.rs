@@ -82,6 +82,9 @@ impl Write for Compressor {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const BZIP2_MAGIC: [u8; 3] = *b"BZh";
+/// The first four of xz's six magic bytes (`FD 37 7A 58 5A 00`): enough, with the decoder checking the rest.
+const XZ_MAGIC: [u8; 4] = [0xfd, 0x37, 0x7a, 0x58];
 
 /// Wrap `reader` in the decompressor its first bytes call for (gzip, zstd, or none).
 pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
@@ -101,6 +104,11 @@ pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 
         Box::new(flate2::read::MultiGzDecoder::new(whole))
     } else if head.starts_with(&ZSTD_MAGIC) {
         Box::new(zstd::Decoder::new(whole)?)
+    } else if head.starts_with(&BZIP2_MAGIC) {
+        // Layers are never bzip2 or xz, but ADD unpacks such archives, as Docker does.
+        Box::new(bzip2::read::MultiBzDecoder::new(whole))
+    } else if head.starts_with(&XZ_MAGIC) {
+        Box::new(lzma_rust2::XzReader::new(whole, true))
     } else {
         Box::new(whole)
     })
