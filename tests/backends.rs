@@ -239,8 +239,8 @@ RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/f && test -f /scratc
         assert_eq!(read("mounts:1", gone), None, "{gone} leaked into the image");
     }
     assert!(!t.ctx().join("src/x").exists(), "the context was not written");
-    // The cache dir outlives the build: a second build (no step cache) sees the first run's line.
-    t.build("mounts:2", &[]);
+    // The cache dir outlives the build: a second build (without the step cache) sees the first run's line.
+    t.build("mounts:2", &["--no-cache"]);
     assert_eq!(read("mounts:2", "count").as_deref(), Some("2\n"));
 }
 
@@ -371,7 +371,7 @@ fn concurrent_builds_into_one_store_both_succeed() {
                 std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
                     .env("RBUILD_ROOT", root)
                     .env("SOURCE_DATE_EPOCH", "1700000000")
-                    .args(["build", "-q", "-t", &format!("par2:{i}")])
+                    .args(["build", "-q", "--no-cache", "-t", &format!("par2:{i}")])
                     .arg(ctx)
                     .output()
                     .unwrap()

@@ -183,7 +183,7 @@ fn source_date_epoch_gives_identical_digests() {
     let out = t
         .rbuild()
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args(["build", "-q", "-t", "repro:b"])
+        .args(["build", "-q", "--no-cache", "-t", "repro:b"])
         .arg(t.ctx())
         .output()
         .unwrap();

@@ -6,6 +6,7 @@
 //! and is then merged into the rootfs. Nothing is published until the whole build succeeded: a failed build
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
 
+pub mod cache;
 pub mod context;
 pub mod copy;
 mod fs;
@@ -43,6 +44,8 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     /// The network RUN steps get unless they ask for another (`RUN --network=`).
     pub network: crate::sandbox::Network,
+    /// Run every step even when the step cache has its result.
+    pub no_cache: bool,
     pub quiet: bool,
     pub debug: bool,
 }

@@ -1,10 +1,12 @@
 //! Executing stages: resolve the base, run ONBUILD triggers, dispatch each step (one function per
 //! instruction kind), and keep each finished stage for the stages that build on it or copy from it.
 
+use super::cache::{root_key, StepCache};
 use super::context::Context;
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
 use super::{BuildError, BuildRequest, StepFailure};
+use crate::digest::Digest;
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{self, ArgDecl, Command, Step};
 use crate::dockerfile::{self, Location};
@@ -20,7 +22,15 @@ use std::path::PathBuf;
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A stage as it stands (while running) or as it ended.
+/// How a step ended: run, or taken from the step cache.
+pub(crate) enum Outcome {
+    Done,
+    Cached,
+}
+
 pub(crate) struct StageState {
+    /// The step-cache key of everything so far (see `cache`).
+    pub key: Digest,
     pub image: ImageState,
     pub layers: Vec<Descriptor>,
     /// Copy backend: the stage's flattened filesystem, once a step or another stage needed it.
@@ -34,9 +44,10 @@ pub(crate) struct Executor<'a> {
     pub(super) req: &'a BuildRequest,
     pub(super) plan: &'a Plan,
     pub(super) ctx: &'a Context,
-    progress: &'a Progress,
+    pub(super) progress: &'a Progress,
     pub(super) backend: Backend,
     pub(super) snapshots: Snapshots<'a>,
+    pub(super) cache: StepCache,
     /// Keeps this build's blobs from a concurrent gc until the image is committed.
     pub(super) lease: Option<Lease>,
     // Declared before `work`: views are unmounted before their mount points are deleted.
@@ -99,6 +110,7 @@ impl<'a> Executor<'a> {
             progress,
             backend,
             snapshots: Snapshots::new(store),
+            cache: StepCache::new(store, !req.no_cache),
             lease,
             mounts: Vec::new(),
             work,
@@ -119,7 +131,7 @@ impl<'a> Executor<'a> {
     }
 
     /// RFC 3339 time for `created` fields: SOURCE_DATE_EPOCH when given, else now.
-    fn created(&self) -> String {
+    pub(super) fn created(&self) -> String {
         // The CLI checked the epoch is a number; one out of chrono's range falls back to now.
         crate::image::timestamp(self.req.source_date_epoch)
             .or_else(|_| crate::image::timestamp(None))
@@ -157,8 +169,10 @@ impl<'a> Executor<'a> {
         }
         for (i, step) in stage.steps.iter().enumerate() {
             let timer = self.progress.step(&label, i + 2, total, &step.original);
-            self.dispatch(&mut st, step)?;
-            timer.done();
+            match self.dispatch(&mut st, step)? {
+                Outcome::Cached => timer.cached(),
+                Outcome::Done => timer.done(),
+            }
         }
         self.building.remove(&idx);
         self.stages[idx] = Some(st);
@@ -168,15 +182,15 @@ impl<'a> Executor<'a> {
     fn base_state(&mut self, idx: usize) -> Result<StageState, StepFailure> {
         let stage = &self.plan.stages[idx];
         let loc = stage.location;
-        let (mut image, layers) = match &stage.base {
+        let (mut image, layers, key) = match &stage.base {
             Base::Scratch => {
                 let (os, arch, variant) = crate::image::host_platform();
-                (ImageState::scratch(os, arch, Some(variant)), Vec::new())
+                (ImageState::scratch(os, arch, Some(variant)), Vec::new(), root_key("scratch"))
             }
             Base::Stage(i) => {
                 let i = self.build_stage(*i)?;
                 let base = self.stages[i].as_ref().ok_or_else(|| fail(loc, "base stage did not finish"))?;
-                (base.image.clone(), base.layers.clone())
+                (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
                 let img = self.store.resolve(name).map_err(|e| {
@@ -184,13 +198,13 @@ impl<'a> Executor<'a> {
                 })?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
-                (state, img.manifest.layers().clone())
+                (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))
             }
         };
         if image.config.env_get("PATH").is_none() {
             image.config.env_set("PATH", DEFAULT_PATH);
         }
-        Ok(StageState { image, layers, rootfs: None, args: Scope::default(), cmd_set: false })
+        Ok(StageState { key, image, layers, rootfs: None, args: Scope::default(), cmd_set: false })
     }
 
     fn run_trigger(&mut self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {
@@ -199,7 +213,7 @@ impl<'a> Executor<'a> {
         let ins = parsed.instructions.first().ok_or_else(|| bad("empty trigger".into()))?;
         let command = instructions::lower_command(ins).map_err(|e| bad(e.message))?;
         let step = Step { command, location: loc, original: trigger.to_string() };
-        self.dispatch(st, &step)
+        self.dispatch(st, &step).map(|_| ())
     }
 
     pub(super) fn history(&self, st: &mut StageState, step: &Step, empty_layer: bool) {
@@ -213,12 +227,12 @@ impl<'a> Executor<'a> {
         });
     }
 
-    fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<(), StepFailure> {
+    fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         match &step.command {
             Command::Run(r) => return self.run(st, r, step),
             Command::Copy(c) => return self.copy(st, c, step),
-            Command::Arg(decls) => return self.arg(st, decls, step),
+            Command::Arg(decls) => return self.arg(st, decls, step).map(|_| Outcome::Done),
             metadata => {
                 let args = st.args.clone();
                 meta::apply(&mut st.image, &mut st.cmd_set, metadata, &self.expander, &args)
@@ -226,7 +240,7 @@ impl<'a> Executor<'a> {
             }
         }
         self.history(st, step, true);
-        Ok(())
+        Ok(Outcome::Done)
     }
 
     fn arg(&mut self, st: &mut StageState, decls: &[ArgDecl], step: &Step) -> Result<(), StepFailure> {

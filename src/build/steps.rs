@@ -2,21 +2,26 @@
 //! does). Both expand their words with the stage's variables, write into a fresh upper dir, and end in
 //! `finish_step`.
 
+use super::cache::{self, CachedLayer, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
-use super::stage::{fail, Executor, StageState};
+use super::stage::{fail, Executor, Outcome, StageState};
 use super::{users, StepFailure};
+use crate::digest::Digest;
 use crate::dockerfile::instructions::{Copy, Run, Step};
+use crate::dockerfile::Location;
+use crate::image::state::HistoryEntry;
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin};
 use crate::snapshot::diff;
+use crate::snapshot::Backend;
 use std::path::{Path, PathBuf};
 
 impl Executor<'_> {
-    pub(super) fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<(), StepFailure> {
+    pub(super) fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         let kw = if c.add { "ADD" } else { "COPY" };
         let failed = |e: String| fail(loc, format!("{kw}: {e}"));
@@ -56,6 +61,21 @@ impl Executor<'_> {
         };
         if c.parents {
             return Err(failed("--parents is not supported yet".into()));
+        }
+        let read = match &from {
+            Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
+            None => {
+                let paths: Vec<String> = sources.iter().filter(|s| !s.starts_with("<<")).cloned().collect();
+                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths)
+                    .map_err(|e| failed(format!("reading the sources: {e}")))?
+                    .to_string()
+                    .into_bytes()
+            }
+        };
+        let heredoc_text: String = heredocs.iter().map(|(n, c)| format!("{n}\0{c}\0")).collect();
+        let key = self.step_key(st, step, &[("reads", &read), ("heredocs", heredoc_text.as_bytes())]);
+        if self.reuse_cached(st, step, &key)? {
+            return Ok(Outcome::Cached);
         }
         let source = match &from {
             Some(f) => Some(self.source_view(f, loc)?),
@@ -103,10 +123,12 @@ impl Executor<'_> {
         };
         drop(mount);
         result.map_err(|e| failed(e.to_string()))?;
-        self.finish_step(st, fs, step, true)
+        self.finish_step(st, fs, step, true)?;
+        self.remember(st, key);
+        Ok(Outcome::Done)
     }
 
-    pub(super) fn run(&mut self, st: &mut StageState, r: &Run, step: &Step) -> Result<(), StepFailure> {
+    pub(super) fn run(&mut self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         let failed = |e: String| fail(loc, format!("RUN: {e}"));
         let (argv, script) = runspec::argv(r, &st.image.config).map_err(failed)?;
@@ -125,6 +147,23 @@ impl Executor<'_> {
             Some("host") => Network::Host,
             Some(other) => return Err(failed(format!("unsupported --network={other} (use none, host or default)"))),
         };
+        let mut reads = format!("network={network:?}\n");
+        for (text, m) in r.mounts.iter().zip(&mounts) {
+            reads.push_str(text);
+            reads.push('\n');
+            if let MountSpec::Bind { source, from, .. } = m {
+                let digest = match from {
+                    Some(f) => self.source_key(f, loc)?,
+                    None => cache::context_digest(&self.ctx.root, &self.ctx.included, std::slice::from_ref(source))
+                        .map_err(|e| failed(format!("reading the bind source: {e}")))?,
+                };
+                reads.push_str(&format!("{digest}\n"));
+            }
+        }
+        let key = self.step_key(st, step, &[("reads", reads.as_bytes())]);
+        if self.reuse_cached(st, step, &key)? {
+            return Ok(Outcome::Cached);
+        }
         let mut binds = self.mount_binds(&mounts, loc)?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
@@ -174,7 +213,84 @@ impl Executor<'_> {
             diff::diff(rootfs, before, upper, &ignore)
                 .map_err(|e| failed(format!("finding the step's changes: {e}")))?;
         }
-        self.finish_step(st, fs, step, false)
+        self.finish_step(st, fs, step, false)?;
+        self.remember(st, key);
+        Ok(Outcome::Done)
+    }
+
+    /// The step-cache key of a layer step: the stage so far, the instruction as written, the config it
+    /// runs with, the stage's ARG values, and what it reads.
+    fn step_key(&self, st: &StageState, step: &Step, reads: &[(&str, &[u8])]) -> Digest {
+        let mut config = st.image.clone();
+        config.history.clear();
+        config.diff_ids.clear();
+        config.created = None;
+        let config_json = config.to_json().unwrap_or_default();
+        let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let mut key = KeyBuilder::new(&st.key)
+            .part("step", step.original.as_bytes())
+            .part("config", &config_json)
+            .part("args", args.as_bytes());
+        for (label, bytes) in reads {
+            key = key.part(label, bytes);
+        }
+        key.finish()
+    }
+
+    /// The cache key standing for another stage's files (built on demand) or an image's.
+    fn source_key(&mut self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
+        if let Some(i) = self.plan.stage_by_ref(from) {
+            let i = self.build_stage(i)?;
+            return self.stages[i].as_ref().map(|s| s.key.clone()).ok_or_else(|| fail(loc, "stage did not finish"));
+        }
+        let img = self
+            .store
+            .resolve(from)
+            .map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
+        Ok(img.manifest_digest)
+    }
+
+    /// On a cache hit, take the recorded layer instead of running the step.
+    fn reuse_cached(&mut self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
+        let Some(cached) = self.cache.lookup(self.store, key) else { return Ok(false) };
+        if let Some(lease) = self.lease.as_mut() {
+            let blob = crate::store::from_oci_digest(cached.descriptor.digest())
+                .map_err(|e| fail(step.location, e.to_string()))?;
+            lease.protect(&blob).map_err(|e| fail(step.location, e.to_string()))?;
+        }
+        st.layers.push(cached.descriptor);
+        st.image.diff_ids.push(cached.diff_id);
+        let created = match self.req.source_date_epoch {
+            Some(_) => self.created(),
+            None => cached.created,
+        };
+        st.image.history.push(HistoryEntry {
+            created,
+            created_by: step.original.lines().next().unwrap_or("").trim().to_string(),
+            comment: Some("rbuild".into()),
+            author: None,
+            empty_layer: false,
+        });
+        // The copy backend's flattened rootfs does not have this layer: rebuild it when next needed.
+        if self.backend == Backend::Copy {
+            st.rootfs = None;
+        }
+        st.key = key.clone();
+        Ok(true)
+    }
+
+    /// After a step ran: record its layer under its key, and move the stage's key forward.
+    fn remember(&mut self, st: &mut StageState, key: Digest) {
+        if let (Some(descriptor), Some(diff_id), Some(h)) =
+            (st.layers.last(), st.image.diff_ids.last(), st.image.history.last())
+        {
+            let cached =
+                CachedLayer { descriptor: descriptor.clone(), diff_id: diff_id.clone(), created: h.created.clone() };
+            if let Err(e) = self.cache.record(&key, &cached) {
+                self.progress.debug(&format!("step cache: could not record {key}: {e}"));
+            }
+        }
+        st.key = key;
     }
 
     /// The environment of a RUN: the image's ENV, then the stage's ARGs that ENV does not override, then

@@ -57,6 +57,10 @@ pub struct BuildCommand {
     #[arg(long, value_enum, default_value = "host")]
     pub network: NetworkArg,
 
+    /// Do not use the step cache: run every step
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// Lint the Dockerfile first (as `rbuild lint`) and stop before building if a rule reports an error
     #[arg(long)]
     pub check: bool,
@@ -154,6 +158,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             NetworkArg::Host => crate::sandbox::Network::Host,
             NetworkArg::None => crate::sandbox::Network::None,
         },
+        no_cache: a.no_cache,
         quiet: a.quiet,
         debug: g.debug,
     };

@@ -1,0 +1,194 @@
+//! The step cache: a layer step whose inputs were seen before reuses the layer it made then.
+//!
+//! A step's key is `sha256` over its parent's key, the instruction as written (heredoc bodies included),
+//! the image config it runs with (ENV, WORKDIR, USER, SHELL, ...), the stage's ARG values, and what it
+//! reads: for COPY/ADD from the context, the paths, types, modes and bytes of every source file (not
+//! mtimes, so a `touch` keeps the cache); for `--from`, the other stage's key or the image's manifest
+//! digest. A stage's first key is its base: the image's manifest digest, `scratch`, or the base stage's
+//! key. Records live in `<root>/cache/steps/<key>.json` and name the layer blob; a record whose blob was
+//! garbage-collected is a miss. Only layer steps are cached: metadata steps cost nothing, and their effect
+//! is part of the next layer step's key through the config.
+
+use crate::digest::Digest;
+use crate::store::Store;
+use oci_spec::image::Descriptor;
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// What a cached step produced.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CachedLayer {
+    pub descriptor: Descriptor,
+    pub diff_id: Digest,
+    /// The history time of the run that made it (kept, as BuildKit keeps it).
+    pub created: String,
+}
+
+/// Builds a key from labelled parts, so that no two different inputs can run together.
+pub struct KeyBuilder(Sha256);
+
+impl KeyBuilder {
+    pub fn new(parent: &Digest) -> KeyBuilder {
+        let mut h = Sha256::new();
+        h.update(b"rbuild step cache v1\0");
+        h.update(parent.to_string().as_bytes());
+        KeyBuilder(h)
+    }
+
+    pub fn part(mut self, label: &str, bytes: &[u8]) -> KeyBuilder {
+        self.0.update(label.as_bytes());
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    pub fn finish(self) -> Digest {
+        Digest::from_sha256(self.0.finalize().into())
+    }
+}
+
+/// The key of something outside the cache chain (a base image, `scratch`).
+pub fn root_key(what: &str) -> Digest {
+    KeyBuilder(Sha256::new()).part("root", what.as_bytes()).finish()
+}
+
+pub struct StepCache {
+    dir: PathBuf,
+    enabled: bool,
+}
+
+impl StepCache {
+    pub fn new(store: &Store, enabled: bool) -> StepCache {
+        StepCache { dir: store.root().join("cache/steps"), enabled }
+    }
+
+    fn path(&self, key: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.json", key.hex()))
+    }
+
+    /// The cached layer for `key`, if recorded and its blob is still in the store.
+    pub fn lookup(&self, store: &Store, key: &Digest) -> Option<CachedLayer> {
+        if !self.enabled {
+            return None;
+        }
+        let bytes = std::fs::read(self.path(key)).ok()?;
+        let cached: CachedLayer = serde_json::from_slice(&bytes).ok()?;
+        let blob = crate::store::from_oci_digest(cached.descriptor.digest()).ok()?;
+        store.has_blob(&blob).then_some(cached)
+    }
+
+    /// Remember what a step made. Written atomically (temp file + rename); a failure only costs a miss
+    /// next time, so it is reported to the caller but need not fail the build.
+    pub fn record(&self, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        serde_json::to_writer(&mut tmp, layer)?;
+        tmp.persist(self.path(key)).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Digest of the context files COPY/ADD sources select: each path at or under a source (after
+/// .dockerignore), with its type, mode and content (or link target). `sources` are cleaned relative paths;
+/// a glob selects by the same rules COPY uses, so it is hashed as the set of what it matches.
+pub fn context_digest(root: &Path, included: &BTreeSet<String>, sources: &[String]) -> io::Result<Digest> {
+    let mut h = Sha256::new();
+    let mut selected: BTreeSet<&String> = BTreeSet::new();
+    for s in sources {
+        let s = s.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+        let globbed = s.contains(['*', '?', '[']);
+        for p in included {
+            let under = s.is_empty() || s == "." || p == s || p.starts_with(&format!("{s}/"));
+            // A glob's matches and everything under them; over-selecting only makes the key stricter.
+            let glob_hit = globbed && glob_prefix_matches(s, p);
+            if under || glob_hit {
+                selected.insert(p);
+            }
+        }
+        h.update(b"source\0");
+        h.update(s.as_bytes());
+    }
+    for p in selected {
+        let path = root.join(p);
+        let meta = std::fs::symlink_metadata(&path)?;
+        h.update(b"\0entry\0");
+        h.update(p.as_bytes());
+        use std::os::unix::fs::MetadataExt;
+        h.update(meta.mode().to_le_bytes());
+        if meta.file_type().is_symlink() {
+            h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+        } else if meta.is_file() {
+            let mut f = std::fs::File::open(&path)?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+        }
+    }
+    Ok(Digest::from_sha256(h.finalize().into()))
+}
+
+/// Whether `path` is matched by the glob `pattern` or lies under something it matches (per-component,
+/// `*` and `?` never crossing `/`).
+fn glob_prefix_matches(pattern: &str, path: &str) -> bool {
+    let pat: Vec<&str> = pattern.split('/').collect();
+    let comps: Vec<&str> = path.split('/').collect();
+    comps.len() >= pat.len()
+        && pat.iter().zip(&comps).all(|(p, c)| {
+            globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map(|g| g.compile_matcher().is_match(c))
+                .unwrap_or(true)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(files: &[(&str, &str)]) -> (tempfile::TempDir, BTreeSet<String>) {
+        let t = tempfile::tempdir().unwrap();
+        let mut set = BTreeSet::new();
+        for (p, c) in files {
+            let path = t.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, c).unwrap();
+            set.insert(p.to_string());
+        }
+        (t, set)
+    }
+
+    #[test]
+    fn keys_separate_their_parts() {
+        let p = root_key("scratch");
+        let a = KeyBuilder::new(&p).part("x", b"ab").part("y", b"c").finish();
+        let b = KeyBuilder::new(&p).part("x", b"a").part("y", b"bc").finish();
+        assert_ne!(a, b);
+        assert_eq!(a, KeyBuilder::new(&p).part("x", b"ab").part("y", b"c").finish());
+        assert_ne!(root_key("scratch"), root_key("busybox"));
+    }
+
+    #[test]
+    fn context_digest_follows_content_not_mtime() {
+        let (t, set) = ctx(&[("a.txt", "1"), ("dir/b.txt", "2"), ("other.txt", "3")]);
+        let srcs = vec!["a.txt".to_string(), "dir".to_string()];
+        let d1 = context_digest(t.path(), &set, &srcs).unwrap();
+        std::fs::write(t.path().join("other.txt"), "changed").unwrap();
+        assert_eq!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "unselected files do not count");
+        let f = std::fs::File::options().write(true).open(t.path().join("a.txt")).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "mtimes do not count");
+        std::fs::write(t.path().join("dir/b.txt"), "22").unwrap();
+        assert_ne!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "content counts");
+        let glob = context_digest(t.path(), &set, &["*.txt".to_string()]).unwrap();
+        std::fs::write(t.path().join("other.txt"), "again").unwrap();
+        assert_ne!(context_digest(t.path(), &set, &["*.txt".to_string()]).unwrap(), glob, "glob matches count");
+    }
+}

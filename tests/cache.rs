@@ -1,0 +1,103 @@
+//! The step cache: unchanged steps are reused (and say CACHED), any change to what a step reads or runs
+//! with runs it and everything after it again, `--no-cache` runs everything, and a record whose layer was
+//! garbage-collected is a miss, not an error.
+
+mod common;
+
+use common::TestContext;
+
+fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "these tests run RUN steps in a sandbox and need root (CI runs as root)");
+}
+
+/// Build and return (stderr, layer digests).
+fn build(t: &TestContext, tag: &str, extra: &[&str]) -> (String, Vec<String>) {
+    let out = t.rbuild().args(["build", "-t", tag]).args(extra).arg(t.ctx()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let layers = t.manifest(tag)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    (stderr, layers)
+}
+
+fn cached_lines(stderr: &str) -> Vec<String> {
+    stderr.lines().filter(|l| l.ends_with("CACHED")).map(String::from).collect()
+}
+
+#[test]
+fn unchanged_steps_are_reused_and_changes_invalidate_what_follows() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("a.txt", "a1");
+    t.write("b.txt", "b1");
+    t.write(
+        "Dockerfile",
+        "FROM busybox:latest\nARG V=1\nCOPY a.txt /a\nRUN cat /proc/sys/kernel/random/uuid > /run-a\nCOPY b.txt /b\nRUN cat /proc/sys/kernel/random/uuid > /run-b\n",
+    );
+    let (first, l1) = build(&t, "c:1", &[]);
+    assert!(cached_lines(&first).is_empty(), "{first}");
+
+    let (second, l2) = build(&t, "c:2", &[]);
+    assert_eq!(cached_lines(&second).len(), 4, "every layer step is reused:\n{second}");
+    assert_eq!(l1, l2, "same layers: the RUNs did not run again (their output is random)");
+
+    // A new mtime alone changes nothing.
+    let f = std::fs::File::options().write(true).open(t.ctx().join("b.txt")).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(12345)).unwrap();
+    let (_, l3) = build(&t, "c:3", &[]);
+    assert_eq!(l1, l3);
+
+    // New content in b.txt: the first two steps stay, the last two run again.
+    t.write("b.txt", "b2");
+    let (fourth, l4) = build(&t, "c:4", &[]);
+    assert_eq!(cached_lines(&fourth).len(), 2, "{fourth}");
+    assert_eq!(l4[..3], l1[..3], "base, COPY a, RUN a reused");
+    assert_ne!(l4[3], l1[3]);
+    assert_ne!(l4[4], l1[4], "the RUN after a changed COPY runs again");
+
+    // A different ARG value is a different input for every later step.
+    let (fifth, l5) = build(&t, "c:5", &["--build-arg", "V=2"]);
+    assert!(cached_lines(&fifth).is_empty(), "{fifth}");
+    assert_ne!(l5[2], l4[2]);
+
+    // --no-cache runs everything.
+    let (sixth, l6) = build(&t, "c:6", &["--no-cache"]);
+    assert!(cached_lines(&sixth).is_empty(), "{sixth}");
+    assert_ne!(l6[2], l4[2], "the RUN ran again");
+}
+
+#[test]
+fn a_record_whose_layer_is_gone_is_a_miss() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("Dockerfile", "FROM busybox:latest\nRUN echo x > /x\n");
+    build(&t, "gone:1", &[]);
+    t.rbuild().args(["rmi", "gone:1"]).assert().success();
+    let (stderr, layers) = build(&t, "gone:2", &[]);
+    assert!(cached_lines(&stderr).is_empty(), "the layer was collected with the image, so the step runs: {stderr}");
+    assert_eq!(layers.len(), 2);
+    assert_eq!(t.layer("gone:2", 1)["x"].data, b"x\n");
+}
+
+#[test]
+fn copy_from_another_stage_is_keyed_by_that_stage() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("v.txt", "1");
+    t.write(
+        "Dockerfile",
+        "FROM busybox:latest AS gen\nCOPY v.txt /v\nRUN cp /v /out\n\nFROM scratch\nCOPY --from=gen /out /out\n",
+    );
+    let (_, l1) = build(&t, "st:1", &[]);
+    t.write("v.txt", "2");
+    let (stderr, l2) = build(&t, "st:2", &[]);
+    assert_ne!(l1, l2, "a change in the source stage reaches the COPY --from: {stderr}");
+    assert_eq!(t.layer("st:2", 0)["out"].data, b"2");
+}
