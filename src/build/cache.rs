@@ -90,10 +90,88 @@ impl StepCache {
     }
 }
 
+/// Content digests of context files, remembered by (size, mtime, ctime, inode) so that a rebuild stats
+/// files instead of reading them. Kept per context directory in `<root>/cache/context/`.
+pub struct FileDigests {
+    path: PathBuf,
+    map: std::collections::HashMap<String, FileStamp>,
+    dirty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FileStamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+    digest: Digest,
+}
+
+impl FileDigests {
+    /// The remembered digests for the context at `context` (none when unreadable: they are only a cache).
+    pub fn load(store: &Store, context: &Path) -> FileDigests {
+        let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
+        let name = Digest::of(abs.as_os_str().as_encoded_bytes());
+        let path = store.root().join("cache/context").join(format!("{}.json", name.hex()));
+        let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        FileDigests { path, map, dirty: false }
+    }
+
+    /// The sha256 of a regular file's bytes.
+    fn digest(&mut self, rel: &str, path: &Path, meta: &std::fs::Metadata) -> io::Result<Digest> {
+        use std::os::unix::fs::MetadataExt;
+        let stamp = |digest| FileStamp {
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            digest,
+        };
+        if let Some(known) = self.map.get(rel) {
+            if *known == stamp(known.digest.clone()) {
+                return Ok(known.digest.clone());
+            }
+        }
+        let mut h = Sha256::new();
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let digest = Digest::from_sha256(h.finalize().into());
+        self.map.insert(rel.to_string(), stamp(digest.clone()));
+        self.dirty = true;
+        Ok(digest)
+    }
+
+    /// Write the map back (atomically) if it changed.
+    pub fn save(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&mut tmp, &self.map)?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
 /// Digest of the context files COPY/ADD sources select: each path at or under a source (after
 /// .dockerignore), with its type, mode and content (or link target). `sources` are cleaned relative paths;
 /// a glob selects by the same rules COPY uses, so it is hashed as the set of what it matches.
-pub fn context_digest(root: &Path, included: &BTreeSet<String>, sources: &[String]) -> io::Result<Digest> {
+pub fn context_digest(
+    root: &Path,
+    included: &BTreeSet<String>,
+    sources: &[String],
+    files: &mut FileDigests,
+) -> io::Result<Digest> {
     let mut h = Sha256::new();
     let mut selected: BTreeSet<&String> = BTreeSet::new();
     for s in sources {
@@ -120,15 +198,7 @@ pub fn context_digest(root: &Path, included: &BTreeSet<String>, sources: &[Strin
         if meta.file_type().is_symlink() {
             h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
         } else if meta.is_file() {
-            let mut f = std::fs::File::open(&path)?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
+            h.update(files.digest(p, &path, &meta)?.hex().as_bytes());
         }
     }
     Ok(Digest::from_sha256(h.finalize().into()))
@@ -179,6 +249,14 @@ mod tests {
     fn context_digest_follows_content_not_mtime() {
         let (t, set) = ctx(&[("a.txt", "1"), ("dir/b.txt", "2"), ("other.txt", "3")]);
         let srcs = vec!["a.txt".to_string(), "dir".to_string()];
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let mut files = FileDigests::load(&store, t.path());
+        let mut context_digest = |root: &Path, set: &BTreeSet<String>, srcs: &[String]| {
+            let d = super::context_digest(root, set, srcs, &mut files);
+            files.save().unwrap();
+            d
+        };
         let d1 = context_digest(t.path(), &set, &srcs).unwrap();
         std::fs::write(t.path().join("other.txt"), "changed").unwrap();
         assert_eq!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "unselected files do not count");

@@ -1,7 +1,7 @@
 //! Executing stages: resolve the base, run ONBUILD triggers, dispatch each step (one function per
 //! instruction kind), and keep each finished stage for the stages that build on it or copy from it.
 
-use super::cache::{root_key, StepCache};
+use super::cache::{root_key, FileDigests, StepCache};
 use super::context::Context;
 use super::metadata::{self as meta, StageVars};
 use super::progress::Progress;
@@ -48,6 +48,7 @@ pub(crate) struct Executor<'a> {
     pub(super) backend: Backend,
     pub(super) snapshots: Snapshots<'a>,
     pub(super) cache: StepCache,
+    pub(super) files: FileDigests,
     /// Keeps this build's blobs from a concurrent gc until the image is committed.
     pub(super) lease: Option<Lease>,
     // Declared before `work`: views are unmounted before their mount points are deleted.
@@ -111,6 +112,7 @@ impl<'a> Executor<'a> {
             backend,
             snapshots: Snapshots::new(store),
             cache: StepCache::new(store, !req.no_cache),
+            files: FileDigests::load(store, &req.context_dir),
             lease,
             mounts: Vec::new(),
             work,
@@ -267,6 +269,9 @@ impl<'a> Executor<'a> {
         labels: &BTreeMap<String, String>,
     ) -> Result<(ImageState, Vec<Descriptor>), StepFailure> {
         let st = self.stages[idx].take().ok_or_else(|| fail(Location::default(), "target stage did not finish"))?;
+        if let Err(e) = self.files.save() {
+            self.progress.debug(&format!("context digests: could not save: {e}"));
+        }
         let mut image = st.image;
         image.config.labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         image.created = Some(self.created());

@@ -66,7 +66,7 @@ impl Executor<'_> {
             Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
             None => {
                 let paths: Vec<String> = sources.iter().filter(|s| !s.starts_with("<<")).cloned().collect();
-                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths)
+                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut self.files)
                     .map_err(|e| failed(format!("reading the sources: {e}")))?
                     .to_string()
                     .into_bytes()
@@ -154,8 +154,13 @@ impl Executor<'_> {
             if let MountSpec::Bind { source, from, .. } = m {
                 let digest = match from {
                     Some(f) => self.source_key(f, loc)?,
-                    None => cache::context_digest(&self.ctx.root, &self.ctx.included, std::slice::from_ref(source))
-                        .map_err(|e| failed(format!("reading the bind source: {e}")))?,
+                    None => cache::context_digest(
+                        &self.ctx.root,
+                        &self.ctx.included,
+                        std::slice::from_ref(source),
+                        &mut self.files,
+                    )
+                    .map_err(|e| failed(format!("reading the bind source: {e}")))?,
                 };
                 reads.push_str(&format!("{digest}\n"));
             }
