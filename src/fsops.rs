@@ -24,6 +24,35 @@ impl Attrs {
     }
 }
 
+/// Everything `stat` says that changes when an entry's content, metadata or identity changes. ctime is
+/// in it because no process can set it: a write that restores the mtime still shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+    rdev: u64,
+}
+
+impl Stamp {
+    pub fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            rdev: m.rdev(),
+        }
+    }
+}
+
 /// Apply `attrs` to `path` (not following a final symlink). Ownership first: chown clears setuid bits.
 pub fn apply(path: &Path, attrs: &Attrs, is_symlink: bool) -> io::Result<()> {
     lchown(path, Some(attrs.uid), Some(attrs.gid))?;

@@ -10,6 +10,7 @@
 //! is part of the next layer step's key through the config.
 
 use crate::digest::Digest;
+use crate::fsops::Stamp;
 use crate::store::Store;
 use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
@@ -90,21 +91,13 @@ impl StepCache {
     }
 }
 
-/// Content digests of context files, remembered by (size, mtime, ctime, inode) so that a rebuild stats
-/// files instead of reading them. Kept per context directory in `<root>/cache/context/`.
+/// Content digests of context files, remembered by their stat stamp (size, mtime, ctime, inode, ...) so
+/// that a rebuild stats files instead of reading them. Kept per context directory in `<root>/cache/context/`.
 pub struct FileDigests {
     path: PathBuf,
-    map: std::collections::HashMap<String, FileStamp>,
+    /// Relative path → the file's stamp when hashed, and its digest.
+    map: std::collections::HashMap<String, (Stamp, Digest)>,
     dirty: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct FileStamp {
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
-    digest: Digest,
 }
 
 impl FileDigests {
@@ -119,17 +112,10 @@ impl FileDigests {
 
     /// The sha256 of a regular file's bytes.
     fn digest(&mut self, rel: &str, path: &Path, meta: &std::fs::Metadata) -> io::Result<Digest> {
-        use std::os::unix::fs::MetadataExt;
-        let stamp = |digest| FileStamp {
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-            ino: meta.ino(),
-            digest,
-        };
-        if let Some(known) = self.map.get(rel) {
-            if *known == stamp(known.digest.clone()) {
-                return Ok(known.digest.clone());
+        let stamp = Stamp::of(meta);
+        if let Some((known, digest)) = self.map.get(rel) {
+            if *known == stamp {
+                return Ok(digest.clone());
             }
         }
         let mut h = Sha256::new();
@@ -143,7 +129,7 @@ impl FileDigests {
             h.update(&buf[..n]);
         }
         let digest = Digest::from_sha256(h.finalize().into());
-        self.map.insert(rel.to_string(), stamp(digest.clone()));
+        self.map.insert(rel.to_string(), (stamp, digest.clone()));
         self.dirty = true;
         Ok(digest)
     }

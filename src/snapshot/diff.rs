@@ -5,39 +5,11 @@
 //! ctime is part of each entry's stamp: a process cannot set it, so any write, chmod or chown a step makes
 //! is seen even when it restores the mtime.
 
-use crate::fsops::{self, Attrs};
+use crate::fsops::{self, Attrs, Stamp};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
-    rdev: u64,
-}
-
-impl Stamp {
-    fn of(m: &fs::Metadata) -> Stamp {
-        Stamp {
-            mode: m.mode(),
-            uid: m.uid(),
-            gid: m.gid(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-            ino: m.ino(),
-            rdev: m.rdev(),
-        }
-    }
-}
 
 /// The state of a tree: relative path → stamp.
 #[derive(Debug, Default)]
