@@ -360,3 +360,51 @@ fn work_dirs_of_killed_builds_are_cleaned_up_by_the_next_build() {
         .collect();
     assert!(leftovers.is_empty(), "finished builds clean up after themselves: {leftovers:?}");
 }
+
+#[test]
+fn progress_json_gives_one_event_per_line() {
+    let t = TestContext::new();
+    t.write("f", "x");
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\nENV A=1\n");
+    let out = t.rbuild().args(["build", "--progress", "json", "-t", "json:1"]).arg(t.ctx()).output().unwrap();
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["step", "done", "step", "phase", "done", "step", "done", "image"], "{events:?}");
+    assert_eq!(events[2]["instruction"], "COPY f /f");
+    assert_eq!(events[2]["index"], 2);
+    assert_eq!(events[7]["tags"], serde_json::json!(["json:1"]));
+    // A rebuild reports the COPY as cached.
+    let out = t.rbuild().args(["build", "--progress", "json", "-t", "json:1"]).arg(t.ctx()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().any(|l| l.contains(r#""event":"cached""#) && l.contains("COPY f /f")), "{stderr}");
+}
+
+#[test]
+fn progress_on_a_terminal_is_a_live_view_and_plain_elsewhere() {
+    let t = TestContext::new();
+    t.write("f", "x");
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
+    // `script` (util-linux) gives rbuild a pseudo-terminal as stderr.
+    let cmd = format!(
+        "RBUILD_ROOT={} {} build --no-cache -t tty:1 {}",
+        t.root().display(),
+        assert_cmd::cargo::cargo_bin("rbuild").display(),
+        t.ctx().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env_remove("CI")
+        .output()
+        .expect("script (util-linux) is required");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("\x1b[2K"), "the live view redraws its line: {screen:?}");
+    assert!(screen.contains("#[stage-0 2/2] COPY f /f DONE"), "{screen:?}");
+    // Not a terminal: plain lines only, no escape sequences.
+    let out = t.rbuild().args(["build", "--no-cache", "-t", "tty:2"]).arg(t.ctx()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+}

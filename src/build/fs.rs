@@ -75,6 +75,7 @@ impl Executor<'_> {
         merge_upper: bool,
     ) -> Result<(), StepFailure> {
         let loc = step.location;
+        self.progress.phase("writing the layer");
         let opts = LayerOptions { compression: self.req.compression, source_date_epoch: self.req.source_date_epoch };
         let layer =
             layer::write(self.store, fs.upper(), &opts).map_err(|e| fail(loc, format!("writing the layer: {e}")))?;

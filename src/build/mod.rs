@@ -46,6 +46,7 @@ pub struct BuildRequest {
     pub network: crate::sandbox::Network,
     /// Run every step even when the step cache has its result.
     pub no_cache: bool,
+    pub progress: progress::Mode,
     pub quiet: bool,
     pub debug: bool,
 }
@@ -97,7 +98,7 @@ impl BuildRequest {
 
 /// Run a whole build and publish the image under the requested tags.
 pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildError> {
-    let progress = Progress::new(req.quiet, req.debug);
+    let progress = Progress::new(req.progress, req.quiet, req.debug);
     let parsed = dockerfile::parse(&req.dockerfile_text).map_err(|e| {
         let mut d = Diagnostic::at_line(&req.file_name(), &req.dockerfile_text, e.line, e.message.clone());
         d.column = e.column;

@@ -1,71 +1,200 @@
-//! Build output in BuildKit's plain style on stderr: one line when a step starts, one when it ends with its
-//! time. `-q` silences everything but errors (the image ID goes to stdout).
+//! Build output on stderr, in one of three modes (`--progress`):
+//!
+//! - **plain** (BuildKit's plain style): a line when a step starts, one when it ends with its time or
+//!   `CACHED`; RUN output streams in between. The default when stderr is not a terminal or `CI` is set.
+//! - **tty**: a live spinner with the running step and its elapsed time (indicatif), replaced by the
+//!   step's result line when it ends. A RUN's own output cannot share the line with a spinner, so while a
+//!   command runs the spinner steps aside and the output streams as in plain mode; the spinner comes back
+//!   for the layer commit.
+//! - **json**: one JSON object per line (`step`, `done`, `cached`, `phase`, `warning`, `image`), for tools.
+//!
+//! `-q` silences everything but warnings and errors (the image ID goes to stdout).
 
 use crate::digest::Digest;
 use crate::image::ImageRef;
-use std::io::Write;
-use std::time::Instant;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// tty on a terminal (and `CI` unset), else plain
+    Auto,
+    Plain,
+    Tty,
+    Json,
+}
+
+impl Mode {
+    fn resolve(self) -> Mode {
+        match self {
+            Mode::Auto if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() => Mode::Tty,
+            Mode::Auto => Mode::Plain,
+            m => m,
+        }
+    }
+}
 
 pub struct Progress {
+    mode: Mode,
     quiet: bool,
     debug: bool,
     started: Instant,
+    spinner: RefCell<Option<ProgressBar>>,
+    /// The running step's label and start, for phases reported from inside the step.
+    current: RefCell<Option<(String, Instant)>>,
 }
 
-/// A running step; `done` prints its time.
+/// A running step; `done` or `cached` reports how it ended.
 pub struct StepTimer<'a> {
     progress: &'a Progress,
     label: String,
     started: Instant,
 }
 
+fn json_line(value: serde_json::Value) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{value}");
+}
+
 impl Progress {
-    pub fn new(quiet: bool, debug: bool) -> Progress {
-        Progress { quiet, debug, started: Instant::now() }
+    pub fn new(mode: Mode, quiet: bool, debug: bool) -> Progress {
+        Progress {
+            mode: mode.resolve(),
+            quiet,
+            debug,
+            started: Instant::now(),
+            spinner: RefCell::new(None),
+            current: RefCell::new(None),
+        }
     }
 
     /// A `--debug` line.
     pub fn debug(&self, text: &str) {
         if self.debug {
+            self.clear_spinner();
             eprintln!("debug: {text}");
         }
     }
 
     fn line(&self, text: &str) {
         if !self.quiet {
+            self.clear_spinner();
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{text}");
         }
+    }
+
+    fn clear_spinner(&self) {
+        if let Some(pb) = self.spinner.borrow_mut().take() {
+            pb.finish_and_clear();
+        }
+    }
+
+    fn spin(&self, message: String, since: Instant) {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed_precise:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_message(message);
+        // Elapsed time counts from the step's start, not from when the spinner (re)appeared.
+        pb.set_elapsed(since.elapsed());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        *self.spinner.borrow_mut() = Some(pb);
     }
 
     /// `[stage 2/5] COPY a /b`
     pub fn step(&self, stage: &str, index: usize, total: usize, text: &str) -> StepTimer<'_> {
         let first = text.lines().next().unwrap_or("").trim();
         let label = format!("[{stage} {index}/{total}] {first}");
-        self.line(&format!("#{label}"));
-        StepTimer { progress: self, label, started: Instant::now() }
+        let started = Instant::now();
+        *self.current.borrow_mut() = Some((label.clone(), started));
+        if !self.quiet {
+            match self.mode {
+                Mode::Tty => self.spin(label.clone(), started),
+                Mode::Json => json_line(serde_json::json!({"event": "step", "stage": stage, "index": index,
+                    "total": total, "instruction": first})),
+                _ => self.line(&format!("#{label}")),
+            }
+        }
+        StepTimer { progress: self, label, started }
+    }
+
+    /// A command's output is about to stream: in tty mode the spinner steps aside and the step's header
+    /// goes to the scroll-back, so the output reads under it.
+    pub fn output_begins(&self) {
+        if self.quiet || self.mode != Mode::Tty {
+            return;
+        }
+        if let Some((label, _)) = self.current.borrow().clone() {
+            self.line(&format!("#{label}"));
+        }
+    }
+
+    /// A named phase of the running step (e.g. writing its layer).
+    pub fn phase(&self, what: &str) {
+        let Some((label, started)) = self.current.borrow().clone() else { return };
+        if self.quiet {
+            return;
+        }
+        match self.mode {
+            Mode::Tty => self.spin(format!("{label} — {what}"), started),
+            Mode::Json => json_line(serde_json::json!({"event": "phase", "step": label, "phase": what})),
+            _ => {}
+        }
     }
 
     pub fn warn(&self, text: &str) {
         // Warnings matter even with -q: they go to stderr regardless.
-        eprintln!("warning: {text}");
+        self.clear_spinner();
+        if self.mode == Mode::Json {
+            json_line(serde_json::json!({"event": "warning", "message": text}));
+        } else {
+            eprintln!("warning: {text}");
+        }
     }
 
     pub fn finish(&self, image_id: &Digest, tags: &[ImageRef]) {
+        if self.quiet {
+            return;
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        if self.mode == Mode::Json {
+            let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+            json_line(serde_json::json!({"event": "image", "id": image_id.to_string(), "tags": tags,
+                "seconds": seconds}));
+            return;
+        }
         self.line(&format!("#writing image {image_id}"));
         for t in tags {
             self.line(&format!("#naming to {t}"));
         }
-        self.line(&format!("#DONE {:.2}s", self.started.elapsed().as_secs_f64()));
+        self.line(&format!("#DONE {seconds:.2}s"));
     }
 }
 
 impl StepTimer<'_> {
+    fn end(self, how: &str) {
+        let p = self.progress;
+        *p.current.borrow_mut() = None;
+        if p.quiet {
+            return;
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        match p.mode {
+            Mode::Json => json_line(serde_json::json!({"event": how, "step": self.label, "seconds": seconds})),
+            _ if how == "cached" => p.line(&format!("#{} CACHED", self.label)),
+            _ => p.line(&format!("#{} DONE {seconds:.2}s", self.label)),
+        }
+    }
+
     pub fn done(self) {
-        self.progress.line(&format!("#{} DONE {:.2}s", self.label, self.started.elapsed().as_secs_f64()));
+        self.end("done")
     }
 
     pub fn cached(self) {
-        self.progress.line(&format!("#{} CACHED", self.label));
+        self.end("cached")
     }
 }

@@ -197,6 +197,7 @@ impl Executor<'_> {
             binds,
             stdin: Stdin::Null,
         };
+        self.progress.output_begins();
         let outcome = sandbox::run(&spec).map_err(|e| failed(e.to_string()))?;
         let written_root = match &fs {
             StepFs::Overlay { upper, .. } => upper.clone(),

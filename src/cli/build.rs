@@ -57,6 +57,10 @@ pub struct BuildCommand {
     #[arg(long, value_enum, default_value = "host")]
     pub network: NetworkArg,
 
+    /// Output: a live view on a terminal (tty), plain lines, or JSON events, one per line
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: crate::build::progress::Mode,
+
     /// Do not use the step cache: run every step
     #[arg(long)]
     pub no_cache: bool,
@@ -159,6 +163,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             NetworkArg::None => crate::sandbox::Network::None,
         },
         no_cache: a.no_cache,
+        progress: a.progress,
         quiet: a.quiet,
         debug: g.debug,
     };
