@@ -408,3 +408,28 @@ fn progress_on_a_terminal_is_a_live_view_and_plain_elsewhere() {
     let out = t.rbuild().args(["build", "--no-cache", "-t", "tty:2"]).arg(t.ctx()).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
 }
+
+#[test]
+fn prune_removes_dangling_images_and_their_blobs_only() {
+    let t = TestContext::new();
+    t.write("f", "one");
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
+    t.build("p:1", &[]);
+    let old_layer = t.manifest("p:1")["layers"][0]["digest"].as_str().unwrap().to_string();
+    t.write("f", "two");
+    t.build("p:1", &[]);
+    t.build("keep:1", &[]);
+    let images = t.rbuild().arg("images").output().unwrap();
+    assert!(String::from_utf8_lossy(&images.stdout).contains("<none>"), "retagging left a dangling image");
+    let out = t.rbuild().arg("prune").output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 dangling image(s) removed"), "{stdout}");
+    assert!(!t.root().join("oci/blobs/sha256").join(old_layer.trim_start_matches("sha256:")).exists());
+    let images = t.rbuild().arg("images").output().unwrap();
+    assert!(!String::from_utf8_lossy(&images.stdout).contains("<none>"));
+    assert_eq!(t.layer("p:1", 0)["f"].data, b"two", "named images keep their blobs");
+    assert_eq!(t.layer("keep:1", 0)["f"].data, b"two");
+    let again = t.rbuild().arg("prune").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 dangling image(s) removed, 0 blob(s) deleted"));
+}

@@ -9,6 +9,7 @@ mod import;
 mod inspect;
 mod lint;
 mod parse;
+mod prune;
 mod rmi;
 mod run;
 mod tag;
@@ -54,6 +55,8 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Turn a rootfs tarball into a one-layer image
     Import(import::ImportArgs),
+    /// Remove dangling images and the blobs no image uses
+    Prune(prune::PruneArgs),
     /// Check Dockerfiles for mistakes and bad practice
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
@@ -71,6 +74,7 @@ const SUBCOMMANDS: &[&str] = &[
     "tag",
     "rmi",
     "import",
+    "prune",
     "run",
     "lint",
     crate::sandbox::INIT_SUBCOMMAND,
@@ -147,6 +151,7 @@ pub fn main() -> ExitCode {
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
+        Command::Prune(a) => prune::run(&globals, a),
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
         Command::SandboxInit(a) => run::init(a),
