@@ -433,3 +433,31 @@ fn prune_removes_dangling_images_and_their_blobs_only() {
     let again = t.rbuild().arg("prune").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 dangling image(s) removed, 0 blob(s) deleted"));
 }
+
+#[test]
+fn copy_without_root_says_what_is_needed() {
+    let t = TestContext::new();
+    t.write("f", "x");
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
+    let status = std::process::Command::new("chmod").args(["-R", "a+rwX"]).arg(t.dir.path()).status().unwrap();
+    assert!(status.success());
+    let rbuild = assert_cmd::cargo::cargo_bin("rbuild");
+    // As root, drop to nobody with setpriv (util-linux); as anyone else, run as is.
+    let mut cmd = if nix::unistd::geteuid().is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&rbuild);
+        c
+    } else {
+        std::process::Command::new(&rbuild)
+    };
+    let out = cmd
+        .env("RBUILD_ROOT", t.root())
+        .env("HOME", t.dir.path())
+        .args(["build", "-t", "nr:1"])
+        .arg(t.ctx())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Dockerfile:2:1:") && stderr.contains("run rbuild as root"), "{stderr}");
+}

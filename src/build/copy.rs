@@ -33,6 +33,8 @@ pub enum CopyError {
     NotADirectory(String),
     #[error("cannot overwrite directory {0:?} with a non-directory")]
     OverwriteDir(String),
+    #[error("copied files belong to root (or --chown's user), and only root can set that: run rbuild as root (rootless builds are not supported yet)")]
+    NeedsRoot,
     #[error("ADD from a URL or git repository ({0}) is not supported yet: download it into the context and COPY it")]
     Remote(String),
     #[error("{path}: {source}")]
@@ -113,6 +115,9 @@ fn glob(pattern: &str) -> Result<GlobMatcher, CopyError> {
 
 /// Run one COPY/ADD, writing into `upper`, with destinations resolved inside `rootfs`.
 pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Result<(), CopyError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(CopyError::NeedsRoot);
+    }
     let items = collect_sources(spec, src)?;
     let dest_path = if spec.dest.starts_with('/') {
         spec.dest.clone()
