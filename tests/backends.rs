@@ -390,3 +390,35 @@ fn concurrent_builds_into_one_store_both_succeed() {
         );
     }
 }
+
+#[test]
+fn run_on_scratch_execs_what_the_stage_copied_and_names_what_is_missing() {
+    require_root();
+    let t = TestContext::new();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox-static is required");
+    std::fs::copy(busybox, t.ctx().join("busybox")).unwrap();
+    for backend in ["overlay", "copy"] {
+        t.write("Dockerfile", "FROM scratch\nRUN [\"/nope\"]\n");
+        let out =
+            t.rbuild().env("RBUILD_SNAPSHOTTER", backend).args(["build", "-t", "s:1"]).arg(t.ctx()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{backend}: {stderr}");
+        assert!(stderr.contains("Dockerfile:2:1:") && stderr.contains(r#"exec: "/nope""#), "{backend}: {stderr}");
+        t.write(
+            "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"mkdir\", \"/made\"]\n",
+        );
+        let out = t
+            .rbuild()
+            .env("RBUILD_SNAPSHOTTER", backend)
+            .args(["build", "--no-cache", "-t", "s:2"])
+            .arg(t.ctx())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(t.layer("s:2", 1)["made"].kind, 'd', "{backend}");
+    }
+}

@@ -40,8 +40,14 @@ impl Executor<'_> {
         let io = |e: std::io::Error| fail(loc, format!("creating a work dir: {e}"));
         match self.backend {
             Backend::Overlay => {
-                let lowers =
+                let mut lowers =
                     self.snapshots.lowers(&st.layers, &st.image.diff_ids).map_err(|e| fail(loc, e.to_string()))?;
+                if lowers.is_empty() {
+                    // FROM scratch: overlayfs wants a lower dir, so give it an empty one.
+                    let empty = self.work.path().join("empty");
+                    std::fs::create_dir_all(&empty).map_err(io)?;
+                    lowers.push(empty);
+                }
                 let upper = self.new_dir("upper").map_err(io)?;
                 let work = self.new_dir("work").map_err(io)?;
                 Ok(StepFs::Overlay { lowers, upper, work })
