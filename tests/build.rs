@@ -461,3 +461,68 @@ fn copy_without_root_says_what_is_needed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Dockerfile:2:1:") && stderr.contains("run rbuild as root"), "{stderr}");
 }
+
+/// A one-file HTTP server on 127.0.0.1 for ADD tests: answers `/tool.txt` with `body` (and a
+/// Last-Modified header), anything else with 404; serves at most `requests` connections, then stops.
+fn serve(body: &'static str, requests: usize) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let reply = if request.starts_with("GET /tool.txt ") {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn add_downloads_urls_with_mode_0600_and_last_modified() {
+    let t = TestContext::new();
+    let (port, server) = serve("tool v1\n", 4);
+    let sum = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(b"tool v1\n"));
+    t.write(
+        "Dockerfile",
+        &format!(
+            "FROM scratch\nADD http://127.0.0.1:{port}/tool.txt /opt/\nADD --checksum=sha256:{sum} http://127.0.0.1:{port}/tool.txt /named\n"
+        ),
+    );
+    t.build("url:1", &[]);
+    let l = t.layer("url:1", 0);
+    let f = &l["opt/tool.txt"];
+    assert_eq!((f.data.as_slice(), f.mode, f.mtime), (&b"tool v1\n"[..], 0o600, 1_700_000_000));
+    assert_eq!(t.layer("url:1", 1)["named"].data, b"tool v1\n");
+
+    t.write(
+        "Dockerfile",
+        &format!("FROM scratch\nADD --checksum=sha256:{} http://127.0.0.1:{port}/tool.txt /x\n", "0".repeat(64)),
+    );
+    let out = t.rbuild().args(["build", "-t", "url:2"]).arg(t.ctx()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("checksum mismatch") && stderr.contains("Dockerfile:2:1:"),
+        "{stderr}"
+    );
+
+    t.write("Dockerfile", &format!("FROM scratch\nADD http://127.0.0.1:{port}/missing.txt /x\n"));
+    let out = t.rbuild().args(["build", "-t", "url:3"]).arg(t.ctx()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("404"), "{stderr}");
+    server.join().unwrap();
+}

@@ -86,12 +86,19 @@ pub struct CopySpec {
     pub exclude: Vec<String>,
     /// mtime for entries the step creates (heredoc files, new parent dirs).
     pub now: (i64, i64),
+    /// ADD's URL sources, already downloaded.
+    pub downloads: Vec<super::fetch::Download>,
 }
 
 enum Item {
     Heredoc {
         name: String,
         content: String,
+    },
+    Url {
+        path: PathBuf,
+        name: String,
+        mtime: Option<i64>,
     },
     /// `rel`: the resolved (symlink-free) path in the source root; `name`: the source's own name.
     Entry {
@@ -140,6 +147,10 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
                 let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
                 writer.write_bytes(&target, content.as_bytes())?;
             }
+            Item::Url { path, name, mtime } => {
+                let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
+                writer.write_download(&path, &target, mtime)?;
+            }
             Item::Entry { rel, name } => {
                 let path = src.dir.join(&rel);
                 let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
@@ -169,7 +180,14 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
                 continue;
             }
         }
-        if spec.add && (source.contains("://") || source.starts_with("git@")) {
+        let git = source.starts_with("git@") || source.ends_with(".git") || source.contains(".git#");
+        if spec.add && !git {
+            if let Some(d) = spec.downloads.iter().find(|d| &d.url == source) {
+                items.push(Item::Url { path: d.path.clone(), name: d.name.clone(), mtime: d.mtime });
+                continue;
+            }
+        }
+        if spec.add && (source.contains("://") || git) {
             return Err(CopyError::Remote(source.clone()));
         }
         let cleaned = match rootpath::clean(Path::new(source)) {
@@ -319,6 +337,19 @@ impl Writer<'_> {
             gid: self.spec.owner.1,
             mode: self.spec.chmod.unwrap_or(0o644),
             mtime: self.spec.now,
+        };
+        fsops::apply(&up, &attrs, false).map_err(io_err(&up))
+    }
+
+    /// A downloaded file: mode 0600 (or `--chmod`), mtime from `Last-Modified` when the server sent one.
+    fn write_download(&self, from: &Path, target: &Path, mtime: Option<i64>) -> Result<(), CopyError> {
+        let up = self.prepare_target(target)?;
+        fs::copy(from, &up).map_err(io_err(&up))?;
+        let attrs = Attrs {
+            uid: self.spec.owner.0,
+            gid: self.spec.owner.1,
+            mode: self.spec.chmod.unwrap_or(0o600),
+            mtime: mtime.map(|t| (t, 0)).unwrap_or(self.spec.now),
         };
         fsops::apply(&up, &attrs, false).map_err(io_err(&up))
     }

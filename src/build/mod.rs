@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod context;
 pub mod copy;
+pub mod fetch;
 mod fs;
 pub mod metadata;
 pub mod progress;

@@ -4,6 +4,7 @@
 
 use super::cache::{self, CachedLayer, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
+use super::fetch;
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
@@ -62,10 +63,21 @@ impl Executor<'_> {
         if c.parents {
             return Err(failed("--parents is not supported yet".into()));
         }
+        // ADD's URLs are fetched first: the step cache keys on what they hold.
+        let mut downloads = Vec::new();
+        if c.add {
+            for url in sources.iter().filter(|s| fetch::is_url(s)) {
+                let dir = self.new_dir("download").map_err(|e| failed(e.to_string()))?;
+                let checksum = c.checksum.as_deref();
+                downloads.push(fetch::download(url, &dir, checksum).map_err(|e| failed(e.to_string()))?);
+            }
+        }
+        let fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
         let read = match &from {
             Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
             None => {
-                let paths: Vec<String> = sources.iter().filter(|s| !s.starts_with("<<")).cloned().collect();
+                let paths: Vec<String> =
+                    sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
                 cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut self.files)
                     .map_err(|e| failed(format!("reading the sources: {e}")))?
                     .to_string()
@@ -73,7 +85,11 @@ impl Executor<'_> {
             }
         };
         let heredoc_text: String = heredocs.iter().map(|(n, c)| format!("{n}\0{c}\0")).collect();
-        let key = self.step_key(st, step, &[("reads", &read), ("heredocs", heredoc_text.as_bytes())]);
+        let key = self.step_key(
+            st,
+            step,
+            &[("reads", &read), ("heredocs", heredoc_text.as_bytes()), ("downloads", fetched.as_bytes())],
+        );
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
@@ -107,6 +123,7 @@ impl Executor<'_> {
             add: c.add,
             exclude: c.exclude.clone(),
             now: self.now(),
+            downloads,
         };
         let result = match &source {
             Some((dir, what)) => {
