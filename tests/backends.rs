@@ -5,15 +5,11 @@
 
 mod common;
 
-use common::TestContext;
+use common::{require_root, TestContext};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
-
-fn require_root() {
-    assert!(nix::unistd::geteuid().is_root(), "these tests run RUN steps in a sandbox and need root (CI runs as root)");
-}
 
 /// `path → (type, mode, uid, gid, content or link target)` of a tree, not following symlinks.
 fn tree(root: &Path) -> BTreeMap<String, (char, u32, u32, u32, String)> {

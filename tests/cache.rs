@@ -4,11 +4,7 @@
 
 mod common;
 
-use common::TestContext;
-
-fn require_root() {
-    assert!(nix::unistd::geteuid().is_root(), "these tests run RUN steps in a sandbox and need root (CI runs as root)");
-}
+use common::{require_root, TestContext};
 
 /// Build and return (stderr, layer digests).
 fn build(t: &TestContext, tag: &str, extra: &[&str]) -> (String, Vec<String>) {

@@ -9,6 +9,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// Tests that run RUN steps in a sandbox need root; CI runs as root. Fail, never skip, elsewhere.
+pub fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "these tests run RUN steps in a sandbox and need root (CI runs as root)");
+}
+
 pub struct TestContext {
     pub dir: tempfile::TempDir,
 }
