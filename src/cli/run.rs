@@ -144,7 +144,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
         eprintln!("container {id} kept in {} (run with --rm to remove it)", dir.display());
     }
     if outcome.oom_killed {
-        eprintln!("error: the command was killed{}", sandbox::oom_hint(&spec.limits));
+        eprintln!("error: the command was {}", sandbox::oom_hint(&spec.limits));
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
 }

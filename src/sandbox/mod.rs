@@ -226,7 +226,7 @@ pub fn oom_hint(limits: &Limits) -> String {
         Some(b) => format!(" of {b} bytes"),
         None => String::new(),
     };
-    format!(" (killed by the kernel's OOM killer: the memory limit{limit} was reached; raise --memory)")
+    format!("killed by the kernel's OOM killer: the memory limit{limit} was reached; raise --memory")
 }
 
 fn signal_name(signal: i32) -> String {
