@@ -68,7 +68,8 @@ fn probe() -> PathBuf {
             let src = dir.join(format!("probe-{}.c", std::process::id()));
             let bin = dir.join(format!("probe-{}", std::process::id()));
             std::fs::write(&src, PROBE_C).unwrap();
-            let out = std::process::Command::new("gcc").arg("-static").arg("-O1").arg("-o").arg(&bin).arg(&src).output();
+            let out =
+                std::process::Command::new("gcc").arg("-static").arg("-O1").arg("-o").arg(&bin).arg(&src).output();
             let out = out.expect("running gcc: install gcc and libc6-dev (scripts/deps.sh)");
             assert!(out.status.success(), "gcc -static failed (libc6-dev missing?): {}", text(&out.stderr));
             bin
@@ -147,21 +148,34 @@ fn defect1_a_device_node_shipped_in_an_image_cannot_be_opened() {
     // An image whose layer holds `b 7 0` (made on the host side, where mknod is allowed).
     let dir = tempfile::tempdir().unwrap();
     let node = dir.path().join("blk");
-    nix::sys::stat::mknod(&node, nix::sys::stat::SFlag::S_IFBLK, nix::sys::stat::Mode::from_bits_truncate(0o666), libc::makedev(7, 0))
-        .unwrap();
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        libc::makedev(7, 0),
+    )
+    .unwrap();
     let tar = dir.path().join("image.tar");
     std::fs::copy(common::busybox_rootfs(), &tar).unwrap();
-    let status = std::process::Command::new("tar").arg("-rf").arg(&tar).arg("-C").arg(dir.path()).arg("blk").status().unwrap();
+    let status =
+        std::process::Command::new("tar").arg("-rf").arg(&tar).arg("-C").arg(dir.path()).arg("blk").status().unwrap();
     assert!(status.success());
     t.rbuild().args(["import"]).arg(&tar).arg("devimg:latest").assert().success();
-    let out = run(&t, &["devimg", "sh", "-c", "test -b /blk && echo is-a-block-device; dd if=/blk of=/dev/null count=1"]);
+    let out =
+        run(&t, &["devimg", "sh", "-c", "test -b /blk && echo is-a-block-device; dd if=/blk of=/dev/null count=1"]);
     assert!(text(&out.stdout).contains("is-a-block-device"), "the image lost its device node: {}", both(&out));
     assert!(!out.status.success(), "a block device node from an image was opened:\n{}", both(&out));
     assert!(both(&out).contains("Permission denied"), "nodev must refuse it: {}", both(&out));
     // The same from a RUN step (copy and overlay backends both mount the rootfs nodev).
     for snapshotter in ["overlay", "copy"] {
         t.write("Dockerfile", "FROM devimg\nRUN dd if=/blk of=/dev/null count=1\n");
-        let out = t.rbuild().env("RBUILD_SNAPSHOTTER", snapshotter).args(["build", "--no-cache"]).arg(t.ctx()).output().unwrap();
+        let out = t
+            .rbuild()
+            .env("RBUILD_SNAPSHOTTER", snapshotter)
+            .args(["build", "--no-cache"])
+            .arg(t.ctx())
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{snapshotter}: the device node was opened from RUN:\n{}", both(&out));
         assert!(both(&out).contains("Permission denied"), "{snapshotter}: {}", both(&out));
     }
@@ -223,15 +237,32 @@ fn defect3_a_host_session_keyring_secret_is_not_readable_even_unconfined() {
 fn defect3_a_bad_seccomp_profile_is_a_clear_usage_error() {
     let t = setup();
     let bad = t.dir.path().join("bad.json");
-    std::fs::write(&bad, r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "ALLOW"}]}"#)
-        .unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "ALLOW"}]}"#,
+    )
+    .unwrap();
     t.write("Dockerfile", "FROM busybox\nRUN true\n");
-    let out = t.rbuild().arg("build").arg("--security-opt").arg(format!("seccomp={}", bad.display())).arg(t.ctx()).output().unwrap();
+    let out = t
+        .rbuild()
+        .arg("build")
+        .arg("--security-opt")
+        .arg(format!("seccomp={}", bad.display()))
+        .arg(t.ctx())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("seccomp profile {}", bad.display())) && err.contains("unknown variant `ALLOW`"), "{err}");
+    assert!(
+        err.contains(&format!("seccomp profile {}", bad.display())) && err.contains("unknown variant `ALLOW`"),
+        "{err}"
+    );
     let out = run(&t, &["--security-opt", "seccomp=/no/such/profile.json", "busybox", "true"]);
-    assert!(!out.status.success() && text(&out.stderr).contains("/no/such/profile.json: cannot read it"), "{}", both(&out));
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("/no/such/profile.json: cannot read it"),
+        "{}",
+        both(&out)
+    );
     // A valid custom profile is applied: this one refuses mkdir with EACCES.
     let custom = t.dir.path().join("custom.json");
     std::fs::write(
@@ -247,7 +278,11 @@ fn defect3_a_bad_seccomp_profile_is_a_clear_usage_error() {
 fn defect4_net_raw_is_dropped_on_the_host_network() {
     let t = setup();
     probe_image(&t);
-    let out = build(&t, "FROM busybox\nCOPY probe /probe\nRUN grep -E '^Cap(Eff|Bnd)' /proc/self/status; /probe raw-socket\n", &[]);
+    let out = build(
+        &t,
+        "FROM busybox\nCOPY probe /probe\nRUN grep -E '^Cap(Eff|Bnd)' /proc/self/status; /probe raw-socket\n",
+        &[],
+    );
     assert!(!out.status.success(), "a raw socket opened in RUN on the host network:\n{}", both(&out));
     assert!(both(&out).contains("errno 1 (Operation not permitted)"), "{}", both(&out));
     for field in ["CapEff", "CapBnd"] {
@@ -266,9 +301,7 @@ fn defect8_no_sandbox_process_outlives_rbuild_after_sigterm() {
     let marker = format!("RBUILD_DEFECT8={}", std::process::id());
     t.write(
         "Dockerfile",
-        &format!(
-            "FROM busybox\nENV {marker}\nRUN for i in $(seq 2000); do sleep 1000 & done; echo forked >&2; wait\n"
-        ),
+        &format!("FROM busybox\nENV {marker}\nRUN for i in $(seq 2000); do sleep 1000 & done; echo forked >&2; wait\n"),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"))
         .env("RBUILD_ROOT", t.root())
@@ -318,7 +351,10 @@ fn assert_no_cgroup_left(pid: u32) {
 fn defect12_a_fork_bomb_in_run_is_stopped_by_the_default_pids_limit() {
     let t = setup();
     let marker = format!("RBUILD_DEFECT12={}", std::process::id());
-    t.write("Dockerfile", &format!("FROM busybox\nENV {marker}\nRUN for i in $(seq 20000); do sleep 30 & done; echo done\n"));
+    t.write(
+        "Dockerfile",
+        &format!("FROM busybox\nENV {marker}\nRUN for i in $(seq 20000); do sleep 30 & done; echo done\n"),
+    );
     let started = Instant::now();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"))
         .env("RBUILD_ROOT", t.root())
@@ -345,7 +381,10 @@ fn defect12_an_explicit_pids_limit_applies_to_run_and_rbuild_run() {
     let df = "FROM busybox\nRUN for i in $(seq 40); do sleep 5 & done; echo forked-all\n";
     let out = build(&t, df, &["--pids-limit", "20"]);
     assert!(!out.status.success() && both(&out).contains("can't fork"), "{}", both(&out));
-    let out = run(&t, &["--pids-limit", "20", "busybox", "sh", "-c", "for i in $(seq 40); do sleep 5 & done; echo forked-all"]);
+    let out = run(
+        &t,
+        &["--pids-limit", "20", "busybox", "sh", "-c", "for i in $(seq 40); do sleep 5 & done; echo forked-all"],
+    );
     assert!(!text(&out.stdout).contains("forked-all") || !out.status.success(), "{}", both(&out));
     assert!(both(&out).contains("can't fork"), "{}", both(&out));
 }

@@ -228,7 +228,8 @@ impl Executor<'_> {
         }
         if outcome.exit_code != 0 {
             let shown = serde_json::to_string(&argv).unwrap_or_default();
-            let oom = if outcome.oom_killed { format!(" ({})", sandbox::oom_hint(&self.req.limits)) } else { String::new() };
+            let oom =
+                if outcome.oom_killed { format!(" ({})", sandbox::oom_hint(&self.req.limits)) } else { String::new() };
             return Err(fail(
                 loc,
                 format!("process {shown} did not complete successfully: exit code: {}{oom}", outcome.exit_code),

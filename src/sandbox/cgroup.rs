@@ -49,8 +49,17 @@ pub struct Limits {
 
 /// Device numbers the sandbox's `/dev` holds (Docker's default device cgroup rules): null, zero, full,
 /// random, urandom, tty, console, ptmx and the pseudo-terminals of its own devpts.
-const ALLOWED_DEVICES: &[&str] =
-    &["c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"];
+const ALLOWED_DEVICES: &[&str] = &[
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Version {
@@ -106,25 +115,24 @@ impl Cgroup {
     fn create_v1(name: &str, limits: &Limits, console: Option<&Path>) -> Result<Cgroup, Missing> {
         let pids = Self::v1_dir("pids", name)?;
         let mut cg = Cgroup { version: Version::V1, dirs: vec![pids.clone()], members: pids.clone(), memory: None };
-        fs::write(&pids.join("pids.max"), pids_max(limits))
-            .map_err(|e| Missing::io("pids", e))?;
+        fs::write(pids.join("pids.max"), pids_max(limits)).map_err(|e| Missing::io("pids", e))?;
         // The device filter is defence in depth (nodev and no CAP_MKNOD come first): warn-free when absent.
         if let Ok(devices) = Self::v1_dir("devices", name) {
             cg.dirs.push(devices.clone());
-            fs::write(&devices.join("devices.deny"), "a").map_err(|e| Missing::io("devices", e))?;
+            fs::write(devices.join("devices.deny"), "a").map_err(|e| Missing::io("devices", e))?;
             let console_rule = console.and_then(device_rule);
             for rule in ALLOWED_DEVICES.iter().copied().chain(console_rule.as_deref()) {
-                fs::write(&devices.join("devices.allow"), rule).map_err(|e| Missing::io("devices", e))?;
+                fs::write(devices.join("devices.allow"), rule).map_err(|e| Missing::io("devices", e))?;
             }
         }
         if let Some(bytes) = limits.memory {
             let memory = Self::v1_dir("memory", name)?;
             cg.dirs.push(memory.clone());
-            fs::write(&memory.join("memory.limit_in_bytes"), &bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
+            fs::write(memory.join("memory.limit_in_bytes"), bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
             // Without swap accounting the file is absent; with it, no swap beyond the limit.
             let memsw = memory.join("memory.memsw.limit_in_bytes");
             if memsw.exists() {
-                fs::write(&memsw, &bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
+                fs::write(&memsw, bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
             }
             cg.memory = Some(memory);
         }
@@ -153,7 +161,7 @@ impl Cgroup {
             if !enabled.split_whitespace().any(|c| c == controller) {
                 // Refused when rbuild's own cgroup holds processes (the "no internal processes" rule) or the
                 // controller is not delegated to us.
-                fs::write(&parent.join("cgroup.subtree_control"), &format!("+{controller}"))
+                fs::write(parent.join("cgroup.subtree_control"), format!("+{controller}"))
                     .map_err(|e| Missing::io(controller, e))?;
             }
         }
@@ -164,10 +172,9 @@ impl Cgroup {
             members: dir.clone(),
             memory: limits.memory.map(|_| dir.clone()),
         };
-        fs::write(&dir.join("pids.max"), pids_max(limits))
-            .map_err(|e| Missing::io("pids", e))?;
+        fs::write(dir.join("pids.max"), pids_max(limits)).map_err(|e| Missing::io("pids", e))?;
         if let Some(bytes) = limits.memory {
-            fs::write(&dir.join("memory.max"), &bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
+            fs::write(dir.join("memory.max"), bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
             let swap = dir.join("memory.swap.max");
             if swap.exists() {
                 fs::write(&swap, "0").map_err(|e| Missing::io("memory", e))?;
@@ -180,7 +187,8 @@ impl Cgroup {
     pub(crate) fn add(&self, pid: i32) -> Result<(), SandboxError> {
         for dir in &self.dirs {
             let procs = dir.join("cgroup.procs");
-            fs::write(&procs, &pid.to_string()).map_err(|source| SandboxError::Cgroup { path: procs.clone(), source })?;
+            fs::write(&procs, pid.to_string())
+                .map_err(|source| SandboxError::Cgroup { path: procs.clone(), source })?;
         }
         Ok(())
     }
@@ -271,7 +279,7 @@ fn pids_max(limits: &Limits) -> String {
 }
 
 fn is_cgroup2(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC).unwrap_or(false)
 }
 
 /// rbuild's own cgroup in the hierarchy mounted at `mount` (from `/proc/self/cgroup`, the line whose
@@ -295,7 +303,8 @@ fn make(parent: &Path, name: &str) -> io::Result<PathBuf> {
     if let Ok(entries) = fs::read_dir(parent) {
         for entry in entries.flatten() {
             let file = entry.file_name();
-            let Some(pid) = file.to_str().and_then(|n| n.strip_prefix("rbuild-")?.split('-').next()?.parse::<u32>().ok())
+            let Some(pid) =
+                file.to_str().and_then(|n| n.strip_prefix("rbuild-")?.split('-').next()?.parse::<u32>().ok())
             else {
                 continue;
             };

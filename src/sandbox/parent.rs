@@ -6,8 +6,8 @@
 use super::cgroup::Cgroup;
 use super::interrupt::Watch;
 use super::seccomp::{Filter, Profile, Seccomp, DEFAULT_PROFILE};
-use super::setup::{cap_names, granted_caps};
 use super::setup::overlay_options;
+use super::setup::{cap_names, granted_caps};
 use super::sys::{LinuxSys, Sys};
 use super::wire::{read_messages, EtcFile, InitSpec};
 use super::{Network, Rootfs, RunOutcome, RunSpec, SandboxError, Stdin, INIT_SUBCOMMAND};

@@ -156,11 +156,14 @@ impl Profile {
         let bad = |problem: String| SandboxError::BadProfile { file: file.to_string(), problem };
         let profile: Profile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         let maps = profile.arch_map.iter().flatten();
-        let arches = profile.architectures.iter().flatten().chain(
-            maps.flat_map(|m| std::iter::once(&m.architecture).chain(m.sub_architectures.iter().flatten())),
-        );
+        let arches = profile
+            .architectures
+            .iter()
+            .flatten()
+            .chain(maps.flat_map(|m| std::iter::once(&m.architecture).chain(m.sub_architectures.iter().flatten())));
         for arch in arches {
-            ScmpArch::from_str(arch).map_err(|_| bad(format!("unknown architecture {arch:?} (use SCMP_ARCH_X86_64 ...)")))?;
+            ScmpArch::from_str(arch)
+                .map_err(|_| bad(format!("unknown architecture {arch:?} (use SCMP_ARCH_X86_64 ...)")))?;
         }
         for (i, rule) in profile.syscalls.iter().flatten().enumerate() {
             if rule.names.as_ref().is_none_or(|n| n.is_empty()) && rule.name.is_none() {
@@ -222,7 +225,10 @@ fn applies(rule: &SyscallRule, arch: &str, caps: &[&str], kernel: (u32, u32)) ->
     let has_arch = |list: &Option<Vec<String>>| list.iter().flatten().any(|a| a == arch);
     let at_least = |k: &Option<String>| k.as_deref().and_then(parse_kernel).is_some_and(|min| kernel >= min);
     if let Some(ex) = &rule.excludes {
-        if ex.caps.iter().flatten().any(|c| caps.contains(&c.as_str())) || has_arch(&ex.arches) || at_least(&ex.min_kernel) {
+        if ex.caps.iter().flatten().any(|c| caps.contains(&c.as_str()))
+            || has_arch(&ex.arches)
+            || at_least(&ex.min_kernel)
+        {
             return false;
         }
     }
@@ -294,7 +300,9 @@ impl Resolved {
 impl Filter {
     /// Compile and install the filter on the calling process (the sandbox child, right before `execve`).
     pub(crate) fn load(&self) -> Result<(), SandboxError> {
-        let fail = |what: String| move |e: libseccomp::error::SeccompError| SandboxError::Seccomp { what, reason: e.to_string() };
+        let fail = |what: String| {
+            move |e: libseccomp::error::SeccompError| SandboxError::Seccomp { what, reason: e.to_string() }
+        };
         let mut ctx = ScmpFilterContext::new(self.default.scmp()).map_err(fail("creating the filter".into()))?;
         for arch in &self.arches {
             let Ok(arch) = ScmpArch::from_str(arch) else { continue };
@@ -339,10 +347,7 @@ fn parse_kernel(s: &str) -> Option<(u32, u32)> {
 }
 
 fn kernel_version() -> (u32, u32) {
-    nix::sys::utsname::uname()
-        .ok()
-        .and_then(|u| u.release().to_str().and_then(parse_kernel))
-        .unwrap_or((0, 0))
+    nix::sys::utsname::uname().ok().and_then(|u| u.release().to_str().and_then(parse_kernel)).unwrap_or((0, 0))
 }
 
 /// This machine's architecture in libseccomp's and in Go's (Docker's `includes.arches`) spelling.

@@ -194,7 +194,8 @@ impl Sys for LinuxSys {
     fn join_session_keyring(&mut self) -> nix::Result<()> {
         // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NULL name creates and joins an anonymous keyring; no
         // memory is passed.
-        let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) };
+        let r =
+            unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) };
         // A kernel without keyrings has no keyring to leak either.
         match Errno::result(r) {
             Err(Errno::ENOSYS) => Ok(()),
