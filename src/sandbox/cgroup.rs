@@ -88,17 +88,25 @@ impl Cgroup {
     /// (its device number is allowed too). `None` when no usable controller exists and no limit was asked
     /// for (a warning was printed).
     pub(crate) fn create(limits: &Limits, console: Option<&Path>) -> Result<Option<Cgroup>, SandboxError> {
+        Self::create_in(Path::new(CGROUP_ROOT), limits, console)
+    }
+
+    /// [`Cgroup::create`] with the cgroup filesystems under `root` (a test's fake tree).
+    fn create_in(root: &Path, limits: &Limits, console: Option<&Path>) -> Result<Option<Cgroup>, SandboxError> {
         let name = format!("rbuild-{}-{}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed));
-        let made = if is_cgroup2(Path::new(CGROUP_ROOT)) {
-            Self::create_v2(&name, limits)
+        let made = if is_cgroup2(root) {
+            Self::create_v2(root, &name, limits)
         } else {
-            Self::create_v1(&name, limits, console)
+            Self::create_v1(root, &name, limits, console)
         };
         match made {
             Ok(cg) => Ok(Some(cg)),
             Err(Missing { controller, why }) => {
-                if let Some(limit) = asked(limits, controller) {
-                    return Err(SandboxError::NoController { controller, limit, why });
+                // Any explicit limit fails the run, even one whose own controller exists: a cgroup with
+                // only part of what the user asked for is not what they asked for.
+                let explicit: Vec<String> = ["pids", "memory"].iter().filter_map(|c| asked(limits, c)).collect();
+                if !explicit.is_empty() {
+                    return Err(SandboxError::NoController { controller, limit: explicit.join(" "), why });
                 }
                 if !WARNED.swap(true, Ordering::Relaxed) {
                     eprintln!(
@@ -112,12 +120,12 @@ impl Cgroup {
         }
     }
 
-    fn create_v1(name: &str, limits: &Limits, console: Option<&Path>) -> Result<Cgroup, Missing> {
-        let pids = Self::v1_dir("pids", name)?;
+    fn create_v1(root: &Path, name: &str, limits: &Limits, console: Option<&Path>) -> Result<Cgroup, Missing> {
+        let pids = Self::v1_dir(root, "pids", name)?;
         let mut cg = Cgroup { version: Version::V1, dirs: vec![pids.clone()], members: pids.clone(), memory: None };
         fs::write(pids.join("pids.max"), pids_max(limits)).map_err(|e| Missing::io("pids", e))?;
         // The device filter is defence in depth (nodev and no CAP_MKNOD come first): warn-free when absent.
-        if let Ok(devices) = Self::v1_dir("devices", name) {
+        if let Ok(devices) = Self::v1_dir(root, "devices", name) {
             cg.dirs.push(devices.clone());
             fs::write(devices.join("devices.deny"), "a").map_err(|e| Missing::io("devices", e))?;
             let console_rule = console.and_then(device_rule);
@@ -126,7 +134,7 @@ impl Cgroup {
             }
         }
         if let Some(bytes) = limits.memory {
-            let memory = Self::v1_dir("memory", name)?;
+            let memory = Self::v1_dir(root, "memory", name)?;
             cg.dirs.push(memory.clone());
             fs::write(memory.join("memory.limit_in_bytes"), bytes.to_string()).map_err(|e| Missing::io("memory", e))?;
             // Without swap accounting the file is absent; with it, no swap beyond the limit.
@@ -140,8 +148,8 @@ impl Cgroup {
     }
 
     /// `<mount>/<rbuild's own cgroup>/<name>` in the v1 hierarchy of `controller`, created.
-    fn v1_dir(controller: &'static str, name: &str) -> Result<PathBuf, Missing> {
-        let mount = Path::new(CGROUP_ROOT).join(controller);
+    fn v1_dir(root: &Path, controller: &'static str, name: &str) -> Result<PathBuf, Missing> {
+        let mount = root.join(controller);
         if !mount.join("cgroup.procs").exists() {
             return Err(Missing { controller, why: format!("{} is not mounted", mount.display()) });
         }
@@ -149,22 +157,12 @@ impl Cgroup {
         make(&parent, name).map_err(|e| Missing::io(controller, e))
     }
 
-    fn create_v2(name: &str, limits: &Limits) -> Result<Cgroup, Missing> {
-        let root = Path::new(CGROUP_ROOT);
-        let parent = own_cgroup(root, |ctrls| ctrls.is_empty());
+    fn create_v2(root: &Path, name: &str, limits: &Limits) -> Result<Cgroup, Missing> {
         let mut wanted = vec!["pids"];
         if limits.memory.is_some() {
             wanted.push("memory");
         }
-        let enabled = fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
-        for controller in wanted {
-            if !enabled.split_whitespace().any(|c| c == controller) {
-                // Refused when rbuild's own cgroup holds processes (the "no internal processes" rule) or the
-                // controller is not delegated to us.
-                fs::write(parent.join("cgroup.subtree_control"), format!("+{controller}"))
-                    .map_err(|e| Missing::io(controller, e))?;
-            }
-        }
+        let parent = v2_parent(root, &wanted)?;
         let dir = make(&parent, name).map_err(|e| Missing::io("pids", e))?;
         let cg = Cgroup {
             version: Version::V2,
@@ -269,6 +267,37 @@ fn asked(limits: &Limits, controller: &str) -> Option<String> {
     }
 }
 
+/// Where a v2 sandbox cgroup goes: rbuild's own cgroup, with `wanted` enabled in its
+/// `cgroup.subtree_control`. The kernel refuses that while the cgroup holds processes itself (rbuild,
+/// the shell that started it: the "no internal processes" rule), so then its parent, where the sandbox
+/// becomes a sibling of rbuild's cgroup (systemd enables pids and memory on slices; the root cgroup is
+/// exempt from the rule).
+fn v2_parent(root: &Path, wanted: &[&'static str]) -> Result<PathBuf, Missing> {
+    let own = own_cgroup(root, |ctrls| ctrls.is_empty());
+    let parent = own.parent().filter(|p| p.starts_with(root)).map(Path::to_path_buf);
+    let mut first = None;
+    for candidate in std::iter::once(own).chain(parent) {
+        match enable_v2(&candidate, wanted) {
+            Ok(()) => return Ok(candidate),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or(Missing { controller: "pids", why: "no cgroup to use".into() }))
+}
+
+fn enable_v2(dir: &Path, wanted: &[&'static str]) -> Result<(), Missing> {
+    let control = dir.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&control).map_err(|e| Missing::io(wanted[0], e))?;
+    for controller in wanted {
+        if !enabled.split_whitespace().any(|c| c == *controller) {
+            fs::write(&control, format!("+{controller}")).map_err(|e| Missing::io(controller, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// The `pids.max` value: the default, the user's, or `max` for `--pids-limit -1` (stored as 0).
 fn pids_max(limits: &Limits) -> String {
     match limits.pids {
@@ -340,6 +369,51 @@ mod tests {
         assert_eq!(asked(&limits, "memory").as_deref(), Some("--memory 33554432"));
         assert_eq!(asked(&limits, "pids"), None);
         assert_eq!(asked(&Limits { pids: Some(10), ..Limits::default() }, "pids").as_deref(), Some("--pids-limit 10"));
+    }
+
+    /// A fake cgroup v1 tree with the given controllers (plain directories and files).
+    fn fake_v1(controllers: &[&str]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for c in controllers {
+            fs::create_dir_all(t.path().join(c)).unwrap();
+            fs::write(t.path().join(c).join("cgroup.procs"), "").unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn defect12_limits_land_in_the_v1_files_and_the_device_filter_allows_only_dev() {
+        let t = fake_v1(&["pids", "memory", "devices"]);
+        let limits = Limits { memory: Some(32 << 20), pids: None };
+        let cg = Cgroup::create_in(t.path(), &limits, None).unwrap().unwrap();
+        let pids = &cg.dirs[0];
+        assert!(pids.starts_with(t.path().join("pids")));
+        assert_eq!(fs::read_to_string(pids.join("pids.max")).unwrap(), "4096");
+        let memory = cg.memory.clone().unwrap();
+        assert_eq!(fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap(), "33554432");
+        let devices = cg.dirs.iter().find(|d| d.starts_with(t.path().join("devices"))).unwrap();
+        assert_eq!(fs::read_to_string(devices.join("devices.deny")).unwrap(), "a");
+        // A plain file keeps the last write: the last rule of Docker's set.
+        assert_eq!(fs::read_to_string(devices.join("devices.allow")).unwrap(), "c 136:* rwm");
+        // Unlimited is `max`.
+        let cg = Cgroup::create_in(t.path(), &Limits { pids: Some(0), ..Limits::default() }, None).unwrap().unwrap();
+        assert_eq!(fs::read_to_string(cg.dirs[0].join("pids.max")).unwrap(), "max");
+    }
+
+    #[test]
+    fn defect12_a_missing_controller_warns_for_defaults_and_fails_explicit_limits() {
+        let t = fake_v1(&["pids"]);
+        // No memory controller: the default pids limit still works...
+        assert!(Cgroup::create_in(t.path(), &Limits::default(), None).unwrap().is_some());
+        // ... but --memory cannot be honoured.
+        let err = Cgroup::create_in(t.path(), &Limits { memory: Some(64 << 20), pids: None }, None).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--memory 67108864 needs the memory cgroup controller"), "{text}");
+        // No pids controller at all: a warning and no cgroup for the default, an error for --pids-limit.
+        let t = fake_v1(&[]);
+        assert!(Cgroup::create_in(t.path(), &Limits::default(), None).unwrap().is_none());
+        let err = Cgroup::create_in(t.path(), &Limits { pids: Some(100), memory: None }, None).unwrap_err();
+        assert!(err.to_string().contains("--pids-limit 100 needs the pids cgroup controller"), "{err}");
     }
 
     #[test]
