@@ -143,8 +143,8 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
         remove_stubs(changes, &outcome.created_stubs);
         eprintln!("container {id} kept in {} (run with --rm to remove it)", dir.display());
     }
-    if outcome.oom_killed {
-        eprintln!("error: the command was {}", sandbox::oom_hint(&spec.limits));
+    if outcome.oom_killed && outcome.exit_code != 0 {
+        eprintln!("error: a process of the container was {}", sandbox::oom_hint(&spec.limits));
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
 }

@@ -4,7 +4,7 @@
 //! `excludes`), and loaded by the sandbox child through libseccomp as the very last step before `execve`,
 //! after `no_new_privs`.
 //!
-//! The default profile is `profiles/seccomp-default.json`, written to be equivalent to Docker's: an
+//! The default profile is `src/sandbox/seccomp-default.json`, written to be equivalent to Docker's: an
 //! allowlist with EPERM for the rest (so `keyctl`, `add_key`, `request_key`, `unshare`, `mount`, `setns`,
 //! `bpf`... fail), `clone` without namespace flags, `clone3` answered ENOSYS, `socket` without AF_VSOCK.
 //! Semantics follow runc's: unknown syscall names are skipped (a profile outlives kernels), a rule whose
@@ -18,12 +18,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 /// The default profile, in Docker's format.
-pub const DEFAULT_PROFILE: &str = include_str!("../../profiles/seccomp-default.json");
+pub const DEFAULT_PROFILE: &str = include_str!("seccomp-default.json");
 
 /// Which seccomp filter a sandbox gets (`--security-opt seccomp=...`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Seccomp {
-    /// `profiles/seccomp-default.json`.
+    /// `src/sandbox/seccomp-default.json`.
     #[default]
     Default,
     /// No filter at all (`seccomp=unconfined`).
