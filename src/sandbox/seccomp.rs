@@ -190,7 +190,7 @@ impl Profile {
     /// [`Profile::resolve`] for a given machine: `scmp_arch` (`SCMP_ARCH_X86_64`), `go_arch` (`amd64`, the
     /// names `includes.arches` uses) and the kernel version.
     pub(crate) fn resolve_for(&self, scmp_arch: &str, go_arch: &str, caps: &[&str], kernel: (u32, u32)) -> Filter {
-        let default = resolve_action(self.default_action, None, self.default_errno_ret);
+        let default = resolve_action(self.default_action, self.default_errno_ret);
         let mut arches: Vec<String> = self.architectures.clone().unwrap_or_default();
         for m in self.arch_map.iter().flatten().filter(|m| m.architecture == scmp_arch) {
             arches.push(m.architecture.clone());
@@ -201,7 +201,8 @@ impl Profile {
             if !applies(rule, go_arch, caps, kernel) {
                 continue;
             }
-            let action = resolve_action(rule.action, rule.errno_ret, self.default_errno_ret);
+            // As runc: a rule's errno is its own errnoRet or EPERM; defaultErrnoRet is the default action's.
+            let action = resolve_action(rule.action, rule.errno_ret);
             if action == default {
                 continue;
             }
@@ -243,13 +244,13 @@ fn applies(rule: &SyscallRule, arch: &str, caps: &[&str], kernel: (u32, u32)) ->
     true
 }
 
-fn resolve_action(action: Action, errno_ret: Option<u32>, default_errno: Option<u32>) -> Resolved {
+fn resolve_action(action: Action, errno_ret: Option<u32>) -> Resolved {
     match action {
         Action::KillThread => Resolved::KillThread,
         Action::KillProcess => Resolved::KillProcess,
         Action::Trap => Resolved::Trap,
-        Action::Errno => Resolved::Errno(errno_ret.or(default_errno).unwrap_or(EPERM)),
-        Action::Trace => Resolved::Trace(errno_ret.or(default_errno).unwrap_or(EPERM)),
+        Action::Errno => Resolved::Errno(errno_ret.unwrap_or(EPERM)),
+        Action::Trace => Resolved::Trace(errno_ret.unwrap_or(EPERM)),
         Action::Allow => Resolved::Allow,
         Action::Log => Resolved::Log,
     }
