@@ -11,6 +11,12 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v cargo >/dev/null 2>&1 || need+=(cargo)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+# The sandbox's seccomp filter links libseccomp dynamically (-lseccomp from libseccomp-dev at build time,
+# libseccomp2 at run time; dynamic because libseccomp is LGPL); pkg-config checks for it.
+pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev pkg-config)
+# tests/security_sandbox.rs builds a static C probe for exact system calls.
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{busybox_rootfs, TestContext};
+use common::{busybox_rootfs, pids_with, TestContext};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -263,19 +263,6 @@ fn exit_codes_pass_through() {
 }
 
 /// Pids of processes whose environment holds `marker` (our sandboxed commands).
-fn pids_with(marker: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if let Ok(env) = std::fs::read(e.path().join("environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {

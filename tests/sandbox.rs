@@ -37,6 +37,8 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         hostname: "sandbox-test".into(),
         binds: vec![],
         stdin: Stdin::Null,
+        seccomp: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -45,6 +45,10 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     /// The network RUN steps get unless they ask for another (`RUN --network=`).
     pub network: crate::sandbox::Network,
+    /// The seccomp filter and resource limits of every RUN step (`--security-opt`, `--memory`,
+    /// `--pids-limit`).
+    pub seccomp: crate::sandbox::Seccomp,
+    pub limits: crate::sandbox::Limits,
     /// Run every step even when the step cache has its result.
     pub no_cache: bool,
     pub progress: progress::Mode,

@@ -213,6 +213,8 @@ impl Executor<'_> {
             hostname: "rbuild".into(),
             binds,
             stdin: Stdin::Null,
+            seccomp: self.req.seccomp.clone(),
+            limits: self.req.limits,
         };
         self.progress.output_begins();
         let outcome = sandbox::run(&spec).map_err(|e| failed(e.to_string()))?;
@@ -226,9 +228,11 @@ impl Executor<'_> {
         }
         if outcome.exit_code != 0 {
             let shown = serde_json::to_string(&argv).unwrap_or_default();
+            let oom =
+                if outcome.oom_killed { format!(" ({})", sandbox::oom_hint(&self.req.limits)) } else { String::new() };
             return Err(fail(
                 loc,
-                format!("process {shown} did not complete successfully: exit code: {}", outcome.exit_code),
+                format!("process {shown} did not complete successfully: exit code: {}{oom}", outcome.exit_code),
             ));
         }
         if let (StepFs::Copy { rootfs, upper }, Some(before)) = (&fs, &before) {

@@ -68,6 +68,8 @@ pub struct BuildCommand {
     /// Lint the Dockerfile first (as `rbuild lint`) and stop before building if a rule reports an error
     #[arg(long)]
     pub check: bool,
+    #[command(flatten)]
+    pub sandbox: super::sandbox_opts::SandboxOptions,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -116,6 +118,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     let build_args = crate::plan::BuildArgs::parse(&a.build_args).map_err(|e| UsageError(e.to_string()))?;
     let labels = parse_labels(&a.labels)?;
     let source_date_epoch = source_date_epoch(&build_args)?;
+    let (seccomp, limits) = a.sandbox.resolve()?;
     if !a.context.is_dir() {
         return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());
     }
@@ -162,6 +165,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             NetworkArg::Host => crate::sandbox::Network::Host,
             NetworkArg::None => crate::sandbox::Network::None,
         },
+        seccomp,
+        limits,
         no_cache: a.no_cache,
         progress: a.progress,
         quiet: a.quiet,

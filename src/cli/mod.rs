@@ -12,6 +12,7 @@ mod parse;
 mod prune;
 mod rmi;
 mod run;
+mod sandbox_opts;
 mod tag;
 
 use clap::{Parser, Subcommand};

@@ -52,6 +52,8 @@ pub struct RunArgs {
     /// Container hostname (default: the short container id)
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub sandbox: super::sandbox_opts::SandboxOptions,
     /// Image reference: name[:tag], name@digest, or an image id (prefix)
     pub image: String,
     /// Command and arguments (replace the image's CMD)
@@ -141,6 +143,9 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
         remove_stubs(changes, &outcome.created_stubs);
         eprintln!("container {id} kept in {} (run with --rm to remove it)", dir.display());
     }
+    if outcome.oom_killed && outcome.exit_code != 0 {
+        eprintln!("error: a process of the container was {}", sandbox::oom_hint(&spec.limits));
+    }
     Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
 }
 
@@ -194,6 +199,7 @@ fn container_spec(a: &RunArgs, image: &Image, rootfs: Rootfs, binds: Vec<Bind>, 
         return Err(UsageError(format!("no command specified: {} has no ENTRYPOINT or CMD", a.image)).into());
     }
     let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let (seccomp, limits) = a.sandbox.resolve()?;
     let mut env = config.env().clone().unwrap_or_default();
     for e in &a.env {
         match e.split_once('=') {
@@ -224,6 +230,8 @@ fn container_spec(a: &RunArgs, image: &Image, rootfs: Rootfs, binds: Vec<Bind>, 
         hostname,
         binds,
         stdin: if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null },
+        seccomp,
+        limits,
     })
 }
 

@@ -120,6 +120,10 @@ impl Sys for FakeSys {
         self.record("set_no_new_privs".into())
     }
 
+    fn join_session_keyring(&mut self) -> nix::Result<()> {
+        self.record("join_session_keyring".into())
+    }
+
     fn root_after_pivot(&self, new_root: &Path) -> PathBuf {
         new_root.to_path_buf()
     }

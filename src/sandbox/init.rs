@@ -1,7 +1,9 @@
 //! The sandbox init: the process rbuild re-executes (hidden subcommand [`super::INIT_SUBCOMMAND`]) in
 //! fresh namespaces. Being a new, single-threaded process, it may fork and keep running Rust code in the
 //! child. It reads the [`InitSpec`], forks once so the child is pid 1 of the new pid namespace, reports
-//! that child's pid to rbuild (which SIGKILLs it on Ctrl-C), then waits and relays the exit status. The
+//! that child's pid to rbuild (which SIGKILLs it on Ctrl-C), then waits and relays the exit status: the
+//! kernel reports pid 1's end only once every process of its namespace is gone, so the init returning
+//! means the sandbox is empty. The
 //! child runs the [`Setup`] with the real [`LinuxSys`] and executes the command; anything that fails is
 //! reported on the status pipe before the child exits.
 
@@ -116,7 +118,9 @@ fn run_child(spec: &InitSpec, mut status: File) -> ! {
                 Err(e) => e,
                 Ok(program) => {
                     reset_signals();
-                    match close_inherited_fds() {
+                    // The filter goes on last: every call before it is rbuild's, not the command's.
+                    let filter = spec.seccomp.as_ref().map_or(Ok(()), |f| f.load());
+                    match close_inherited_fds().and(filter) {
                         Err(e) => e,
                         Ok(()) => exec(&program, &spec.run.argv, &env),
                     }

@@ -1,7 +1,8 @@
 //! Ctrl-C while sandboxes run. While at least one [`Watch`] is alive, SIGINT and SIGTERM are caught by a
 //! handler that only does async-signal-safe work: it records the signal and SIGKILLs every pid
-//! registered here (the sandboxes' pid 1 and their init), which takes each pid namespace down with all
-//! its processes and mounts. The waiting threads then see their sandbox end, read the recorded signal and
+//! registered here (each sandbox's init until its pid 1 is known, then that pid 1 alone), which takes
+//! each pid namespace down with all its processes and mounts; the init, left alive, sees pid 1 end only
+//! once the namespace is empty. The waiting threads then see their sandbox end, read the recorded signal and
 //! return [`SandboxError::Interrupted`]. The previous handlers come back when the last watch ends.
 
 use super::SandboxError;
@@ -66,6 +67,17 @@ impl Watch {
             VICTIMS.iter().position(|s| s.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok())
         {
             self.slots.push(i);
+        }
+        if RECEIVED.load(Ordering::SeqCst) != 0 {
+            let _ = signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    /// Watch `pid` instead of the first pid added (the init, once its child, pid 1, is known).
+    pub(crate) fn replace_first(&mut self, pid: i32) {
+        match self.slots.first() {
+            Some(&i) => VICTIMS[i].store(pid, Ordering::SeqCst),
+            None => return self.add(pid),
         }
         if RECEIVED.load(Ordering::SeqCst) != 0 {
             let _ = signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);

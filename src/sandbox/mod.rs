@@ -12,27 +12,41 @@
 //! init waits and relays the exit status (128+signal when killed). Setup failures and the mount-point stubs
 //! the child created travel back on a close-on-exec status pipe, so the user reads "sandbox: mounting
 //! /proc: EPERM" instead of an exit code. Every mount lives in the sandbox's own mount namespace, so
-//! nothing stays mounted on the host once its processes are gone; SIGINT/SIGTERM to rbuild SIGKILL the
-//! namespace's pid 1 (which takes every process in it along) and [`run`] returns
-//! [`SandboxError::Interrupted`].
+//! nothing stays mounted on the host once its processes are gone.
+//!
+//! Each sandbox gets its own cgroup ([`cgroup`]: pids limit, `--memory`, and on cgroup v1 a device
+//! filter), which rbuild creates before the init runs and drains (SIGKILL, then wait until empty) and
+//! removes after it: when [`run`] returns, no process of the sandbox is alive. SIGINT/SIGTERM to rbuild
+//! SIGKILL the namespace's pid 1 (the kernel then kills the rest and the init, which is left alive to
+//! wait, sees pid 1 only once the namespace is empty) and [`run`] returns [`SandboxError::Interrupted`].
+//!
+//! What the command may do: the capabilities of [`granted_caps`] (Docker's defaults without CAP_MKNOD,
+//! and without CAP_NET_RAW on the host's network), a rootfs and binds mounted `nodev`, a fresh anonymous
+//! session keyring, and the seccomp filter of [`seccomp`] (Docker's default profile unless told
+//! otherwise), loaded as the last step before `execve`.
 //!
 //! This module must never touch a host path through the image's symlinks (every mount point is resolved
 //! inside the rootfs) and keeps each `unsafe` block beside a `// SAFETY:` comment.
 
+mod cgroup;
 mod exec;
 #[cfg(test)]
 mod fake;
 mod init;
 mod interrupt;
 mod parent;
+mod seccomp;
 mod setup;
 mod sys;
 #[cfg(test)]
 mod tests;
 mod wire;
 
+pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use parent::{run, run_with_init};
+pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
+pub use setup::granted_caps;
 pub use sys::{LinuxSys, Sys};
 
 use nix::errno::Errno;
@@ -106,6 +120,10 @@ pub struct RunSpec {
     pub hostname: String,
     pub binds: Vec<Bind>,
     pub stdin: Stdin,
+    /// The seccomp filter (`--security-opt seccomp=`).
+    pub seccomp: Seccomp,
+    /// Processes and memory (`--pids-limit`, `--memory`), applied through the sandbox's cgroup.
+    pub limits: Limits,
 }
 
 /// How the command ended.
@@ -117,6 +135,8 @@ pub struct RunOutcome {
     /// before children). The caller removes them from the upper dir before diffing; a stub the command
     /// itself replaced may be gone already.
     pub created_stubs: Vec<String>,
+    /// The kernel's OOM killer ended a process of the sandbox (it hit its `--memory` limit).
+    pub oom_killed: bool,
 }
 
 /// Everything that can go wrong around a sandboxed command (not the command's own failure: that is a
@@ -166,6 +186,21 @@ pub enum SandboxError {
     Exec { argv0: String, errno: Errno },
     #[error("sandbox: interrupted by {}; the command was killed", signal_name(*signal))]
     Interrupted { signal: i32 },
+    #[error("sandbox: cgroup {}: {source}", path.display())]
+    Cgroup { path: PathBuf, source: io::Error },
+    /// A limit the user asked for cannot be applied here.
+    #[error(
+        "sandbox: {limit} needs the {controller} cgroup controller, which is not usable here ({why}); \
+         run rbuild where cgroups are delegated to it (as root on the host, or a container with a writable \
+         cgroup), or drop the option"
+    )]
+    NoController { controller: &'static str, limit: String, why: String },
+    #[error("sandbox: {count} process(es) of the sandbox are still alive after SIGKILL (cgroup {})", cgroup.display())]
+    Lingering { count: usize, cgroup: PathBuf },
+    #[error("seccomp profile {file}: {problem}")]
+    BadProfile { file: String, problem: String },
+    #[error("sandbox: seccomp: {what}: {reason}")]
+    Seccomp { what: String, reason: String },
 }
 
 impl SandboxError {
@@ -182,6 +217,16 @@ impl SandboxError {
         let step = step.into();
         move |errno| SandboxError::Setup { step, errno }
     }
+}
+
+/// What to add to a failure when the OOM killer ended the command: the limit, and what to do.
+pub fn oom_hint(limits: &Limits) -> String {
+    let limit = match limits.memory {
+        Some(b) if b % (1 << 20) == 0 => format!(" of {}m", b >> 20),
+        Some(b) => format!(" of {b} bytes"),
+        None => String::new(),
+    };
+    format!("killed by the kernel's OOM killer: the memory limit{limit} was reached; raise --memory")
 }
 
 fn signal_name(signal: i32) -> String {

@@ -3,8 +3,11 @@
 //! spec, register its pids for Ctrl-C, collect the stubs and any setup failure from the status pipe, and
 //! turn the init's exit status into a [`RunOutcome`].
 
+use super::cgroup::Cgroup;
 use super::interrupt::Watch;
+use super::seccomp::{Filter, Profile, Seccomp, DEFAULT_PROFILE};
 use super::setup::overlay_options;
+use super::setup::{cap_names, granted_caps};
 use super::sys::{LinuxSys, Sys};
 use super::wire::{read_messages, EtcFile, InitSpec};
 use super::{Network, Rootfs, RunOutcome, RunSpec, SandboxError, Stdin, INIT_SUBCOMMAND};
@@ -38,13 +41,16 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
     let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
+    let console = if spec.stdin == Stdin::Inherit { stdin_terminal() } else { None };
     let init_spec = InitSpec {
         run: RunSpec { rootfs: scratch.shorten_lowers(&spec.rootfs)?, ..spec.clone() },
         mountpoint: scratch.mountpoint(),
         etc_files: scratch.etc_files(),
         foreground,
-        console: if spec.stdin == Stdin::Inherit { stdin_terminal() } else { None },
+        console: console.clone(),
+        seccomp: seccomp_filter(spec)?,
     };
+    let cgroup = Cgroup::create(&spec.limits, console.as_deref())?;
     let json = serde_json::to_vec(&init_spec).map_err(SandboxError::Protocol)?;
     let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Pipe(e.into()));
     let (spec_r, spec_w) = pipe()?;
@@ -54,6 +60,12 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     let mut init = spawn_init(spec, init_program, [&spec_r, &report_w, &status_w])?;
     drop((spec_r, report_w, status_w));
     watch.add(init.id() as i32);
+    // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup.
+    if let Err(e) = cgroup.as_ref().map_or(Ok(()), |cg| cg.add(init.id() as i32)) {
+        let _ = init.kill();
+        let _ = init.wait();
+        return Err(e);
+    }
     // An init that died early closes its end: its exit status and the status pipe tell why.
     let _ = File::from(spec_w).write_all(&json);
     let collected = collect_reports(&mut watch, report_r, status_r);
@@ -62,10 +74,13 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
         let _ = init.kill();
     }
     let status = init.wait().map_err(SandboxError::Pipe);
+    // Whatever ended the init, nothing of the sandbox outlives this call.
+    let drained = cgroup.as_ref().map_or(Ok(()), Cgroup::drain);
     if foreground {
         take_terminal_back();
     }
     let (status, (pid1, status_text)) = (status?, collected?);
+    drained?;
     if let Some(signal) = watch.interrupted() {
         return Err(SandboxError::Interrupted { signal });
     }
@@ -78,7 +93,8 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
         return Err(SandboxError::InitFailed { status: status.to_string() });
     }
     let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(128);
-    Ok(RunOutcome { exit_code, created_stubs })
+    let oom_killed = cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+    Ok(RunOutcome { exit_code, created_stubs, oom_killed })
 }
 
 /// Read the pid of the sandbox's pid 1 (registering it for Ctrl-C), then the status pipe to its end:
@@ -88,11 +104,22 @@ fn collect_reports(watch: &mut Watch, report: OwnedFd, status: OwnedFd) -> Resul
     File::from(report).read_to_string(&mut text).map_err(SandboxError::Pipe)?;
     let pid1 = text.trim().parse::<i32>().ok();
     if let Some(pid) = pid1 {
-        watch.add(pid);
+        // From now on a signal kills pid 1 only: the init stays to wait for the namespace to empty.
+        watch.replace_first(pid);
     }
     let mut status_text = String::new();
     File::from(status).read_to_string(&mut status_text).map_err(SandboxError::Pipe)?;
     Ok((pid1, status_text))
+}
+
+/// The filter the child loads: the profile resolved for the capabilities this sandbox's root holds.
+fn seccomp_filter(spec: &RunSpec) -> Result<Option<Filter>, SandboxError> {
+    let caps = cap_names(granted_caps(spec.network));
+    match &spec.seccomp {
+        Seccomp::Unconfined => Ok(None),
+        Seccomp::Profile(p) => Ok(Some(p.resolve(&caps))),
+        Seccomp::Default => Ok(Some(Profile::parse(DEFAULT_PROFILE, "(built-in default)")?.resolve(&caps))),
+    }
 }
 
 /// The namespaces the init is started in (the pid namespace applies to its children).

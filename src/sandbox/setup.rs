@@ -39,9 +39,29 @@ pub(crate) const DEFAULT_CAPS: &[(u32, &str)] = &[
     (31, "CAP_SETFCAP"),
 ];
 
-/// The default set as a mask (Docker's `CapBnd: 00000000a80425fb`).
+/// Docker's default set as a mask (Docker's `CapBnd: 00000000a80425fb`).
 pub(crate) fn default_cap_mask() -> u64 {
     DEFAULT_CAPS.iter().fold(0, |m, (n, _)| m | (1u64 << n))
+}
+
+const CAP_NET_RAW: u32 = 13;
+const CAP_MKNOD: u32 = 27;
+
+/// The capabilities a sandbox's root keeps: Docker's defaults without CAP_MKNOD (as podman: a device node
+/// made in a build is never needed, and one that reaches a host disk is the worst a build can do) and,
+/// when the sandbox shares the host's network, without CAP_NET_RAW (a raw or packet socket there sees
+/// and forges every host connection; podman drops it always, Docker keeps it in its isolated network).
+pub fn granted_caps(network: Network) -> u64 {
+    let mut mask = default_cap_mask() & !(1u64 << CAP_MKNOD);
+    if network == Network::Host {
+        mask &= !(1u64 << CAP_NET_RAW);
+    }
+    mask
+}
+
+/// The names of the capabilities in `mask` (`CAP_CHOWN`, ...), for the seccomp profile's conditions.
+pub(crate) fn cap_names(mask: u64) -> Vec<&'static str> {
+    DEFAULT_CAPS.iter().filter(|(n, _)| mask & (1u64 << n) != 0).map(|(_, name)| *name).collect()
 }
 
 /// Device nodes bind-mounted from the host into the sandbox's `/dev`.
@@ -114,13 +134,17 @@ impl<'a, S: Sys> Setup<'a, S> {
                 // Relative lowerdir names keep the option string under a page even with 40+ layers.
                 self.sys.chdir(&parent).map_err(SandboxError::setup(format!("entering {}", parent.display())))?;
                 let data = Some(options.as_str());
+                // nodev: a device node that comes with an image (or a layer) opens nothing.
                 self.sys
-                    .mount(Some(Path::new("overlay")), root, Some("overlay"), MsFlags::empty(), data)
+                    .mount(Some(Path::new("overlay")), root, Some("overlay"), MsFlags::MS_NODEV, data)
                     .map_err(|errno| SandboxError::OverlayMount { errno })
             }
             Rootfs::Dir(dir) => {
                 let step = || format!("bind-mounting the rootfs {} on {}", dir.display(), root.display());
-                self.mount(Some(dir), root, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, step)
+                self.mount(Some(dir), root, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, step)?;
+                // A bind takes its flags from a remount; nodev as for the overlay.
+                let nodev = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV;
+                self.mount(None, root, None, nodev, None, || "making the rootfs nodev".into())
             }
         }
     }
@@ -208,6 +232,8 @@ impl<'a, S: Sys> Setup<'a, S> {
             let target = self.stub(root, &file.target, Kind::File)?;
             let step = || format!("bind-mounting {}", file.target);
             self.mount(Some(&file.source), &target, None, MsFlags::MS_BIND, None, step)?;
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
+            self.mount(None, &target, None, flags, None, || format!("making {} nodev", file.target))?;
         }
         Ok(())
     }
@@ -219,10 +245,12 @@ impl<'a, S: Sys> Setup<'a, S> {
             let target = self.stub(root, &bind.target, kind)?;
             let step = || format!("bind-mounting {} on {}", bind.source.display(), bind.target);
             self.mount(Some(&bind.source), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, step)?;
+            // A bind or cache mount never opens a device node, nor honours a setuid bit (as BuildKit's).
+            let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
             if bind.readonly {
-                let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-                self.mount(None, &target, None, ro, None, || format!("making {} read-only", bind.target))?;
+                flags |= MsFlags::MS_RDONLY;
             }
+            self.mount(None, &target, None, flags, None, || format!("making {} nodev, nosuid", bind.target))?;
         }
         Ok(())
     }
@@ -256,11 +284,13 @@ impl<'a, S: Sys> Setup<'a, S> {
         self.sys.setresgid(user.gid).map_err(SandboxError::setup(format!("setting gid {}", user.gid)))?;
         self.sys.setresuid(user.uid).map_err(SandboxError::setup(format!("setting uid {}", user.uid)))?;
         // Root keeps Docker's defaults; any other user already lost every capability in setresuid.
-        let caps = if user.uid == 0 { default_cap_mask() } else { 0 };
+        let caps = if user.uid == 0 { granted_caps(self.spec.run.network) } else { 0 };
         let sets = CapSets { effective: caps, permitted: caps, inheritable: 0 };
         self.sys.capset(sets).map_err(SandboxError::setup("setting capabilities"))?;
         self.sys.clear_ambient().map_err(SandboxError::setup("clearing ambient capabilities"))?;
         self.sys.set_no_new_privs().map_err(SandboxError::setup("setting no_new_privs"))?;
+        // Before seccomp, which denies keyctl: even unconfined, the caller's session keys stay out of reach.
+        self.sys.join_session_keyring().map_err(SandboxError::setup("joining a new session keyring"))?;
         self.sys
             .chdir(Path::new(&cwd))
             .map_err(SandboxError::setup(format!("changing to the working directory {cwd}")))?;
@@ -268,7 +298,7 @@ impl<'a, S: Sys> Setup<'a, S> {
     }
 
     fn narrow_bounding_set(&mut self) -> Result<(), SandboxError> {
-        let keep = default_cap_mask();
+        let keep = granted_caps(self.spec.run.network);
         for cap in 0..64u32 {
             match self.sys.bounding_has(cap) {
                 Ok(true) if keep & (1 << cap) == 0 => {

@@ -44,6 +44,8 @@ pub trait Sys {
     fn capset(&mut self, sets: CapSets) -> nix::Result<()>;
     fn clear_ambient(&mut self) -> nix::Result<()>;
     fn set_no_new_privs(&mut self) -> nix::Result<()>;
+    /// Join a new anonymous session keyring, so no key of rbuild's session is reachable.
+    fn join_session_keyring(&mut self) -> nix::Result<()>;
     /// Where the new root is reachable from this process once `pivot_root` has run: `/` for real, the
     /// mount point itself for a fake that never pivots.
     fn root_after_pivot(&self, new_root: &Path) -> PathBuf;
@@ -52,6 +54,9 @@ pub trait Sys {
 /// The real kernel.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LinuxSys;
+
+/// `keyctl(2)` operation: join (or create) a session keyring.
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
 
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
@@ -184,6 +189,18 @@ impl Sys for LinuxSys {
 
     fn set_no_new_privs(&mut self) -> nix::Result<()> {
         nix::sys::prctl::set_no_new_privs()
+    }
+
+    fn join_session_keyring(&mut self) -> nix::Result<()> {
+        // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NULL name creates and joins an anonymous keyring; no
+        // memory is passed.
+        let r =
+            unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) };
+        // A kernel without keyrings has no keyring to leak either.
+        match Errno::result(r) {
+            Err(Errno::ENOSYS) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     fn root_after_pivot(&self, _new_root: &Path) -> PathBuf {

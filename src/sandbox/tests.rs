@@ -3,7 +3,7 @@
 
 use super::fake::FakeSys;
 use super::parent::namespace_flags;
-use super::setup::{default_cap_mask, overlay_options, Setup, DEFAULT_CAPS};
+use super::setup::{default_cap_mask, granted_caps, overlay_options, Setup, DEFAULT_CAPS};
 use super::wire::{read_messages, EtcFile, InitSpec, Message, WireError};
 use super::*;
 use nix::sched::CloneFlags;
@@ -48,6 +48,8 @@ impl Fixture {
                 hostname: "box".into(),
                 binds: vec![],
                 stdin: Stdin::Null,
+                seccomp: Default::default(),
+                limits: Default::default(),
             },
             mountpoint: self.path("rootfs"),
             etc_files: ["hosts", "resolv.conf", "hostname"]
@@ -56,6 +58,7 @@ impl Fixture {
                 .collect(),
             foreground: false,
             console: None,
+            seccomp: None,
         }
     }
 
@@ -94,7 +97,7 @@ fn overlay_rootfs_setup_mounts_everything_in_order_then_pivots() {
         "mount - / - MsFlags(MS_REC | MS_PRIVATE) -".to_string(),
         "chdir <tmp>/snapshots".to_string(),
         format!(
-            "mount overlay <tmp>/rootfs overlay MsFlags(0x0) lowerdir=top:base,upperdir={},workdir={}",
+            "mount overlay <tmp>/rootfs overlay MsFlags(MS_NODEV) lowerdir=top:base,upperdir={},workdir={}",
             fx.path("upper").display(),
             fx.path("work").display()
         ),
@@ -139,9 +142,11 @@ fn overlay_rootfs_setup_mounts_everything_in_order_then_pivots() {
             "setgroups []",
             "setresgid 0",
             "setresuid 0",
-            "capset eff=0xa80425fb prm=0xa80425fb inh=0x0",
+            // Docker's a80425fb without CAP_MKNOD (27) and, on the host network, CAP_NET_RAW (13).
+            "capset eff=0xa00405fb prm=0xa00405fb inh=0x0",
             "clear_ambient",
             "set_no_new_privs",
+            "join_session_keyring",
             "chdir /work/dir",
         ]
     );
@@ -151,7 +156,7 @@ fn overlay_rootfs_setup_mounts_everything_in_order_then_pivots() {
 const DEVICES_FOR_TEST: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 #[test]
-fn the_bounding_set_keeps_exactly_dockers_defaults() {
+fn defect1_defect4_the_bounding_set_is_dockers_defaults_without_mknod_and_net_raw_on_the_host_network() {
     let fx = Fixture::new();
     let spec = fx.spec(fx.overlay());
     let mut sys = FakeSys::new(fx.tmp.path());
@@ -159,8 +164,11 @@ fn the_bounding_set_keeps_exactly_dockers_defaults() {
     let dropped: Vec<u32> =
         sys.calls.iter().filter_map(|c| c.strip_prefix("bounding_drop ")).map(|n| n.parse().unwrap()).collect();
     let kept: Vec<u32> = (0..41).filter(|c| !dropped.contains(c)).collect();
-    assert_eq!(kept, DEFAULT_CAPS.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+    let docker: Vec<u32> = DEFAULT_CAPS.iter().map(|(n, _)| *n).filter(|n| ![13, 27].contains(n)).collect();
+    assert_eq!(kept, docker);
     assert_eq!(default_cap_mask(), 0xa804_25fb);
+    assert_eq!(granted_caps(Network::Host), 0xa004_05fb);
+    assert_eq!(granted_caps(Network::None), 0xa004_25fb);
     // The bounding set is narrowed while still root, before the ids change.
     let last_drop = sys.calls.iter().rposition(|c| c.starts_with("bounding_drop")).unwrap();
     let setresuid = sys.calls.iter().position(|c| c.starts_with("setresuid")).unwrap();
@@ -206,7 +214,10 @@ fn a_directory_rootfs_is_bind_mounted_and_none_network_brings_lo_up() {
     let mut sys = FakeSys::new(fx.tmp.path());
     run_setup(&spec, &mut sys).0.unwrap();
     assert_eq!(sys.calls[1], "mount <tmp>/copy <tmp>/rootfs - MsFlags(MS_BIND | MS_REC) -");
-    assert_eq!(sys.calls[2], "loopback_up");
+    assert_eq!(sys.calls[2], "mount - <tmp>/rootfs - MsFlags(MS_NODEV | MS_REMOUNT | MS_BIND) -");
+    assert_eq!(sys.calls[3], "loopback_up");
+    // In its own empty network namespace the root keeps CAP_NET_RAW (ping on lo), as in Docker.
+    assert!(sys.calls.iter().any(|c| c == "capset eff=0xa00425fb prm=0xa00425fb inh=0x0"), "{:#?}", sys.calls);
     assert!(namespace_flags(Network::None).contains(CloneFlags::CLONE_NEWNET));
     assert!(!namespace_flags(Network::Host).contains(CloneFlags::CLONE_NEWNET));
     let all = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
@@ -248,7 +259,10 @@ fn missing_mount_points_become_reported_stubs_but_pseudo_fs_contents_do_not() {
     let m = mounts(&sys.calls);
     let token = "<tmp>/rootfs/run/secrets/token";
     assert!(m.contains(&format!("mount <tmp>/secret {token} - MsFlags(MS_BIND | MS_REC) -").as_str()));
-    assert!(m.contains(&format!("mount - {token} - MsFlags(MS_RDONLY | MS_REMOUNT | MS_BIND) -").as_str()), "{m:#?}");
+    let ro = "MsFlags(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND)";
+    assert!(m.contains(&format!("mount - {token} - {ro} -").as_str()), "{m:#?}");
+    let rw = "MsFlags(MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND)";
+    assert!(m.contains(&format!("mount - <tmp>/rootfs/root/.cache/go - {rw} -").as_str()), "{m:#?}");
     // The working directory is created (0755) but is content, not a stub.
     assert_eq!(fs::metadata(fx.path("rootfs/work/dir")).unwrap().permissions().mode() & 0o777, 0o755);
     assert!(!stubs.iter().any(|s| s.starts_with("/work")));

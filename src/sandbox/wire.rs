@@ -2,6 +2,7 @@
 //! pipe closed after writing) and [`Message`]s (JSON lines, sandbox → rbuild, over a close-on-exec status
 //! pipe whose end-of-file means the command was executed or the setup gave up).
 
+use super::seccomp::Filter;
 use super::{RunSpec, SandboxError};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,8 @@ pub(crate) struct InitSpec {
     /// The host terminal on stdin, bind-mounted at `/dev/console` so `tty` can name it (the container's
     /// own devpts instance does not show the host's pseudo-terminals).
     pub console: Option<PathBuf>,
+    /// The seccomp filter resolved for this sandbox by rbuild; `None` when unconfined.
+    pub seccomp: Option<Filter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,10 @@ pub(crate) enum WireError {
         argv0: String,
         errno: i32,
     },
+    Seccomp {
+        what: String,
+        reason: String,
+    },
     /// Failures of the init itself (unreadable spec, fork): only ever shown to the user.
     Init(String),
 }
@@ -76,6 +83,7 @@ impl From<&SandboxError> for WireError {
             SandboxError::NotFound { argv0 } => WireError::NotFound { argv0: argv0.clone() },
             SandboxError::Exec { argv0, errno } => WireError::Exec { argv0: argv0.clone(), errno: *errno as i32 },
             SandboxError::Init(m) => WireError::Init(m.clone()),
+            SandboxError::Seccomp { what, reason } => WireError::Seccomp { what: what.clone(), reason: reason.clone() },
             other => WireError::Init(other.to_string()),
         }
     }
@@ -90,6 +98,7 @@ impl From<WireError> for SandboxError {
             WireError::User(m) => SandboxError::User(m),
             WireError::NotFound { argv0 } => SandboxError::NotFound { argv0 },
             WireError::Exec { argv0, errno } => SandboxError::Exec { argv0, errno: Errno::from_raw(errno) },
+            WireError::Seccomp { what, reason } => SandboxError::Seccomp { what, reason },
             WireError::Init(m) => SandboxError::Init(m),
         }
     }

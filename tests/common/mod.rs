@@ -196,3 +196,17 @@ pub fn read_tar(data: &[u8]) -> BTreeMap<String, TarEntry> {
     }
     out
 }
+
+/// The pids of the processes whose environment holds `marker` (`K=V`), e.g. everything a sandbox ran.
+pub fn pids_with(marker: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(env) = std::fs::read(e.path().join("environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}

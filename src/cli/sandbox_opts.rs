@@ -1,0 +1,112 @@
+//! The sandbox flags `rbuild build` and `rbuild run` share: `--security-opt`, `--memory`, `--pids-limit`,
+//! turned once into the sandbox's [`Seccomp`] and [`Limits`].
+
+use super::UsageError;
+use crate::sandbox::{Limits, Seccomp};
+
+/// Docker refuses smaller memory limits: the runtime itself would not start.
+const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SandboxOptions {
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json (Docker's format), no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Memory limit of each command, swap included (e.g. 512m, 2g; at least 6m)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Process limit of each command (default 4096; -1 for none)
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl SandboxOptions {
+    /// The seccomp filter and the limits these flags ask for.
+    pub fn resolve(&self) -> Result<(Seccomp, Limits), UsageError> {
+        let mut seccomp = Seccomp::Default;
+        for opt in &self.security_opt {
+            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+            match key {
+                "seccomp" if !value.is_empty() => {
+                    seccomp = Seccomp::from_option(value).map_err(|e| UsageError(e.to_string()))?;
+                }
+                // Always on in rbuild's sandbox.
+                "no-new-privileges" if matches!(value, "" | "true") => {}
+                _ => {
+                    return Err(UsageError(format!(
+                        "unsupported --security-opt {opt:?} (use seccomp=unconfined, seccomp=PROFILE.json or \
+                         no-new-privileges)"
+                    )))
+                }
+            }
+        }
+        let memory = self.memory.as_deref().map(parse_memory).transpose()?;
+        let pids = match self.pids_limit {
+            None => None,
+            Some(n) if n <= 0 => Some(0),
+            Some(n) => Some(n as u64),
+        };
+        Ok((seccomp, Limits { memory, pids }))
+    }
+}
+
+/// Docker's `RAMInBytes`: a number with an optional binary unit (b, k, m, g, t, p; `mb`, `MiB` too).
+fn parse_memory(s: &str) -> Result<u64, UsageError> {
+    let bad = || UsageError(format!("invalid --memory {s:?}: expected a size such as 512m or 2g"));
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], Some(c)),
+        _ => (t, None),
+    };
+    let shift = match unit {
+        None => 0,
+        Some('k') => 10,
+        Some('m') => 20,
+        Some('g') => 30,
+        Some('t') => 40,
+        Some('p') => 50,
+        Some(_) => return Err(bad()),
+    };
+    let n: f64 = digits.trim().parse().map_err(|_| bad())?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(bad());
+    }
+    let bytes = (n * (1u64 << shift) as f64) as u64;
+    if bytes < MIN_MEMORY {
+        return Err(UsageError(format!("--memory {s}: the minimum is 6m (6291456 bytes)")));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse_like_docker() {
+        assert_eq!(parse_memory("32m").unwrap(), 32 << 20);
+        assert_eq!(parse_memory("32MB").unwrap(), 32 << 20);
+        assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_memory("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_memory("7340032").unwrap(), 7 << 20);
+        assert!(parse_memory("1m").unwrap_err().0.contains("minimum is 6m"));
+        assert!(parse_memory("lots").is_err() && parse_memory("5x").is_err() && parse_memory("-8m").is_err());
+    }
+
+    #[test]
+    fn security_opts_and_pids_limits() {
+        let opts = |s: &[&str], pids| SandboxOptions {
+            security_opt: s.iter().map(|s| s.to_string()).collect(),
+            memory: None,
+            pids_limit: pids,
+        };
+        assert_eq!(opts(&["seccomp=unconfined"], None).resolve().unwrap().0, Seccomp::Unconfined);
+        assert_eq!(opts(&["no-new-privileges"], Some(-1)).resolve().unwrap().1.pids, Some(0));
+        assert_eq!(opts(&[], Some(100)).resolve().unwrap().1.pids, Some(100));
+        assert!(opts(&["apparmor=x"], None).resolve().unwrap_err().0.contains("unsupported --security-opt"));
+        let e = opts(&["seccomp=/no/such.json"], None).resolve().unwrap_err().0;
+        assert!(e.contains("seccomp profile /no/such.json: cannot read it"), "{e}");
+    }
+}
