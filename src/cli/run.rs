@@ -105,7 +105,8 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     let image = store.resolve(&a.image)?;
     let id = new_container_id()?;
     let dir = if a.rm {
-        store.root().join("tmp").join(format!("run-{id}"))
+        // The pid in the name lets the next command remove it if this one is killed.
+        store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()))
     } else {
         store.root().join("containers").join(&id)
     };
