@@ -392,3 +392,18 @@ fn system_check_reports_debris_without_removing_it() {
         assert!(p.exists(), "system check is read-only");
     }
 }
+
+#[test]
+fn defect7_sigterm_during_a_run_step_ends_the_whole_build_as_interrupted() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("Dockerfile", "FROM busybox:latest\nRUN echo started; sleep 30\n");
+    let child = build_until_run_starts(&t, "slow:1");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(tmp_entries(&t), Vec::<String>::new(), "tmp/ after the interrupt");
+    assert_eq!(leases(&t), Vec::<String>::new(), "leases after the interrupt");
+    assert!(!names(&t).iter().any(|n| n.contains("slow")));
+}

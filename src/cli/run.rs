@@ -92,7 +92,8 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
             let code = match err.downcast_ref::<SandboxError>() {
                 Some(SandboxError::Interrupted { signal }) => 128 + *signal as u8,
                 Some(e) => e.exec_exit_code().map(|c| c as u8).unwrap_or(RUNNER_FAILED),
-                None => RUNNER_FAILED,
+                // Interrupted before or after the container ran (unpacking its rootfs, say).
+                None => crate::interrupt::received().map_or(RUNNER_FAILED, |i| i.exit_code()),
             };
             eprintln!("error: {err:#}");
             Ok(ExitCode::from(code))
