@@ -13,6 +13,8 @@ pub mod digest;
 pub mod dockerfile;
 pub mod fsops;
 pub mod image;
+#[allow(unsafe_code)]
+pub mod interrupt;
 pub mod layer;
 pub mod lint;
 pub mod plan;

@@ -58,11 +58,12 @@ pub fn root_key(what: &str) -> Digest {
 pub struct StepCache {
     dir: PathBuf,
     enabled: bool,
+    store: Store,
 }
 
 impl StepCache {
     pub fn new(store: &Store, enabled: bool) -> StepCache {
-        StepCache { dir: store.root().join("cache/steps"), enabled }
+        StepCache { dir: store.root().join("cache/steps"), enabled, store: store.clone() }
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
@@ -84,7 +85,7 @@ impl StepCache {
     /// next time, so it is reported to the caller but need not fail the build.
     pub fn record(&self, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        let mut tmp = self.store.temp_file("cache").map_err(io::Error::other)?;
         serde_json::to_writer(&mut tmp, layer)?;
         tmp.persist(self.path(key)).map_err(|e| e.error)?;
         Ok(())
@@ -95,6 +96,7 @@ impl StepCache {
 /// that a rebuild stats files instead of reading them. Kept per context directory in `<root>/cache/context/`.
 pub struct FileDigests {
     path: PathBuf,
+    store: Store,
     /// Relative path → the file's stamp when hashed, and its digest.
     map: std::collections::HashMap<String, (Stamp, Digest)>,
     dirty: bool,
@@ -107,7 +109,7 @@ impl FileDigests {
         let name = Digest::of(abs.as_os_str().as_encoded_bytes());
         let path = store.root().join("cache/context").join(format!("{}.json", name.hex()));
         let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        FileDigests { path, map, dirty: false }
+        FileDigests { path, store: store.clone(), map, dirty: false }
     }
 
     /// The sha256 of a regular file's bytes.
@@ -141,7 +143,7 @@ impl FileDigests {
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut tmp = self.store.temp_file("context-digests").map_err(io::Error::other)?;
         serde_json::to_writer(&mut tmp, &self.map)?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         self.dirty = false;

@@ -43,6 +43,8 @@ pub enum CopyError {
     Io { path: String, source: io::Error },
     #[error("unpacking archive {path}: {message}")]
     Archive { path: String, message: String },
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CopyError + '_ {
@@ -142,6 +144,7 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
     }
     let excludes = spec.exclude.iter().map(|p| glob(p)).collect::<Result<Vec<_>, _>>()?;
     for item in items {
+        crate::interrupt::check()?;
         match item {
             Item::Heredoc { name, content } => {
                 let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
@@ -386,6 +389,7 @@ impl Writer<'_> {
         let walker = walkdir::WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name();
         let mut it = walker.into_iter();
         while let Some(entry) = it.next() {
+            crate::interrupt::check()?;
             let entry = entry.map_err(|e| CopyError::Io {
                 path: dir.display().to_string(),
                 source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed")),

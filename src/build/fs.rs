@@ -85,11 +85,10 @@ impl Executor<'_> {
         let opts = LayerOptions { compression: self.req.compression, source_date_epoch: self.req.source_date_epoch };
         let layer =
             layer::write(self.store, fs.upper(), &opts).map_err(|e| fail(loc, format!("writing the layer: {e}")))?;
-        if let Some(lease) = self.lease.as_mut() {
-            let digest =
-                crate::store::from_oci_digest(layer.descriptor.digest()).map_err(|e| fail(loc, e.to_string()))?;
-            lease.protect(&digest).map_err(|e| fail(loc, e.to_string()))?;
-        }
+        // A new blob is kept by the lease's start time, a reused one was touched by the writer; naming it
+        // keeps it whatever its mtime says.
+        let digest = crate::store::from_oci_digest(layer.descriptor.digest()).map_err(|e| fail(loc, e.to_string()))?;
+        self.lease.protect(&digest).map_err(|e| fail(loc, e.to_string()))?;
         let mut diff_ids = st.image.diff_ids.clone();
         diff_ids.push(layer.diff_id.clone());
         match fs {
@@ -178,10 +177,8 @@ impl Executor<'_> {
             }
             return Ok((self.view(format!("stage:{i}"), &layers, &diff_ids, loc)?, name));
         }
-        let img = self
-            .store
-            .resolve(from)
-            .map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
+        let img =
+            self.leased_image(from).map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
         let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
         let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {from}: {e}")))?;
         let view = self.view(format!("image:{}", img.manifest_digest), img.manifest.layers(), &state.diff_ids, loc)?;

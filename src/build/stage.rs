@@ -14,7 +14,7 @@ use crate::image::state::{HistoryEntry, ImageState};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
 use crate::snapshot::overlay::OverlayMount;
 use crate::snapshot::{Backend, Snapshots};
-use crate::store::{Lease, Store};
+use crate::store::{Image, Lease, Store, StoreError};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -49,8 +49,9 @@ pub(crate) struct Executor<'a> {
     pub(super) snapshots: Snapshots<'a>,
     pub(super) cache: StepCache,
     pub(super) files: FileDigests,
-    /// Keeps this build's blobs from a concurrent gc until the image is committed.
-    pub(super) lease: Option<Lease>,
+    /// Keeps this build's blobs, and those of every image it reads, from a concurrent gc until the image
+    /// is committed.
+    pub(super) lease: Lease,
     // Declared before `work`: views are unmounted before their mount points are deleted.
     pub(super) mounts: Vec<OverlayMount>,
     pub(super) work: tempfile::TempDir,
@@ -61,21 +62,8 @@ pub(crate) struct Executor<'a> {
     pub(super) views: BTreeMap<String, PathBuf>,
     declared_args: BTreeSet<String>,
     pub(super) expander: Expander,
-}
-
-/// Work dirs of builds whose process is gone (killed before it could clean up): `build-<pid>-*`.
-fn remove_stale_work_dirs(tmp: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(tmp) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("build-").and_then(|r| r.split('-').next()?.parse::<i32>().ok()) else {
-            continue;
-        };
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-        if !alive {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
+    /// Images named by FROM, `COPY --from` and `RUN --mount from=`, as resolved and leased.
+    images: BTreeMap<String, Image>,
 }
 
 pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
@@ -90,19 +78,15 @@ impl<'a> Executor<'a> {
         ctx: &'a Context,
         progress: &'a Progress,
     ) -> Result<Executor<'a>, BuildError> {
-        let tmp = store.tmp_dir();
-        remove_stale_work_dirs(&tmp);
-        let work = tempfile::Builder::new()
-            .prefix(&format!("build-{}-", std::process::id()))
-            .tempdir_in(&tmp)
-            .map_err(|source| BuildError::Io { what: format!("creating a work dir in {}", tmp.display()), source })?;
+        // Work dirs of builds killed before they could clean up were removed when the store was opened.
+        let work = store.temp_dir("build")?;
         let (backend, why) = crate::snapshot::overlay::detect(work.path());
         if let Some(why) = why {
             progress.debug(&format!("snapshots: copy backend ({why})"));
         } else {
             progress.debug("snapshots: overlay backend");
         }
-        let lease = Some(store.lease()?);
+        let lease = store.lease()?;
         Ok(Executor {
             store,
             req,
@@ -122,7 +106,20 @@ impl<'a> Executor<'a> {
             views: BTreeMap::new(),
             declared_args: plan.meta_args.names().map(String::from).collect(),
             expander: Expander::new(plan.escape),
+            images: BTreeMap::new(),
         })
+    }
+
+    /// The image `reference` names, resolved once per build and leased (manifest, config, layers) under
+    /// the store lock, so an `rmi` + `prune` meanwhile can neither remove what the build reads nor make
+    /// two steps see two different images under one name.
+    pub(super) fn leased_image(&mut self, reference: &str) -> Result<Image, StoreError> {
+        if let Some(img) = self.images.get(reference) {
+            return Ok(img.clone());
+        }
+        let img = self.store.lock()?.resolve_leased(reference, &mut self.lease)?;
+        self.images.insert(reference.to_string(), img.clone());
+        Ok(img)
     }
 
     pub(super) fn new_dir(&mut self, kind: &str) -> Result<PathBuf, std::io::Error> {
@@ -195,8 +192,14 @@ impl<'a> Executor<'a> {
                 (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
-                let img = self.store.resolve(name).map_err(|e| {
-                    fail(loc, format!("{e}; import a base image with `rbuild import ROOTFS.tar {name}`"))
+                let img = self.leased_image(name).map_err(|e| {
+                    let hint = match e {
+                        StoreError::NotFound { .. } => {
+                            format!("; import a base image with `rbuild import ROOTFS.tar {name}`")
+                        }
+                        _ => String::new(),
+                    };
+                    fail(loc, format!("{e}{hint}"))
                 })?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;

@@ -217,7 +217,14 @@ impl Executor<'_> {
             limits: self.req.limits,
         };
         self.progress.output_begins();
-        let outcome = sandbox::run(&spec).map_err(|e| failed(e.to_string()))?;
+        let outcome = sandbox::run(&spec).map_err(|e| {
+            // The sandbox caught the signal itself (its handler replaces the process-wide one while a RUN
+            // runs): record it, so the command ends as interrupted (128+signal), not as a failed step.
+            if let sandbox::SandboxError::Interrupted { signal } = e {
+                crate::interrupt::note(signal);
+            }
+            failed(e.to_string())
+        })?;
         let written_root = match &fs {
             StepFs::Overlay { upper, .. } => upper.clone(),
             StepFs::Copy { rootfs, .. } => rootfs.clone(),
@@ -270,21 +277,22 @@ impl Executor<'_> {
             let i = self.build_stage(i)?;
             return self.stages[i].as_ref().map(|s| s.key.clone()).ok_or_else(|| fail(loc, "stage did not finish"));
         }
-        let img = self
-            .store
-            .resolve(from)
-            .map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
+        let img =
+            self.leased_image(from).map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
         Ok(img.manifest_digest)
     }
 
     /// On a cache hit, take the recorded layer instead of running the step.
     fn reuse_cached(&mut self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
         let Some(cached) = self.cache.lookup(self.store, key) else { return Ok(false) };
-        if let Some(lease) = self.lease.as_mut() {
-            let blob = crate::store::from_oci_digest(cached.descriptor.digest())
-                .map_err(|e| fail(step.location, e.to_string()))?;
-            lease.protect(&blob).map_err(|e| fail(step.location, e.to_string()))?;
+        let blob = crate::store::from_oci_digest(cached.descriptor.digest())
+            .map_err(|e| fail(step.location, e.to_string()))?;
+        // Checked and leased under the store lock: a gc between the lookup and here makes this a miss.
+        let locked = self.store.lock().map_err(|e| fail(step.location, e.to_string()))?;
+        if !locked.protect_present(&mut self.lease, &[blob]).map_err(|e| fail(step.location, e.to_string()))? {
+            return Ok(false);
         }
+        drop(locked);
         st.layers.push(cached.descriptor);
         st.image.diff_ids.push(cached.diff_id);
         let created = match self.req.source_date_epoch {

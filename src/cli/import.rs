@@ -59,6 +59,8 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         Box::new(File::open(&a.file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", a.file))?)
     };
+    // Keeps the layer, config and manifest from a concurrent prune until the image is in the index.
+    let _lease = store.lease()?;
     let tar = layer::decompress(BufReader::new(input))?;
     let compression = if a.zstd { Compression::Zstd } else { Compression::Gzip };
     let opts = LayerOptions { compression, source_date_epoch: epoch };

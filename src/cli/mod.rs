@@ -13,6 +13,7 @@ mod prune;
 mod rmi;
 mod run;
 mod sandbox_opts;
+mod system;
 mod tag;
 
 use clap::{Parser, Subcommand};
@@ -62,6 +63,9 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
+    /// Manage the store as a whole (check)
+    #[command(subcommand)]
+    System(system::SystemCommand),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
     SandboxInit(run::InitArgs),
 }
@@ -77,6 +81,7 @@ const SUBCOMMANDS: &[&str] = &[
     "import",
     "prune",
     "run",
+    "system",
     "lint",
     crate::sandbox::INIT_SUBCOMMAND,
     "help",
@@ -143,6 +148,15 @@ pub fn main() -> ExitCode {
         }
     };
     let globals = Globals { root: cli.root.clone().unwrap_or_else(default_root), debug: cli.debug };
+    // Not in the sandbox's init: it is pid 1 of a sandbox and keeps the signal dispositions it sets up.
+    let is_init = matches!(cli.command, Command::SandboxInit(_));
+    if !is_init {
+        if let Err(e) = crate::interrupt::install() {
+            if cli.debug {
+                eprintln!("debug: SIGINT/SIGTERM are not caught: {e}");
+            }
+        }
+    }
     let result = match cli.command {
         Command::Build(a) => build::run(&globals, a),
         Command::Parse(a) => parse::run(&globals, a),
@@ -155,11 +169,17 @@ pub fn main() -> ExitCode {
         Command::Prune(a) => prune::run(&globals, a),
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
+        Command::System(c) => system::run(&globals, c),
         Command::SandboxInit(a) => run::init(a),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
+            // Interrupted: whatever error the interrupted work returned, say so in one line.
+            if let Some(i) = crate::interrupt::received() {
+                eprintln!("error: {i}; partial work removed");
+                return ExitCode::from(i.exit_code());
+            }
             report(&err);
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)

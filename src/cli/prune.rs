@@ -3,7 +3,6 @@
 use super::images::open_store;
 use super::Globals;
 use crate::image::listing::human_size;
-use crate::store::gc;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -17,12 +16,17 @@ pub struct PruneArgs {}
 
 pub fn run(g: &Globals, _a: PruneArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(g)?;
-    let dangling: Vec<_> = store.list()?.into_iter().filter(|i| i.names.is_empty()).collect();
-    for image in &dangling {
-        store.remove_manifest(&image.manifest_digest)?;
-        println!("deleted: {}", image.id);
+    // One lock for deciding and deleting: a `tag` of a dangling image lands before (the image is named
+    // and stays) or after (it finds the image gone), never in between.
+    let locked = store.lock()?;
+    let dangling = locked.remove_dangling()?;
+    for manifest in &dangling {
+        // The blobs are still there until gc runs: show the image ID, as `images` does.
+        let id = locked.load_image(manifest, Vec::new()).map(|i| i.config_digest.to_string());
+        println!("deleted: {}", id.unwrap_or_else(|_| manifest.to_string()));
     }
-    let report = gc::collect(&store)?;
+    let report = locked.collect()?;
+    drop(locked);
     println!(
         "{} dangling image(s) removed, {} blob(s) deleted, {} reclaimed",
         dangling.len(),

@@ -1,7 +1,7 @@
 use super::images::{open_store, resolve};
 use super::Globals;
 use crate::image::ImageRef;
-use crate::store::{gc, Store};
+use crate::store::Locked;
 use std::process::ExitCode;
 
 /// Remove image names, and images no name refers to.
@@ -21,6 +21,9 @@ pub struct RmiArgs {
 
 pub fn run(g: &Globals, a: RmiArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(g)?;
+    // Every name is resolved, judged and removed, and gc runs, under one lock: nothing tagged meanwhile
+    // can be removed by a decision made before it.
+    let store = store.lock()?;
     let mut failure = None;
     for reference in &a.images {
         if let Err(e) = remove(&store, reference, a.force) {
@@ -36,14 +39,14 @@ pub fn run(g: &Globals, a: RmiArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    gc::collect(&store)?;
+    store.collect()?;
     match failure {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
-fn remove(store: &Store, reference: &str, force: bool) -> anyhow::Result<()> {
+fn remove(store: &Locked<'_>, reference: &str, force: bool) -> anyhow::Result<()> {
     let image = resolve(store, reference)?;
     let by_name = ImageRef::parse(reference)
         .ok()

@@ -94,7 +94,8 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
             let code = match err.downcast_ref::<SandboxError>() {
                 Some(SandboxError::Interrupted { signal }) => 128 + *signal as u8,
                 Some(e) => e.exec_exit_code().map(|c| c as u8).unwrap_or(RUNNER_FAILED),
-                None => RUNNER_FAILED,
+                // Interrupted before or after the container ran (unpacking its rootfs, say).
+                None => crate::interrupt::received().map_or(RUNNER_FAILED, |i| i.exit_code()),
             };
             eprintln!("error: {err:#}");
             Ok(ExitCode::from(code))
@@ -107,7 +108,8 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     let image = store.resolve(&a.image)?;
     let id = new_container_id()?;
     let dir = if a.rm {
-        store.root().join("tmp").join(format!("run-{id}"))
+        // The pid in the name lets the next command remove it if this one is killed.
+        store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()))
     } else {
         store.root().join("containers").join(&id)
     };

@@ -18,7 +18,9 @@ pub fn run(g: &Globals, a: TagArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError(format!("cannot tag with a digest: {}", a.target)).into());
     }
     let store = open_store(g)?;
-    let image = resolve(&store, &a.source)?;
-    store.tag(&image.manifest_digest, &target)?;
+    // Resolved and named under one lock, so an rmi or prune cannot remove the image in between.
+    let locked = store.lock()?;
+    let image = resolve(&locked, &a.source)?;
+    locked.tag(&image.manifest_digest, &target)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -65,6 +65,7 @@ fn unpack(reader: impl Read, target: &Path, whiteouts: Whiteouts) -> Result<(), 
     };
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(LayerError::TarRead)? {
+        crate::interrupt::check().map_err(|i| LayerError::TarRead(i.into()))?;
         let mut entry = entry.map_err(LayerError::TarRead)?;
         x.entry(&mut entry)?;
     }

@@ -32,6 +32,8 @@ pub enum SnapshotError {
     Mismatch { layers: usize, diff_ids: usize },
     #[error("mounting overlay at {target}: {source}")]
     Mount { target: PathBuf, source: nix::Error },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("too many layers for one overlay mount ({0}); the limit here is {max}", max = overlay::MAX_LOWERS)]
     TooManyLayers(usize),
 }
@@ -98,10 +100,8 @@ impl<'a> Snapshots<'a> {
 
     fn unpack(&self, layer: &Descriptor, path: &Path) -> Result<(), SnapshotError> {
         self.ensure_dir()?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".unpack-")
-            .tempdir_in(&self.dir)
-            .map_err(|source| SnapshotError::Io { what: "creating a temp dir in", path: self.dir.clone(), source })?;
+        // Named after this process, so the next command removes it if this one is killed mid-unpack.
+        let tmp = self.store.temp_dir_in(&self.dir, ".unpack").map_err(SnapshotError::Store)?;
         layer::extract_with(self.store, layer, tmp.path(), Whiteouts::Overlay)
             .map_err(|source| SnapshotError::Extract { digest: layer.digest().to_string(), source })?;
         self.publish(tmp.keep(), path)

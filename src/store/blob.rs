@@ -14,16 +14,13 @@ use tempfile::NamedTempFile;
 pub struct BlobWriter {
     inner: HashingWriter<NamedTempFile>,
     blobs_dir: PathBuf,
+    store: Store,
 }
 
 impl BlobWriter {
     pub(super) fn create(store: &Store) -> Result<BlobWriter, StoreError> {
-        let tmp = store.tmp_dir();
-        let file = tempfile::Builder::new()
-            .prefix("blob-")
-            .tempfile_in(&tmp)
-            .map_err(StoreError::io("cannot create a temp file in", &tmp))?;
-        Ok(BlobWriter { inner: HashingWriter::new(file), blobs_dir: store.blobs_dir() })
+        let file = store.temp_file("blob")?;
+        Ok(BlobWriter { inner: HashingWriter::new(file), blobs_dir: store.blobs_dir(), store: store.clone() })
     }
 
     /// Bytes written so far.
@@ -57,7 +54,7 @@ impl BlobWriter {
         tmp.flush().map_err(StoreError::io("cannot write", &tmp_path))?;
         tmp.as_file().sync_all().map_err(StoreError::io("cannot fsync", &tmp_path))?;
         let dest = self.blobs_dir.join(digest.hex());
-        if dest.is_file() {
+        if dest.is_file() && refresh(&self.store, &dest)? {
             // Same digest, same bytes: keep the existing file (it may be in use) and drop ours.
             return Ok((digest, size));
         }
@@ -70,8 +67,24 @@ impl BlobWriter {
     }
 }
 
+/// An existing blob is about to be reused: give it a fresh mtime under the store lock, so that a lease
+/// taken before now keeps it (gc keeps blobs written since a lease began) and no gc running meanwhile
+/// can sweep it between this check and the caller protecting it. `false` when gc removed it first.
+fn refresh(store: &Store, dest: &Path) -> Result<bool, StoreError> {
+    let _lock = store.lock()?;
+    match File::options().write(true).open(dest) {
+        Ok(f) => {
+            f.set_modified(std::time::SystemTime::now()).map_err(StoreError::io("cannot touch", dest))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(StoreError::Io { what: "cannot open", path: dest.to_path_buf(), source }),
+    }
+}
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        crate::interrupt::check()?;
         self.inner.write(buf)
     }
 

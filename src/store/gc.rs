@@ -3,7 +3,7 @@
 //! under the store lock so no index update can slip in between, and also keeps what live leases protect
 //! (blobs a running build wrote or relies on before its manifest reaches the index; see `Store::lease`).
 
-use super::lock::StoreLock;
+use super::lock::Locked;
 use super::{from_oci_digest, index, lease, Store, StoreError};
 use crate::digest::Digest;
 use oci_spec::image::{Descriptor, MediaType};
@@ -80,7 +80,17 @@ pub fn sweep(store: &Store, marked: &BTreeSet<Digest>) -> Result<GcReport, Store
 
 /// Mark and sweep under the store lock, keeping what live leases protect.
 pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
-    let _lock = StoreLock::acquire(store)?;
+    store.lock()?.collect()
+}
+
+impl Locked<'_> {
+    /// Mark and sweep, keeping what live leases protect; the lock this holds keeps index updates out.
+    pub fn collect(&self) -> Result<GcReport, StoreError> {
+        collect_locked(self)
+    }
+}
+
+fn collect_locked(store: &Locked<'_>) -> Result<GcReport, StoreError> {
     let mut marked = mark(store)?;
     let protected = lease::protected(store)?;
     marked.extend(protected.digests);

@@ -7,7 +7,7 @@
 //! most one unannotated (dangling) descriptor for a manifest that lost its last name by being re-tagged.
 
 use super::blob::sync_dir;
-use super::lock::StoreLock;
+use super::lock::{Locked, StoreLock};
 use super::{json, Store, StoreError};
 use crate::digest::Digest;
 use crate::image::ImageRef;
@@ -60,11 +60,7 @@ fn save(store: &Store, index: &ImageIndex) -> Result<(), StoreError> {
 
 /// Write `<layout>/<name>` by temp file in `<root>/tmp` + fsync + rename + directory fsync.
 fn write_atomically(store: &Store, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp_dir = store.tmp_dir();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(name)
-        .tempfile_in(&tmp_dir)
-        .map_err(StoreError::io("cannot create a temp file in", &tmp_dir))?;
+    let mut tmp = store.temp_file(name)?;
     let tmp_path = tmp.path().to_path_buf();
     tmp.write_all(bytes).map_err(StoreError::io("cannot write", &tmp_path))?;
     tmp.as_file().sync_all().map_err(StoreError::io("cannot fsync", &tmp_path))?;
@@ -75,12 +71,11 @@ fn write_atomically(store: &Store, name: &str, bytes: &[u8]) -> Result<(), Store
     sync_dir(&store.layout_dir())
 }
 
-/// Run `change` on the index under the store lock and save the result if it changed.
+/// Run `change` on the index (the caller holds the store lock) and save the result if it changed.
 pub(crate) fn update<T>(
-    store: &Store,
+    store: &Locked<'_>,
     change: impl FnOnce(&mut Vec<Descriptor>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let _lock = StoreLock::acquire(store)?;
     let mut index = load(store)?;
     let before = index.manifests().clone();
     let mut manifests = index.manifests().clone();
@@ -137,7 +132,30 @@ fn without_annotations(desc: &Descriptor) -> Descriptor {
 impl Store {
     /// Point `name` at the manifest `manifest` (which must be in the store).
     pub fn tag(&self, manifest: &Digest, name: &ImageRef) -> Result<(), StoreError> {
+        self.lock()?.tag(manifest, name)
+    }
+
+    /// Record a freshly written manifest with its names; see [`Locked::add_manifest`].
+    pub fn add_manifest(&self, target: &Descriptor, names: &[ImageRef]) -> Result<(), StoreError> {
+        self.lock()?.add_manifest(target, names)
+    }
+
+    /// Remove one name; see [`Locked::untag`].
+    pub fn untag(&self, name: &ImageRef) -> Result<Option<(Digest, bool)>, StoreError> {
+        self.lock()?.untag(name)
+    }
+
+    /// Remove a manifest and its names; see [`Locked::remove_manifest`].
+    pub fn remove_manifest(&self, manifest: &Digest) -> Result<Vec<String>, StoreError> {
+        self.lock()?.remove_manifest(manifest)
+    }
+}
+
+impl Locked<'_> {
+    /// Point `name` at the manifest `manifest`, which must be in the store with every blob it names.
+    pub fn tag(&self, manifest: &Digest, name: &ImageRef) -> Result<(), StoreError> {
         let target = self.manifest_descriptor(manifest)?;
+        self.require_complete(manifest)?;
         let name = name.tagged_name();
         update(self, |m| {
             set_name(m, &target, &name);
@@ -146,8 +164,10 @@ impl Store {
     }
 
     /// Record a freshly written manifest with its names (or as an unnamed image when `names` is empty),
-    /// in one index update.
+    /// in one index update. Refused when a blob the manifest names is missing (e.g. swept by a gc that ran
+    /// before the writer protected it): the index never names an incomplete image.
     pub fn add_manifest(&self, target: &Descriptor, names: &[ImageRef]) -> Result<(), StoreError> {
+        self.require_complete(&super::from_oci_digest(target.digest())?)?;
         update(self, |m| {
             if names.is_empty() {
                 keep_unnamed(m, target);
@@ -184,6 +204,26 @@ impl Store {
         })
     }
 
+    /// Drop every image manifest no name refers to (`<none>:<none>`); returns their manifest digests.
+    /// Decided and written in one index update, so a name given meanwhile either came first (and the
+    /// image stays) or comes after (and finds the image gone).
+    pub fn remove_dangling(&self) -> Result<Vec<Digest>, StoreError> {
+        update(self, |m| {
+            let named: Vec<String> =
+                m.iter().filter(|d| ref_name(d).is_some()).map(|d| digest_of(d).to_string()).collect();
+            let mut gone = Vec::new();
+            for d in
+                m.iter().filter(|d| super::resolve::is_image_manifest(d) && !named.iter().any(|n| n == digest_of(d)))
+            {
+                gone.push(super::from_oci_digest(d.digest())?);
+            }
+            m.retain(|d| !gone.iter().any(|g| g.to_string() == digest_of(d)));
+            Ok(gone)
+        })
+    }
+}
+
+impl Store {
     /// The descriptor for a manifest blob: from the index when it is there, else from the blob itself.
     fn manifest_descriptor(&self, manifest: &Digest) -> Result<Descriptor, StoreError> {
         let wanted = manifest.to_string();

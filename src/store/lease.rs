@@ -3,7 +3,8 @@
 //! as the `Lease` lives. While it is held, gc keeps every blob it names and every blob written since it
 //! began. A lease whose process died has no flock any more: gc deletes it.
 
-use super::{Store, StoreError};
+use super::lock::Locked;
+use super::{Image, Store, StoreError};
 use crate::digest::Digest;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -41,7 +42,7 @@ impl Store {
         let dir = leases_dir(self);
         fs::create_dir_all(&dir).map_err(StoreError::io("cannot create", &dir))?;
         let named = tempfile::Builder::new()
-            .prefix(&format!("{}-", std::process::id()))
+            .prefix(&super::debris::prefix("lease"))
             .tempfile_in(&dir)
             .map_err(StoreError::io("cannot create a lease in", &dir))?;
         let (file, path) =
@@ -61,6 +62,34 @@ impl Lease {
     }
 }
 
+impl Locked<'_> {
+    /// Keep `digests` until `lease` ends if every one of them is in the store; `false` (nothing kept)
+    /// when one is missing. Under the lock, no gc can sweep a blob between the check and the protection.
+    pub fn protect_present(&self, lease: &mut Lease, digests: &[Digest]) -> Result<bool, StoreError> {
+        if !digests.iter().all(|d| self.has_blob(d)) {
+            return Ok(false);
+        }
+        digests.iter().try_for_each(|d| lease.protect(d))?;
+        Ok(true)
+    }
+
+    /// Resolve `reference` and keep its manifest, config and layers until `lease` ends, with no window in
+    /// which an `rmi` + gc could remove them: both happen under this lock. An image with a missing blob
+    /// is refused here rather than failing half way through a build.
+    pub fn resolve_leased(&self, reference: &str, lease: &mut Lease) -> Result<Image, StoreError> {
+        let image = self.resolve(reference)?;
+        let mut digests = vec![image.manifest_digest.clone(), image.config_digest.clone()];
+        for layer in image.manifest.layers() {
+            digests.push(super::from_oci_digest(layer.digest())?);
+        }
+        if let Some(missing) = digests.iter().find(|d| !self.has_blob(d)) {
+            return Err(StoreError::Incomplete { manifest: image.manifest_digest.clone(), missing: missing.clone() });
+        }
+        digests.iter().try_for_each(|d| lease.protect(d))?;
+        Ok(image)
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         // Removing the file first is safe: gc skips leases it cannot open.
@@ -70,19 +99,38 @@ impl Drop for Lease {
 
 /// Read every live lease; delete the ones whose holder is gone. The caller holds the store lock.
 pub(crate) fn protected(store: &Store) -> Result<Protected, StoreError> {
-    let dir = leases_dir(store);
     let mut out = Protected::default();
+    for (path, live) in leases(store)? {
+        if live {
+            read_lease(&path, &mut out);
+        } else {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    Ok(out)
+}
+
+/// Lease files no process holds.
+pub(crate) fn stale(store: &Store) -> Result<Vec<PathBuf>, StoreError> {
+    Ok(leases(store)?.into_iter().filter(|(_, live)| !*live).map(|(p, _)| p).collect())
+}
+
+/// Every lease file and whether it is held. A lease is held while its flock is; one whose creator is
+/// still alive (pid in its name) counts as held too, since it is flocked just after it is created.
+fn leases(store: &Store) -> Result<Vec<(PathBuf, bool)>, StoreError> {
+    let dir = leases_dir(store);
+    let mut out = Vec::new();
     let Ok(entries) = fs::read_dir(&dir) else { return Ok(out) };
     for entry in entries {
-        let path = entry.map_err(StoreError::io("cannot list", &dir))?.path();
+        let entry = entry.map_err(StoreError::io("cannot list", &dir))?;
+        let path = entry.path();
         let Ok(file) = OpenOptions::new().read(true).open(&path) else { continue };
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(_stale) => {
-                let _ = fs::remove_file(&path);
-            }
-            Err((_, Errno::EWOULDBLOCK)) => read_lease(&path, &mut out),
+        let live = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(_free) => entry.file_name().to_str().and_then(super::debris::owner).is_some_and(super::debris::alive),
+            Err((_, Errno::EWOULDBLOCK)) => true,
             Err((_, source)) => return Err(StoreError::Lock { path, source }),
-        }
+        };
+        out.push((path, live));
     }
     Ok(out)
 }

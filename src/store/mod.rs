@@ -11,6 +11,8 @@
 //! anything but a validated [`Digest`].
 
 mod blob;
+pub mod check;
+pub mod debris;
 pub mod gc;
 mod index;
 pub mod json;
@@ -21,6 +23,7 @@ mod resolve;
 pub use blob::BlobWriter;
 pub use index::REF_NAME_ANNOTATION;
 pub use lease::Lease;
+pub use lock::Locked;
 pub use resolve::{Image, ImageSummary};
 
 use crate::digest::Digest;
@@ -54,6 +57,17 @@ pub enum StoreError {
     Reference(#[from] ReferenceError),
     #[error("cannot lock {}: {source}", path.display())]
     Lock { path: PathBuf, source: nix::Error },
+    #[error("image {manifest} is incomplete: blob {missing} is not in the store (removed by rmi/prune meanwhile?)")]
+    Incomplete { manifest: Digest, missing: Digest },
+    #[error(
+        "store root {} has mode {mode:04o} (other users can reach its files) and belongs to uid {owner}, not to \
+         us: `chmod 700 {}` as its owner, or use another --root",
+        path.display(),
+        path.display()
+    )]
+    OpenRoot { path: PathBuf, mode: u32, owner: u32 },
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl StoreError {
@@ -71,13 +85,25 @@ pub struct Store {
 
 impl Store {
     /// Open the store at `root`, creating the directory layout, `oci-layout` and an empty `index.json`
-    /// when missing.
+    /// when missing, making sure no other user can enter it (see [`secure_root`]), and removing what
+    /// dead rbuild processes left behind (see [`debris`]).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        secure_root(root)?;
         let store = Store { root: root.to_path_buf() };
         for dir in [store.blobs_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).map_err(StoreError::io("cannot create", &dir))?;
         }
         index::ensure_layout(&store)?;
+        debris::sweep(&store)?;
+        Ok(store)
+    }
+
+    /// The existing store at `root`, untouched: no directory created, no permission changed, no debris
+    /// removed (for `system check`, which must report what it finds).
+    pub fn at(root: &Path) -> Result<Store, StoreError> {
+        let store = Store { root: root.to_path_buf() };
+        let index = store.index_path();
+        fs::metadata(&index).map_err(StoreError::io("no store here: cannot stat", &index))?;
         Ok(store)
     }
 
@@ -141,6 +167,30 @@ impl Store {
             _ => StoreError::Io { what: "cannot open blob", path, source: e },
         })
     }
+}
+
+/// The store root is the one gate between other local users and everything below it: snapshots hold
+/// images' setuid binaries and device nodes with their image modes, blobs may hold secrets. So it is
+/// created 0700, and an existing root that lets others in (anything beyond group search, 0710) is
+/// tightened to 0700 when it is ours, and refused otherwise. Its parents are left as they are.
+fn secure_root(root: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(StoreError::io("cannot create", parent))?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(root) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(StoreError::Io { what: "cannot create", path: root.to_path_buf(), source }),
+    }
+    let (owner, mode) = check::owner_and_mode(root).map_err(StoreError::io("cannot stat", root))?;
+    if mode & 0o067 == 0 {
+        return Ok(());
+    }
+    if owner != nix::unistd::geteuid().as_raw() {
+        return Err(StoreError::OpenRoot { path: root.to_path_buf(), mode, owner });
+    }
+    fs::set_permissions(root, fs::Permissions::from_mode(mode & 0o700)).map_err(StoreError::io("cannot chmod", root))
 }
 
 /// Convert one of our digests into oci-spec's type.

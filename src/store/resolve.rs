@@ -67,7 +67,7 @@ fn manifests_with_names(store: &Store) -> Result<Vec<(Digest, Vec<String>)>, Sto
 }
 
 /// Nested indexes (multi-platform images copied in by other tools) are not images of their own here.
-fn is_image_manifest(desc: &Descriptor) -> bool {
+pub(super) fn is_image_manifest(desc: &Descriptor) -> bool {
     matches!(desc.media_type(), MediaType::ImageManifest)
         || desc.media_type().to_string() == "application/vnd.docker.distribution.manifest.v2+json"
 }

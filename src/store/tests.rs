@@ -302,3 +302,28 @@ fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
     gc::collect(&store).unwrap();
     assert!(!store.root().join("leases/123-dead").exists());
 }
+
+#[test]
+fn an_image_with_a_missing_blob_is_never_named() {
+    let (_d, store) = store();
+    let m = image_with(&store, "layer-x", &["x:1"]);
+    fs::remove_file(store.blob_path(&Digest::of(b"layer-x"))).unwrap();
+    match store.tag(&m, &r("x:2")) {
+        Err(StoreError::Incomplete { missing, .. }) => assert_eq!(missing, Digest::of(b"layer-x")),
+        other => panic!("expected Incomplete, got {other:?}"),
+    }
+    assert!(store.resolve("x:2").is_err());
+    let mut lease = store.lease().unwrap();
+    assert!(matches!(store.lock().unwrap().resolve_leased("x:1", &mut lease), Err(StoreError::Incomplete { .. })));
+}
+
+#[test]
+fn remove_dangling_keeps_every_named_image() {
+    let (_d, store) = store();
+    let a = image_with(&store, "a", &["app:1"]);
+    let b = image_with(&store, "b", &["app:1"]);
+    let c = image_with(&store, "c", &[]);
+    let gone = store.lock().unwrap().remove_dangling().unwrap();
+    assert_eq!(gone.into_iter().collect::<BTreeSet<_>>(), BTreeSet::from([a, c]));
+    assert_eq!(store.resolve("app:1").unwrap().manifest_digest, b);
+}
