@@ -217,14 +217,7 @@ impl Executor<'_> {
             limits: self.req.limits,
         };
         self.progress.output_begins();
-        let outcome = sandbox::run(&spec).map_err(|e| {
-            // The sandbox caught the signal itself (its handler replaces the process-wide one while a RUN
-            // runs): record it, so the command ends as interrupted (128+signal), not as a failed step.
-            if let sandbox::SandboxError::Interrupted { signal } = e {
-                crate::interrupt::note(signal);
-            }
-            failed(e.to_string())
-        })?;
+        let outcome = sandbox::run(&spec).map_err(|e| failed(e.to_string()))?;
         let written_root = match &fs {
             StepFs::Overlay { upper, .. } => upper.clone(),
             StepFs::Copy { rootfs, .. } => rootfs.clone(),

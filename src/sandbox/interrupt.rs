@@ -26,6 +26,8 @@ static STATE: Mutex<Installed> = Mutex::new(Installed { watches: 0, previous: Ve
 
 extern "C" fn on_signal(sig: libc::c_int) {
     RECEIVED.store(sig, Ordering::SeqCst);
+    // The whole command is interrupted, not only this sandbox (an atomic compare-exchange: signal-safe).
+    crate::interrupt::note(sig);
     for slot in &VICTIMS {
         let pid = slot.load(Ordering::SeqCst);
         if pid > 0 {
