@@ -16,6 +16,7 @@ pub mod image;
 pub mod layer;
 pub mod lint;
 pub mod plan;
+pub mod registry;
 pub mod rootpath;
 #[allow(unsafe_code)]
 pub mod sandbox;
