@@ -61,6 +61,8 @@ pub(crate) struct Executor<'a> {
     pub(super) views: BTreeMap<String, PathBuf>,
     declared_args: BTreeSet<String>,
     pub(super) expander: Expander,
+    /// Images pulled by this build (see `images`), by the name the Dockerfile used.
+    pub(super) pulled: BTreeSet<String>,
 }
 
 /// Work dirs of builds whose process is gone (killed before it could clean up): `build-<pid>-*`.
@@ -122,6 +124,7 @@ impl<'a> Executor<'a> {
             views: BTreeMap::new(),
             declared_args: plan.meta_args.names().map(String::from).collect(),
             expander: Expander::new(plan.escape),
+            pulled: BTreeSet::new(),
         })
     }
 
@@ -195,9 +198,7 @@ impl<'a> Executor<'a> {
                 (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
-                let img = self.store.resolve(name).map_err(|e| {
-                    fail(loc, format!("{e}; import a base image with `rbuild import ROOTFS.tar {name}`"))
-                })?;
+                let img = self.image(name, stage.platform.as_deref(), loc)?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))

@@ -65,6 +65,15 @@ pub struct BuildCommand {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// When to pull the images FROM and COPY --from name: missing (from the store when there),
+    /// always, or never
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "missing", num_args = 0..=1,
+        default_missing_value = "always")]
+    pub pull: crate::build::images::PullPolicy,
+
+    #[command(flatten)]
+    pub registry: super::pull::RegistryFlags,
+
     /// Lint the Dockerfile first (as `rbuild lint`) and stop before building if a rule reports an error
     #[arg(long)]
     pub check: bool,
@@ -166,6 +175,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         progress: a.progress,
         quiet: a.quiet,
         debug: g.debug,
+        pull: a.pull,
+        registry: a.registry.options(),
     };
     let out = build::build(&store, &req)?;
     if let Some(path) = &a.iidfile {

@@ -8,8 +8,10 @@ mod images;
 mod import;
 mod inspect;
 mod lint;
+mod login;
 mod parse;
 mod prune;
+mod pull;
 mod rmi;
 mod run;
 mod tag;
@@ -61,6 +63,12 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(login::LogoutArgs),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
     SandboxInit(run::InitArgs),
 }
@@ -77,6 +85,9 @@ const SUBCOMMANDS: &[&str] = &[
     "prune",
     "run",
     "lint",
+    "pull",
+    "login",
+    "logout",
     crate::sandbox::INIT_SUBCOMMAND,
     "help",
 ];
@@ -154,6 +165,9 @@ pub fn main() -> ExitCode {
         Command::Prune(a) => prune::run(&globals, a),
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
+        Command::Pull(a) => pull::run(&globals, a),
+        Command::Login(a) => login::login(&globals, a),
+        Command::Logout(a) => login::logout(&globals, a),
         Command::SandboxInit(a) => run::init(a),
     };
     match result {

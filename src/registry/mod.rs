@@ -65,7 +65,7 @@ pub enum RegistryError {
     Json { what: String, source: serde_json::Error },
     #[error("{what}: {detail}")]
     Malformed { what: String, detail: String },
-    #[error("{reference}: no image for platform {wanted}; the index has: {}", available.join(", "))]
+    #[error("{reference}: no image for platform {wanted}; available: {}", available.join(", "))]
     NoPlatform { reference: String, wanted: String, available: Vec<String> },
     #[error("invalid platform {0:?}: expected os/arch[/variant], e.g. linux/arm64/v8")]
     Platform(String),

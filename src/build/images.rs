@@ -1,0 +1,55 @@
+//! Images a build names (`FROM name`, `COPY --from=name`): found in the store or pulled from their
+//! registry, as `--pull` says. An image is pulled at most once per build, so `--pull=always` with the same
+//! base in several stages costs one round trip.
+
+use super::stage::{fail, Executor};
+use super::StepFailure;
+use crate::dockerfile::Location;
+use crate::image::ImageRef;
+use crate::registry::pull::{self, PullOptions};
+use crate::registry::Platform;
+use crate::store::{Image, StoreError};
+
+/// When a build asks a registry for the images it names (docker's `--pull`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Pull only images the store does not have
+    #[default]
+    Missing,
+    /// Pull every image, even when the store has one of that name
+    Always,
+    /// Never pull: every image must be in the store
+    Never,
+}
+
+impl Executor<'_> {
+    /// The image `name`, from the store or its registry. `platform` is a `FROM --platform` value.
+    pub(super) fn image(&mut self, name: &str, platform: Option<&str>, loc: Location) -> Result<Image, StepFailure> {
+        let policy = self.req.pull;
+        if policy != PullPolicy::Always || self.pulled.contains(name) {
+            match self.store.resolve(name) {
+                Ok(img) => return Ok(img),
+                Err(StoreError::NotFound { .. }) if policy != PullPolicy::Never => {}
+                Err(e) if policy == PullPolicy::Never => {
+                    return Err(fail(loc, format!("{e} (--pull=never: pull it with `rbuild pull {name}`)")))
+                }
+                Err(e) => return Err(fail(loc, e.to_string())),
+            }
+        }
+        let reference = ImageRef::parse(name).map_err(|e| fail(loc, e.to_string()))?;
+        let platform =
+            platform.map(Platform::parse).transpose().map_err(|e| fail(loc, format!("--platform: {e}")))?;
+        let opts = PullOptions { platform, client: self.req.registry.clone() };
+        let quiet = self.req.quiet;
+        let report = move |line: &str| {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        };
+        report(&format!("Pulling {reference} from {}", reference.domain()));
+        let pulled = pull::pull(self.store, &reference, &opts, &report)
+            .map_err(|e| fail(loc, format!("pulling {reference}: {e}")))?;
+        self.pulled.insert(name.to_string());
+        self.store.resolve(&pulled.manifest_digest.to_string()).map_err(|e| fail(loc, e.to_string()))
+    }
+}
