@@ -67,7 +67,7 @@ pub struct BuildCommand {
 
     /// When to pull the images FROM and COPY --from name: missing (from the store when there),
     /// always, or never
-    #[arg(long, value_enum, value_name = "WHEN", default_value = "missing", num_args = 0..=1,
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "missing", num_args = 0..=1, require_equals = true,
         default_missing_value = "always")]
     pub pull: crate::build::images::PullPolicy,
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub struct RegistryFlags {
     /// Verify registry certificates (default: yes, except for localhost and 127.0.0.0/8, which may also
     /// be plain http, as in docker); --tls-verify=false allows plain http and any certificate
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
     /// Same as --tls-verify=false
     #[arg(long)]
