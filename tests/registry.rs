@@ -425,3 +425,94 @@ fn a_credential_helper_named_by_creds_store_supplies_and_stores_logins() {
     c.env("PATH", &path).args(["pull", "--tls-verify", &format!("{}/h/bb:1", registry.host)]);
     ok(c);
 }
+
+#[test]
+fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_skopeo_agrees() {
+    let registry = Registry::start(Options::default());
+    let t = TestContext::new();
+    t.write("a.txt", "alpha");
+    t.write("b/c.txt", "gamma");
+    t.write("Dockerfile", "FROM scratch\nCOPY a.txt /\nCOPY b /b\nENV GREETING=hello\nLABEL org.example=yes\nCMD [\"/a.txt\"]\n");
+    let name = format!("{}/team/app:1", registry.host);
+    let digestfile = t.dir.path().join("digest");
+    let mut c = rb(&t);
+    c.args(["build", "--push", "-t", &name, "--digestfile"]).arg(&digestfile).arg(t.ctx());
+    let (code, _, stderr) = out(c);
+    assert_eq!(code, 0, "{stderr}");
+    let pushed = std::fs::read_to_string(&digestfile).unwrap();
+    let local = t.index()["manifests"][0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(pushed, local, "the pushed digest is the store's manifest digest");
+
+    let sk = registry.skopeo_inspect("team/app:1", &[]);
+    assert_eq!(sk["Digest"], pushed.as_str());
+    let ours: Value = serde_json::from_str(&ok({
+        let mut c = rb(&t);
+        c.args(["inspect", &name]);
+        c
+    }))
+    .unwrap();
+    let ours = &ours[0];
+    for (k_sk, k_ours) in [("Architecture", "Architecture"), ("Os", "Os"), ("Created", "Created")] {
+        assert_eq!(sk[k_sk], ours[k_ours], "{k_sk}");
+    }
+    assert_eq!(sk["Labels"], ours["Config"]["Labels"]);
+    assert_eq!(sk["Env"], ours["Config"]["Env"]);
+    let sk_config = registry.skopeo_inspect("team/app:1", &["--config", "--raw"]);
+    assert_eq!(sha(&serde_json::to_vec(&sk_config).unwrap()).len(), 71);
+    assert_eq!(sk_config, t.config(&name), "the registry holds the store's config");
+
+    // Fresh store: pull gives the same manifest digest and image ID.
+    let u = TestContext::new();
+    let mut c = rb(&u);
+    c.args(["pull", &name]);
+    ok(c);
+    assert_eq!(u.index()["manifests"][0]["digest"].as_str().unwrap(), pushed);
+    assert_eq!(image_id(&u, &name), image_id(&t, &name));
+
+    // `rbuild push` again: every blob is already there, the digest is the same.
+    let mut c = rb(&t);
+    c.args(["push", &name]);
+    let (code, stdout, stderr) = out(c);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), pushed);
+    assert!(stderr.contains("already exists") && !stderr.contains("pushing"), "{stderr}");
+
+    // Another repository of the same registry: blobs are mounted, not sent.
+    let other = format!("{}/other/app:2", registry.host);
+    let mut c = rb(&t);
+    c.args(["push", &name, &other]);
+    let (code, stdout, stderr) = out(c);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), pushed);
+    assert!(stderr.contains("mounted from team/app") && !stderr.contains("pushing"), "{stderr}");
+    // skopeo reads the mounted copy back in full.
+    let dir = t.dir.path().join("copy");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{other}")])
+        .arg(format!("oci:{}:x", dir.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn push_without_credentials_names_the_registry_and_says_rbuild_login() {
+    let registry = Registry::start(Options { tls: true, user: Some(("u".into(), "p".into())) });
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
+    t.build("local:1", &[]);
+    let (code, _, stderr) = out({
+        let mut c = rb_tls(&t, &registry);
+        c.args(["push", "--tls-verify", "local:1", &format!("{}/x:1", registry.host)]);
+        c
+    });
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&registry.host) && stderr.contains("rbuild login"), "{stderr}");
+    // An image ID has no registry to go to.
+    let (code, _, stderr) = out({
+        let mut c = rb(&t);
+        c.args(["push", &image_id(&t, "local:1")[7..19]]);
+        c
+    });
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -71,6 +71,14 @@ pub struct BuildCommand {
         default_missing_value = "always")]
     pub pull: crate::build::images::PullPolicy,
 
+    /// Push every -t name to its registry after the build
+    #[arg(long)]
+    pub push: bool,
+
+    /// Write the image's manifest digest (with --push: the pushed digest) to this file
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+
     #[command(flatten)]
     pub registry: super::pull::RegistryFlags,
 
@@ -178,11 +186,21 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         pull: a.pull,
         registry: a.registry.options(),
     };
+    if a.push && req.tags.is_empty() {
+        return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());
+    }
     let out = build::build(&store, &req)?;
     if let Some(path) = &a.iidfile {
         std::fs::write(path, out.image_id.to_string())
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
+    if a.push {
+        for tag in &req.tags {
+            super::push::push_image(&store, &out.manifest, tag, &req.registry, a.quiet)
+                .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?;
+        }
+    }
+    super::push::write_digestfile(a.digestfile.as_deref(), &out.manifest)?;
     if a.quiet {
         println!("{}", out.image_id);
     }

@@ -12,6 +12,7 @@ mod login;
 mod parse;
 mod prune;
 mod pull;
+mod push;
 mod rmi;
 mod run;
 mod tag;
@@ -65,6 +66,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Pull an image from a registry
     Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out of a registry
@@ -86,6 +89,7 @@ const SUBCOMMANDS: &[&str] = &[
     "run",
     "lint",
     "pull",
+    "push",
     "login",
     "logout",
     crate::sandbox::INIT_SUBCOMMAND,
@@ -166,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
         Command::Pull(a) => pull::run(&globals, a),
+        Command::Push(a) => push::run(&globals, a),
         Command::Login(a) => login::login(&globals, a),
         Command::Logout(a) => login::logout(&globals, a),
         Command::SandboxInit(a) => run::init(a),

@@ -17,6 +17,7 @@ pub mod client;
 pub mod manifest;
 pub mod platform;
 pub mod pull;
+pub mod push;
 
 pub mod tls;
 
