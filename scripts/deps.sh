@@ -11,6 +11,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v cargo >/dev/null 2>&1 || need+=(cargo)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)   # tests/registry.rs
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)            # tests/registry.rs (htpasswd -B)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)                   # tests/registry.rs (test CA)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -345,7 +345,8 @@ fn basic_auth_over_tls_works_through_login_and_through_a_hand_written_config_jso
     // Right password: saved in docker's format, never printed.
     let (code, stdout, stderr) = out({
         let mut c = rb_tls(&t, &registry);
-        c.args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host]).write_stdin(format!("{pass}\n"));
+        c.args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host])
+            .write_stdin(format!("{pass}\n"));
         c
     });
     assert_eq!(code, 0, "{stderr}");
@@ -411,7 +412,9 @@ fn a_credential_helper_named_by_creds_store_supplies_and_stores_logins() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
 
     let mut c = rb_tls(&t, &registry);
-    c.env("PATH", &path).args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host]).write_stdin(pass);
+    c.env("PATH", &path)
+        .args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host])
+        .write_stdin(pass);
     ok(c);
     let stored: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
     assert_eq!(stored["Username"], user);
@@ -432,7 +435,10 @@ fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_
     let t = TestContext::new();
     t.write("a.txt", "alpha");
     t.write("b/c.txt", "gamma");
-    t.write("Dockerfile", "FROM scratch\nCOPY a.txt /\nCOPY b /b\nENV GREETING=hello\nLABEL org.example=yes\nCMD [\"/a.txt\"]\n");
+    t.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY a.txt /\nCOPY b /b\nENV GREETING=hello\nLABEL org.example=yes\nCMD [\"/a.txt\"]\n",
+    );
     let name = format!("{}/team/app:1", registry.host);
     let digestfile = t.dir.path().join("digest");
     let mut c = rb(&t);

@@ -37,8 +37,7 @@ impl Executor<'_> {
             }
         }
         let reference = ImageRef::parse(name).map_err(|e| fail(loc, e.to_string()))?;
-        let platform =
-            platform.map(Platform::parse).transpose().map_err(|e| fail(loc, format!("--platform: {e}")))?;
+        let platform = platform.map(Platform::parse).transpose().map_err(|e| fail(loc, format!("--platform: {e}")))?;
         let opts = PullOptions { platform, client: self.req.registry.clone() };
         let quiet = self.req.quiet;
         let report = move |line: &str| {

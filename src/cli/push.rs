@@ -48,7 +48,8 @@ pub(super) fn push_image(
 
 pub(super) fn write_digestfile(path: Option<&Path>, digest: &crate::digest::Digest) -> anyhow::Result<()> {
     if let Some(p) = path {
-        std::fs::write(p, digest.to_string()).map_err(|e| anyhow::anyhow!("writing the digest to {}: {e}", p.display()))?;
+        std::fs::write(p, digest.to_string())
+            .map_err(|e| anyhow::anyhow!("writing the digest to {}: {e}", p.display()))?;
     }
     Ok(())
 }

@@ -118,18 +118,23 @@ pub fn lookup(registry: &str) -> Result<Option<Credential>, RegistryError> {
 
 /// The helper configured for `registry`: its `credHelpers` entry, else `credsStore`.
 fn helper_for(doc: &Value, registry: &str) -> Option<String> {
-    let by_host = doc.get("credHelpers").and_then(Value::as_object).and_then(|m| {
-        m.iter().find(|(k, _)| key_host(k) == registry).and_then(|(_, v)| v.as_str()).map(String::from)
-    });
+    let by_host = doc
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(k, _)| key_host(k) == registry).and_then(|(_, v)| v.as_str()).map(String::from));
     by_host.or_else(|| doc.get("credsStore").and_then(Value::as_str).map(String::from)).filter(|h| !h.is_empty())
 }
 
 fn from_auths(doc: &Value, registry: &str, path: &Path) -> Result<Option<Credential>, RegistryError> {
     let Some(auths) = doc.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let Some((_, entry)) = auths.iter().find(|(k, _)| key_host(k) == registry) else { return Ok(None) };
-    let bad = |detail: &str| RegistryError::AuthFile { path: path.to_path_buf(), detail: format!("auths entry for {registry}: {detail}") };
+    let bad = |detail: &str| RegistryError::AuthFile {
+        path: path.to_path_buf(),
+        detail: format!("auths entry for {registry}: {detail}"),
+    };
     if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
-        let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad("`auth` is not base64"))?;
+        let raw =
+            base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad("`auth` is not base64"))?;
         let text = String::from_utf8(raw).map_err(|_| bad("`auth` is not UTF-8"))?;
         let (user, secret) = text.split_once(':').ok_or_else(|| bad("`auth` is not base64 of user:password"))?;
         return Ok(Some(Credential { username: user.to_string(), secret: secret.to_string() }));
@@ -203,10 +208,9 @@ pub fn save(registry: &str, cred: &Credential) -> Result<Saved, RegistryError> {
     }
     let obj = object_mut(&mut doc, &path)?;
     let auths = obj.entry("auths").or_insert_with(|| json!({}));
-    let auths = auths.as_object_mut().ok_or_else(|| RegistryError::AuthFile {
-        path: path.clone(),
-        detail: "`auths` is not an object".into(),
-    })?;
+    let auths = auths
+        .as_object_mut()
+        .ok_or_else(|| RegistryError::AuthFile { path: path.clone(), detail: "`auths` is not an object".into() })?;
     auths.retain(|k, _| key_host(k) != host);
     auths.insert(key, json!({ "auth": cred.basic() }));
     write_config(&path, &doc)?;

@@ -50,7 +50,10 @@ pub enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
     /// A reader factory and the byte count; called again for every attempt.
-    Stream { len: u64, open: &'a (dyn Fn() -> std::io::Result<Box<dyn Read>> + Sync) },
+    Stream {
+        len: u64,
+        open: &'a (dyn Fn() -> std::io::Result<Box<dyn Read>> + Sync),
+    },
 }
 
 /// A client for one registry. `Sync`: layer transfers share it across threads.
@@ -277,12 +280,8 @@ impl Client {
             }
             _ => return Err(self.status_error(&url, resp)),
         }
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| self.unreachable(&url, e))?;
+        let body =
+            resp.into_body().with_config().limit(1 << 20).read_to_vec().map_err(|e| self.unreachable(&url, e))?;
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|source| RegistryError::Json { what: format!("token from {realm}"), source })?;
         v.get("token")
@@ -290,7 +289,10 @@ impl Client {
             .and_then(|t| t.as_str())
             .filter(|t| !t.is_empty())
             .map(String::from)
-            .ok_or_else(|| RegistryError::Malformed { what: format!("token from {realm}"), detail: "no token in the answer".into() })
+            .ok_or_else(|| RegistryError::Malformed {
+                what: format!("token from {realm}"),
+                detail: "no token in the answer".into(),
+            })
     }
 }
 
@@ -313,7 +315,9 @@ fn parse_challenge(header: &str) -> Option<Challenge> {
     let params = parse_params(rest);
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Some(Challenge::Basic),
-        "bearer" => Some(Challenge::Bearer { realm: params.get("realm")?.clone(), service: params.get("service").cloned() }),
+        "bearer" => {
+            Some(Challenge::Bearer { realm: params.get("realm")?.clone(), service: params.get("service").cloned() })
+        }
         _ => None,
     }
 }
@@ -353,7 +357,9 @@ mod tests {
 
     #[test]
     fn challenges_are_parsed() {
-        let c = parse_challenge(r#"Bearer realm="https://auth.example/token",service="reg,istry",scope="repository:a:pull""#);
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="reg,istry",scope="repository:a:pull""#,
+        );
         match c {
             Some(Challenge::Bearer { realm, service }) => {
                 assert_eq!(realm, "https://auth.example/token");

@@ -77,9 +77,7 @@ impl Manifest {
         let Some(Value::Array(list)) = self.json.get("manifests") else {
             return Err(malformed(reference, "the index has no `manifests` array"));
         };
-        list.iter()
-            .map(|m| Ok((blob_ref(reference, m)?, m.get("platform").and_then(Platform::from_json))))
-            .collect()
+        list.iter().map(|m| Ok((blob_ref(reference, m)?, m.get("platform").and_then(Platform::from_json)))).collect()
     }
 
     /// The index entry for `want`: the first whose platform matches (attestations, whose platform is
@@ -105,10 +103,8 @@ fn malformed(reference: &str, detail: &str) -> RegistryError {
 }
 
 fn blob_ref(reference: &str, v: &Value) -> Result<BlobRef, RegistryError> {
-    let digest = v
-        .get("digest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed(reference, "a descriptor has no digest"))?;
+    let digest =
+        v.get("digest").and_then(Value::as_str).ok_or_else(|| malformed(reference, "a descriptor has no digest"))?;
     let digest = Digest::parse(digest)
         .map_err(|_| malformed(reference, &format!("unsupported digest {digest:?} (only sha256 is supported)")))?;
     let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| malformed(reference, "a descriptor has no size"))?;

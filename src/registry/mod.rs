@@ -44,7 +44,9 @@ pub mod media {
 /// Everything that can go wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{registry}: access denied (HTTP {status}): log in with `rbuild login {registry}` or check the credentials")]
+    #[error(
+        "{registry}: access denied (HTTP {status}): log in with `rbuild login {registry}` or check the credentials"
+    )]
     Unauthorized { registry: String, status: u16 },
     #[error("{registry}: wrong username or password (HTTP {status}); nothing was saved")]
     LoginFailed { registry: String, status: u16 },

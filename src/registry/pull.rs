@@ -141,10 +141,16 @@ fn check_platform(shown: &str, wanted: &Platform, config: &[u8]) -> Result<(), R
 /// GET a manifest by tag or digest, refusing oversized ones before reading them.
 pub fn get_manifest(client: &Client, path: &str, reference: &str, shown: &str) -> Result<Manifest, RegistryError> {
     let url = client.url(&format!("{path}/manifests/{reference}"));
-    let resp = client.send(Method::GET, &url, &scope(path, false), &[("accept", super::media::ACCEPT)], &Payload::Empty)?;
+    let resp =
+        client.send(Method::GET, &url, &scope(path, false), &[("accept", super::media::ACCEPT)], &Payload::Empty)?;
     match resp.status().as_u16() {
         200..=299 => {}
-        404 => return Err(RegistryError::NotFound { registry: client.registry().to_string(), reference: shown.to_string() }),
+        404 => {
+            return Err(RegistryError::NotFound {
+                registry: client.registry().to_string(),
+                reference: shown.to_string(),
+            })
+        }
         _ => return Err(client.status_error(&url, resp)),
     }
     let too_large = || RegistryError::TooLarge {
@@ -164,12 +170,19 @@ pub fn get_manifest(client: &Client, path: &str, reference: &str, shown: &str) -
         .reader()
         .take(MANIFEST_LIMIT + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| RegistryError::Transfer { registry: client.registry().to_string(), url: url.clone(), source })?;
+        .map_err(|source| RegistryError::Transfer {
+            registry: client.registry().to_string(),
+            url: url.clone(),
+            source,
+        })?;
     if bytes.len() as u64 > MANIFEST_LIMIT {
         return Err(too_large());
     }
     Manifest::parse(shown, bytes, content_type.as_deref())
 }
+
+/// One layer's download: a verified, unpublished writer, or `None` when the store already has it.
+type LayerResult = Result<Option<BlobWriter>, RegistryError>;
 
 /// Download the layers the store lacks, [`PARALLEL`] at a time; `None` for those it has. On any failure
 /// the other downloads stop and every writer is dropped.
@@ -182,8 +195,7 @@ fn fetch_layers(
 ) -> Result<Vec<Option<BlobWriter>>, RegistryError> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Vec<Mutex<Option<Result<Option<BlobWriter>, RegistryError>>>> =
-        layers.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<LayerResult>>> = layers.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..PARALLEL.min(layers.len()) {
             s.spawn(|| loop {
@@ -254,7 +266,11 @@ pub fn download<W: Write>(
             Err(source) => return Err(RegistryError::Transfer { registry, url, source }),
         }
         let (digest, size, mut out) = sink.finish();
-        out.flush().map_err(|source| RegistryError::Transfer { registry: registry.clone(), url: url.clone(), source })?;
+        out.flush().map_err(|source| RegistryError::Transfer {
+            registry: registry.clone(),
+            url: url.clone(),
+            source,
+        })?;
         if size != blob.size {
             let (digest, expected) = (blob.digest.to_string(), blob.size);
             return Err(RegistryError::SizeMismatch { registry, digest, expected, actual: size });

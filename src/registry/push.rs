@@ -135,10 +135,9 @@ fn push_blob(
     }
     let uploads = client.url(&format!("{path}/blobs/uploads/"));
     let (start_url, start_scope) = match mounts.get(&blob.digest) {
-        Some(from) => (
-            format!("{uploads}?mount={}&from={from}", blob.digest),
-            format!("{push_scope} {}", scope(from, false)),
-        ),
+        Some(from) => {
+            (format!("{uploads}?mount={}&from={from}", blob.digest), format!("{push_scope} {}", scope(from, false)))
+        }
         None => (uploads.clone(), push_scope.clone()),
     };
     let resp = client.send(Method::POST, &start_url, &start_scope, &[("content-length", "0")], &Payload::Empty)?;
@@ -201,11 +200,9 @@ fn push_blob(
 
 /// The `Location` of an upload answer, made absolute.
 fn location(client: &Client, url: &str, resp: &ureq::http::Response<ureq::Body>) -> Result<String, RegistryError> {
-    resp.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(|l| client.absolute(l))
-        .ok_or_else(|| RegistryError::Malformed { what: url.to_string(), detail: "the upload answer has no Location".into() })
+    resp.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| client.absolute(l)).ok_or_else(|| {
+        RegistryError::Malformed { what: url.to_string(), detail: "the upload answer has no Location".into() }
+    })
 }
 
 /// How many bytes of an upload the registry holds (`Range: 0-N` → N+1), and the upload's location.

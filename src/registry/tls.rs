@@ -54,11 +54,8 @@ pub fn registry_cas(registry: &str) -> Result<Vec<Certificate<'static>>, Registr
     for base in certs_dirs() {
         let dir = base.join(registry);
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "crt"))
-            .collect();
+        let mut files: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "crt")).collect();
         files.sort();
         for f in files {
             read_pem_certs(&f, &mut out)?;

@@ -36,9 +36,8 @@ fn free_port() -> u16 {
 
 /// Fail loudly when a tool is missing: `scripts/deps.sh` installs them.
 pub fn require_tool(name: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false);
     assert!(found, "{name} is needed for the registry tests: run scripts/deps.sh (it installs it)");
 }
 
@@ -46,15 +45,40 @@ pub fn require_tool(name: &str) {
 fn make_certs(dir: &Path) -> PathBuf {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     run(Command::new("openssl").current_dir(dir).args(["req", "-x509"]).args(ec).args([
-        "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=rbuild test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rbuild test CA",
     ]));
     run(Command::new("openssl").current_dir(dir).arg("req").args(ec).args([
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ]));
     std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
     run(Command::new("openssl").current_dir(dir).args([
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
     ]));
     dir.join("ca.crt")
 }
