@@ -306,7 +306,7 @@ fn rb_tls(t: &TestContext, registry: &Registry) -> assert_cmd::Command {
 #[test]
 fn basic_auth_over_tls_works_through_login_and_through_a_hand_written_config_json() {
     let (user, pass) = ("ci-user", "s3cret-Passw0rd");
-    let registry = Registry::start(Options { tls: true, user: Some((user.into(), pass.into())) });
+    let registry = Registry::start(Options { tls: true, user: Some((user.into(), pass.into())), ..Options::default() });
     let src = TestContext::new();
     registry.skopeo_copy(&busybox_source(&src), "private/bb:1", &[&format!("--dest-creds={user}:{pass}")]);
     let name = format!("{}/private/bb:1", registry.host);
@@ -396,7 +396,7 @@ fn basic_auth_over_tls_works_through_login_and_through_a_hand_written_config_jso
 #[test]
 fn a_credential_helper_named_by_creds_store_supplies_and_stores_logins() {
     let (user, pass) = ("helper-user", "helper-pass");
-    let registry = Registry::start(Options { tls: true, user: Some((user.into(), pass.into())) });
+    let registry = Registry::start(Options { tls: true, user: Some((user.into(), pass.into())), ..Options::default() });
     let t = TestContext::new();
     // A docker-credential-<name> program speaking the helper protocol, keeping its secrets in a file.
     let bin = t.dir.path().join("bin");
@@ -503,7 +503,7 @@ fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_
 
 #[test]
 fn push_without_credentials_names_the_registry_and_says_rbuild_login() {
-    let registry = Registry::start(Options { tls: true, user: Some(("u".into(), "p".into())) });
+    let registry = Registry::start(Options { tls: true, user: Some(("u".into(), "p".into())), ..Options::default() });
     let t = TestContext::new();
     t.write("Dockerfile", "FROM scratch\nENV A=1\n");
     t.build("local:1", &[]);
@@ -521,4 +521,55 @@ fn push_without_credentials_names_the_registry_and_says_rbuild_login() {
         c
     });
     assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn a_token_auth_registry_works_through_login_and_config_json_and_refuses_a_wrong_password() {
+    let (user, pass) = ("tok-user", "tok-pass");
+    let registry = Registry::start(Options { token: Some((user.into(), pass.into())), ..Options::default() });
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
+    t.write("f", "token-protected");
+
+    // Anonymous push: the token server refuses; the error names the registry and says rbuild login.
+    let name = format!("{}/sec/app:1", registry.host);
+    let (code, _, stderr) = out({
+        let mut c = rb(&t);
+        c.args(["build", "--push", "-t", &name]).arg(t.ctx());
+        c
+    });
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&registry.host) && stderr.contains("rbuild login"), "{stderr}");
+
+    let (code, _, stderr) = out({
+        let mut c = rb(&t);
+        c.args(["login", "-u", user, "--password-stdin", &registry.host]).write_stdin("nope");
+        c
+    });
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("wrong username or password") && stderr.contains(&registry.host), "{stderr}");
+
+    let mut c = rb(&t);
+    c.args(["login", "-u", user, "--password-stdin", &registry.host]).write_stdin(pass);
+    ok(c);
+    let mut c = rb(&t);
+    c.args(["push", &name]);
+    let pushed = ok(c);
+
+    // A fresh machine with only a config.json pulls it back, through the bearer flow.
+    let u = TestContext::new();
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    reg::write(
+        &u.dir.path().join("docker"),
+        "config.json",
+        json!({"auths": {registry.host.as_str(): {"auth": auth}}}).to_string().as_bytes(),
+    );
+    let mut c = rb(&u);
+    c.args(["pull", &name]);
+    ok(c);
+    assert_eq!(u.index()["manifests"][0]["digest"].as_str().unwrap(), pushed.trim());
+    let seen = registry.token_server.as_ref().unwrap().seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|s| s == "auth repository:sec/app:pull,push"), "{seen:?}");
+    assert!(seen.iter().any(|s| s == "auth repository:sec/app:pull"), "{seen:?}");
 }
