@@ -573,3 +573,69 @@ fn a_token_auth_registry_works_through_login_and_config_json_and_refuses_a_wrong
     assert!(seen.iter().any(|s| s == "auth repository:sec/app:pull,push"), "{seen:?}");
     assert!(seen.iter().any(|s| s == "auth repository:sec/app:pull"), "{seen:?}");
 }
+
+/// A layer of `size` incompressible bytes, so transfers are long enough to break.
+fn big_layer_image(t: &TestContext, name: &str, size: usize) {
+    let mut data = vec![0u8; size];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(t.ctx().join("blob.bin"), data).unwrap();
+    t.write("Dockerfile", "FROM scratch\nCOPY blob.bin /\n");
+    t.build(name, &[]);
+}
+
+#[test]
+fn a_truncated_download_fails_after_retries_and_leaves_the_store_unchanged() {
+    let registry = Registry::start(Options::default());
+    let src = TestContext::new();
+    big_layer_image(&src, "big:1", 3 << 20);
+    let mut c = rb(&src);
+    c.args(["push", "big:1", &format!("{}/big:1", registry.host)]);
+    ok(c);
+
+    let proxy = reg::FaultProxy::start(&registry.host, reg::Fault::TruncateBlobGets);
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
+    t.build("keep:1", &[]);
+    let before = store_state(&t.root());
+    let (code, _, stderr) = out({
+        let mut c = rb(&t);
+        c.args(["pull", &format!("{}/big:1", proxy.host)]);
+        c
+    });
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&proxy.host), "{stderr}");
+    assert_eq!(store_state(&t.root()), before, "a truncated pull changed the store");
+    let blob_gets = proxy.log.lock().unwrap().iter().filter(|l| l.starts_with("GET") && l.contains("/blobs/")).count();
+    assert!(blob_gets >= 2, "the broken download was not retried: {:?}", proxy.log.lock().unwrap());
+}
+
+#[test]
+fn a_push_cut_off_mid_upload_resumes_or_restarts_cleanly_and_the_registry_gets_the_whole_image() {
+    let registry = Registry::start(Options::default());
+    let t = TestContext::new();
+    big_layer_image(&t, "big:1", 4 << 20);
+    let proxy = reg::FaultProxy::start(&registry.host, reg::Fault::CutFirstPatchAfter(1 << 20));
+    let name = format!("{}/resume/big:1", proxy.host);
+    let mut c = rb(&t);
+    c.args(["push", "big:1", &name]);
+    let (code, stdout, stderr) = out(c);
+    assert_eq!(code, 0, "{stderr}\n{:?}", proxy.log.lock().unwrap());
+    let patches: Vec<String> = proxy.log.lock().unwrap().iter().filter(|l| l.starts_with("PATCH")).cloned().collect();
+    assert!(patches.len() >= 2, "{patches:?}");
+    // The registry holds exactly the image: skopeo copies it out in full and the digest is the store's.
+    let sk = registry.skopeo_inspect("resume/big:1", &[]);
+    assert_eq!(sk["Digest"].as_str().unwrap(), stdout.trim());
+    let dir = t.dir.path().join("out");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{}/resume/big:1", registry.host)])
+        .arg(format!("oci:{}:x", dir.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

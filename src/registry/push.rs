@@ -6,7 +6,8 @@
 //! mounted from there (`POST …/uploads/?mount=…&from=…`), which costs no transfer. Otherwise it is
 //! uploaded as one streamed PATCH and a closing PUT with its digest; when the PATCH breaks off, the
 //! upload's status (`GET` on its location, `Range: 0-N`) says how much arrived and the rest is sent from
-//! there, so an interrupted push resumes instead of starting over. Layers go up to [`PARALLEL`] at once.
+//! there; a registry that cannot say (distribution invalidates such an upload) gets a fresh upload, so an
+//! interrupted push resumes or restarts cleanly. Layers go up to [`PARALLEL`] at once.
 
 use super::client::{scope, Client, Payload};
 use super::manifest::{BlobRef, Manifest};
@@ -17,6 +18,7 @@ use crate::image::ImageRef;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use ureq::http::Method;
@@ -133,69 +135,95 @@ fn push_blob(
         404 => {}
         _ => return Err(client.status_error(&url, resp)),
     }
-    let uploads = client.url(&format!("{path}/blobs/uploads/"));
-    let (start_url, start_scope) = match mounts.get(&blob.digest) {
-        Some(from) => {
-            (format!("{uploads}?mount={}&from={from}", blob.digest), format!("{push_scope} {}", scope(from, false)))
-        }
-        None => (uploads.clone(), push_scope.clone()),
-    };
-    let resp = client.send(Method::POST, &start_url, &start_scope, &[("content-length", "0")], &Payload::Empty)?;
-    match resp.status().as_u16() {
-        201 => {
-            report(&format!("{short}: mounted from {}", mounts.get(&blob.digest).map_or("", String::as_str)));
-            return Ok(());
-        }
-        202 => {}
-        _ => return Err(client.status_error(&start_url, resp)),
-    }
-    let mut location = location(client, &start_url, &resp)?;
     report(&format!("{short}: pushing {} bytes", blob.size));
     let file = store.blob_path(&blob.digest);
-    let mut offset = 0u64;
+    // An upload in progress: its location and how much of the blob the registry holds.
+    let mut session: Option<(String, u64)> = None;
     let mut attempt = 0;
-    while offset < blob.size {
+    let location = loop {
         attempt += 1;
-        let len = blob.size - offset;
-        let open = |file: &std::path::Path, offset: u64| -> std::io::Result<Box<dyn Read>> {
-            let mut f = std::fs::File::open(file)?;
-            f.seek(SeekFrom::Start(offset))?;
-            Ok(Box::new(f.take(len)))
+        let (location, offset) = match session.take() {
+            Some(s) => s,
+            None => match start_upload(client, path, blob, mounts)? {
+                Some(location) => (location, 0),
+                None => {
+                    let from = mounts.get(&blob.digest).map_or("", String::as_str);
+                    report(&format!("{short}: mounted from {from}"));
+                    return Ok(());
+                }
+            },
         };
-        let opener = || open(&file, offset);
-        let range = format!("{offset}-{}", blob.size - 1);
-        let sent = client.send(
-            Method::PATCH,
-            &location,
-            &push_scope,
-            &[("content-type", "application/octet-stream"), ("content-range", &range)],
-            &Payload::Stream { len, open: &opener },
-        );
-        match sent {
-            Ok(resp) if resp.status().as_u16() == 202 => {
-                location = self::location(client, &location, &resp)?;
-                offset = blob.size;
-            }
-            Ok(resp) if resp.status().as_u16() != 416 || attempt >= UPLOAD_ATTEMPTS => {
-                return Err(client.status_error(&location, resp))
-            }
+        match send_rest(client, &location, &push_scope, &file, blob.size, offset) {
+            Ok(location) => break location,
             Err(e) if attempt >= UPLOAD_ATTEMPTS => return Err(e),
-            // Broken off, or the registry holds a different amount than we thought: ask, and resume.
-            _ => {
-                let (loc, received) = upload_status(client, &location, &push_scope)?;
-                location = loc;
-                offset = received;
-            }
+            // Broken off: resume where the registry says it is, or start a new upload when it cannot say
+            // (distribution invalidates an upload whose PATCH broke off).
+            Err(_) => session = upload_status(client, &location, &push_scope).ok().filter(|(_, n)| *n <= blob.size),
         }
-    }
+    };
     let sep = if location.contains('?') { '&' } else { '?' };
     let done = format!("{location}{sep}digest={}", blob.digest);
     let resp = client.send(Method::PUT, &done, &push_scope, &[("content-length", "0")], &Payload::Empty)?;
-    if resp.status().as_u16() != 201 && !resp.status().is_success() {
+    if !resp.status().is_success() {
         return Err(client.status_error(&done, resp));
     }
     report(&format!("{short}: pushed"));
     Ok(())
+}
+
+/// Open an upload (or mount the blob from another repository): the upload's location, `None` if mounted.
+fn start_upload(
+    client: &Client,
+    path: &str,
+    blob: &BlobRef,
+    mounts: &HashMap<Digest, String>,
+) -> Result<Option<String>, RegistryError> {
+    let push_scope = scope(path, true);
+    let uploads = client.url(&format!("{path}/blobs/uploads/"));
+    let (url, start_scope) = match mounts.get(&blob.digest) {
+        Some(from) => {
+            (format!("{uploads}?mount={}&from={from}", blob.digest), format!("{push_scope} {}", scope(from, false)))
+        }
+        None => (uploads, push_scope),
+    };
+    let resp = client.send(Method::POST, &url, &start_scope, &[("content-length", "0")], &Payload::Empty)?;
+    match resp.status().as_u16() {
+        201 => Ok(None),
+        202 => location(client, &url, &resp).map(Some),
+        _ => Err(client.status_error(&url, resp)),
+    }
+}
+
+/// PATCH the blob's bytes from `offset` to the end; the upload's next location.
+fn send_rest(
+    client: &Client,
+    location: &str,
+    scope: &str,
+    file: &Path,
+    size: u64,
+    offset: u64,
+) -> Result<String, RegistryError> {
+    if offset >= size {
+        return Ok(location.to_string());
+    }
+    let len = size - offset;
+    let opener = || -> std::io::Result<Box<dyn Read>> {
+        let mut f = std::fs::File::open(file)?;
+        f.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(f.take(len)))
+    };
+    let range = format!("{offset}-{}", size - 1);
+    let resp = client.send(
+        Method::PATCH,
+        location,
+        scope,
+        &[("content-type", "application/octet-stream"), ("content-range", &range)],
+        &Payload::Stream { len, open: &opener },
+    )?;
+    if resp.status().as_u16() != 202 {
+        return Err(client.status_error(location, resp));
+    }
+    self::location(client, location, &resp)
 }
 
 /// The `Location` of an upload answer, made absolute.
