@@ -4,8 +4,11 @@
 
 use super::stage::{fail, Executor};
 use super::StepFailure;
+use crate::dockerfile::instructions::Command;
 use crate::dockerfile::Location;
+use crate::image::state::ImageState;
 use crate::image::ImageRef;
+use crate::plan::PlannedStage;
 use crate::registry::pull::{self, PullOptions};
 use crate::registry::Platform;
 use crate::store::{Image, StoreError};
@@ -51,4 +54,25 @@ impl Executor<'_> {
         self.pulled.insert(name.to_string());
         self.store.resolve(&pulled.manifest_digest.to_string()).map_err(|e| fail(loc, e.to_string()))
     }
+}
+
+/// RUN executes the image's binaries on this host: an image of another platform cannot run without
+/// emulation, which rbuild does not have. Refuse at the FROM line rather than fail obscurely in RUN (or,
+/// worse, build something that is not what `--platform` asked for).
+pub(super) fn check_runnable(stage: &PlannedStage, image: &ImageState, name: &str) -> Result<(), StepFailure> {
+    if !stage.steps.iter().any(|s| matches!(s.command, Command::Run(_))) {
+        return Ok(());
+    }
+    let theirs = Platform { os: image.os.clone(), arch: image.architecture.clone(), variant: None };
+    let host = Platform::host();
+    if host.matches(&theirs) {
+        return Ok(());
+    }
+    Err(fail(
+        stage.location,
+        format!(
+            "{name} is a {theirs} image and this host is {host}: RUN cannot execute it (rbuild has no \
+             emulation); build on a {theirs} host, or use a {host} base"
+        ),
+    ))
 }

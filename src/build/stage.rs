@@ -201,6 +201,7 @@ impl<'a> Executor<'a> {
                 let img = self.image(name, stage.platform.as_deref(), loc)?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
+                super::images::check_runnable(stage, &state, name)?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))
             }
         };
