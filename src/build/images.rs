@@ -9,6 +9,7 @@ use crate::dockerfile::Location;
 use crate::image::state::ImageState;
 use crate::image::ImageRef;
 use crate::plan::PlannedStage;
+use crate::registry::progress::{Style, TransferProgress};
 use crate::registry::pull::{self, PullOptions};
 use crate::registry::Platform;
 use crate::store::{Image, StoreError};
@@ -42,14 +43,16 @@ impl Executor<'_> {
         let reference = ImageRef::parse(name).map_err(|e| fail(loc, e.to_string()))?;
         let platform = platform.map(Platform::parse).transpose().map_err(|e| fail(loc, format!("--platform: {e}")))?;
         let opts = PullOptions { platform, client: self.req.registry.clone() };
-        let quiet = self.req.quiet;
-        let report = move |line: &str| {
-            if !quiet {
-                eprintln!("{line}");
-            }
+        use super::progress::Mode;
+        let style = match (self.req.quiet, self.req.progress.resolve()) {
+            (true, _) => Style::Quiet,
+            (false, Mode::Tty) => Style::Tty,
+            (false, Mode::Json) => Style::Json,
+            (false, _) => Style::Plain,
         };
-        report(&format!("Pulling {reference} from {}", reference.domain()));
-        let pulled = pull::pull(self.store, &reference, &opts, &report)
+        let progress = TransferProgress::new(style);
+        progress.message(&format!("Pulling {reference} from {}", reference.domain()));
+        let pulled = pull::pull(self.store, &reference, &opts, &progress)
             .map_err(|e| fail(loc, format!("pulling {reference}: {e}")))?;
         self.pulled.insert(name.to_string());
         self.store.resolve(&pulled.manifest_digest.to_string()).map_err(|e| fail(loc, e.to_string()))

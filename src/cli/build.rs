@@ -195,8 +195,9 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
     if a.push {
+        let progress = super::pull::transfer_progress(a.progress, a.quiet);
         for tag in &req.tags {
-            super::push::push_image(&store, &out.manifest, tag, &req.registry, a.quiet)
+            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress)
                 .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?;
         }
     }

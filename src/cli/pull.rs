@@ -3,6 +3,7 @@
 use super::images::open_store;
 use super::{Globals, UsageError};
 use crate::image::ImageRef;
+use crate::registry::progress::{Style, TransferProgress};
 use crate::registry::pull::{self, PullOptions};
 use crate::registry::{ClientOptions, Platform};
 use std::process::ExitCode;
@@ -38,8 +39,22 @@ pub struct PullArgs {
     /// Print only the image ID
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output: bars with bytes and speed on a terminal (tty), plain lines, or JSON events
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: crate::build::progress::Mode,
     #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+/// The transfer display for `--progress` and `-q`.
+pub(super) fn transfer_progress(mode: crate::build::progress::Mode, quiet: bool) -> TransferProgress {
+    use crate::build::progress::Mode;
+    TransferProgress::new(match (quiet, mode.resolve()) {
+        (true, _) => Style::Quiet,
+        (false, Mode::Tty) => Style::Tty,
+        (false, Mode::Json) => Style::Json,
+        (false, _) => Style::Plain,
+    })
 }
 
 /// Parse `--platform`, a usage error when malformed.
@@ -51,17 +66,10 @@ pub fn run(g: &Globals, a: PullArgs) -> anyhow::Result<ExitCode> {
     let reference = ImageRef::parse(&a.reference).map_err(|e| UsageError(e.to_string()))?;
     let opts = PullOptions { platform: parse_platform(a.platform.as_deref())?, client: a.registry.options() };
     let store = open_store(g)?;
-    let quiet = a.quiet;
-    let report = move |line: &str| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    };
-    if !quiet {
-        eprintln!("Pulling {reference} from {}", reference.domain());
-    }
-    let pulled = pull::pull(&store, &reference, &opts, &report)?;
-    if quiet {
+    let progress = transfer_progress(a.progress, a.quiet);
+    progress.message(&format!("Pulling {reference} from {}", reference.domain()));
+    let pulled = pull::pull(&store, &reference, &opts, &progress)?;
+    if a.quiet {
         println!("{}", pulled.config_digest);
     } else {
         println!("{reference}");

@@ -4,6 +4,7 @@ use super::images::{open_store, resolve};
 use super::pull::RegistryFlags;
 use super::{Globals, UsageError};
 use crate::image::ImageRef;
+use crate::registry::progress::TransferProgress;
 use crate::registry::push;
 use crate::registry::{ClientOptions, RegistryError};
 use crate::store::Store;
@@ -25,6 +26,9 @@ pub struct PushArgs {
     /// Print only the digest
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output: bars with bytes and speed on a terminal (tty), plain lines, or JSON events
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: crate::build::progress::Mode,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
@@ -35,15 +39,10 @@ pub(super) fn push_image(
     manifest: &crate::digest::Digest,
     dest: &ImageRef,
     opts: &ClientOptions,
-    quiet: bool,
+    progress: &TransferProgress,
 ) -> Result<push::Pushed, RegistryError> {
-    let report = move |line: &str| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    };
-    report(&format!("Pushing {dest} to {}", dest.domain()));
-    push::push(store, manifest, dest, opts, &report)
+    progress.message(&format!("Pushing {dest} to {}", dest.domain()));
+    push::push(store, manifest, dest, opts, progress)
 }
 
 pub(super) fn write_digestfile(path: Option<&Path>, digest: &crate::digest::Digest) -> anyhow::Result<()> {
@@ -68,7 +67,8 @@ pub fn run(g: &Globals, a: PushArgs) -> anyhow::Result<ExitCode> {
     if dest.digest().is_some() {
         return Err(UsageError(format!("cannot push to a digest ({dest}): name a tag")).into());
     }
-    let pushed = push_image(&store, &image.manifest_digest, &dest, &a.registry.options(), a.quiet)?;
+    let progress = super::pull::transfer_progress(a.progress, a.quiet);
+    let pushed = push_image(&store, &image.manifest_digest, &dest, &a.registry.options(), &progress)?;
     write_digestfile(a.digestfile.as_deref(), &pushed.digest)?;
     println!("{}", pushed.digest);
     Ok(ExitCode::SUCCESS)

@@ -46,13 +46,13 @@ struct AuthState {
 }
 
 /// A request body that can be sent more than once.
-pub enum Payload<'a> {
+pub enum Payload<'a, 'r> {
     Empty,
     Bytes(&'a [u8]),
     /// A reader factory and the byte count; called again for every attempt.
     Stream {
         len: u64,
-        open: &'a (dyn Fn() -> std::io::Result<Box<dyn Read>> + Sync),
+        open: &'a (dyn Fn() -> std::io::Result<Box<dyn Read + 'r>> + Sync),
     },
 }
 
@@ -166,7 +166,7 @@ impl Client {
         url: &str,
         scope: &str,
         headers: &[(&str, &str)],
-        payload: &Payload<'_>,
+        payload: &Payload<'_, '_>,
     ) -> Result<Response<Body>, RegistryError> {
         let mut authed_once = false;
         let mut attempt = 0;
@@ -210,7 +210,7 @@ impl Client {
         url: &str,
         scope: &str,
         headers: &[(&str, &str)],
-        payload: &Payload<'_>,
+        payload: &Payload<'_, '_>,
     ) -> Result<Response<Body>, ureq::Error> {
         let mut b = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {

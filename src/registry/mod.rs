@@ -16,6 +16,7 @@ pub mod auth;
 pub mod client;
 pub mod manifest;
 pub mod platform;
+pub mod progress;
 pub mod pull;
 pub mod push;
 

@@ -9,6 +9,7 @@
 
 use super::client::{scope, Client, Payload};
 use super::manifest::{BlobRef, Kind, Manifest, MANIFEST_LIMIT};
+use super::progress::{Counting, Outcome, TransferProgress};
 use super::{ClientOptions, Platform, RegistryError};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::ImageRef;
@@ -42,8 +43,8 @@ pub struct Pulled {
     pub repo_digest: Digest,
 }
 
-/// Progress lines (one per layer event); `Sync` because layers report from worker threads.
-pub type Report<'a> = &'a (dyn Fn(&str) + Sync);
+/// Where transfers report progress.
+pub type Report<'a> = &'a TransferProgress;
 
 /// Pull `reference` into `store` and name it there (a digest-only reference leaves it unnamed).
 pub fn pull(store: &Store, reference: &ImageRef, opts: &PullOptions, report: Report) -> Result<Pulled, RegistryError> {
@@ -112,7 +113,7 @@ pub fn pull(store: &Store, reference: &ImageRef, opts: &PullOptions, report: Rep
         _ => vec![reference.clone()],
     };
     store.add_manifest(&descriptor, &names)?;
-    report(&format!("Digest: {}", top.digest));
+    report.message(&format!("Digest: {}", top.digest));
     Ok(Pulled { manifest_digest: manifest.digest, config_digest: config.digest, repo_digest: top.digest })
 }
 
@@ -204,15 +205,18 @@ fn fetch_layers(
                     return;
                 }
                 let blob = &layers[i];
-                let short = &blob.digest.hex()[..12];
                 let result = if store.has_blob(&blob.digest) {
-                    report(&format!("{short}: already exists"));
+                    report.done(&blob.digest, Outcome::Exists);
                     Ok(None)
                 } else {
-                    report(&format!("{short}: pulling {} bytes", blob.size));
-                    let r = download(client, path, blob, || Ok(store.blob_writer()?)).map(Some);
+                    report.start(&blob.digest, blob.size, false);
+                    let make = || {
+                        let inner = store.blob_writer()?;
+                        Ok(Counting { inner, count: 0, digest: &blob.digest, progress: report })
+                    };
+                    let r = download(client, path, blob, make).map(|w| Some(w.inner));
                     if r.is_ok() {
-                        report(&format!("{short}: downloaded"));
+                        report.done(&blob.digest, Outcome::Downloaded);
                     }
                     r
                 };

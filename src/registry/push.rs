@@ -11,6 +11,7 @@
 
 use super::client::{scope, Client, Payload};
 use super::manifest::{BlobRef, Manifest};
+use super::progress::{CountingReader, Outcome};
 use super::pull::{Report, PARALLEL};
 use super::{ClientOptions, RegistryError};
 use crate::digest::Digest;
@@ -89,7 +90,7 @@ pub fn push(
             });
         }
     }
-    report(&format!("{}: digest: {} size: {}", dest.tag(), m.digest, m.bytes.len()));
+    report.message(&format!("{}: digest: {} size: {}", dest.tag(), m.digest, m.bytes.len()));
     Ok(Pushed { digest: m.digest, size: m.bytes.len() as u64 })
 }
 
@@ -123,19 +124,17 @@ fn push_blob(
     mounts: &HashMap<Digest, String>,
     report: Report,
 ) -> Result<(), RegistryError> {
-    let short = &blob.digest.hex()[..12];
     let push_scope = scope(path, true);
     let url = client.url(&format!("{path}/blobs/{}", blob.digest));
     let resp = client.send(Method::HEAD, &url, &push_scope, &[], &Payload::Empty)?;
     match resp.status().as_u16() {
         200..=299 => {
-            report(&format!("{short}: layer already exists"));
+            report.done(&blob.digest, Outcome::Exists);
             return Ok(());
         }
         404 => {}
         _ => return Err(client.status_error(&url, resp)),
     }
-    report(&format!("{short}: pushing {} bytes", blob.size));
     let file = store.blob_path(&blob.digest);
     // An upload in progress: its location and how much of the blob the registry holds.
     let mut session: Option<(String, u64)> = None;
@@ -145,15 +144,20 @@ fn push_blob(
         let (location, offset) = match session.take() {
             Some(s) => s,
             None => match start_upload(client, path, blob, mounts)? {
-                Some(location) => (location, 0),
+                Some(location) => {
+                    if attempt == 1 {
+                        report.start(&blob.digest, blob.size, true);
+                    }
+                    (location, 0)
+                }
                 None => {
                     let from = mounts.get(&blob.digest).map_or("", String::as_str);
-                    report(&format!("{short}: mounted from {from}"));
+                    report.done(&blob.digest, Outcome::Mounted(from));
                     return Ok(());
                 }
             },
         };
-        match send_rest(client, &location, &push_scope, &file, blob.size, offset) {
+        match send_rest(client, &location, &push_scope, &file, blob, offset, report) {
             Ok(location) => break location,
             Err(e) if attempt >= UPLOAD_ATTEMPTS => return Err(e),
             // Broken off: resume where the registry says it is, or start a new upload when it cannot say
@@ -167,7 +171,7 @@ fn push_blob(
     if !resp.status().is_success() {
         return Err(client.status_error(&done, resp));
     }
-    report(&format!("{short}: pushed"));
+    report.done(&blob.digest, Outcome::Pushed);
     Ok(())
 }
 
@@ -195,22 +199,25 @@ fn start_upload(
 }
 
 /// PATCH the blob's bytes from `offset` to the end; the upload's next location.
-fn send_rest(
+fn send_rest<'a>(
     client: &Client,
     location: &str,
     scope: &str,
     file: &Path,
-    size: u64,
+    blob: &'a BlobRef,
     offset: u64,
+    report: Report<'a>,
 ) -> Result<String, RegistryError> {
+    let size = blob.size;
     if offset >= size {
         return Ok(location.to_string());
     }
     let len = size - offset;
-    let opener = || -> std::io::Result<Box<dyn Read>> {
+    let opener = || -> std::io::Result<Box<dyn Read + 'a>> {
         let mut f = std::fs::File::open(file)?;
         f.seek(SeekFrom::Start(offset))?;
-        Ok(Box::new(f.take(len)))
+        let inner = f.take(len);
+        Ok(Box::new(CountingReader { inner, count: offset, digest: &blob.digest, progress: report }))
     };
     let range = format!("{offset}-{}", size - 1);
     let resp = client.send(
