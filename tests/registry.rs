@@ -660,3 +660,32 @@ fn a_push_cut_off_mid_upload_resumes_or_restarts_cleanly_and_the_registry_gets_t
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_pulled_v2s2_image_lists_runs_and_is_removed_like_a_built_one() {
+    common::require_root();
+    let src = TestContext::new();
+    let registry = Registry::start(Options::default());
+    registry.skopeo_copy(&busybox_source(&src), "run/bb:1", &["--format", "v2s2"]);
+    let name = format!("{}/run/bb:1", registry.host);
+    let t = TestContext::new();
+    let mut c = rb(&t);
+    c.args(["pull", "-q", &name]);
+    let id = ok(c);
+    assert_eq!(id.trim(), image_id(&src, "busybox:latest"));
+    let mut c = rb(&t);
+    c.arg("images");
+    let listing = ok(c);
+    assert!(listing.contains(&format!("{}/run/bb", registry.host)) && listing.contains(&id.trim()[7..19]), "{listing}");
+    let mut c = rb(&t);
+    c.args(["run", "--rm", &name, "/bin/busybox", "echo", "from-a-registry"]);
+    assert_eq!(ok(c).trim(), "from-a-registry");
+    let mut c = rb(&t);
+    c.args(["rmi", &name]);
+    ok(c);
+    let mut c = rb(&t);
+    c.arg("prune");
+    ok(c);
+    let (_, blobs) = store_state(&t.root());
+    assert!(blobs.is_empty(), "blobs left after rmi and prune: {blobs:?}");
+}
