@@ -60,6 +60,20 @@ fn read_line(prompt: Option<&str>) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
+/// Read a line from the terminal with echo off (restored even when reading fails).
+fn read_password(prompt: &str) -> anyhow::Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    let line = read_line(Some(prompt));
+    tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
+    eprintln!();
+    line
+}
+
 pub fn login(_g: &Globals, a: LoginArgs) -> anyhow::Result<ExitCode> {
     let registry = registry_host(a.registry.as_deref())?;
     let tty = std::io::stdin().is_terminal();
@@ -78,8 +92,7 @@ pub fn login(_g: &Globals, a: LoginArgs) -> anyhow::Result<ExitCode> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
             s.trim_end_matches(['\n', '\r']).to_string()
         }
-        // The terminal echoes it: same as `docker login` without a tty helper, so say so.
-        (None, false) if tty => read_line(Some("Password (will be echoed): "))?,
+        (None, false) if tty => read_password("Password: ")?,
         (None, false) => return Err(UsageError("give the password with --password-stdin".into()).into()),
     };
     if username.is_empty() || secret.is_empty() {

@@ -49,7 +49,7 @@ pub enum RegistryError {
         "{registry}: access denied (HTTP {status}): log in with `rbuild login {registry}` or check the credentials"
     )]
     Unauthorized { registry: String, status: u16 },
-    #[error("{registry}: wrong username or password (HTTP {status}); nothing was saved")]
+    #[error("{registry}: wrong username or password (HTTP {status}): check them, then `rbuild login {registry}`")]
     LoginFailed { registry: String, status: u16 },
     #[error("{reference}: not found in {registry} (unknown repository, tag or digest)")]
     NotFound { registry: String, reference: String },
