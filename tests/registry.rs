@@ -1,72 +1,15 @@
 //! Registry end-to-end tests: the real `rbuild` against Debian's `docker-registry` on 127.0.0.1, with
-//! skopeo as the independent client that puts images in and reads rbuild's pushes back.
+//! skopeo as the independent client that puts images in and reads rbuild's pushes back. Pull, push,
+//! platforms and broken transfers here; authentication in `registry_auth.rs`.
 
 mod common;
 #[path = "registry/mod.rs"]
 mod reg;
 
 use common::TestContext;
-use reg::{Options, Registry};
+use reg::{busybox_source, image_id, ok, out, rb, sha, store_state, Options, Registry};
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
-use std::path::{Path, PathBuf};
-
-fn sha(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// `rbuild` with the test's store and credential files only (never the host's).
-fn rb(t: &TestContext) -> assert_cmd::Command {
-    let mut c = t.rbuild();
-    c.env("DOCKER_CONFIG", t.dir.path().join("docker"))
-        .env("RBUILD_CERTS_DIRS", t.dir.path().join("no-certs.d"))
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR");
-    c
-}
-
-/// Run and return (exit code, stdout, stderr).
-fn out(mut c: assert_cmd::Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn ok(c: assert_cmd::Command) -> String {
-    let (code, stdout, stderr) = out(c);
-    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    stdout
-}
-
-/// Busybox imported into a store, its OCI layout as skopeo's source name.
-fn busybox_source(t: &TestContext) -> String {
-    t.import_busybox();
-    format!("oci:{}:busybox:latest", t.root().join("oci").display())
-}
-
-/// Everything in a store that a failed command must leave alone: index.json's bytes and the blob names.
-fn store_state(root: &Path) -> (Vec<u8>, Vec<String>) {
-    let index = std::fs::read(root.join("oci/index.json")).unwrap_or_default();
-    let mut blobs: Vec<String> = std::fs::read_dir(root.join("oci/blobs/sha256"))
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    blobs.sort();
-    (index, blobs)
-}
-
-fn image_id(t: &TestContext, name: &str) -> String {
-    let v: Value = serde_json::from_str(&ok({
-        let mut c = rb(t);
-        c.args(["inspect", name]);
-        c
-    }))
-    .unwrap();
-    let v = if v.is_array() { v[0].clone() } else { v };
-    v["Id"].as_str().or_else(|| v["id"].as_str()).unwrap_or_else(|| panic!("no Id in {v}")).to_string()
-}
+use std::path::PathBuf;
 
 #[test]
 fn skopeo_pushed_oci_and_v2s2_images_pull_byte_for_byte_and_serve_as_from() {
@@ -309,140 +252,6 @@ fn unknown_tags_and_a_registry_that_is_down_are_clear_errors() {
     assert!(stderr.contains(&format!("cannot reach registry {host}")), "{stderr}");
 }
 
-/// `rbuild` trusting the registry's test CA through a certs.d dir, verification forced on (loopback
-/// would otherwise be insecure by default and prove nothing about the CA).
-fn rb_tls(t: &TestContext, registry: &Registry) -> assert_cmd::Command {
-    let mut c = rb(t);
-    c.env("RBUILD_CERTS_DIRS", registry.certs_d());
-    c
-}
-
-#[test]
-fn basic_auth_over_tls_works_through_login_and_through_a_hand_written_config_json() {
-    let (user, pass) = ("ci-user", "s3cret-Passw0rd");
-    let registry = Registry::start(Options { tls: true, user: Some((user.into(), pass.into())), ..Options::default() });
-    let src = TestContext::new();
-    registry.skopeo_copy(&busybox_source(&src), "private/bb:1", &[&format!("--dest-creds={user}:{pass}")]);
-    let name = format!("{}/private/bb:1", registry.host);
-
-    let t = TestContext::new();
-    // Anonymous: refused, and the error says what to do.
-    let (code, _, stderr) = out({
-        let mut c = rb_tls(&t, &registry);
-        c.args(["pull", "--tls-verify", &name]);
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&registry.host) && stderr.contains("rbuild login"), "{stderr}");
-
-    // The CA is what makes TLS work: without it, verification fails.
-    let (code, _, stderr) = out({
-        let mut c = rb(&t);
-        c.args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host]).write_stdin(pass);
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("cannot reach registry") && !stderr.contains(pass), "{stderr}");
-
-    // Wrong password: exit 1, names the registry, saves nothing, prints no secret.
-    let config = t.dir.path().join("docker/config.json");
-    let (code, stdout, stderr) = out({
-        let mut c = rb_tls(&t, &registry);
-        c.args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host]).write_stdin("wrong-pass\n");
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&registry.host) && stderr.contains("wrong username or password"), "{stderr}");
-    assert!(!stderr.contains("wrong-pass") && !stdout.contains("wrong-pass"));
-    assert!(!config.exists(), "a failed login wrote {}", config.display());
-
-    // Right password: saved in docker's format, never printed.
-    let (code, stdout, stderr) = out({
-        let mut c = rb_tls(&t, &registry);
-        c.args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host])
-            .write_stdin(format!("{pass}\n"));
-        c
-    });
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("Login Succeeded"));
-    assert!(!stdout.contains(pass) && !stderr.contains(pass));
-    let saved: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    assert_eq!(saved["auths"][registry.host.as_str()]["auth"], auth.as_str());
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o077, 0, "config.json readable by others");
-
-    let mut c = rb_tls(&t, &registry);
-    c.args(["pull", "--tls-verify", &name]);
-    ok(c);
-    assert_eq!(image_id(&t, &name), image_id(&src, "busybox:latest"));
-
-    // Logout forgets it; pulling is refused again.
-    let mut c = rb(&t);
-    c.args(["logout", &registry.host]);
-    ok(c);
-    let saved: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    assert!(saved["auths"].get(registry.host.as_str()).is_none(), "{saved}");
-
-    // A config.json written by hand (as docker or a CI secret would) is read the same way.
-    let u = TestContext::new();
-    reg::write(
-        &u.dir.path().join("docker"),
-        "config.json",
-        json!({"auths": {format!("https://{}", registry.host): {"auth": auth}}}).to_string().as_bytes(),
-    );
-    let mut c = rb_tls(&u, &registry);
-    c.args(["pull", "--tls-verify", &name]);
-    ok(c);
-    // And so is a containers auth.json named by REGISTRY_AUTH_FILE.
-    let v = TestContext::new();
-    let auth_file = reg::write(
-        v.dir.path(),
-        "auth.json",
-        json!({"auths": {registry.host.as_str(): {"auth": auth}}}).to_string().as_bytes(),
-    );
-    let mut c = rb_tls(&v, &registry);
-    c.env("REGISTRY_AUTH_FILE", &auth_file).args(["pull", "--tls-verify", &name]);
-    ok(c);
-}
-
-#[test]
-fn a_credential_helper_named_by_creds_store_supplies_and_stores_logins() {
-    let (user, pass) = ("helper-user", "helper-pass");
-    let registry = Registry::start(Options { tls: true, user: Some((user.into(), pass.into())), ..Options::default() });
-    let t = TestContext::new();
-    // A docker-credential-<name> program speaking the helper protocol, keeping its secrets in a file.
-    let bin = t.dir.path().join("bin");
-    let store = t.dir.path().join("helper-store.json");
-    let script = format!(
-        "#!/bin/sh\nset -e\nS={}\ncase \"$1\" in\n  store) cat > \"$S\" ;;\n  get) cat > /dev/null; [ -f \"$S\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}; cat \"$S\" ;;\n  erase) rm -f \"$S\" ;;\nesac\n",
-        store.display()
-    );
-    let helper = reg::write(&bin, "docker-credential-testhelper", script.as_bytes());
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    reg::write(&t.dir.path().join("docker"), "config.json", br#"{"credsStore": "testhelper"}"#);
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-
-    let mut c = rb_tls(&t, &registry);
-    c.env("PATH", &path)
-        .args(["login", "--tls-verify", "-u", user, "--password-stdin", &registry.host])
-        .write_stdin(pass);
-    ok(c);
-    let stored: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
-    assert_eq!(stored["Username"], user);
-    assert_eq!(stored["Secret"], pass);
-    let config = std::fs::read_to_string(t.dir.path().join("docker/config.json")).unwrap();
-    assert!(!config.contains(pass), "the secret went to config.json: {config}");
-
-    let src = TestContext::new();
-    registry.skopeo_copy(&busybox_source(&src), "h/bb:1", &[&format!("--dest-creds={user}:{pass}")]);
-    let mut c = rb_tls(&t, &registry);
-    c.env("PATH", &path).args(["pull", "--tls-verify", &format!("{}/h/bb:1", registry.host)]);
-    ok(c);
-}
-
 #[test]
 fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_skopeo_agrees() {
     let registry = Registry::start(Options::default());
@@ -522,79 +331,6 @@ fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-#[test]
-fn push_without_credentials_names_the_registry_and_says_rbuild_login() {
-    let registry = Registry::start(Options { tls: true, user: Some(("u".into(), "p".into())), ..Options::default() });
-    let t = TestContext::new();
-    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
-    t.build("local:1", &[]);
-    let (code, _, stderr) = out({
-        let mut c = rb_tls(&t, &registry);
-        c.args(["push", "--tls-verify", "local:1", &format!("{}/x:1", registry.host)]);
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&registry.host) && stderr.contains("rbuild login"), "{stderr}");
-    // An image ID has no registry to go to.
-    let (code, _, stderr) = out({
-        let mut c = rb(&t);
-        c.args(["push", &image_id(&t, "local:1")[7..19]]);
-        c
-    });
-    assert_eq!(code, 2, "{stderr}");
-}
-
-#[test]
-fn a_token_auth_registry_works_through_login_and_config_json_and_refuses_a_wrong_password() {
-    let (user, pass) = ("tok-user", "tok-pass");
-    let registry = Registry::start(Options { token: Some((user.into(), pass.into())), ..Options::default() });
-    let t = TestContext::new();
-    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
-    t.write("f", "token-protected");
-
-    // Anonymous push: the token server refuses; the error names the registry and says rbuild login.
-    let name = format!("{}/sec/app:1", registry.host);
-    let (code, _, stderr) = out({
-        let mut c = rb(&t);
-        c.args(["build", "--push", "-t", &name]).arg(t.ctx());
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&registry.host) && stderr.contains("rbuild login"), "{stderr}");
-
-    let (code, _, stderr) = out({
-        let mut c = rb(&t);
-        c.args(["login", "-u", user, "--password-stdin", &registry.host]).write_stdin("nope");
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("wrong username or password") && stderr.contains(&registry.host), "{stderr}");
-
-    let mut c = rb(&t);
-    c.args(["login", "-u", user, "--password-stdin", &registry.host]).write_stdin(pass);
-    ok(c);
-    let mut c = rb(&t);
-    c.args(["push", &name]);
-    let pushed = ok(c);
-
-    // A fresh machine with only a config.json pulls it back, through the bearer flow.
-    let u = TestContext::new();
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    reg::write(
-        &u.dir.path().join("docker"),
-        "config.json",
-        json!({"auths": {registry.host.as_str(): {"auth": auth}}}).to_string().as_bytes(),
-    );
-    let mut c = rb(&u);
-    c.args(["pull", &name]);
-    ok(c);
-    assert_eq!(u.index()["manifests"][0]["digest"].as_str().unwrap(), pushed.trim());
-    let seen = registry.token_server.as_ref().unwrap().seen.lock().unwrap().clone();
-    assert!(seen.iter().any(|s| s == "auth repository:sec/app:pull,push"), "{seen:?}");
-    assert!(seen.iter().any(|s| s == "auth repository:sec/app:pull"), "{seen:?}");
-}
-
 /// A layer of `size` incompressible bytes, so transfers are long enough to break.
 fn big_layer_image(t: &TestContext, name: &str, size: usize) {
     let mut data = vec![0u8; size];
@@ -619,7 +355,7 @@ fn a_truncated_download_fails_after_retries_and_leaves_the_store_unchanged() {
     c.args(["push", "big:1", &format!("{}/big:1", registry.host)]);
     ok(c);
 
-    let proxy = reg::FaultProxy::start(&registry.host, reg::Fault::TruncateBlobGets);
+    let proxy = reg::proxy::FaultProxy::start(&registry.host, reg::proxy::Fault::TruncateBlobGets);
     let t = TestContext::new();
     t.write("Dockerfile", "FROM scratch\nENV A=1\n");
     t.build("keep:1", &[]);
@@ -641,7 +377,7 @@ fn a_push_cut_off_mid_upload_resumes_or_restarts_cleanly_and_the_registry_gets_t
     let registry = Registry::start(Options::default());
     let t = TestContext::new();
     big_layer_image(&t, "big:1", 4 << 20);
-    let proxy = reg::FaultProxy::start(&registry.host, reg::Fault::CutFirstPatchAfter(1 << 20));
+    let proxy = reg::proxy::FaultProxy::start(&registry.host, reg::proxy::Fault::CutFirstPatchAfter(1 << 20));
     let name = format!("{}/resume/big:1", proxy.host);
     let mut c = rb(&t);
     c.args(["push", "big:1", &name]);

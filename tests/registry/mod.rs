@@ -3,6 +3,11 @@
 //! htpasswd basic auth (`htpasswd -B`). Killed on drop. Only loopback is ever contacted.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod token;
+
+use crate::common::TestContext;
+use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,7 +22,7 @@ pub struct Registry {
     /// The CA that signed the server certificate, when TLS is on.
     pub ca: Option<PathBuf>,
     /// The token server of a token-auth registry.
-    pub token_server: Option<TokenServer>,
+    pub token_server: Option<token::TokenServer>,
 }
 
 #[derive(Default)]
@@ -29,7 +34,7 @@ pub struct Options {
     pub token: Option<(String, String)>,
 }
 
-fn run(cmd: &mut Command) {
+pub(crate) fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -119,10 +124,12 @@ impl Registry {
             ));
         }
         let token_server = opts.token.as_ref().map(|(user, pass)| {
-            let server = TokenServer::start(dir.path(), user, pass);
+            let server = token::TokenServer::start(dir.path(), user, pass);
             config.push_str(&format!(
-                "auth:\n  token:\n    realm: http://{}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                "auth:\n  token:\n    realm: http://{}/token\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
                 server.host,
+                token::SERVICE,
+                token::ISSUER,
                 server.cert.display()
             ));
             server
@@ -213,288 +220,69 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     p
 }
 
-const SERVICE: &str = "rbuild-test-registry";
-const ISSUER: &str = "rbuild-test-issuer";
+// Driving rbuild and reading a store, for the registry tests.
 
-/// A token server for distribution's `auth: token` on 127.0.0.1: checks basic auth, then answers a JWT
-/// (RS256, signed by openssl with a key whose self-signed certificate the registry trusts, `x5c` header)
-/// granting pull and push on every repository in the requested scopes.
-pub struct TokenServer {
-    pub host: String,
-    pub cert: PathBuf,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    /// Token requests seen, as "user scope..." lines (to prove the flow ran).
-    pub seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+pub fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn b64url(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// `rbuild` with the test's store and credential files only (never the host's).
+pub fn rb(t: &TestContext) -> assert_cmd::Command {
+    let mut c = t.rbuild();
+    c.env("DOCKER_CONFIG", t.dir.path().join("docker"))
+        .env("RBUILD_CERTS_DIRS", t.dir.path().join("no-certs.d"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR");
+    c
 }
 
-fn query_values(query: &str, key: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == key)
-        .map(|(_, v)| {
-            let mut out = Vec::new();
-            let b = v.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'%' && i + 2 < b.len() {
-                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                    i += 3;
-                } else {
-                    out.push(b[i]);
-                    i += 1;
-                }
-            }
-            String::from_utf8(out).unwrap()
-        })
-        .collect()
+/// Run and return (exit code, stdout, stderr).
+pub fn out(mut c: assert_cmd::Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
-impl TokenServer {
-    fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
-        run(Command::new("openssl").current_dir(dir).args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "token.key",
-            "-out",
-            "token.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=rbuild token issuer",
-        ]));
-        let der = Command::new("openssl")
-            .current_dir(dir)
-            .args(["x509", "-in", "token.crt", "-outform", "DER"])
-            .output()
-            .unwrap()
-            .stdout;
-        let x5c = {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(der)
-        };
-        let key = dir.join("token.key");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let expected = {
-            use base64::Engine;
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
-        };
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (stop2, seen2, user) = (stop.clone(), seen.clone(), user.to_string());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut conn) = conn else { continue };
-                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                use std::io::BufRead;
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut authorization = String::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = h.split_once(':') {
-                        if k.eq_ignore_ascii_case("authorization") {
-                            authorization = v.trim().to_string();
-                        }
-                    }
-                }
-                let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-                let scopes = query_values(query, "scope");
-                seen2.lock().unwrap().push(format!(
-                    "{} {}",
-                    if authorization.is_empty() { "-" } else { "auth" },
-                    scopes.join(" ")
-                ));
-                let reply = if authorization != expected {
-                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string()
-                } else {
-                    let access: Vec<serde_json::Value> = scopes
-                        .iter()
-                        .filter_map(|s| s.split(':').nth(1).map(String::from))
-                        .map(
-                            |name| serde_json::json!({"type": "repository", "name": name, "actions": ["pull", "push"]}),
-                        )
-                        .collect();
-                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-                    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
-                    let claims = serde_json::json!({"iss": ISSUER, "sub": user, "aud": SERVICE, "exp": now + 600,
-                        "nbf": now - 60, "iat": now, "jti": format!("{now}-{}", rand_id()), "access": access});
-                    let input =
-                        format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
-                    let mut sign = Command::new("openssl")
-                        .args(["dgst", "-sha256", "-sign"])
-                        .arg(&key)
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::piped())
-                        .spawn()
-                        .unwrap();
-                    sign.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-                    let sig = sign.wait_with_output().unwrap().stdout;
-                    let token = format!("{input}.{}", b64url(&sig));
-                    let body =
-                        serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string();
-                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-                };
-                let _ = conn.write_all(reply.as_bytes());
-            }
-        });
-        TokenServer { host, cert: dir.join("token.crt"), stop, thread: Some(thread), seen }
-    }
+pub fn ok(c: assert_cmd::Command) -> String {
+    let (code, stdout, stderr) = out(c);
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    stdout
 }
 
-fn rand_id() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst)
+/// Busybox imported into a store, its OCI layout as skopeo's source name.
+pub fn busybox_source(t: &TestContext) -> String {
+    t.import_busybox();
+    format!("oci:{}:busybox:latest", t.root().join("oci").display())
 }
 
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(&self.host);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Everything in a store that a failed command must leave alone: index.json's bytes and the blob names.
+pub fn store_state(root: &Path) -> (Vec<u8>, Vec<String>) {
+    let index = std::fs::read(root.join("oci/index.json")).unwrap_or_default();
+    let mut blobs: Vec<String> = std::fs::read_dir(root.join("oci/blobs/sha256"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    blobs.sort();
+    (index, blobs)
 }
 
-/// What a [`FaultProxy`] breaks.
-#[derive(Debug, Clone, Copy)]
-pub enum Fault {
-    /// Every blob GET answers its headers and half its body, then the connection drops.
-    TruncateBlobGets,
-    /// The first PATCH (blob upload) is cut after this many body bytes.
-    CutFirstPatchAfter(usize),
+pub fn image_id(t: &TestContext, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&ok({
+        let mut c = rb(t);
+        c.args(["inspect", name]);
+        c
+    }))
+    .unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    v["Id"].as_str().or_else(|| v["id"].as_str()).unwrap_or_else(|| panic!("no Id in {v}")).to_string()
 }
 
-/// An HTTP proxy on 127.0.0.1 in front of a registry that breaks transfers as told, one request per
-/// connection (it forces `Connection: close`). `log` records "METHOD PATH content-range" per request.
-pub struct FaultProxy {
-    pub host: String,
-    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn read_head(r: &mut impl std::io::BufRead) -> Option<Vec<String>> {
-    let mut lines = Vec::new();
-    loop {
-        let mut l = String::new();
-        if r.read_line(&mut l).ok()? == 0 {
-            return None;
-        }
-        let l = l.trim_end().to_string();
-        if l.is_empty() {
-            return Some(lines);
-        }
-        lines.push(l);
-    }
-}
-
-fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
-    head.iter().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-fn with_close(head: &[String]) -> Vec<u8> {
-    let mut out = String::new();
-    for l in head.iter().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")) {
-        out.push_str(l);
-        out.push_str("\r\n");
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    out.into_bytes()
-}
-
-impl FaultProxy {
-    pub fn start(upstream: &str, fault: Fault) -> FaultProxy {
-        use std::io::{BufReader, Read};
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (stop2, log2, upstream) = (stop.clone(), log.clone(), upstream.to_string());
-        let thread = std::thread::spawn(move || {
-            let mut patches = 0;
-            for conn in listener.incoming() {
-                if stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut client) = conn else { continue };
-                let mut reader = BufReader::new(client.try_clone().unwrap());
-                let Some(head) = read_head(&mut reader) else { continue };
-                let mut parts = head[0].split_whitespace();
-                let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-                log2.lock().unwrap().push(format!("{method} {path} {}", header(&head, "content-range").unwrap_or("")));
-                let len: usize = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-                let mut body = vec![0u8; len];
-                let mut cut = None;
-                if method == "PATCH" {
-                    patches += 1;
-                    if let (Fault::CutFirstPatchAfter(n), 1) = (fault, patches) {
-                        cut = Some(n.min(len));
-                    }
-                }
-                let want = cut.unwrap_or(len);
-                if reader.read_exact(&mut body[..want]).is_err() {
-                    continue;
-                }
-                let Ok(mut up) = TcpStream::connect(&upstream) else { continue };
-                let _ = up.write_all(&with_close(&head));
-                let _ = up.write_all(&body[..want]);
-                if cut.is_some() {
-                    // The client's link drops mid-body; the registry sees a short body and the client an error.
-                    let _ = up.shutdown(std::net::Shutdown::Both);
-                    let _ = client.shutdown(std::net::Shutdown::Both);
-                    continue;
-                }
-                let mut response = Vec::new();
-                let _ = up.read_to_end(&mut response);
-                let truncate =
-                    matches!(fault, Fault::TruncateBlobGets) && method == "GET" && path.contains("/blobs/sha256:");
-                if truncate {
-                    if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let body_len = response.len() - end - 4;
-                        response.truncate(end + 4 + body_len / 2);
-                    }
-                }
-                let _ = client.write_all(&response);
-                let _ = client.shutdown(std::net::Shutdown::Both);
-            }
-        });
-        FaultProxy { host, log, stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = TcpStream::connect(&self.host);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// `rbuild` trusting the registry's test CA through a certs.d dir, verification forced on (loopback
+/// would otherwise be insecure by default and prove nothing about the CA).
+pub fn rb_tls(t: &TestContext, registry: &Registry) -> assert_cmd::Command {
+    let mut c = rb(t);
+    c.env("RBUILD_CERTS_DIRS", registry.certs_d());
+    c
 }
