@@ -244,7 +244,7 @@ fn fetch_layers(
 
 /// Stream one blob into a fresh sink from `make`, hashing and counting it; started again from scratch
 /// when the transfer breaks off. The sink comes back unpublished, its content verified against `blob`.
-pub fn download<W: Write>(
+pub fn download<W: Write + Send>(
     client: &Client,
     path: &str,
     blob: &BlobRef,
@@ -261,20 +261,12 @@ pub fn download<W: Write>(
             404 => return Err(RegistryError::NotFound { registry, reference: format!("blob {}", blob.digest) }),
             _ => return Err(client.status_error(&url, resp)),
         }
-        let mut sink = HashingWriter::new(make()?);
-        // One byte past the size is enough to tell an oversized blob; the rest is never read.
-        let mut body = resp.into_body().into_with_config().limit(u64::MAX).reader().take(blob.size + 1);
-        match io::copy(&mut body, &mut sink) {
-            Ok(_) => {}
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        let (digest, size, out) = match stream(body, make()?, blob.size) {
+            Ok(done) => done,
             Err(_) if attempt < BLOB_ATTEMPTS => continue,
             Err(source) => return Err(RegistryError::Transfer { registry, url, source }),
-        }
-        let (digest, size, mut out) = sink.finish();
-        out.flush().map_err(|source| RegistryError::Transfer {
-            registry: registry.clone(),
-            url: url.clone(),
-            source,
-        })?;
+        };
         if size != blob.size {
             let (digest, expected) = (blob.digest.to_string(), blob.size);
             return Err(RegistryError::SizeMismatch { registry, digest, expected, actual: size });
@@ -288,4 +280,44 @@ pub fn download<W: Write>(
         }
         return Ok(out);
     }
+}
+
+/// Copy `body` into `out`, hashing and counting it. The hash for verification runs on this thread while
+/// another thread writes (where the store hashes again), so a single large layer uses two cores, not one.
+/// Reads stop one byte past `size`: enough to tell an oversized blob; the rest is never read.
+fn stream<W: Write + Send>(body: impl Read, out: W, size: u64) -> io::Result<(Digest, u64, W)> {
+    const CHUNK: usize = 256 << 10;
+    let mut body = body.take(size + 1);
+    let mut verify = HashingWriter::new(io::sink());
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> io::Result<W> {
+            let mut out = out;
+            for chunk in rx {
+                out.write_all(&chunk)?;
+            }
+            out.flush()?;
+            Ok(out)
+        });
+        let read = (|| -> io::Result<()> {
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let n = body.read(&mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                chunk.truncate(n);
+                verify.write_all(&chunk)?;
+                if tx.send(chunk).is_err() {
+                    // The writer failed; its error is the one reported.
+                    return Ok(());
+                }
+            }
+        })();
+        drop(tx);
+        let out = writer.join().map_err(|_| io::Error::other("the blob writer thread panicked"))??;
+        read?;
+        let (digest, count, _) = verify.finish();
+        Ok((digest, count, out))
+    })
 }
