@@ -17,6 +17,9 @@ pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev pkg-config)
 # tests/security_sandbox.rs builds a static C probe for exact system calls.
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || need+=(libc6-dev)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)   # tests/registry.rs
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)            # tests/registry.rs (htpasswd -B)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)                   # tests/registry.rs (test CA)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

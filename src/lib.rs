@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod layer;
 pub mod lint;
 pub mod plan;
+pub mod registry;
 pub mod rootpath;
 #[allow(unsafe_code)]
 pub mod sandbox;

@@ -177,8 +177,9 @@ impl Executor<'_> {
             }
             return Ok((self.view(format!("stage:{i}"), &layers, &diff_ids, loc)?, name));
         }
-        let img =
-            self.leased_image(from).map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
+        let img = self
+            .image(from, None, loc)
+            .map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {}", e.message)))?;
         let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
         let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {from}: {e}")))?;
         let view = self.view(format!("image:{}", img.manifest_digest), img.manifest.layers(), &state.diff_ids, loc)?;

@@ -11,6 +11,7 @@ pub mod context;
 pub mod copy;
 pub mod fetch;
 mod fs;
+pub mod images;
 pub mod metadata;
 pub mod progress;
 pub mod runspec;
@@ -54,6 +55,10 @@ pub struct BuildRequest {
     pub progress: progress::Mode,
     pub quiet: bool,
     pub debug: bool,
+    /// When to pull the images FROM and COPY --from name.
+    pub pull: images::PullPolicy,
+    /// How to reach registries for those pulls.
+    pub registry: crate::registry::ClientOptions,
 }
 
 #[derive(Debug, Clone)]

@@ -27,7 +27,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn resolve(self) -> Mode {
+    /// `Auto` decided for this process's stderr.
+    pub fn resolve(self) -> Mode {
         match self {
             Mode::Auto if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() => Mode::Tty,
             Mode::Auto => Mode::Plain,

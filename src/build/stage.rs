@@ -63,7 +63,7 @@ pub(crate) struct Executor<'a> {
     declared_args: BTreeSet<String>,
     pub(super) expander: Expander,
     /// Images named by FROM, `COPY --from` and `RUN --mount from=`, as resolved and leased.
-    images: BTreeMap<String, Image>,
+    pub(super) images: BTreeMap<String, Image>,
 }
 
 pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
@@ -192,17 +192,10 @@ impl<'a> Executor<'a> {
                 (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
-                let img = self.leased_image(name).map_err(|e| {
-                    let hint = match e {
-                        StoreError::NotFound { .. } => {
-                            format!("; import a base image with `rbuild import ROOTFS.tar {name}`")
-                        }
-                        _ => String::new(),
-                    };
-                    fail(loc, format!("{e}{hint}"))
-                })?;
+                let img = self.image(name, stage.platform.as_deref(), loc)?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
+                super::images::check_runnable(stage, &state, name)?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))
             }
         };

@@ -270,8 +270,9 @@ impl Executor<'_> {
             let i = self.build_stage(i)?;
             return self.stages[i].as_ref().map(|s| s.key.clone()).ok_or_else(|| fail(loc, "stage did not finish"));
         }
-        let img =
-            self.leased_image(from).map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {e}")))?;
+        let img = self
+            .image(from, None, loc)
+            .map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {}", e.message)))?;
         Ok(img.manifest_digest)
     }
 

@@ -65,6 +65,23 @@ pub struct BuildCommand {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// When to pull the images FROM and COPY --from name: missing (from the store when there),
+    /// always, or never
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "missing", num_args = 0..=1, require_equals = true,
+        default_missing_value = "always")]
+    pub pull: crate::build::images::PullPolicy,
+
+    /// Push every -t name to its registry after the build
+    #[arg(long)]
+    pub push: bool,
+
+    /// Write the image's manifest digest (with --push: the pushed digest) to this file
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: super::pull::RegistryFlags,
+
     /// Lint the Dockerfile first (as `rbuild lint`) and stop before building if a rule reports an error
     #[arg(long)]
     pub check: bool,
@@ -171,12 +188,25 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         progress: a.progress,
         quiet: a.quiet,
         debug: g.debug,
+        pull: a.pull,
+        registry: a.registry.options(),
     };
+    if a.push && req.tags.is_empty() {
+        return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());
+    }
     let out = build::build(&store, &req)?;
     if let Some(path) = &a.iidfile {
         std::fs::write(path, out.image_id.to_string())
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
+    if a.push {
+        let progress = super::pull::transfer_progress(a.progress, a.quiet);
+        for tag in &req.tags {
+            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress)
+                .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?;
+        }
+    }
+    super::push::write_digestfile(a.digestfile.as_deref(), &out.manifest)?;
     if a.quiet {
         println!("{}", out.image_id);
     }

@@ -8,8 +8,11 @@ mod images;
 mod import;
 mod inspect;
 mod lint;
+mod login;
 mod parse;
 mod prune;
+mod pull;
+mod push;
 mod rmi;
 mod run;
 mod sandbox_opts;
@@ -66,6 +69,14 @@ pub enum Command {
     /// Manage the store as a whole (check)
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(login::LogoutArgs),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
     SandboxInit(run::InitArgs),
 }
@@ -83,6 +94,10 @@ const SUBCOMMANDS: &[&str] = &[
     "run",
     "system",
     "lint",
+    "pull",
+    "push",
+    "login",
+    "logout",
     crate::sandbox::INIT_SUBCOMMAND,
     "help",
 ];
@@ -170,6 +185,10 @@ pub fn main() -> ExitCode {
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
         Command::System(c) => system::run(&globals, c),
+        Command::Pull(a) => pull::run(&globals, a),
+        Command::Push(a) => push::run(&globals, a),
+        Command::Login(a) => login::login(&globals, a),
+        Command::Logout(a) => login::logout(&globals, a),
         Command::SandboxInit(a) => run::init(a),
     };
     match result {
