@@ -11,7 +11,7 @@
 //! children instead of re-matching its parents ([`Matcher::matches_with_parent`]).
 
 use super::matcher::{MatchInfo, Matcher};
-use super::pattern::PatternError;
+use super::pattern::{PatternError, PATTERN_CHARS};
 use std::path::{Path, PathBuf};
 
 /// Why the context cannot be walked.
@@ -65,9 +65,6 @@ pub struct Filter {
     only_prefix_includes: bool,
     only_prefix_exceptions: bool,
 }
-
-/// Characters that make a pattern more than a literal path.
-const PATTERN_CHARS: &[char] = &['*', '[', ']', '?', '^', '\\'];
 
 impl Filter {
     pub fn new(include: Option<Matcher>, exclude: Option<Matcher>) -> Filter {
