@@ -15,8 +15,8 @@ use crate::store::Store;
 use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeSet;
-use std::io::{self, Read};
 use std::ffi::OsStr;
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 

@@ -435,8 +435,9 @@ impl Writer<'_> {
 
     fn unpack(&self, archive: &Path, dest: &Path) -> Result<(), CopyError> {
         let target = self.upper.join(dest);
+        let failed = |message: String| CopyError::Archive { path: archive.display().to_string(), message };
+        let limits = crate::layer::ArchiveLimits::from_env().map_err(|e| failed(e.to_string()))?;
         let file = fs::File::open(archive).map_err(io_err(archive))?;
-        crate::layer::extract_tar(io::BufReader::new(file), &target)
-            .map_err(|e| CopyError::Archive { path: archive.display().to_string(), message: e.to_string() })
+        crate::layer::extract_tar_within(io::BufReader::new(file), &target, limits).map_err(|e| failed(e.to_string()))
     }
 }

@@ -57,7 +57,9 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         Box::new(File::open(&a.file).map_err(|e| anyhow::anyhow!("cannot open {shown}: {e}"))?)
     };
-    let tar = layer::decompress(BufReader::new(input))?;
+    // A tarball that expands without bound would make a layer that fills the disk when extracted.
+    let limits = layer::ArchiveLimits::from_env().map_err(|e| UsageError(e.to_string()))?;
+    let tar = limits.bound(BufReader::new(input), layer::decompress)?;
     let compression = if a.zstd { Compression::Zstd } else { Compression::Gzip };
     let opts = LayerOptions { compression, source_date_epoch: epoch };
     let layer = layer::ingest_tar(&store, tar, &opts).map_err(|e| anyhow::anyhow!("importing {shown}: {e}"))?;

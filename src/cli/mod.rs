@@ -123,9 +123,8 @@ fn with_default_subcommand(args: Vec<OsString>) -> Vec<OsString> {
 /// argument was not UTF-8. Paths are `PathBuf`s and take any bytes.
 pub(crate) fn text() -> impl clap::builder::TypedValueParser<Value = String> {
     use clap::builder::TypedValueParser as _;
-    clap::builder::OsStringValueParser::new().try_map(|s| {
-        s.into_string().map_err(|s| format!("{:?} is not valid UTF-8 (this argument must be text)", s))
-    })
+    clap::builder::OsStringValueParser::new()
+        .try_map(|s| s.into_string().map_err(|s| format!("{:?} is not valid UTF-8 (this argument must be text)", s)))
 }
 
 /// `SOURCE_DATE_EPOCH` (a build arg of that name wins over the environment): a whole number of seconds
@@ -135,9 +134,9 @@ pub(crate) fn source_date_epoch(build_arg: Option<&str>) -> Result<Option<i64>, 
         Some(v) => v.to_string(),
         None => match std::env::var_os("SOURCE_DATE_EPOCH") {
             None => return Ok(None),
-            Some(v) => v.into_string().map_err(|v| {
-                UsageError(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970"))
-            })?,
+            Some(v) => v
+                .into_string()
+                .map_err(|v| UsageError(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970")))?,
         },
     };
     if value.is_empty() {

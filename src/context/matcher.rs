@@ -217,10 +217,7 @@ fn clean_bytes(path: &[u8]) -> Vec<u8> {
         .iter()
         .map(|&b| if b.is_ascii() { b as char } else { char::from_u32(BASE + u32::from(b)).unwrap_or('?') })
         .collect();
-    cleanpath::clean(&text)
-        .chars()
-        .map(|c| if c.is_ascii() { c as u8 } else { (u32::from(c) - BASE) as u8 })
-        .collect()
+    cleanpath::clean(&text).chars().map(|c| if c.is_ascii() { c as u8 } else { (u32::from(c) - BASE) as u8 }).collect()
 }
 
 #[cfg(test)]

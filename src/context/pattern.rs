@@ -131,8 +131,7 @@ impl Pattern {
             Ok(Compiled::Prefix(prefix)) => Ok(path.starts_with(prefix.as_bytes())),
             Ok(Compiled::Suffix(suffix)) => {
                 // `**/foo` also matches `foo` itself.
-                Ok(path.ends_with(suffix.as_bytes())
-                    || suffix.strip_prefix('/').is_some_and(|s| path == s.as_bytes()))
+                Ok(path.ends_with(suffix.as_bytes()) || suffix.strip_prefix('/').is_some_and(|s| path == s.as_bytes()))
             }
             Ok(Compiled::Regex(re)) => Ok(re.is_match(&go_string(path))),
             Err(error) => Err(PatternError::Regex {
