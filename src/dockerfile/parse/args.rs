@@ -171,6 +171,11 @@ fn whitespace_list(rest: &str) -> Vec<String> {
 
 /// ARG: shell-ish words, verbatim (quotes kept; a trailing escape token dropped).
 pub(super) fn words(rest: &str, escape: char) -> Vec<String> {
+    // Without quotes or the escape token, the `words` rule is a split at white space (`WHITE_SPACE` is
+    // Unicode White_Space, as `char::is_whitespace`); the grammar is only needed for the rest.
+    if !rest.contains(['"', '\'', escape]) {
+        return rest.split(char::is_whitespace).filter(|w| !w.is_empty()).map(String::from).collect();
+    }
     let rule = if escape == '`' { Rule::words_backtick } else { Rule::words_backslash };
     let Ok(pairs) = Grammar::parse(rule, rest) else { return vec![rest.to_string()] };
     let mut out = Vec::new();
