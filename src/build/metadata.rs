@@ -91,11 +91,17 @@ pub fn apply(
 }
 
 pub fn expand_word(ex: &Expander, word: &str, vars: &dyn Vars) -> MetaResult<String> {
-    ex.word(word, vars).map(|e| e.value).map_err(|e| format!("{word}: {e}"))
+    ex.word(word, vars).map(|e| e.value).map_err(|e| expansion_failed(word, &e))
 }
 
 pub fn expand_words(ex: &Expander, word: &str, vars: &dyn Vars) -> MetaResult<Vec<String>> {
-    ex.words(word, vars).map_err(|e| format!("{word}: {e}"))
+    ex.words(word, vars).map_err(|e| expansion_failed(word, &e))
+}
+
+/// `WORD: what is wrong`, the word (user text, any length) in excerpt.
+fn expansion_failed(word: &str, e: &crate::dockerfile::expand::ExpandError) -> String {
+    use crate::dockerfile::diagnostic::{excerpt, EXCERPT_LEN};
+    format!("{}: {}", excerpt(word, EXCERPT_LEN), excerpt(&e.to_string(), EXCERPT_LEN))
 }
 
 /// ENV and LABEL pairs, all expanded against the state before the instruction (as Docker does).

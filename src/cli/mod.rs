@@ -205,11 +205,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Print an error chain on stderr: `error: outer: inner`, each cause on its own line when there are many.
+/// Print an error chain on stderr: `error: outer`, then each cause on its own line. Many errors already
+/// show their source in their own text (`cannot read X: No such file`); a cause whose text is already
+/// printed is not printed again, so a long message never appears twice.
 fn report(err: &anyhow::Error) {
     let mut msg = format!("error: {err}");
     for cause in err.chain().skip(1) {
-        msg.push_str(&format!("\n  caused by: {cause}"));
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(&format!("\n  caused by: {text}"));
+        }
     }
     eprintln!("{msg}");
 }
