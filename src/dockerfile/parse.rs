@@ -168,7 +168,7 @@ impl Driver<'_, '_> {
         let mut empty_continuation = false;
         if let Some((piece_start, consumed)) = plain_instruction(text, self.escape) {
             line.pieces.push((0, base + piece_start));
-            line.text.push_str(&text[piece_start..consumed].trim_end_matches('\n'));
+            line.text.push_str(text[piece_start..consumed].trim_end_matches('\n'));
             self.pos = base + consumed;
         } else {
             let rule = if self.escape == '`' { Rule::item_backtick } else { Rule::item_backslash };

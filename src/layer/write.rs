@@ -34,10 +34,8 @@ pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, La
     // Entries in the order of the names they get in the tar, so that an overlay whiteout (a char device
     // `NAME`, written as `.wh.NAME`) sorts where the copy backend's `.wh.NAME` file does: one tree, one
     // digest, whichever backend made the upper dir.
-    let walk = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .min_depth(1)
-        .sort_by(|a, b| tar_name(a).cmp(&tar_name(b)));
+    let walk =
+        walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by(|a, b| tar_name(a).cmp(&tar_name(b)));
     for entry in walk {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(dir).to_path_buf();
