@@ -418,3 +418,35 @@ fn run_on_scratch_execs_what_the_stage_copied_and_names_what_is_missing() {
         assert_eq!(t.layer("s:2", 1)["made"].kind, 'd', "{backend}");
     }
 }
+
+/// Build with one backend into a fresh store (no shared step cache) and return the image's layer digests.
+fn layer_digests(dockerfile: &str, backend: &str) -> Vec<String> {
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("Dockerfile", dockerfile);
+    let out = t
+        .rbuild()
+        .env("RBUILD_SNAPSHOTTER", backend)
+        .env("SOURCE_DATE_EPOCH", "0")
+        .args(["build", "-q", "-t", "repro:1"])
+        .arg(t.ctx())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+    let manifest = t.manifest("repro:1");
+    manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn defect11_overlay_and_copy_give_one_digest_for_a_run_that_deletes_and_writes_many_files() {
+    require_root();
+    let dockerfile = r#"FROM busybox:latest
+RUN mkdir -p /data/a /data/b && for i in $(seq 1 600); do echo $i > /data/a/f$i; echo $i > /data/b/g$i; done \
+ && echo x > /data/gone && echo y > /data/a/gone-too
+RUN rm /data/gone /data/a/gone-too /bin/vi && for i in $(seq 1 1100); do echo $i > /data/n$i; done \
+ && chmod 700 /data/b && echo changed > /data/a/f7
+"#;
+    let overlay = layer_digests(dockerfile, "overlay");
+    let copy = layer_digests(dockerfile, "copy");
+    assert_eq!(overlay, copy, "overlay and copy backends gave different layers for the same steps");
+}

@@ -175,7 +175,7 @@ fn filter_of(include: &[String], exclude: &[String]) -> Result<Filter, PatternEr
 }
 
 fn listing(entries: &[Entry]) -> Vec<String> {
-    entries.iter().map(|e| format!("{} {}", e.kind.as_str(), e.path)).collect()
+    entries.iter().map(|e| format!("{} {}", e.kind.as_str(), e.path.display())).collect()
 }
 
 /// The walk output for one case: one filter, or several stacked (the first list is the inner filter).

@@ -15,7 +15,9 @@ use crate::store::Store;
 use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// What a cached step produced.
@@ -156,17 +158,21 @@ impl FileDigests {
 /// a glob selects by the same rules COPY uses, so it is hashed as the set of what it matches.
 pub fn context_digest(
     root: &Path,
-    included: &BTreeSet<String>,
+    included: &BTreeSet<PathBuf>,
     sources: &[String],
     files: &mut FileDigests,
 ) -> io::Result<Digest> {
     let mut h = Sha256::new();
-    let mut selected: BTreeSet<&String> = BTreeSet::new();
+    // Ordered by bytes, as the walk orders names.
+    let mut selected: BTreeSet<&[u8]> = BTreeSet::new();
     for s in sources {
         let s = s.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
         let globbed = s.contains(['*', '?', '[']);
         for p in included {
-            let under = s.is_empty() || s == "." || p == s || p.starts_with(&format!("{s}/"));
+            let p = p.as_os_str().as_bytes();
+            let under = s.is_empty()
+                || s == "."
+                || p.strip_prefix(s.as_bytes()).is_some_and(|rest| rest.is_empty() || rest[0] == b'/');
             // A glob's matches and everything under them; over-selecting only makes the key stricter.
             let glob_hit = globbed && glob_prefix_matches(s, p);
             if under || glob_hit {
@@ -177,16 +183,18 @@ pub fn context_digest(
         h.update(s.as_bytes());
     }
     for p in selected {
-        let path = root.join(p);
+        let rel = Path::new(OsStr::from_bytes(p));
+        let path = root.join(rel);
         let meta = std::fs::symlink_metadata(&path)?;
         h.update(b"\0entry\0");
-        h.update(p.as_bytes());
+        h.update(p);
         use std::os::unix::fs::MetadataExt;
         h.update(meta.mode().to_le_bytes());
         if meta.file_type().is_symlink() {
             h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
         } else if meta.is_file() {
-            h.update(files.digest(p, &path, &meta)?.hex().as_bytes());
+            // The cache is keyed by text; two byte names with one lossy text still differ in their stamp.
+            h.update(files.digest(&rel.to_string_lossy(), &path, &meta)?.hex().as_bytes());
         }
     }
     Ok(Digest::from_sha256(h.finalize().into()))
@@ -194,15 +202,15 @@ pub fn context_digest(
 
 /// Whether `path` is matched by the glob `pattern` or lies under something it matches (per-component,
 /// `*` and `?` never crossing `/`).
-fn glob_prefix_matches(pattern: &str, path: &str) -> bool {
+fn glob_prefix_matches(pattern: &str, path: &[u8]) -> bool {
     let pat: Vec<&str> = pattern.split('/').collect();
-    let comps: Vec<&str> = path.split('/').collect();
+    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
     comps.len() >= pat.len()
         && pat.iter().zip(&comps).all(|(p, c)| {
             globset::GlobBuilder::new(p)
                 .literal_separator(true)
                 .build()
-                .map(|g| g.compile_matcher().is_match(c))
+                .map(|g| g.compile_matcher().is_match(OsStr::from_bytes(c)))
                 .unwrap_or(true)
         })
 }
@@ -211,14 +219,14 @@ fn glob_prefix_matches(pattern: &str, path: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn ctx(files: &[(&str, &str)]) -> (tempfile::TempDir, BTreeSet<String>) {
+    fn ctx(files: &[(&str, &str)]) -> (tempfile::TempDir, BTreeSet<PathBuf>) {
         let t = tempfile::tempdir().unwrap();
         let mut set = BTreeSet::new();
         for (p, c) in files {
             let path = t.path().join(p);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, c).unwrap();
-            set.insert(p.to_string());
+            set.insert(PathBuf::from(p));
         }
         (t, set)
     }
@@ -240,7 +248,7 @@ mod tests {
         let store_dir = tempfile::tempdir().unwrap();
         let store = Store::open(store_dir.path()).unwrap();
         let mut files = FileDigests::load(&store, t.path());
-        let mut context_digest = |root: &Path, set: &BTreeSet<String>, srcs: &[String]| {
+        let mut context_digest = |root: &Path, set: &BTreeSet<PathBuf>, srcs: &[String]| {
             let d = super::context_digest(root, set, srcs, &mut files);
             files.save().unwrap();
             d

@@ -15,8 +15,8 @@ pub enum ContextError {
 
 pub struct Context {
     pub root: PathBuf,
-    /// Relative slash paths of every file, dir and symlink the build may read.
-    pub included: BTreeSet<String>,
+    /// Relative slash paths (any bytes) of every file, dir and symlink the build may read.
+    pub included: BTreeSet<PathBuf>,
 }
 
 impl Context {

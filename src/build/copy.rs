@@ -56,7 +56,7 @@ pub struct SourceRoot<'a> {
     pub dir: &'a Path,
     /// For the build context: the relative paths the context walk kept after .dockerignore. `None` for an
     /// image or stage rootfs, where everything is visible.
-    pub included: Option<&'a BTreeSet<String>>,
+    pub included: Option<&'a BTreeSet<PathBuf>>,
     /// How messages name the root: `the build context`, `stage "build"`.
     pub what: String,
 }
@@ -66,11 +66,11 @@ impl SourceRoot<'_> {
         self.included.is_some()
     }
 
-    /// Whether a path (relative to the root) may be read. Context paths are UTF-8 (the walk refuses others).
+    /// Whether a path (relative to the root) may be read.
     fn visible(&self, rel: &Path) -> bool {
         match self.included {
             None => true,
-            Some(set) => rel.as_os_str().is_empty() || rel.to_str().is_some_and(|r| set.contains(r)),
+            Some(set) => rel.as_os_str().is_empty() || set.contains(rel),
         }
     }
 }
@@ -198,6 +198,7 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
             None if src.is_context() => return Err(CopyError::OutsideContext(source.clone())),
             None => rootpath::clamp(Path::new(source)),
         };
+        // The source is Dockerfile text (UTF-8); the names it matches may be any bytes.
         let cleaned_text = cleaned.to_string_lossy().into_owned();
         if has_glob(&cleaned_text) {
             let matches = glob_matches(src, &cleaned_text)?;
@@ -208,15 +209,15 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
                 items.push(resolve_entry(src, &m, source)?);
             }
         } else {
-            items.push(resolve_entry(src, &cleaned_text, source)?);
+            items.push(resolve_entry(src, &cleaned, source)?);
         }
     }
     Ok(items)
 }
 
-fn resolve_entry(src: &SourceRoot, rel: &str, source: &str) -> Result<Item, CopyError> {
+fn resolve_entry(src: &SourceRoot, rel: &Path, source: &str) -> Result<Item, CopyError> {
     let escape = if src.is_context() { Escape::Refuse } else { Escape::Clamp };
-    let resolved = rootpath::resolve(src.dir, Path::new(rel), true, escape).map_err(|e| match e {
+    let resolved = rootpath::resolve(src.dir, rel, true, escape).map_err(|e| match e {
         RootPathError::Escapes => CopyError::OutsideContext(source.to_string()),
         e => CopyError::Resolve { path: source.to_string(), source: e },
     })?;
@@ -226,14 +227,14 @@ fn resolve_entry(src: &SourceRoot, rel: &str, source: &str) -> Result<Item, Copy
         return Err(CopyError::NotFound { source_path: source.to_string(), root: src.what.clone(), hint });
     }
     // The destination name is the source's own name, not its symlink target's.
-    let name = Path::new(rel).file_name().map(OsString::from).unwrap_or_default();
+    let name = rel.file_name().map(OsString::from).unwrap_or_default();
     Ok(Item::Entry { rel: resolved, name })
 }
 
-fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<String>, CopyError> {
+fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<PathBuf>, CopyError> {
     let matcher = glob(pattern)?;
-    let mut out: Vec<String> = match src.included {
-        Some(set) => set.iter().filter(|p| matcher.is_match(p.as_str())).cloned().collect(),
+    let mut out: Vec<PathBuf> = match src.included {
+        Some(set) => set.iter().filter(|p| matcher.is_match(p)).cloned().collect(),
         None => {
             let depth = pattern.split('/').count();
             let mut v = Vec::new();
@@ -242,7 +243,7 @@ fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<String>, CopyErro
                     path: src.dir.display().to_string(),
                     source: io::Error::other(e.to_string()),
                 })?;
-                let rel = e.path().strip_prefix(src.dir).unwrap_or(e.path()).to_string_lossy().into_owned();
+                let rel = e.path().strip_prefix(src.dir).unwrap_or(e.path()).to_path_buf();
                 if matcher.is_match(&rel) {
                     v.push(rel);
                 }
@@ -438,8 +439,9 @@ impl Writer<'_> {
 
     fn unpack(&self, archive: &Path, dest: &Path) -> Result<(), CopyError> {
         let target = self.upper.join(dest);
+        let failed = |message: String| CopyError::Archive { path: archive.display().to_string(), message };
+        let limits = crate::layer::ArchiveLimits::from_env().map_err(|e| failed(e.to_string()))?;
         let file = fs::File::open(archive).map_err(io_err(archive))?;
-        crate::layer::extract_tar(io::BufReader::new(file), &target)
-            .map_err(|e| CopyError::Archive { path: archive.display().to_string(), message: e.to_string() })
+        crate::layer::extract_tar_within(io::BufReader::new(file), &target, limits).map_err(|e| failed(e.to_string()))
     }
 }

@@ -109,6 +109,7 @@ impl Progress {
     /// `[stage 2/5] COPY a /b`
     pub fn step(&self, stage: &str, index: usize, total: usize, text: &str) -> StepTimer<'_> {
         let first = text.lines().next().unwrap_or("").trim();
+        let first = crate::dockerfile::diagnostic::excerpt(first, crate::dockerfile::diagnostic::EXCERPT_LEN);
         let label = format!("[{stage} {index}/{total}] {first}");
         let started = Instant::now();
         *self.current.borrow_mut() = Some((label.clone(), started));

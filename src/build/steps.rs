@@ -325,7 +325,7 @@ impl Executor<'_> {
     /// The environment of a RUN: the image's ENV, then the stage's ARGs that ENV does not override, then
     /// the predefined proxy args given with `--build-arg` (these never reach the image).
     fn run_env(&self, st: &StageState) -> Vec<String> {
-        let mut env = st.image.config.env.clone();
+        let mut env = st.image.config.env.to_vec();
         let has = |env: &[String], k: &str| env.iter().any(|kv| kv.split_once('=').map(|(n, _)| n) == Some(k));
         for (k, v) in st.args.defined() {
             if !has(&env, k) {

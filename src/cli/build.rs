@@ -22,7 +22,7 @@ pub struct BuildCommand {
     pub context: PathBuf,
 
     /// Name and optionally tag the image (name:tag); repeatable
-    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    #[arg(value_parser = super::text(), short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
 
     /// Dockerfile path (default: CONTEXT/Dockerfile; `-` reads it from stdin)
@@ -30,15 +30,15 @@ pub struct BuildCommand {
     pub file: Option<PathBuf>,
 
     /// Set a build-time variable (NAME=VALUE, or NAME to take it from the environment); repeatable
-    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    #[arg(value_parser = super::text(), long = "build-arg", value_name = "NAME[=VALUE]")]
     pub build_args: Vec<String>,
 
     /// Build this stage (by name) instead of the last one
-    #[arg(long)]
+    #[arg(value_parser = super::text(), long)]
     pub target: Option<String>,
 
     /// Set a label on the image (KEY=VALUE); repeatable
-    #[arg(long = "label", value_name = "KEY=VALUE")]
+    #[arg(value_parser = super::text(), long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
 
     /// Write the image ID to this file
@@ -114,18 +114,6 @@ fn parse_labels(words: &[String]) -> Result<BTreeMap<String, String>, UsageError
     Ok(out)
 }
 
-fn source_date_epoch(args: &crate::plan::BuildArgs) -> Result<Option<i64>, UsageError> {
-    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok();
-    match args.get("SOURCE_DATE_EPOCH").map(String::from).or(from_env) {
-        None => Ok(None),
-        Some(s) if s.is_empty() => Ok(None),
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if crate::image::timestamp(Some(n)).is_ok() => Ok(Some(n)),
-            _ => Err(UsageError(format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970"))),
-        },
-    }
-}
-
 pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     let tags = a
         .tags
@@ -134,7 +122,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         .collect::<Result<Vec<_>, _>>()?;
     let build_args = crate::plan::BuildArgs::parse(&a.build_args).map_err(|e| UsageError(e.to_string()))?;
     let labels = parse_labels(&a.labels)?;
-    let source_date_epoch = source_date_epoch(&build_args)?;
+    let source_date_epoch = super::source_date_epoch(build_args.get("SOURCE_DATE_EPOCH"))?;
     let (seccomp, limits) = a.sandbox.resolve()?;
     if !a.context.is_dir() {
         return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());

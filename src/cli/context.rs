@@ -4,6 +4,7 @@ use super::Globals;
 use crate::context::{walk, EntryKind, IgnoreFile};
 use anyhow::Context as _;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,10 +54,14 @@ fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).with_context(|| format!("walking the context {}", args.dir.display())),
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = entries.iter().try_for_each(|entry| match entry.kind {
-        EntryKind::Dir if args.dirs => writeln!(out, "{}/", entry.path),
-        EntryKind::Dir => Ok(()),
-        _ => writeln!(out, "{}", entry.path),
+    // Names are written as the bytes they are (like `ls` to a pipe), never re-encoded.
+    let written = entries.iter().try_for_each(|entry| {
+        let name = entry.path.as_os_str().as_bytes();
+        match entry.kind {
+            EntryKind::Dir if args.dirs => out.write_all(name).and_then(|()| out.write_all(b"/\n")),
+            EntryKind::Dir => Ok(()),
+            _ => out.write_all(name).and_then(|()| out.write_all(b"\n")),
+        }
     });
     match written.and_then(|()| out.flush()) {
         // A closed pipe (`| head`) is the reader's choice, not a failure.

@@ -15,6 +15,7 @@ SIZE is the size of the image as stored: its compressed layers plus its config (
 uncompressed size docker images shows). Images without a name show as <none> <none>.")]
 pub struct ImagesArgs {
     /// Only images of this repository (REPOSITORY or REPOSITORY:TAG)
+    #[arg(value_parser = super::text())]
     pub reference: Option<String>,
     /// Show all images (rbuild keeps no intermediate images: the same list as without -a)
     #[arg(short, long)]
@@ -27,7 +28,7 @@ pub struct ImagesArgs {
     pub no_trunc: bool,
     /// `table` (default), `json` (one JSON object per line), or a template over a row's fields
     /// (.Repository .Tag .ID .CreatedAt .CreatedSince .Size .Digest; see `rbuild inspect --help`)
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(value_parser = super::text(), long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 

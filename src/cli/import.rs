@@ -7,6 +7,7 @@ use crate::image::{self, ImageRef};
 use crate::layer::{self, Compression, LayerOptions};
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Turn a rootfs tarball into a one-layer image.
@@ -20,14 +21,15 @@ here; unsafe entries are refused when the image is extracted. The config has no 
 now, or SOURCE_DATE_EPOCH when that is set.")]
 pub struct ImportArgs {
     /// Rootfs tarball, or - for stdin
-    pub file: String,
+    pub file: PathBuf,
     /// Name for the image, name[:tag] (none: an unnamed image)
+    #[arg(value_parser = super::text())]
     pub reference: Option<String>,
     /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL
-    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    #[arg(value_parser = super::text(), short, long = "change", value_name = "INSTRUCTION")]
     pub changes: Vec<String>,
     /// Commit message (the history entry's comment)
-    #[arg(short, long)]
+    #[arg(value_parser = super::text(), short, long)]
     pub message: Option<String>,
     /// Compress the layer with zstd instead of gzip
     #[arg(long)]
@@ -47,28 +49,28 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     for change in &a.changes {
         apply_change(&mut state, change).map_err(|e| UsageError(format!("--change {change:?}: {e}")))?;
     }
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => {
-            Some(v.parse::<i64>().map_err(|_| UsageError(format!("SOURCE_DATE_EPOCH={v:?} is not an integer")))?)
-        }
-        _ => None,
-    };
+    let epoch = super::source_date_epoch(None)?;
     let store = open_store(g)?;
-    let input: Box<dyn Read> = if a.file == "-" {
+    let shown = a.file.display();
+    let input: Box<dyn Read> = if a.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(File::open(&a.file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", a.file))?)
+        Box::new(File::open(&a.file).map_err(|e| anyhow::anyhow!("cannot open {shown}: {e}"))?)
     };
     // Keeps the layer, config and manifest from a concurrent prune until the image is in the index.
     let _lease = store.lease()?;
-    let tar = layer::decompress(BufReader::new(input))?;
+    // A tarball that expands without bound would make a layer that fills the disk when extracted.
+    let limits = layer::ArchiveLimits::from_env().map_err(|e| UsageError(e.to_string()))?;
+    let tar = limits.bound(BufReader::new(input), layer::decompress)?;
     let compression = if a.zstd { Compression::Zstd } else { Compression::Gzip };
     let opts = LayerOptions { compression, source_date_epoch: epoch };
-    let layer = layer::ingest_tar(&store, tar, &opts).map_err(|e| anyhow::anyhow!("importing {}: {e}", a.file))?;
+    let layer = layer::ingest_tar(&store, tar, &opts).map_err(|e| anyhow::anyhow!("importing {shown}: {e}"))?;
     let created = image::timestamp(epoch)?;
     state.created = Some(created.clone());
     state.diff_ids.push(layer.diff_id.clone());
-    let comment = a.message.clone().unwrap_or_else(|| format!("Imported from {}", a.file));
+    // Docker's text: its CLI streams a file to the daemon, which records "-". Naming the host path would
+    // make the image digest depend on where the tarball happened to be.
+    let comment = a.message.clone().unwrap_or_else(|| "Imported from -".to_string());
     state.history.push(HistoryEntry {
         created,
         created_by: String::new(),

@@ -11,10 +11,10 @@ use std::process::ExitCode;
 #[command(after_help = FORMAT_HELP)]
 pub struct InspectArgs {
     /// Images to inspect
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(value_parser = super::text(), required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Format the output with a Go template (see below)
-    #[arg(short, long, value_name = "TEMPLATE")]
+    #[arg(value_parser = super::text(), short, long, value_name = "TEMPLATE")]
     pub format: Option<String>,
 }
 

@@ -26,7 +26,7 @@ pub struct LintArgs {
     pub failure_threshold: Option<Threshold>,
 
     /// Skip a rule, by code or name (repeatable)
-    #[arg(long = "ignore", value_name = "CODE")]
+    #[arg(value_parser = super::text(), long = "ignore", value_name = "CODE")]
     pub ignore: Vec<String>,
 
     /// Configuration file (default: the first of .rbuild-lint.yaml, .rbuild-lint.yml, .hadolint.yaml,

@@ -20,6 +20,7 @@ mod system;
 mod tag;
 
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,11 +116,11 @@ pub struct Globals {
 pub struct UsageError(pub String);
 
 /// `rbuild -t x .` → `rbuild build -t x .`: insert `build` where the first word that is not a global
-/// option is not a subcommand.
-fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
+/// option is not a subcommand. Arguments are any bytes (a context path need not be UTF-8).
+fn with_default_subcommand(args: Vec<OsString>) -> Vec<OsString> {
+    let text = |i: usize| args.get(i).map(|a| a.to_str().unwrap_or("\u{fffd}"));
     let mut i = 1;
-    while i < args.len() {
-        let a = args[i].as_str();
+    while let Some(a) = text(i) {
         match a {
             "--root" => i += 2,
             "--debug" => i += 1,
@@ -127,14 +128,49 @@ fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
             _ => break,
         }
     }
-    match args.get(i).map(String::as_str) {
+    match text(i) {
         None => args,
         Some(a) if SUBCOMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version") => args,
         Some(_) => {
             let mut out = args;
-            out.insert(i, "build".to_string());
+            out.insert(i, "build".into());
             out
         }
+    }
+}
+
+/// The value parser of every argument that must be text (names, tags, build args, instructions): one that
+/// is not UTF-8 is a usage error naming the argument, where clap's own parser only says that some
+/// argument was not UTF-8. Paths are `PathBuf`s and take any bytes.
+pub(crate) fn text() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new()
+        .try_map(|s| s.into_string().map_err(|s| format!("{:?} is not valid UTF-8 (this argument must be text)", s)))
+}
+
+/// `SOURCE_DATE_EPOCH` (a build arg of that name wins over the environment): a whole number of seconds
+/// since 1970, not negative. Anything else is a usage error, never silently ignored; empty means unset.
+pub(crate) fn source_date_epoch(build_arg: Option<&str>) -> Result<Option<i64>, UsageError> {
+    let value = match build_arg {
+        Some(v) => v.to_string(),
+        None => match std::env::var_os("SOURCE_DATE_EPOCH") {
+            None => return Ok(None),
+            Some(v) => v
+                .into_string()
+                .map_err(|v| UsageError(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970")))?,
+        },
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.parse::<i64>() {
+        Ok(n) if n >= 0 && crate::image::timestamp(Some(n)).is_ok() => Ok(Some(n)),
+        Ok(n) if n < 0 => Err(UsageError(format!(
+            "SOURCE_DATE_EPOCH={n} is before 1970: give a whole number of seconds since 1970-01-01 (e.g. 0)"
+        ))),
+        _ => Err(UsageError(format!(
+            "SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970-01-01 (e.g. 0 or $(date +%s))"
+        ))),
     }
 }
 
@@ -154,7 +190,7 @@ pub fn default_root() -> PathBuf {
 }
 
 pub fn main() -> ExitCode {
-    let args = with_default_subcommand(std::env::args().collect());
+    let args = with_default_subcommand(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -209,11 +245,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Print an error chain on stderr: `error: outer: inner`, each cause on its own line when there are many.
+/// Print an error chain on stderr: `error: outer`, then each cause on its own line. Many errors already
+/// show their source in their own text (`cannot read X: No such file`); a cause whose text is already
+/// printed is not printed again, so a long message never appears twice.
 fn report(err: &anyhow::Error) {
     let mut msg = format!("error: {err}");
     for cause in err.chain().skip(1) {
-        msg.push_str(&format!("\n  caused by: {cause}"));
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(&format!("\n  caused by: {text}"));
+        }
     }
     eprintln!("{msg}");
 }
@@ -222,8 +263,8 @@ fn report(err: &anyhow::Error) {
 mod tests {
     use super::*;
 
-    fn v(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn v(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
     }
 
     #[test]

@@ -12,7 +12,7 @@ or digest, the image and all its names go (an image with several names needs -f)
 that no remaining image uses are then garbage-collected.")]
 pub struct RmiArgs {
     /// Images: name[:tag], image ID (full or at least 4 hex digits), or manifest digest
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(value_parser = super::text(), required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Remove images with several names by ID, and ignore images that do not exist
     #[arg(short, long)]

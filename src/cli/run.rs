@@ -26,16 +26,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub rm: bool,
     /// Set an environment variable (K=V; a bare K takes rbuild's own value)
-    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    #[arg(value_parser = super::text(), short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
     /// Working directory inside the container (created if missing)
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    #[arg(value_parser = super::text(), short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
     /// User to run as: name|uid[:group|gid], resolved from the image's /etc/passwd and /etc/group
-    #[arg(short = 'u', long = "user", value_name = "USER")]
+    #[arg(value_parser = super::text(), short = 'u', long = "user", value_name = "USER")]
     pub user: Option<String>,
     /// Bind-mount a host path: HOST:CONTAINER[:ro|rw]
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
     pub volumes: Vec<String>,
     /// Network: the host's, or none (only a loopback interface)
     #[arg(long, value_enum, default_value = "host")]
@@ -47,17 +47,18 @@ pub struct RunArgs {
     #[arg(short = 't', long)]
     pub tty: bool,
     /// Replace the image's ENTRYPOINT (this also drops its CMD)
-    #[arg(long, value_name = "CMD")]
+    #[arg(value_parser = super::text(), long, value_name = "CMD")]
     pub entrypoint: Option<String>,
     /// Container hostname (default: the short container id)
-    #[arg(long, value_name = "NAME")]
+    #[arg(value_parser = super::text(), long, value_name = "NAME")]
     pub hostname: Option<String>,
     #[command(flatten)]
     pub sandbox: super::sandbox_opts::SandboxOptions,
     /// Image reference: name[:tag], name@digest, or an image id (prefix)
+    #[arg(value_parser = super::text())]
     pub image: String,
     /// Command and arguments (replace the image's CMD)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_parser = super::text(), trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 

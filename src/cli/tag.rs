@@ -7,8 +7,10 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
     /// Existing image: name[:tag], image ID (full or at least 4 hex digits), or manifest digest
+    #[arg(value_parser = super::text())]
     pub source: String,
     /// New name[:tag]
+    #[arg(value_parser = super::text())]
     pub target: String,
 }
 

@@ -120,22 +120,100 @@ impl Pattern {
         self.go_regex.as_deref()
     }
 
-    /// Does `path` (slash-separated, relative) match this pattern? Fails when the pattern's regular
-    /// expression does not compile.
-    pub fn matches(&self, path: &str) -> Result<bool, PatternError> {
+    /// Does `path` (slash-separated, relative) match this pattern? Paths are bytes, as file names are:
+    /// literal kinds compare bytes, and a regular expression sees the path the way Go's regexp reads a
+    /// string (each byte that is not valid UTF-8 is one U+FFFD), so any file name can be matched. Fails
+    /// when the pattern's regular expression does not compile.
+    pub fn matches(&self, path: impl AsRef<[u8]>) -> Result<bool, PatternError> {
+        let path = path.as_ref();
         match &self.compiled {
-            Ok(Compiled::Exact) => Ok(path == self.text),
-            Ok(Compiled::Prefix(prefix)) => Ok(path.starts_with(prefix.as_str())),
+            Ok(Compiled::Exact) => Ok(path == self.text.as_bytes()),
+            Ok(Compiled::Prefix(prefix)) => Ok(path.starts_with(prefix.as_bytes())),
             Ok(Compiled::Suffix(suffix)) => {
                 // `**/foo` also matches `foo` itself.
-                Ok(path.ends_with(suffix.as_str()) || suffix.strip_prefix('/').is_some_and(|s| path == s))
+                Ok(path.ends_with(suffix.as_bytes()) || suffix.strip_prefix('/').is_some_and(|s| path == s.as_bytes()))
             }
-            Ok(Compiled::Regex(re)) => Ok(re.is_match(path)),
+            Ok(Compiled::Regex(re)) => Ok(re.is_match(&go_string(path))),
             Err(error) => Err(PatternError::Regex {
                 index: self.index,
                 pattern: display(&self.text, self.exception),
                 error: error.clone(),
             }),
+        }
+    }
+
+    /// The longest run of plain text inside one path element of the pattern: every path the pattern
+    /// matches contains it (a glob, class or escape never produces these characters in its place). `None`
+    /// when there is none, or the pattern cannot match at all yet (a regex that does not compile, whose
+    /// evaluation must still report its error).
+    pub(crate) fn required_text(&self) -> Option<&str> {
+        if self.compiled.is_err() {
+            return None;
+        }
+        let text = self.text.as_str();
+        let mut best = "";
+        let mut start = 0;
+        let mut in_class = false;
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let special = in_class || c == '/' || c == '\\' || PATTERN_CHARS.contains(&c);
+            match c {
+                '[' if !in_class => in_class = true,
+                ']' if in_class => in_class = false,
+                // The escaped character belongs to the escape (Go's `\d` is a class).
+                '\\' => {
+                    chars.next();
+                }
+                _ => {}
+            }
+            if special {
+                if i - start > best.len() {
+                    best = &text[start..i];
+                }
+                start = chars.peek().map_or(text.len(), |&(j, _)| j);
+            }
+        }
+        if text.len() - start > best.len() {
+            best = &text[start..];
+        }
+        (!best.is_empty() && !best.contains(char::REPLACEMENT_CHARACTER)).then_some(best)
+    }
+
+    /// The pattern's first path element when it is plain text (no glob or escape character): then only
+    /// paths whose first element is exactly this can match (every kind is anchored at the start).
+    pub(crate) fn literal_first_element(&self) -> Option<&str> {
+        if self.kind == MatchKind::Suffix {
+            return None;
+        }
+        let first = self.text.split('/').next().unwrap_or_default();
+        (!first.contains(PATTERN_CHARS)).then_some(first)
+    }
+}
+
+/// Characters that make a pattern more than a literal path.
+pub(crate) const PATTERN_CHARS: &[char] = &['*', '[', ']', '?', '^', '\\'];
+
+/// A path as Go's regexp reads it: valid UTF-8 as is (no copy), each other byte as U+FFFD.
+fn go_string(path: &[u8]) -> std::borrow::Cow<'_, str> {
+    let mut rest = match std::str::from_utf8(path) {
+        Ok(s) => return s.into(),
+        Err(_) => path,
+    };
+    let mut out = String::with_capacity(path.len() + 8);
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return out.into();
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                // Go decodes an invalid sequence one byte at a time, each byte one RuneError.
+                let bad = e.error_len().unwrap_or(after.len());
+                out.extend(std::iter::repeat_n(char::REPLACEMENT_CHARACTER, bad));
+                rest = &after[bad..];
+            }
         }
     }
 }
@@ -331,6 +409,28 @@ mod tests {
         let p = Pattern::new("**file".into(), false, 0).expect("valid");
         assert!(p.matches("dir/myfile").expect("no regex"));
         assert!(p.matches("file").expect("no regex"));
+    }
+
+    #[test]
+    fn non_utf8_names_match_byte_for_byte_and_as_go_runes() {
+        let any = Pattern::new("d/x?y".into(), false, 0).expect("valid");
+        assert!(any.matches(b"d/x\xffy").expect("compiles"), "one bad byte is one rune for `?`");
+        assert!(!any.matches(b"d/x\xff\xfey").expect("compiles"));
+        let suffix = Pattern::new("**.log".into(), false, 0).expect("valid");
+        assert!(suffix.matches(b"a/\xff.log").expect("no regex"));
+        let exact = Pattern::new("plain".into(), false, 0).expect("valid");
+        assert!(!exact.matches(b"plain\xff").expect("no regex"));
+        assert_eq!(go_string(b"a\xe2\x82b"), "a\u{fffd}\u{fffd}b");
+    }
+
+    #[test]
+    fn required_text_is_plain_text_inside_one_element() {
+        let req = |p: &str| Pattern::new(p.into(), false, 0).expect("valid").required_text().map(String::from);
+        assert_eq!(req("**/nomatch1*.log").as_deref(), Some("nomatch1"));
+        assert_eq!(req("**/b").as_deref(), Some("b"), "`**/b` matches `b`: the slash is not required");
+        assert_eq!(req("a[bcd]efg\\dxy").as_deref(), Some("efg"));
+        assert_eq!(req("*/*"), None);
+        assert_eq!(req("[z-a]x"), None, "a broken regex must still be evaluated");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Order: depth first, the names of each directory in byte order, a directory right before its contents
 //! (so `foo`, `foo/bar`, `foo2`). Symlinks are listed, never followed. Paths are relative to the root and
-//! slash-separated; the root itself is not listed.
+//! slash-separated; the root itself is not listed. Names are bytes, as on disk: a name that is not UTF-8
+//! is walked, matched and listed like any other (Docker sends any byte name).
 //!
 //! Filtering (fsutil's `filterFS.Walk`): an entry is listed when it passes the include patterns (if any)
 //! and is not excluded. An excluded directory is not descended into unless an exception could re-include
@@ -11,7 +12,8 @@
 //! children instead of re-matching its parents ([`Matcher::matches_with_parent`]).
 
 use super::matcher::{MatchInfo, Matcher};
-use super::pattern::PatternError;
+use super::pattern::{PatternError, PATTERN_CHARS};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Why the context cannot be walked.
@@ -21,8 +23,6 @@ pub enum WalkError {
     NotADirectory { path: PathBuf },
     #[error("cannot read {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: file name is not valid UTF-8", path.display())]
-    NonUtf8Name { path: PathBuf },
     #[error(transparent)]
     Pattern(#[from] PatternError),
 }
@@ -52,8 +52,8 @@ impl EntryKind {
 /// One entry of the context.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Entry {
-    /// Relative to the context root, slash-separated, no leading `./`.
-    pub path: String,
+    /// Relative to the context root, slash-separated, no leading `./`; any bytes.
+    pub path: PathBuf,
     pub kind: EntryKind,
 }
 
@@ -65,9 +65,6 @@ pub struct Filter {
     only_prefix_includes: bool,
     only_prefix_exceptions: bool,
 }
-
-/// Characters that make a pattern more than a literal path.
-const PATTERN_CHARS: &[char] = &['*', '[', ']', '?', '^', '\\'];
 
 impl Filter {
     pub fn new(include: Option<Matcher>, exclude: Option<Matcher>) -> Filter {
@@ -98,7 +95,8 @@ impl Filter {
 
     /// Would the filtered context contain `path`? (fsutil's `Open`: included, or under an included
     /// directory, and not excluded.)
-    pub fn admits(&self, path: &str) -> Result<bool, PatternError> {
+    pub fn admits(&self, path: impl AsRef<[u8]>) -> Result<bool, PatternError> {
+        let path = path.as_ref();
         if let Some(include) = &self.include {
             if !include.matches_or_parent_matches(path)? {
                 return Ok(false);
@@ -114,13 +112,13 @@ impl Filter {
     pub fn apply(&self, entries: &[Entry]) -> Result<Vec<Entry>, PatternError> {
         let mut state = FilterState { filter: self, parents: Vec::new() };
         let mut out = Vec::new();
-        let mut pruned: Option<String> = None;
+        let mut pruned: Option<Vec<u8>> = None;
         for entry in entries {
-            if pruned.as_ref().is_some_and(|p| entry.path.starts_with(p.as_str())) {
+            if pruned.as_ref().is_some_and(|p| bytes(&entry.path).starts_with(p)) {
                 continue;
             }
             if state.visit(entry, &mut out)? == Step::Prune {
-                pruned = Some(format!("{}/", entry.path));
+                pruned = Some(with_slash(&entry.path));
             }
         }
         Ok(out)
@@ -140,7 +138,7 @@ pub fn walk_filtered(root: &Path, filter: &Filter) -> Result<Vec<Entry>, WalkErr
     }
     let mut state = FilterState { filter, parents: Vec::new() };
     let mut out = Vec::new();
-    let mut stack = vec![read_sorted(root, "")?.into_iter()];
+    let mut stack = vec![read_sorted(root, Path::new(""))?.into_iter()];
     while let Some(dir) = stack.last_mut() {
         let Some(entry) = dir.next() else {
             stack.pop();
@@ -163,13 +161,11 @@ pub fn walk_filtered(root: &Path, filter: &Filter) -> Result<Vec<Entry>, WalkErr
 
 /// The entries of one directory, sorted by name bytes, with paths prefixed by `rel` (the directory's own
 /// relative path, empty for the root).
-fn read_sorted(dir: &Path, rel: &str) -> Result<Vec<Entry>, WalkError> {
+fn read_sorted(dir: &Path, rel: &Path) -> Result<Vec<Entry>, WalkError> {
     let io_err = |source| WalkError::Io { path: dir.to_path_buf(), source };
     let mut children = Vec::new();
     for item in std::fs::read_dir(dir).map_err(io_err)? {
         let item = item.map_err(io_err)?;
-        let name = item.file_name();
-        let name = name.to_str().ok_or_else(|| WalkError::NonUtf8Name { path: item.path() })?.to_string();
         let file_type = item.file_type().map_err(|source| WalkError::Io { path: item.path(), source })?;
         let kind = if file_type.is_dir() {
             EntryKind::Dir
@@ -180,13 +176,22 @@ fn read_sorted(dir: &Path, rel: &str) -> Result<Vec<Entry>, WalkError> {
         } else {
             EntryKind::Special
         };
-        children.push((name, kind));
+        children.push((item.file_name(), kind));
     }
     children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(children
-        .into_iter()
-        .map(|(name, kind)| Entry { path: if rel.is_empty() { name } else { format!("{rel}/{name}") }, kind })
-        .collect())
+    Ok(children.into_iter().map(|(name, kind)| Entry { path: rel.join(name), kind }).collect())
+}
+
+/// A relative path's bytes.
+fn bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
+
+/// `path/`, as bytes (the prefix of everything below a directory).
+fn with_slash(path: &Path) -> Vec<u8> {
+    let mut out = bytes(path).to_vec();
+    out.push(b'/');
+    out
 }
 
 /// What the walk does after visiting an entry.
@@ -203,7 +208,7 @@ enum Step {
 /// A directory on the path from the root to the current entry.
 struct Parent {
     entry: Entry,
-    with_slash: String,
+    with_slash: Vec<u8>,
     include: MatchInfo,
     exclude: MatchInfo,
     listed: bool,
@@ -221,7 +226,8 @@ impl FilterState<'_> {
             out.push(entry.clone());
             return Ok(Step::Listed);
         }
-        while self.parents.last().is_some_and(|p| !entry.path.starts_with(p.with_slash.as_str())) {
+        let path = bytes(&entry.path);
+        while self.parents.last().is_some_and(|p| !path.starts_with(&p.with_slash)) {
             self.parents.pop();
         }
         let is_dir = entry.kind == EntryKind::Dir;
@@ -231,10 +237,10 @@ impl FilterState<'_> {
 
         if let Some(include) = &filter.include {
             let parent = self.parents.last().map_or(&no_info, |p| &p.include);
-            let (included, info) = include.matches_with_parent(&entry.path, parent)?;
+            let (included, info) = include.matches_with_parent(path, parent)?;
             include_info = info;
             if !included {
-                if is_dir && filter.only_prefix_includes && !lies_under(include, &entry.path, false) {
+                if is_dir && filter.only_prefix_includes && !lies_under(include, path, false) {
                     return Ok(Step::Prune);
                 }
                 held = true;
@@ -242,12 +248,12 @@ impl FilterState<'_> {
         }
         if let Some(exclude) = &filter.exclude {
             let parent = self.parents.last().map_or(&no_info, |p| &p.exclude);
-            let (excluded, info) = exclude.matches_with_parent(&entry.path, parent)?;
+            let (excluded, info) = exclude.matches_with_parent(path, parent)?;
             exclude_info = info;
             if excluded {
                 if is_dir
                     && filter.only_prefix_exceptions
-                    && (!exclude.has_exceptions() || !lies_under(exclude, &entry.path, true))
+                    && (!exclude.has_exceptions() || !lies_under(exclude, path, true))
                 {
                     return Ok(Step::Prune);
                 }
@@ -265,7 +271,7 @@ impl FilterState<'_> {
         if is_dir {
             self.parents.push(Parent {
                 entry: entry.clone(),
-                with_slash: format!("{}/", entry.path),
+                with_slash: with_slash(&entry.path),
                 include: include_info,
                 exclude: exclude_info,
                 listed: !held,
@@ -276,13 +282,12 @@ impl FilterState<'_> {
 }
 
 /// Does some pattern of the given polarity name a path inside directory `dir`?
-fn lies_under(matcher: &Matcher, dir: &str, exceptions: bool) -> bool {
-    let dir_slash = format!("{dir}/");
-    matcher
-        .patterns()
-        .iter()
-        .filter(|p| p.is_exception() == exceptions)
-        .any(|p| format!("{}/", literal_prefix(p.text())).starts_with(&dir_slash))
+fn lies_under(matcher: &Matcher, dir: &[u8], exceptions: bool) -> bool {
+    matcher.patterns().iter().filter(|p| p.is_exception() == exceptions).any(|p| {
+        let prefix = literal_prefix(p.text()).as_bytes();
+        // `prefix/` starts with `dir/`.
+        prefix.starts_with(dir) && prefix.get(dir.len()).is_none_or(|&b| b == b'/')
+    })
 }
 
 /// A pattern without a trailing `/**` and then `/*` (fsutil's `patternWithoutTrailingGlob`).
@@ -310,7 +315,7 @@ mod tests {
     }
 
     fn listing(entries: &[Entry]) -> Vec<String> {
-        entries.iter().map(|e| format!("{} {}", e.kind.as_str(), e.path)).collect()
+        entries.iter().map(|e| format!("{} {}", e.kind.as_str(), e.path.display())).collect()
     }
 
     #[test]
@@ -331,15 +336,22 @@ mod tests {
 
     #[test]
     fn excluded_dir_is_pruned_without_exceptions_below_it() {
-        use std::os::unix::ffi::OsStrExt;
         let dir = tree(&["keep", "skip/a", "skip/b/"]);
-        // A name the walk refuses to read: if `skip` were descended into, the walk would fail.
-        let bad = dir.path().join("skip/b").join(std::ffi::OsStr::from_bytes(b"bad\xff"));
-        std::fs::write(bad, "x").expect("write");
-        let got = walk(dir.path(), &Matcher::new(["skip"]).expect("valid")).expect("pruned, never read");
+        let got = walk(dir.path(), &Matcher::new(["skip"]).expect("valid")).expect("walks");
         assert_eq!(listing(&got), ["file keep"]);
-        let err = walk(dir.path(), &Matcher::new(["skip", "!skip/b/z"]).expect("valid")).expect_err("descends");
-        assert!(matches!(err, WalkError::NonUtf8Name { .. }), "{err}");
+        let got = walk(dir.path(), &Matcher::new(["skip", "!skip/b/z"]).expect("valid")).expect("walks");
+        assert_eq!(listing(&got), ["file keep"], "descends into skip/b, lists nothing of it");
+    }
+
+    #[test]
+    fn defect9_non_utf8_names_are_walked_matched_and_kept_as_bytes() {
+        let dir = tree(&["keep"]);
+        let name = |b: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(b));
+        std::fs::write(dir.path().join(name(b"bad\xff")), "x").expect("write");
+        std::fs::write(dir.path().join(name(b"gone\xfe.log")), "x").expect("write");
+        let got = walk(dir.path(), &Matcher::new(["*.log"]).expect("valid")).expect("walks");
+        let paths: Vec<PathBuf> = got.into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, [name(b"bad\xff"), name(b"keep")]);
     }
 
     #[test]

@@ -5,7 +5,29 @@
 //!    12 | COPY onlyone
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// How much of a piece of user text (a line, a word, an expression) a message shows.
+pub const EXCERPT_LEN: usize = 240;
+
+/// `text` as a message shows it: whole when short; otherwise its start and end around a note of how much
+/// was left out, so a 60 KB expression never fills a terminal (or a CI log) and the end, where the
+/// mistake usually is, stays visible.
+pub fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let head = floor(max * 2 / 3);
+    let tail = floor(text.len() - max / 3);
+    Cow::Owned(format!("{}[... {} bytes ...]{}", &text[..head], tail - head, &text[tail..]))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Diagnostic {
@@ -31,9 +53,10 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             return write!(f, "{}: {}", self.file, self.message);
         }
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        // The message may quote user text; the line is user text: both are shown in excerpt.
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, excerpt(&self.message, 4 * EXCERPT_LEN))?;
         if !self.source_line.is_empty() {
-            write!(f, "\n {:>5} | {}", self.line, self.source_line)?;
+            write!(f, "\n {:>5} | {}", self.line, excerpt(&self.source_line, EXCERPT_LEN))?;
         }
         Ok(())
     }
@@ -42,6 +65,14 @@ impl fmt::Display for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_user_text_is_shown_in_excerpt_with_its_end() {
+        let long = format!("{}END", "é".repeat(5000));
+        let shown = excerpt(&long, 100);
+        assert!(shown.len() < 140 && shown.ends_with("END") && shown.contains("bytes ...]"), "{shown}");
+        assert_eq!(excerpt("short", 100), "short");
+    }
 
     #[test]
     fn renders_file_line_column_and_the_line() {

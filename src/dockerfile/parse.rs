@@ -129,6 +129,26 @@ impl LogicalLine {
     }
 }
 
+/// What the `item` rule gives for the most common line, found without running the grammar (which is
+/// most of the parse time of a long Dockerfile): a single physical line holding neither the escape token
+/// nor a CR, and that is not blank or a comment, is one instruction whose only piece runs from its first
+/// non-white-space character to the end of the line. Returns that piece's start and the length consumed
+/// (newline included); `None` sends the line through the grammar.
+fn plain_instruction(text: &str, escape: char) -> Option<(usize, usize)> {
+    let line_len = text.find('\n').unwrap_or(text.len());
+    let line = &text[..line_len];
+    if line.contains([escape, '\r']) {
+        return None;
+    }
+    // The grammar's `line_space` is Unicode White_Space, as `char::is_whitespace`.
+    let trimmed = line.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return None;
+    }
+    let consumed = if line_len < text.len() { line_len + 1 } else { line_len };
+    Some((line_len - trimmed.len(), consumed))
+}
+
 struct Driver<'s, 'a> {
     src: &'s Source<'a>,
     /// Where the readable text ends (an over-long line cuts it short).
@@ -142,31 +162,37 @@ struct Driver<'s, 'a> {
 impl Driver<'_, '_> {
     /// Consume one comment line, empty line, or instruction (with its heredoc bodies).
     fn item(&mut self) -> Result<(), ParseError> {
-        let rule = if self.escape == '`' { Rule::item_backtick } else { Rule::item_backslash };
-        let text = &self.src.text[self.pos..self.end];
-        let pair = Grammar::parse(rule, text)
-            .ok()
-            .and_then(|mut pairs| pairs.next())
-            .ok_or_else(|| self.src.error_at(self.pos, "internal error: no grammar rule matched".into()))?;
         let base = self.pos;
-        self.pos = base + pair.as_span().end();
-        if pair.as_rule() != Rule::instruction {
-            return Ok(());
-        }
-
+        let text = &self.src.text[base..self.end];
         let mut line = LogicalLine::default();
         let mut empty_continuation = false;
-        for part in pair.clone().into_inner() {
-            match part.as_rule() {
-                Rule::piece => {
-                    line.pieces.push((line.text.len(), base + part.as_span().start()));
-                    line.text.push_str(part.as_str());
+        if let Some((piece_start, consumed)) = plain_instruction(text, self.escape) {
+            line.pieces.push((0, base + piece_start));
+            line.text.push_str(text[piece_start..consumed].trim_end_matches('\n'));
+            self.pos = base + consumed;
+        } else {
+            let rule = if self.escape == '`' { Rule::item_backtick } else { Rule::item_backslash };
+            let pair = Grammar::parse(rule, text)
+                .ok()
+                .and_then(|mut pairs| pairs.next())
+                .ok_or_else(|| self.src.error_at(self.pos, "internal error: no grammar rule matched".into()))?;
+            self.pos = base + pair.as_span().end();
+            if pair.as_rule() != Rule::instruction {
+                return Ok(());
+            }
+            for part in pair.into_inner() {
+                match part.as_rule() {
+                    Rule::piece => {
+                        line.pieces.push((line.text.len(), base + part.as_span().start()));
+                        line.text.push_str(part.as_str());
+                    }
+                    Rule::empty_line => empty_continuation = true,
+                    _ => {}
                 }
-                Rule::empty_line => empty_continuation = true,
-                _ => {}
             }
         }
-        let start_offset = base + pair.as_span().start();
+        // The instruction starts where the item does (its leading white space included).
+        let start_offset = base;
         let start_line = self.src.line_of(start_offset);
         let mut end_line = self.src.line_of(self.pos.saturating_sub(1).max(start_offset));
         if empty_continuation {

@@ -7,7 +7,7 @@
 
 use crate::digest::Digest;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthConfig {
@@ -23,7 +23,7 @@ pub struct HealthConfig {
 pub struct ContainerConfig {
     pub user: Option<String>,
     pub exposed_ports: BTreeSet<String>,
-    pub env: Vec<String>,
+    pub env: Env,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub volumes: BTreeSet<String>,
@@ -38,18 +38,75 @@ pub struct ContainerConfig {
 impl ContainerConfig {
     /// The value of an environment variable.
     pub fn env_get(&self, key: &str) -> Option<&str> {
-        self.env.iter().find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+        self.env.get(key)
     }
 
     /// Set an environment variable, replacing it in place when present (Docker keeps the original order).
     pub fn env_set(&mut self, key: &str, value: &str) {
-        let entry = format!("{key}={value}");
-        match self.env.iter_mut().find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(key)) {
-            Some(slot) => *slot = entry,
-            None => self.env.push(entry),
-        }
+        self.env.set(key, value);
     }
 }
+
+/// The config's `Env`: `KEY=VALUE` strings in Docker's order, with an index by key so that a Dockerfile
+/// with 100 000 ENV lines costs linear time, not a scan of every variable per line.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: Vec<String>,
+    /// Key → position of the first `KEY=...` entry in `vars` (an entry without `=` names no variable).
+    index: HashMap<String, usize>,
+}
+
+impl Env {
+    /// The value of `key` (the first entry with that key, as Docker reads it).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let kv = &self.vars[*self.index.get(key)?];
+        kv.split_once('=').map(|(_, v)| v)
+    }
+
+    /// Set `key`, replacing the first entry with that key in place, or appending.
+    pub fn set(&mut self, key: &str, value: &str) {
+        let entry = format!("{key}={value}");
+        match self.index.get(key) {
+            Some(&i) => self.vars[i] = entry,
+            None => {
+                self.index.insert(key.to_string(), self.vars.len());
+                self.vars.push(entry);
+            }
+        }
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.vars
+    }
+}
+
+impl From<Vec<String>> for Env {
+    fn from(vars: Vec<String>) -> Env {
+        let mut index = HashMap::with_capacity(vars.len());
+        for (i, kv) in vars.iter().enumerate() {
+            if let Some((key, _)) = kv.split_once('=') {
+                index.entry(key.to_string()).or_insert(i);
+            }
+        }
+        Env { vars, index }
+    }
+}
+
+impl std::ops::Deref for Env {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.vars
+    }
+}
+
+/// Two environments are equal when their entries are (the index follows from them).
+impl PartialEq for Env {
+    fn eq(&self, other: &Env) -> bool {
+        self.vars == other.vars
+    }
+}
+
+impl Eq for Env {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -118,7 +175,7 @@ impl ImageState {
         let config = ContainerConfig {
             user: string(c.get("User")),
             exposed_ports: keys(c.get("ExposedPorts")),
-            env: strings(c.get("Env")).unwrap_or_default(),
+            env: strings(c.get("Env")).unwrap_or_default().into(),
             entrypoint: strings(c.get("Entrypoint")),
             cmd: strings(c.get("Cmd")),
             volumes: keys(c.get("Volumes")),
@@ -181,7 +238,7 @@ impl ImageState {
         }
         set_map(&mut config, "ExposedPorts", &c.exposed_ports);
         if !c.env.is_empty() {
-            config.insert("Env".into(), json!(c.env));
+            config.insert("Env".into(), json!(c.env.as_slice()));
         }
         if let Some(e) = &c.entrypoint {
             config.insert("Entrypoint".into(), json!(e));
@@ -288,7 +345,7 @@ mod tests {
             empty_layer: true,
         });
         let bytes = s.to_json().unwrap();
-        assert_eq!(s.config.env, vec!["PATH=/usr/bin", "A=1"]);
+        assert_eq!(s.config.env.as_slice(), ["PATH=/usr/bin", "A=1"]);
         let back = ImageState::from_json(&bytes).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.to_json().unwrap(), bytes, "serialisation is deterministic");

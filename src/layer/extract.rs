@@ -5,6 +5,7 @@
 //! when we are root; directory modes and mtimes are applied last, after their children are written.
 
 use super::compress::decompress;
+use super::limits::ArchiveLimits;
 use super::rootpath::resolve_in_root;
 use super::whiteout;
 use super::LayerError;
@@ -50,9 +51,16 @@ pub fn extract_with(store: &Store, layer: &Descriptor, target: &Path, mode: Whit
     unpack(reader, target, mode)
 }
 
-/// Extract a tar stream — plain, gzip or zstd (sniffed) — into `target` (which must exist).
+/// Extract a tar stream — plain, gzip or zstd (sniffed) — into `target` (which must exist), within the
+/// default [`ArchiveLimits`].
 pub fn extract_tar(reader: impl Read, target: &Path) -> Result<(), LayerError> {
-    unpack(decompress(reader).map_err(LayerError::TarRead)?, target, Whiteouts::Apply)
+    extract_tar_within(reader, target, ArchiveLimits::default())
+}
+
+/// [`extract_tar`], stopping when the archive expands past `limits`.
+pub fn extract_tar_within(reader: impl Read, target: &Path, limits: ArchiveLimits) -> Result<(), LayerError> {
+    let bounded = limits.bound(reader, decompress).map_err(LayerError::TarRead)?;
+    unpack(bounded, target, Whiteouts::Apply)
 }
 
 fn unpack(reader: impl Read, target: &Path, whiteouts: Whiteouts) -> Result<(), LayerError> {

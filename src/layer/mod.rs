@@ -11,13 +11,15 @@
 
 mod compress;
 mod extract;
+pub mod limits;
 mod pgzip;
 mod rootpath;
 mod whiteout;
 mod write;
 
 pub use compress::{decompress, Compression};
-pub use extract::{extract, extract_tar, extract_with, Whiteouts};
+pub use extract::{extract, extract_tar, extract_tar_within, extract_with, Whiteouts};
+pub use limits::ArchiveLimits;
 pub use write::{ingest_tar, write};
 
 use crate::digest::Digest;

@@ -31,7 +31,11 @@ pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, La
         Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?,
     ));
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
-    let walk = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name();
+    // Entries in the order of the names they get in the tar, so that an overlay whiteout (a char device
+    // `NAME`, written as `.wh.NAME`) sorts where the copy backend's `.wh.NAME` file does: one tree, one
+    // digest, whichever backend made the upper dir.
+    let walk =
+        walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by(|a, b| tar_name(a).cmp(&tar_name(b)));
     for entry in walk {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(dir).to_path_buf();
@@ -120,6 +124,9 @@ fn append_entry(
         wh.extend_from_slice(whiteout::PREFIX.as_bytes());
         wh.extend_from_slice(name);
         let mut h = header(meta, opts);
+        // The same entry the copy backend's whiteout file gives: a regular file ('0', not the '\0' of a
+        // fresh header), mode 0, so both backends give one digest.
+        h.set_entry_type(EntryType::Regular);
         h.set_mode(0);
         return append(tar, h, &wh, None, Vec::new(), io::empty());
     }
@@ -181,6 +188,15 @@ fn append_entry(
         h.set_device_minor(libc::minor(rdev)).map_err(bad)?;
     }
     append(tar, h, rel, None, xattrs, io::empty())
+}
+
+/// The last element of the name an entry gets in the layer tar.
+fn tar_name(e: &walkdir::DirEntry) -> std::borrow::Cow<'_, [u8]> {
+    let name = e.file_name().as_bytes();
+    if e.file_type().is_char_device() && e.metadata().is_ok_and(|m| whiteout::is_overlay_whiteout(&m)) {
+        return [whiteout::PREFIX.as_bytes(), name].concat().into();
+    }
+    name.into()
 }
 
 /// A ustar header with the metadata every entry kind shares.

@@ -48,8 +48,10 @@ pub fn diff(root: &Path, before: &Scan, upper: &Path, ignore: &[PathBuf]) -> io:
             continue;
         }
         ensure_parents(root, upper, rel)?;
-        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let wh = upper.join(rel).with_file_name(format!(".wh.{name}"));
+        // The name's own bytes: a file name need not be UTF-8.
+        let mut name = std::ffi::OsString::from(".wh.");
+        name.push(rel.file_name().unwrap_or_default());
+        let wh = upper.join(rel).with_file_name(name);
         fs::write(&wh, b"")?;
         // The same entry overlay's whiteouts give: an empty file with mode 0.
         fs::set_permissions(&wh, std::os::unix::fs::PermissionsExt::from_mode(0o000))?;

@@ -34,12 +34,24 @@ pub(crate) fn go_lower(s: &str) -> String {
 /// are left for the caller to fill in. Errors are BuildKit's messages.
 pub(super) fn instruction_from_line(line: &str, escape: char) -> Result<Instruction, String> {
     let trimmed = go_trim(line);
-    let pair = parse_rule(Rule::command, trimmed, escape).ok_or("internal error: command rule failed")?;
     let mut keyword = "";
     let mut flags = Vec::new();
     let mut rest = "";
     let mut flags_done = false;
-    for part in pair.into_inner() {
+    // The `command` rule without the grammar when no word after the keyword starts with `--` (no flags):
+    // the keyword runs to the first [\t\v\f\r ], the rest starts after the white space that follows.
+    const GO_WS: [char; 5] = [' ', '\t', '\u{0B}', '\u{0C}', '\r'];
+    let (head, tail) = trimmed.split_at(trimmed.find(GO_WS).unwrap_or(trimmed.len()));
+    let after = tail.trim_start_matches(GO_WS).trim_start_matches(char::is_whitespace);
+    let pairs = if after.starts_with("--") {
+        let pair = parse_rule(Rule::command, trimmed, escape).ok_or("internal error: command rule failed")?;
+        Some(pair.into_inner())
+    } else {
+        keyword = head;
+        rest = after;
+        None
+    };
+    for part in pairs.into_iter().flatten() {
         match part.as_rule() {
             Rule::keyword => keyword = part.as_str(),
             Rule::flag if !flags_done => {
@@ -171,6 +183,11 @@ fn whitespace_list(rest: &str) -> Vec<String> {
 
 /// ARG: shell-ish words, verbatim (quotes kept; a trailing escape token dropped).
 pub(super) fn words(rest: &str, escape: char) -> Vec<String> {
+    // Without quotes or the escape token, the `words` rule is a split at white space (`WHITE_SPACE` is
+    // Unicode White_Space, as `char::is_whitespace`); the grammar is only needed for the rest.
+    if !rest.contains(['"', '\'', escape]) {
+        return rest.split(char::is_whitespace).filter(|w| !w.is_empty()).map(String::from).collect();
+    }
     let rule = if escape == '`' { Rule::words_backtick } else { Rule::words_backslash };
     let Ok(pairs) = Grammar::parse(rule, rest) else { return vec![rest.to_string()] };
     let mut out = Vec::new();
