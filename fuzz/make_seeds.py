@@ -3,7 +3,7 @@
 testdata/, fuzz/seeds/, and -- read at run time only, never copied into the repo -- ../shared/conformance/
 when it is there. Seeds are named by content hash, so running this again adds nothing twice.
 Usage: fuzz/make_seeds.py REPO_ROOT"""
-import gzip, hashlib, io, json, os, sys, tarfile
+import bz2, gzip, hashlib, io, json, lzma, os, shutil, subprocess, sys, tarfile
 
 repo = os.path.abspath(sys.argv[1])
 conformance = os.path.join(os.path.dirname(repo), "shared", "conformance")
@@ -120,6 +120,13 @@ archives = [
 for entries in archives:
     seed("tar_extract", tar(entries))
     seed("tar_extract", gzip.compress(tar(entries), mtime=0))
+# ADD also unpacks bzip2, xz and zstd archives (the zstd command only when it is installed).
+for entries in archives[:3]:
+    seed("tar_extract", bz2.compress(tar(entries)))
+    seed("tar_extract", lzma.compress(tar(entries), format=lzma.FORMAT_XZ))
+    if shutil.which("zstd"):
+        seed("tar_extract", subprocess.run(["zstd", "-q", "-c"], input=tar(entries), capture_output=True,
+                                           check=True).stdout)
 seed("tar_extract", tar(archives[0], tarfile.GNU_FORMAT))
 seed("tar_extract", tar(archives[10], tarfile.GNU_FORMAT))
 seed("tar_extract", tar(archives[0], tarfile.USTAR_FORMAT))
