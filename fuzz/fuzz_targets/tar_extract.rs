@@ -27,17 +27,29 @@ struct Host {
     scratch: tempfile::TempDir,
 }
 
+static HOST: OnceLock<Host> = OnceLock::new();
+
 fn host() -> &'static Host {
-    static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
         assert!(nix_is_root(), "tar_extract needs root (it chroots into a jail per input)");
         let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+        // libFuzzer ends with exit(), which drops no static: remove the scratch dir from an atexit
+        // handler. After a crash it stays, holding the jail of the input that crashed.
+        // SAFETY: atexit only records the pointer of `remove_scratch`, an `extern "C" fn()` that takes
+        // nothing and cannot unwind into C (a panic there aborts).
+        unsafe { libc::atexit(remove_scratch) };
         Host {
             root: fs::File::open("/").expect("open /"),
             cwd: fs::File::open(".").expect("open the working directory"),
             scratch: tempfile::Builder::new().prefix("rbuild-fuzz-tar.").tempdir_in(base).expect("scratch dir"),
         }
     })
+}
+
+extern "C" fn remove_scratch() {
+    if let Some(host) = HOST.get() {
+        let _ = fs::remove_dir_all(host.scratch.path());
+    }
 }
 
 fn nix_is_root() -> bool {
