@@ -83,7 +83,7 @@ pub enum ExpandError {
     TooDeep(usize),
     /// The expanded text would pass [`MAX_EXPANSION`] bytes: nested `${V//p/r}` multiply, and so can a
     /// variable repeated many times.
-    #[error("the expanded word is longer than {0} bytes (nested ${{V//pattern/replacement}} or a large variable repeated?)")]
+    #[error("the expansion is longer than {0} bytes (nested ${{V//p/r}}, or a large variable repeated)")]
     TooLong(usize),
 }
 
