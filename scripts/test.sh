@@ -16,3 +16,6 @@ export RBUILD_HADOLINT=$PWD/.venv/bin/hadolint
 export RBUILD_ORACLE_PYTHON=$PWD/.venv/bin/python
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --no-fail-fast 2>&1
+# Fuzz smoke run (docs/fuzzing.md): every cargo-fuzz target for 10 s. A dev build without sanitizer keeps
+# the build short; long runs use `scripts/fuzz SECONDS` (optimised, AddressSanitizer).
+RBUILD_FUZZ_PROFILE=dev RBUILD_FUZZ_SANITIZER=none scripts/fuzz 10

@@ -9,6 +9,7 @@ use super::limits::ArchiveLimits;
 use super::rootpath::resolve_in_root;
 use super::whiteout;
 use super::LayerError;
+use crate::rootpath::{self, Escape};
 use crate::store::{from_oci_digest, Store};
 use nix::sys::stat::{mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
@@ -290,11 +291,24 @@ impl Extraction {
     /// read-only directory would refuse children.
     fn finish_dirs(self) -> Result<(), LayerError> {
         for (dir, meta, shown) in self.dirs.iter().rev() {
+            if !self.still_our_dir(dir) {
+                continue;
+            }
             fs::set_permissions(dir, fs::Permissions::from_mode(meta.mode & 0o7777))
                 .map_err(|e| entry_err(shown, "change mode", e))?;
             set_mtime(dir, meta.mtime, shown)?;
         }
         Ok(())
+    }
+
+    /// A later entry may have replaced a directory, or one of its parents, by a symlink; a chmod through
+    /// that path would follow the link, possibly out of the target (found by fuzzing). `dir` was
+    /// symlink-free when it was made: it is still the directory this tar made only if it resolves to
+    /// itself inside the target and is a directory. Otherwise the directory is gone and has nothing to set.
+    fn still_our_dir(&self, dir: &Path) -> bool {
+        let Ok(rel) = dir.strip_prefix(&self.target) else { return false };
+        let resolved = rootpath::resolve_in(&self.target, rel, false, Escape::Clamp);
+        resolved.is_ok_and(|r| r == dir) && fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
     }
 }
 

@@ -316,6 +316,42 @@ fn symlinked_parents_never_lead_outside() {
     assert_eq!(fs::read(target.join("sec")).unwrap(), b"replaced the link, not its target");
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/tar_extract.rs): directory modes are applied after the last entry,
+/// and a later entry that replaced the directory (or a parent of it) by a symlink made that chmod follow
+/// the link out of the target — `d/` then `d -> /etc` chmodded the host's `/etc`.
+#[test]
+fn fuzz_dir_mode_is_never_applied_through_a_later_symlink() {
+    let (_d, target, outside) = sandbox();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o750)).unwrap();
+    fs::set_permissions(outside.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::create_dir(outside.join("sub")).unwrap();
+    fs::set_permissions(outside.join("sub"), fs::Permissions::from_mode(0o700)).unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+    let mut t = Vec::new();
+    // The directory itself replaced by a symlink: relative, absolute, and to a file.
+    raw(&mut t, "rel/", EntryType::Directory, "", b"");
+    raw(&mut t, "rel", EntryType::Symlink, "../outside", b"");
+    raw(&mut t, "abs/", EntryType::Directory, "", b"");
+    raw(&mut t, "abs", EntryType::Symlink, outside.to_str().unwrap(), b"");
+    raw(&mut t, "file/", EntryType::Directory, "", b"");
+    raw(&mut t, "file", EntryType::Symlink, &format!("{}/secret", outside.display()), b"");
+    // A parent replaced: `par/sub` would be chmodded through `par`.
+    raw(&mut t, "par/", EntryType::Directory, "", b"");
+    raw(&mut t, "par/sub/", EntryType::Directory, "", b"");
+    raw(&mut t, "par", EntryType::Symlink, outside.to_str().unwrap(), b"");
+    // A directory that stays gets its mode as before.
+    raw(&mut t, "kept/", EntryType::Directory, "", b"");
+    extract_tar(&end(t)[..], &target).unwrap();
+    fs::remove_dir_all(target.join("par")).ok();
+    fs::remove_file(target.join("par")).ok();
+    assert_eq!(mode(&outside), 0o750, "the outside dir's mode was changed through a symlink");
+    assert_eq!(mode(&outside.join("secret")), 0o600, "a file outside was chmodded through a symlink");
+    assert_eq!(mode(&outside.join("sub")), 0o700, "a dir outside was chmodded through a symlinked parent");
+    assert_eq!(mode(&target.join("kept")), 0o755);
+    fs::remove_dir(outside.join("sub")).unwrap();
+    untouched(&outside);
+}
+
 #[test]
 fn hard_links_to_outside_are_refused() {
     let (_d, target, outside) = sandbox();

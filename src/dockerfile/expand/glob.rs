@@ -6,7 +6,7 @@
 //! so the pattern and the value are both reversed and the suffix becomes a prefix.
 
 use super::lexer::is_name_char;
-use super::ExpandError;
+use super::{check_len, ExpandError};
 use regex::Regex;
 
 /// Compile a shell pattern: `*` is greedy or lazy, and the match may be anchored at the start.
@@ -70,6 +70,7 @@ pub(super) fn replace(pattern: &str, value: &str, replacement: &str, all: bool) 
     for m in re.find_iter(value) {
         out.push_str(&value[last..m.start()]);
         out.push_str(&expand_template(replacement, m.as_str()));
+        check_len(out.len())?;
         last = m.end();
     }
     out.push_str(&value[last..]);

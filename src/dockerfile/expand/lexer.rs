@@ -5,7 +5,7 @@
 //! shell-pattern compiler interprets them); that setting is scoped to the level that set it.
 
 use super::glob;
-use super::{ExpandError, Expansion, Vars};
+use super::{check_len, ExpandError, Expansion, Vars};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -129,6 +129,7 @@ impl<'a> Lexer<'a> {
                 '$' => {
                     let value = self.dollar()?;
                     result.push_str(&value);
+                    check_len(result.len())?;
                     // An unquoted expansion is split on its whitespace.
                     words.add_str(&value);
                 }
@@ -140,6 +141,7 @@ impl<'a> Lexer<'a> {
                 '\'' | '"' if self.quotes => {
                     let text = if ch == '\'' { self.single_quoted()? } else { self.double_quoted()? };
                     result.push_str(&text);
+                    check_len(result.len())?;
                     words.add_raw_str(&text);
                 }
                 _ => {
@@ -194,6 +196,7 @@ impl<'a> Lexer<'a> {
                 Some('$') => {
                     let value = self.dollar()?;
                     text.push_str(&value);
+                    check_len(text.len())?;
                 }
                 Some(mut ch) => {
                     self.pos += 1;

@@ -81,6 +81,22 @@ pub enum ExpandError {
     BadPattern { pattern: String, error: regex::Error },
     #[error("substitutions nested more than {0} levels deep")]
     TooDeep(usize),
+    /// The expanded text would pass [`MAX_EXPANSION`] bytes: nested `${V//p/r}` multiply, and so can a
+    /// variable repeated many times.
+    #[error("the expansion is longer than {0} bytes (nested ${{V//p/r}}, or a large variable repeated)")]
+    TooLong(usize),
+}
+
+/// The longest text one expansion may produce. Nested replacements grow exponentially with the text's
+/// length; an environment string passed to exec is limited to 128 KiB anyway.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
+/// Fail once `len` bytes of output pass [`MAX_EXPANSION`].
+fn check_len(len: usize) -> Result<(), ExpandError> {
+    if len > MAX_EXPANSION {
+        return Err(ExpandError::TooLong(MAX_EXPANSION));
+    }
+    Ok(())
 }
 
 /// The result of expanding one word.

@@ -326,3 +326,32 @@ fn every_vars_source_works() {
         assert_eq!(vars.lookup("B"), None);
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/word_expand.rs, an out-of-memory): each `${V//p/r}` inserts its
+/// replacement once per match, and replacements nest, so a one-line word grew by a factor of `len(V)`
+/// per level until the process ran out of memory. An expansion past the limit is now an error.
+#[test]
+fn fuzz_nested_replace_all_is_bounded() {
+    let vars: BTreeMap<String, String> = [("LONG".to_string(), "a".repeat(1024))].into_iter().collect();
+    // 1024 matches × 2 KiB replacement = 2 MiB, past the 1 MiB limit.
+    let err = Expander::default().word("${LONG//a/${LONG}${LONG}}", &vars).unwrap_err();
+    assert!(matches!(err, ExpandError::TooLong(super::MAX_EXPANSION)), "{err}");
+    // An empty pattern matches between every character (as Go's regexp does): the same blow-up.
+    let err = Expander::default().word("${LONG///${LONG//a/${LONG}}}", &vars).unwrap_err();
+    assert!(matches!(err, ExpandError::TooLong(_)), "{err}");
+    assert!(err.to_string().contains("1048576"), "{err}");
+    // Below the limit nothing changes.
+    assert_eq!(Expander::default().word("${LONG//a/bb}", &vars).unwrap().value, "bb".repeat(1024));
+}
+
+/// The same limit holds for a large variable repeated, quoted or not, in every mode.
+#[test]
+fn fuzz_repeated_large_variable_is_bounded() {
+    let vars: BTreeMap<String, String> = [("X".to_string(), "x".repeat(400 * 1024))].into_iter().collect();
+    let e = Expander::default();
+    assert!(matches!(e.word("$X$X$X", &vars), Err(ExpandError::TooLong(_))));
+    assert!(matches!(e.word("\"$X$X$X\"", &vars), Err(ExpandError::TooLong(_))));
+    assert!(matches!(e.words("$X $X $X", &vars), Err(ExpandError::TooLong(_))));
+    assert!(matches!(e.heredoc("$X\n$X\n$X\n", &vars), Err(ExpandError::TooLong(_))));
+    assert_eq!(e.word("$X$X", &vars).unwrap().value.len(), 800 * 1024);
+}
