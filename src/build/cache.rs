@@ -90,6 +90,39 @@ impl StepCache {
         tmp.persist(self.path(key)).map_err(|e| e.error)?;
         Ok(())
     }
+
+    fn image_path(&self, key: &Digest) -> PathBuf {
+        self.dir.with_file_name("images").join(format!("{}.json", key.hex()))
+    }
+
+    /// The `created` time given last time to an image whose config (bar that time) and layers hash to
+    /// `key`; see `Executor::settle_times`.
+    pub fn image_time(&self, key: &Digest) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        let bytes = std::fs::read(self.image_path(key)).ok()?;
+        serde_json::from_slice::<ImageTime>(&bytes).ok().map(|t| t.created)
+    }
+
+    /// Remember an image's time, atomically; touched again when reused, so the least recently used
+    /// records are the ones builder prune drops first.
+    pub fn record_image_time(&self, key: &Digest, created: &str) -> io::Result<()> {
+        let path = self.image_path(key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut tmp = self.store.temp_file("cache").map_err(io::Error::other)?;
+        serde_json::to_writer(&mut tmp, &ImageTime { created: created.to_string() })?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// A record of `<root>/cache/images/`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImageTime {
+    created: String,
 }
 
 /// Content digests of context files, remembered by their stat stamp (size, mtime, ctime, inode, ...) so
