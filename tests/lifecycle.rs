@@ -56,3 +56,158 @@ fn defect1_fully_cached_rebuilds_give_one_image_and_no_dangling_one() {
     assert_eq!(t.build("app:1", &[]), second);
     assert_eq!(dangling(&t).len(), 1);
 }
+
+/// Every file (not dir) under `dir`, relative, sorted; none when it does not exist.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.push(format!("{}/", e.path().strip_prefix(dir).unwrap().display()));
+                pending.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ok(t: &TestContext, args: &[&str]) -> String {
+    let out = t.rbuild().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "rbuild {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn defect2_image_prune_then_system_prune_all_leave_nothing_unreferenced() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("Dockerfile", DOCKERFILE);
+    t.write("a.txt", "a");
+    t.write("b.txt", "one");
+    t.build("app:1", &[]);
+    let old = t.index()["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "app:1").unwrap()["digest"].as_str().unwrap().to_string();
+    let old_config = serde_json::from_slice::<Value>(&t.blob(&old)).unwrap()["config"]["digest"].as_str().unwrap().to_string();
+    t.write("b.txt", "two");
+    t.build("app:1", &[]);
+    let layers_before: Vec<Vec<u8>> = (0..t.layer_count("app:1"))
+        .map(|i| t.blob(t.manifest("app:1")["layers"][i]["digest"].as_str().unwrap()))
+        .collect();
+    assert_eq!(dangling(&t).len(), 1);
+    let out = ok(&t, &["image", "prune", "-f"]);
+    assert!(out.contains("1 dangling image(s) removed"), "{out}");
+    assert!(dangling(&t).is_empty());
+    let blobs = t.root().join("oci/blobs/sha256");
+    assert!(!blobs.join(&old[7..]).exists(), "the dangling manifest is swept");
+    assert!(!blobs.join(&old_config[7..]).exists(), "and its config");
+    for (i, bytes) in layers_before.iter().enumerate() {
+        assert_eq!(&t.blob(t.manifest("app:1")["layers"][i]["digest"].as_str().unwrap()), bytes);
+    }
+    assert!(!files_under(&t.root().join("snapshots")).is_empty(), "the build left snapshots");
+    assert!(!files_under(&t.root().join("cache/steps")).is_empty(), "and step records");
+
+    ok(&t, &["rmi", "app:1", "busybox:latest"]);
+    let out = ok(&t, &["system", "prune", "-a", "-f"]);
+    assert!(out.contains("reclaimed"), "{out}");
+    assert_eq!(files_under(&t.root().join("snapshots")), Vec::<String>::new());
+    assert_eq!(files_under(&t.root().join("cache/steps")), Vec::<String>::new());
+    assert_eq!(files_under(&t.root().join("cache/images")), Vec::<String>::new());
+    assert_eq!(files_under(&blobs), Vec::<String>::new(), "no image left: no blob left");
+    ok(&t, &["system", "check"]);
+}
+
+/// Incompressible bytes (xorshift), so a layer's size is the file's.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn defect2_keep_storage_drops_least_recently_used_cache_first() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY big /big\n");
+    let mut layers = Vec::new();
+    for i in 0..4u64 {
+        std::fs::write(t.ctx().join("big"), noise(40 << 20, i + 1)).unwrap();
+        t.build(&format!("big:{i}"), &["--compression", "zstd"]);
+        layers.push(t.manifest(&format!("big:{i}"))["layers"][0]["digest"].as_str().unwrap().to_string());
+    }
+    // Build 0 again: a cache hit makes its record the most recently used.
+    std::fs::write(t.ctx().join("big"), noise(40 << 20, 1)).unwrap();
+    t.build("big:0", &["--compression", "zstd"]);
+    ok(&t, &["rmi", "big:0", "big:1", "big:2", "big:3"]);
+    let blobs = t.root().join("oci/blobs/sha256");
+    assert!(layers.iter().all(|l| blobs.join(&l[7..]).exists()), "step records keep their layers after rmi");
+    ok(&t, &["builder", "prune", "-f", "--keep-storage", "100MB"]);
+    let kept: Vec<bool> = layers.iter().map(|l| blobs.join(&l[7..]).exists()).collect();
+    assert_eq!(kept, [true, false, false, true], "the two least recently used go (40 MiB each, 100 MiB kept)");
+    let du: u64 = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(du <= 100 << 20, "build cache {du} bytes");
+}
+
+#[test]
+fn defect2_builds_racing_system_prune_all_succeed_and_leave_a_clean_store() {
+    let t = std::sync::Arc::new(TestContext::new());
+    ok(&t, &["images"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pruner = {
+        let (t, stop) = (t.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                ok(&t, &["system", "prune", "-a", "-f"]);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let builders: Vec<_> = (0..4)
+        .map(|i| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let ctx = t.dir.path().join(format!("ctx{i}"));
+                std::fs::create_dir_all(&ctx).unwrap();
+                std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY a /a\nCOPY b /b\nCOPY c /c\n").unwrap();
+                for round in 0..3 {
+                    for f in ["a", "b", "c"] {
+                        std::fs::write(ctx.join(f), noise(1 << 20, (i * 10 + round) as u64 + f.len() as u64)).unwrap();
+                    }
+                    let out = t.rbuild().args(["build", "-q", "-t", &format!("race{i}:{round}")]).arg(&ctx).output().unwrap();
+                    assert!(out.status.success(), "build {i}/{round} failed: {}", String::from_utf8_lossy(&out.stderr));
+                }
+            })
+        })
+        .collect();
+    for b in builders {
+        b.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(pruner.join().unwrap() > 0);
+    // Every image still named is complete; the store is consistent.
+    let index = t.index();
+    for m in index["manifests"].as_array().unwrap() {
+        let manifest: Value = serde_json::from_slice(&t.blob(m["digest"].as_str().unwrap())).unwrap();
+        t.blob(manifest["config"]["digest"].as_str().unwrap());
+        for l in manifest["layers"].as_array().unwrap() {
+            t.blob(l["digest"].as_str().unwrap());
+        }
+    }
+    ok(&t, &["system", "check"]);
+}

@@ -63,7 +63,7 @@ pub struct StepCache {
 
 impl StepCache {
     pub fn new(store: &Store, enabled: bool) -> StepCache {
-        StepCache { dir: store.root().join("cache/steps"), enabled, store: store.clone() }
+        StepCache { dir: store.step_cache_dir(), enabled, store: store.clone() }
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
@@ -78,7 +78,15 @@ impl StepCache {
         let bytes = std::fs::read(self.path(key)).ok()?;
         let cached: CachedLayer = serde_json::from_slice(&bytes).ok()?;
         let blob = crate::store::from_oci_digest(cached.descriptor.digest()).ok()?;
-        store.has_blob(&blob).then_some(cached)
+        if !store.has_blob(&blob) {
+            return None;
+        }
+        // Its mtime is when it was last used: `builder prune --keep-storage` drops the least recent first.
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(self.path(key))
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        Some(cached)
     }
 
     /// Remember what a step made. Written atomically (temp file + rename); a failure only costs a miss
@@ -92,7 +100,7 @@ impl StepCache {
     }
 
     fn image_path(&self, key: &Digest) -> PathBuf {
-        self.dir.with_file_name("images").join(format!("{}.json", key.hex()))
+        self.store.image_times_dir().join(format!("{}.json", key.hex()))
     }
 
     /// The `created` time given last time to an image whose config (bar that time) and layers hash to
@@ -140,7 +148,7 @@ impl FileDigests {
     pub fn load(store: &Store, context: &Path) -> FileDigests {
         let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
         let name = Digest::of(abs.as_os_str().as_encoded_bytes());
-        let path = store.root().join("cache/context").join(format!("{}.json", name.hex()));
+        let path = store.context_digests_dir().join(format!("{}.json", name.hex()));
         let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         FileDigests { path, store: store.clone(), map, dirty: false }
     }

@@ -3,17 +3,21 @@
 //! (0 success, 1 build/lint failure, 2 usage error).
 
 mod build;
+mod builder;
 mod context;
+mod image;
 mod images;
 mod import;
 mod inspect;
 mod lint;
 mod parse;
 mod prune;
+mod prune_opts;
 mod rmi;
 mod run;
 mod sandbox_opts;
 mod system;
+mod system_prune;
 mod tag;
 
 use clap::{Parser, Subcommand};
@@ -57,13 +61,19 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Turn a rootfs tarball into a one-layer image
     Import(import::ImportArgs),
-    /// Remove dangling images and the blobs no image uses
+    /// Remove dangling images and what nothing uses any more (short for `image prune`)
     Prune(prune::PruneArgs),
+    /// Manage images (prune)
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Manage the build cache (prune)
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Check Dockerfiles for mistakes and bad practice
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
-    /// Manage the store as a whole (check)
+    /// Manage the store as a whole (check, prune)
     #[command(subcommand)]
     System(system::SystemCommand),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
@@ -80,6 +90,8 @@ const SUBCOMMANDS: &[&str] = &[
     "rmi",
     "import",
     "prune",
+    "image",
+    "builder",
     "run",
     "system",
     "lint",
@@ -167,6 +179,8 @@ pub fn main() -> ExitCode {
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
         Command::Prune(a) => prune::run(&globals, a),
+        Command::Image(c) => image::run(&globals, c),
+        Command::Builder(c) => builder::run(&globals, c),
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
         Command::System(c) => system::run(&globals, c),

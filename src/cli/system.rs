@@ -15,6 +15,8 @@ any, 0 when the store is consistent. Every blob is hashed, so this reads the who
 Example:
   rbuild system check")]
     Check,
+    /// Remove dangling images and unused build cache (-a: all unused images and all build cache)
+    Prune(super::system_prune::SystemPruneArgs),
 }
 
 pub fn run(g: &Globals, c: SystemCommand) -> anyhow::Result<ExitCode> {
@@ -34,5 +36,6 @@ pub fn run(g: &Globals, c: SystemCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        SystemCommand::Prune(a) => super::system_prune::run(g, a),
     }
 }

@@ -26,10 +26,12 @@ pub(crate) struct Protected {
     pub digests: BTreeSet<Digest>,
     /// Blobs modified at or after this time (seconds since the epoch) are kept.
     pub since: Option<i64>,
+    /// How many leases are held: while any is, snapshots and cache mounts may be in use.
+    pub live: usize,
 }
 
 fn leases_dir(store: &Store) -> PathBuf {
-    store.root().join("leases")
+    store.leases_dir()
 }
 
 fn now() -> i64 {
@@ -102,6 +104,7 @@ pub(crate) fn protected(store: &Store) -> Result<Protected, StoreError> {
     let mut out = Protected::default();
     for (path, live) in leases(store)? {
         if live {
+            out.live += 1;
             read_lease(&path, &mut out);
         } else {
             let _ = fs::remove_file(&path);
