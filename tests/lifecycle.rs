@@ -6,7 +6,8 @@ mod common;
 use common::{require_root, TestContext};
 use serde_json::Value;
 
-const DOCKERFILE: &str = "FROM busybox\nENV A=1\nCOPY a.txt /a.txt\nRUN echo hi > /x\nCOPY b.txt /b.txt\nLABEL l=v\nCMD [\"sh\"]\n";
+const DOCKERFILE: &str =
+    "FROM busybox\nENV A=1\nCOPY a.txt /a.txt\nRUN echo hi > /x\nCOPY b.txt /b.txt\nLABEL l=v\nCMD [\"sh\"]\n";
 
 /// Manifests in index.json that carry no name: `<none>:<none>` images.
 fn dangling(t: &TestContext) -> Vec<Value> {
@@ -22,7 +23,11 @@ fn dangling(t: &TestContext) -> Vec<Value> {
 
 fn manifest_digest(t: &TestContext, name: &str) -> String {
     let index = t.index();
-    let m = index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name);
+    let m = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name);
     m.unwrap()["digest"].as_str().unwrap().to_string()
 }
 
@@ -96,8 +101,17 @@ fn defect2_image_prune_then_system_prune_all_leave_nothing_unreferenced() {
     t.write("a.txt", "a");
     t.write("b.txt", "one");
     t.build("app:1", &[]);
-    let old = t.index()["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "app:1").unwrap()["digest"].as_str().unwrap().to_string();
-    let old_config = serde_json::from_slice::<Value>(&t.blob(&old)).unwrap()["config"]["digest"].as_str().unwrap().to_string();
+    let old = t.index()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "app:1")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_config =
+        serde_json::from_slice::<Value>(&t.blob(&old)).unwrap()["config"]["digest"].as_str().unwrap().to_string();
     t.write("b.txt", "two");
     t.build("app:1", &[]);
     let layers_before: Vec<Vec<u8>> = (0..t.layer_count("app:1"))
@@ -128,7 +142,7 @@ fn defect2_image_prune_then_system_prune_all_leave_nothing_unreferenced() {
 
 /// Incompressible bytes (xorshift), so a layer's size is the file's.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -189,7 +203,8 @@ fn defect2_builds_racing_system_prune_all_succeed_and_leave_a_clean_store() {
                     for f in ["a", "b", "c"] {
                         std::fs::write(ctx.join(f), noise(1 << 20, (i * 10 + round) as u64 + f.len() as u64)).unwrap();
                     }
-                    let out = t.rbuild().args(["build", "-q", "-t", &format!("race{i}:{round}")]).arg(&ctx).output().unwrap();
+                    let out =
+                        t.rbuild().args(["build", "-q", "-t", &format!("race{i}:{round}")]).arg(&ctx).output().unwrap();
                     assert!(out.status.success(), "build {i}/{round} failed: {}", String::from_utf8_lossy(&out.stderr));
                 }
             })
@@ -210,4 +225,35 @@ fn defect2_builds_racing_system_prune_all_succeed_and_leave_a_clean_store() {
         }
     }
     ok(&t, &["system", "check"]);
+}
+
+#[test]
+fn defect2_automatic_gc_keeps_the_configured_storage_and_can_be_turned_off() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY big /big\n");
+    ok(&t, &["images"]);
+    std::fs::write(t.root().join("config.json"), r#"{"gc": {"keep-storage": "3MB"}}"#).unwrap();
+    let blobs = t.root().join("oci/blobs/sha256");
+    let mut layers = Vec::new();
+    for i in 0..3u64 {
+        std::fs::write(t.ctx().join("big"), noise(2 << 20, i + 7)).unwrap();
+        t.build("auto:1", &["--compression", "zstd"]);
+        layers.push(t.manifest("auto:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string());
+        ok(&t, &["rmi", "auto:1"]);
+    }
+    // After the third build, 4 MiB of cache no image uses (builds 0 and 1) exceeded 3 MiB: build 0's went.
+    let kept: Vec<bool> = layers.iter().map(|l| blobs.join(l).exists()).collect();
+    assert_eq!(kept, [false, true, true]);
+    std::fs::write(t.root().join("config.json"), r#"{"gc": {"enabled": false, "keep-storage": "1"}}"#).unwrap();
+    std::fs::write(t.ctx().join("big"), noise(2 << 20, 99)).unwrap();
+    t.build("auto:2", &["--compression", "zstd"]);
+    assert!(layers[1..].iter().all(|l| blobs.join(l).exists()), "gc off: nothing pruned");
+    std::fs::write(t.root().join("config.json"), r#"{"gc": {"keep-storage": "lots"}}"#).unwrap();
+    let out = t.rbuild().args(["build", "-t", "auto:3"]).arg(t.ctx()).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("gc.keep-storage \"lots\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

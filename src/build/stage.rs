@@ -310,7 +310,12 @@ impl<'a> Executor<'a> {
         }
         let key = image.to_json().ok().and_then(|config| {
             let layers = serde_json::to_vec(layers).ok()?;
-            Some(super::cache::KeyBuilder::new(&root_key("image")).part("config", &config).part("layers", &layers).finish())
+            Some(
+                super::cache::KeyBuilder::new(&root_key("image"))
+                    .part("config", &config)
+                    .part("layers", &layers)
+                    .finish(),
+            )
         });
         let time = key.as_ref().and_then(|k| self.cache.image_time(k)).unwrap_or_else(|| self.created());
         if let Some(key) = &key {

@@ -53,6 +53,21 @@ pub fn run(g: &Globals, c: BuilderCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `gc.keep-storage` policy after a build. The image is built by then: a failure here is a warning.
+pub fn auto_gc(store: &crate::store::Store, quiet: bool) {
+    match crate::store::gc_cache::auto(store) {
+        Ok(Some(r)) if !quiet => eprintln!(
+            "gc.keep-storage: {} cache record(s), {} blob(s), {} snapshot(s) deleted, {} reclaimed",
+            r.records,
+            r.gc.removed.len(),
+            r.gc.snapshots,
+            human_size(r.reclaimed())
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: automatic build cache gc: {e}"),
+    }
+}
+
 pub fn print_report(r: &CacheReport) {
     println!(
         "build cache: {} record(s), {} cache mount(s), {} blob(s), {} snapshot(s) deleted, {} reclaimed",

@@ -33,7 +33,8 @@ pub struct PruneArgs {
 }
 
 pub fn run(g: &Globals, a: PruneArgs) -> anyhow::Result<ExitCode> {
-    let what = if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
+    let what =
+        if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
     if !prune_opts::confirm(a.force, &format!("This will remove {what}.")) {
         return Ok(ExitCode::SUCCESS);
     }

@@ -88,24 +88,10 @@ pub fn go_duration(v: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
-/// A size as docker's `--keep-storage` takes it: bytes, or a number with b/k/m/g/t (binary units, an
-/// optional trailing `b`/`B`: `100MB` is 100 MiB).
+/// A size as docker's `--keep-storage` takes it (see `store::settings::parse_size`).
 pub fn size(v: &str) -> Result<u64, UsageError> {
-    let bad = || UsageError(format!("size {v:?}: want bytes or a number with a unit (512MB, 10GB)"));
-    let lower = v.trim().to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
-    let n: f64 = lower[..digits_end].parse().map_err(|_| bad())?;
-    let unit = lower[digits_end..].trim();
-    let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b')).unwrap_or(unit);
-    let scale: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(bad()),
-    };
-    Ok((n * scale as f64) as u64)
+    crate::store::settings::parse_size(v)
+        .ok_or_else(|| UsageError(format!("size {v:?}: want bytes or a number with a unit (512MB, 10GB)")))
 }
 
 /// Ask before deleting, on a terminal only (`-f` skips it; with no terminal there is nobody to ask).

@@ -26,7 +26,8 @@ pub struct SystemPruneArgs {
 }
 
 pub fn run(g: &Globals, a: SystemPruneArgs) -> anyhow::Result<ExitCode> {
-    let images = if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
+    let images =
+        if a.all { "all images without at least one container associated to them" } else { "all dangling images" };
     let cache = if a.all { "all build cache" } else { "unused build cache" };
     if !prune_opts::confirm(a.force, &format!("This will remove:\n  - {images}\n  - {cache}")) {
         return Ok(ExitCode::SUCCESS);

@@ -60,7 +60,8 @@ struct Entry {
     unused: bool,
 }
 
-/// Bytes the build cache takes: each blob step records name (once), plus cache mounts.
+/// Bytes the build cache takes: each blob step records name and no image uses (once), plus cache mounts.
+/// A layer an image uses is the image's storage: dropping its record would free nothing.
 pub fn usage(store: &Locked<'_>) -> Result<u64, StoreError> {
     let (entries, sizes) = entries(store, true)?;
     Ok(total(&entries, &sizes))
@@ -68,8 +69,7 @@ pub fn usage(store: &Locked<'_>) -> Result<u64, StoreError> {
 
 fn total(entries: &[Entry], sizes: &BTreeMap<Digest, u64>) -> u64 {
     let blobs: BTreeSet<&Digest> = entries.iter().filter_map(|e| e.blob.as_ref()).collect();
-    blobs.iter().map(|b| sizes.get(*b).copied().unwrap_or(0)).sum::<u64>()
-        + entries.iter().map(|e| e.size).sum::<u64>()
+    blobs.iter().map(|b| sizes.get(*b).copied().unwrap_or(0)).sum::<u64>() + entries.iter().map(|e| e.size).sum::<u64>()
 }
 
 fn entries(store: &Locked<'_>, with_mounts: bool) -> Result<(Vec<Entry>, BTreeMap<Digest, u64>), StoreError> {
@@ -78,10 +78,10 @@ fn entries(store: &Locked<'_>, with_mounts: bool) -> Result<(Vec<Entry>, BTreeMa
     let mut out = Vec::new();
     for r in gc_roots::cache_records(store)? {
         let present = r.blob.as_ref().and_then(|b| fs::metadata(store.blob_path(b)).ok()).map(|m| m.len());
-        if let (Some(b), Some(n)) = (&r.blob, present) {
+        let unused = present.is_none() || r.blob.as_ref().is_some_and(|b| !used_by_images.contains(b));
+        if let (Some(b), Some(n), true) = (&r.blob, present, unused) {
             sizes.insert(b.clone(), n);
         }
-        let unused = present.is_none() || r.blob.as_ref().is_some_and(|b| !used_by_images.contains(b));
         out.push(Entry { path: r.path, used: r.used, blob: r.blob, size: 0, is_mount: false, unused });
     }
     for path in json_files(&store.image_times_dir())? {
@@ -99,6 +99,18 @@ fn entries(store: &Locked<'_>, with_mounts: bool) -> Result<(Vec<Entry>, BTreeMa
     Ok((out, sizes))
 }
 
+/// The automatic policy at the end of a build: when the build cache takes more than the store's
+/// `gc.keep-storage` setting, prune it down to that, least recently used first. `None`: nothing to do.
+pub fn auto(store: &super::Store) -> Result<Option<CacheReport>, super::settings::SettingsError> {
+    let Some(keep) = store.gc_keep_storage()? else { return Ok(None) };
+    let locked = store.lock()?;
+    if usage(&locked)? <= keep {
+        return Ok(None);
+    }
+    let policy = CachePolicy { keep_storage: Some(keep), ..CachePolicy::default() };
+    Ok(Some(locked.prune_cache(&policy)?))
+}
+
 impl Locked<'_> {
     /// Prune the build cache per `policy`, then collect garbage; under this lock throughout.
     pub fn prune_cache(&self, policy: &CachePolicy) -> Result<CacheReport, StoreError> {
@@ -114,7 +126,8 @@ impl Locked<'_> {
         for e in &entries {
             let old_enough = policy.until.is_none_or(|u| e.used < u);
             let wanted = match policy.keep_storage {
-                Some(keep) => usage > keep,
+                // A record of a layer an image uses frees nothing: keep it, it is still a hit.
+                Some(keep) => usage > keep && (e.unused || e.blob.is_none()),
                 None => policy.all || e.unused,
             };
             if !old_enough || !wanted {

@@ -17,11 +17,12 @@ pub mod gc;
 pub mod gc_cache;
 pub mod gc_roots;
 mod index;
-mod layout;
 pub mod json;
+mod layout;
 mod lease;
 mod lock;
 mod resolve;
+pub mod settings;
 
 pub use blob::BlobWriter;
 pub use index::REF_NAME_ANNOTATION;
