@@ -257,3 +257,33 @@ fn defect2_automatic_gc_keeps_the_configured_storage_and_can_be_turned_off() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn system_df_adds_up_to_what_du_measures() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("Dockerfile", DOCKERFILE);
+    t.write("a.txt", "a");
+    std::fs::write(t.ctx().join("b.txt"), noise(3 << 20, 5)).unwrap();
+    t.build("app:1", &[]);
+    std::fs::write(t.ctx().join("b.txt"), noise(3 << 20, 6)).unwrap();
+    t.build("app:1", &[]);
+    let rows: Vec<Value> =
+        ok(&t, &["system", "df", "--format", "json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let reported: u64 = rows.iter().map(|r| r["SizeBytes"].as_u64().unwrap()).sum();
+    let dirs: Vec<_> = ["oci/blobs", "snapshots", "cache", "containers"]
+        .iter()
+        .map(|d| t.root().join(d))
+        .filter(|d| d.exists())
+        .collect();
+    let du = std::process::Command::new("du").args(["-s", "-c", "--block-size=1"]).args(&dirs).output().unwrap();
+    let du = String::from_utf8(du.stdout).unwrap();
+    let total: u64 = du.lines().last().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let off = reported.abs_diff(total) as f64 / total as f64;
+    assert!(off < 0.01, "system df says {reported} bytes, du {total}: {rows:?}\n{du}");
+    let table = ok(&t, &["system", "df", "-v"]);
+    for word in ["Images", "Snapshots", "Build Cache", "SHARED SIZE", "app"] {
+        assert!(table.contains(word), "{table}");
+    }
+}

@@ -17,6 +17,7 @@ mod rmi;
 mod run;
 mod sandbox_opts;
 mod system;
+mod system_df;
 mod system_prune;
 mod tag;
 
@@ -73,7 +74,7 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
-    /// Manage the store as a whole (check, prune)
+    /// Manage the store as a whole (check, df, prune)
     #[command(subcommand)]
     System(system::SystemCommand),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]

@@ -15,6 +15,8 @@ any, 0 when the store is consistent. Every blob is hashed, so this reads the who
 Example:
   rbuild system check")]
     Check,
+    /// Show disk usage: images, snapshots, build cache, cache mounts, containers
+    Df(super::system_df::DfArgs),
     /// Remove dangling images and unused build cache (-a: all unused images and all build cache)
     Prune(super::system_prune::SystemPruneArgs),
 }
@@ -37,5 +39,6 @@ pub fn run(g: &Globals, c: SystemCommand) -> anyhow::Result<ExitCode> {
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         SystemCommand::Prune(a) => super::system_prune::run(g, a),
+        SystemCommand::Df(a) => super::system_df::run(g, a),
     }
 }

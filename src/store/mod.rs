@@ -23,6 +23,7 @@ mod lease;
 mod lock;
 mod resolve;
 pub mod settings;
+pub mod usage;
 
 pub use blob::BlobWriter;
 pub use index::REF_NAME_ANNOTATION;
