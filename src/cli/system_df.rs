@@ -54,7 +54,7 @@ pub fn run(g: &Globals, a: DfArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "{:<20}{:<10}{:<10}{:<12}RECLAIMABLE", "TYPE", "TOTAL", "ACTIVE", "SIZE")?;
     for (kind, p) in parts {
-        let pct = if p.size > 0 { p.reclaimable * 100 / p.size } else { 0 };
+        let pct = (p.reclaimable * 100).checked_div(p.size).unwrap_or(0);
         let reclaim = format!("{} ({pct}%)", human_size(p.reclaimable));
         writeln!(out, "{kind:<20}{:<10}{:<10}{:<12}{reclaim}", p.count, p.active, human_size(p.size))?;
     }
