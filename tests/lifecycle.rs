@@ -287,3 +287,52 @@ fn system_df_adds_up_to_what_du_measures() {
         assert!(table.contains(word), "{table}");
     }
 }
+
+#[test]
+fn system_check_repair_removes_only_what_is_provably_broken() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
+    t.write("f", "app");
+    t.build("app:1", &[]);
+    t.write("f", "other");
+    t.build("other:1", &[]);
+    let blobs = t.root().join("oci/blobs/sha256");
+    let other = manifest_digest(&t, "other:1");
+    let app_layer = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap().to_string();
+    std::fs::write(blobs.join(&other[7..]), b"garbage").unwrap();
+    std::fs::write(blobs.join(&app_layer[7..]), b"garbage").unwrap();
+    std::fs::write(blobs.join("not-a-digest"), b"someone's file").unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let debris = t.root().join(format!("tmp/blob-{dead}-AbCd12"));
+    std::fs::write(&debris, b"half a blob").unwrap();
+    let before = t.rbuild().args(["system", "check"]).output().unwrap();
+    assert_eq!(before.status.code(), Some(1));
+    assert!(before.stdout.is_empty() || !String::from_utf8_lossy(&before.stdout).contains("removed"));
+    assert!(blobs.join(&other[7..]).exists() && debris.exists(), "check alone changes nothing");
+
+    let out = t.rbuild().args(["system", "check", "--repair"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "an incomplete image and a stray file are left: {stdout}");
+    assert!(!blobs.join(&other[7..]).exists() && !blobs.join(&app_layer[7..]).exists(), "{stdout}");
+    assert!(!debris.exists(), "{stdout}");
+    assert!(blobs.join("not-a-digest").exists(), "a stray file is not ours to judge");
+    assert!(stdout.contains(&format!("removed: index.json: other:1 pointed at manifest {other}")), "{stdout}");
+    assert!(stdout.contains("step cache record names"), "the record of the corrupt layer goes: {stdout}");
+    assert!(
+        t.index()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "app:1"),
+        "an incomplete image keeps its name"
+    );
+    // After `rmi` of the incomplete image, the store is clean; the lost layer is rebuilt, not reused.
+    ok(&t, &["rmi", "app:1"]);
+    std::fs::remove_file(blobs.join("not-a-digest")).unwrap();
+    ok(&t, &["system", "check"]);
+    t.write("f", "app");
+    t.build("app:1", &[]);
+    ok(&t, &["system", "check"]);
+}

@@ -21,6 +21,7 @@ pub mod json;
 mod layout;
 mod lease;
 mod lock;
+mod repair;
 mod resolve;
 pub mod settings;
 pub mod usage;
