@@ -336,3 +336,48 @@ fn system_check_repair_removes_only_what_is_provably_broken() {
     t.build("app:1", &[]);
     ok(&t, &["system", "check"]);
 }
+
+#[test]
+fn history_shows_docker_columns_newest_first() {
+    let t = TestContext::new();
+    let long = "/a/very/long/path/name/that/goes/past/forty-five/characters";
+    t.write("Dockerfile", &format!("FROM scratch\nENV A=1\nCOPY f /f\nLABEL a=b\nCOPY f {long}\n"));
+    t.write("f", "x");
+    let id = t.build("h:1", &[]);
+    let table = ok(&t, &["history", "h:1"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY") && lines[0].ends_with("COMMENT"), "{table}");
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(lines[1].starts_with(&id[7..19]), "the newest line carries the image ID: {table}");
+    assert!(lines[1].contains("COPY f /a/very/long/path/name/that/goes/past…"), "{table}");
+    assert!(lines[2].starts_with("<missing>") && lines[2].contains("LABEL a=b") && lines[2].contains("0B"), "{table}");
+    assert!(lines[4].contains("ENV A=1"), "{table}");
+    let full = ok(&t, &["history", "--no-trunc", "--format", "{{.ID}}\\t{{.CreatedBy}}", "h:1"]);
+    assert_eq!(full.lines().next().unwrap(), format!("{id}\tCOPY f {long}"));
+    let json: Value = serde_json::from_str(ok(&t, &["history", "--format", "json", "h:1"]).lines().nth(2).unwrap()).unwrap();
+    assert_eq!(json["CreatedBy"], "COPY f /f");
+    assert_eq!(json["Comment"], "rbuild");
+    assert!(json["Size"].as_str().unwrap().ends_with('B'));
+    let missing = t.rbuild().args(["history", "nope:1"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("image \"nope:1\" not found"));
+}
+
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
+    t.write("f", "x");
+    t.build("p:1", &[]);
+    // The reading end is closed before rbuild writes: its first write fails with EPIPE.
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
+        .env("RBUILD_ROOT", t.root())
+        .args(["history", "p:1"])
+        .stdout(std::process::Stdio::from(writer))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

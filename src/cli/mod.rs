@@ -6,6 +6,7 @@ mod build;
 mod builder;
 mod context;
 mod image;
+mod history;
 mod images;
 mod import;
 mod inspect;
@@ -54,6 +55,8 @@ pub enum Command {
     Context(context::ContextCommand),
     /// List images in the store
     Images(images::ImagesArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
     /// Show an image's configuration as JSON
     Inspect(inspect::InspectArgs),
     /// Give an image another name
@@ -87,6 +90,7 @@ const SUBCOMMANDS: &[&str] = &[
     "context",
     "images",
     "inspect",
+    "history",
     "tag",
     "rmi",
     "import",
@@ -176,6 +180,7 @@ pub fn main() -> ExitCode {
         Command::Context(a) => context::run(&globals, a),
         Command::Images(a) => images::run(&globals, a),
         Command::Inspect(a) => inspect::run(&globals, a),
+        Command::History(a) => history::run(&globals, a),
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
@@ -194,6 +199,13 @@ pub fn main() -> ExitCode {
             if let Some(i) = crate::interrupt::received() {
                 eprintln!("error: {i}; partial work removed");
                 return ExitCode::from(i.exit_code());
+            }
+            // A closed pipe (`rbuild images | head`) is the reader saying it has enough, not a failure.
+            let broken_pipe = err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
             }
             report(&err);
             if err.downcast_ref::<UsageError>().is_some() {
