@@ -346,7 +346,10 @@ fn history_shows_docker_columns_newest_first() {
     let id = t.build("h:1", &[]);
     let table = ok(&t, &["history", "h:1"]);
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY") && lines[0].ends_with("COMMENT"), "{table}");
+    assert!(
+        lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY") && lines[0].ends_with("COMMENT"),
+        "{table}"
+    );
     assert_eq!(lines.len(), 5, "{table}");
     assert!(lines[1].starts_with(&id[7..19]), "the newest line carries the image ID: {table}");
     assert!(lines[1].contains("COPY f /a/very/long/path/name/that/goes/past…"), "{table}");
@@ -354,7 +357,8 @@ fn history_shows_docker_columns_newest_first() {
     assert!(lines[4].contains("ENV A=1"), "{table}");
     let full = ok(&t, &["history", "--no-trunc", "--format", "{{.ID}}\\t{{.CreatedBy}}", "h:1"]);
     assert_eq!(full.lines().next().unwrap(), format!("{id}\tCOPY f {long}"));
-    let json: Value = serde_json::from_str(ok(&t, &["history", "--format", "json", "h:1"]).lines().nth(2).unwrap()).unwrap();
+    let json: Value =
+        serde_json::from_str(ok(&t, &["history", "--format", "json", "h:1"]).lines().nth(2).unwrap()).unwrap();
     assert_eq!(json["CreatedBy"], "COPY f /f");
     assert_eq!(json["Comment"], "rbuild");
     assert!(json["Size"].as_str().unwrap().ends_with('B'));

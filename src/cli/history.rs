@@ -44,7 +44,9 @@ pub fn run(g: &Globals, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         None | Some("table") => {
             let cells: Vec<[String; 5]> = rows
                 .iter()
-                .map(|r| [r.id.clone(), r.created_since.clone(), r.created_by.clone(), r.size.clone(), r.comment.clone()])
+                .map(|r| {
+                    [r.id.clone(), r.created_since.clone(), r.created_by.clone(), r.size.clone(), r.comment.clone()]
+                })
                 .collect();
             write_columns(&mut out, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &cells)?;
         }

@@ -5,8 +5,8 @@
 mod build;
 mod builder;
 mod context;
-mod image;
 mod history;
+mod image;
 mod images;
 mod import;
 mod inspect;
@@ -17,6 +17,7 @@ mod prune_opts;
 mod rmi;
 mod run;
 mod sandbox_opts;
+mod save;
 mod system;
 mod system_df;
 mod system_prune;
@@ -55,6 +56,10 @@ pub enum Command {
     Context(context::ContextCommand),
     /// List images in the store
     Images(images::ImagesArgs),
+    /// Write images to a tar archive (docker-archive or OCI)
+    Save(save::SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI, compressed or not)
+    Load(save::LoadArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
     /// Show an image's configuration as JSON
@@ -91,6 +96,8 @@ const SUBCOMMANDS: &[&str] = &[
     "images",
     "inspect",
     "history",
+    "save",
+    "load",
     "tag",
     "rmi",
     "import",
@@ -181,6 +188,8 @@ pub fn main() -> ExitCode {
         Command::Images(a) => images::run(&globals, a),
         Command::Inspect(a) => inspect::run(&globals, a),
         Command::History(a) => history::run(&globals, a),
+        Command::Save(a) => save::save(&globals, a),
+        Command::Load(a) => save::load(&globals, a),
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),

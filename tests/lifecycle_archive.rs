@@ -1,0 +1,226 @@
+//! `save` and `load` end to end (issue 9): round trips in both formats, skopeo reading our archives and
+//! writing one we load, and hostile archives refused with the store left exactly as it was.
+
+mod common;
+
+use common::TestContext;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn ok(t: &TestContext, args: &[&str]) -> String {
+    let out = t.rbuild().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "rbuild {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn entry_of(t: &TestContext, name: &str) -> Value {
+    let index = t.index();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} not in {index}"))
+}
+
+fn built() -> TestContext {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\nCOPY f /f\nCOPY g /dir/g\n");
+    t.write("f", "one");
+    t.write("g", "two");
+    t.build("app:1", &[]);
+    t
+}
+
+fn skopeo(args: &[&str]) {
+    let out =
+        std::process::Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn save_then_load_keeps_image_id_and_manifest_digest_in_both_formats() {
+    let t = built();
+    let want = entry_of(&t, "app:1")["digest"].clone();
+    let id = t.config("app:1");
+    for format in ["docker", "oci"] {
+        let archive = t.dir.path().join(format!("{format}.tar"));
+        ok(&t, &["save", "--format", format, "-o", archive.to_str().unwrap(), "app:1"]);
+        let fresh = TestContext::new();
+        let out = ok(&fresh, &["load", "-i", archive.to_str().unwrap()]);
+        assert!(out.contains("Loaded image: app:1"), "{out}");
+        assert_eq!(entry_of(&fresh, "app:1")["digest"], want, "{format}: same manifest");
+        assert_eq!(fresh.config("app:1"), id, "{format}: same config");
+        ok(&fresh, &["system", "check"]);
+    }
+    // Two images sharing a layer: the blob is written once.
+    t.write("g", "three");
+    t.build("app:2", &[]);
+    let both = t.dir.path().join("both.tar");
+    ok(&t, &["save", "-o", both.to_str().unwrap(), "app:1", "app:2"]);
+    let names = common::read_tar(&std::fs::read(&both).unwrap());
+    let shared = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    assert_eq!(names.keys().filter(|k| k.ends_with(&shared)).count(), 1);
+    let manifest: Value = serde_json::from_slice(&names["manifest.json"].data).unwrap();
+    assert_eq!(manifest.as_array().unwrap().len(), 2);
+    // Standard output, compressed by the user: auto-detected.
+    let out = t.rbuild().args(["save", "app:2"]).output().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &out.stdout).unwrap();
+    let fresh = TestContext::new();
+    fresh.rbuild().arg("load").write_stdin(gz.finish().unwrap()).assert().success();
+    assert_eq!(fresh.config("app:2"), t.config("app:2"));
+}
+
+#[test]
+fn skopeo_reads_our_archives_and_writes_one_we_load() {
+    let t = built();
+    let dir = t.dir.path();
+    let docker = dir.join("d.tar");
+    let oci = dir.join("o.tar");
+    ok(&t, &["save", "-o", docker.to_str().unwrap(), "app:1"]);
+    ok(&t, &["save", "--format", "oci", "-o", oci.to_str().unwrap(), "app:1"]);
+    skopeo(&["inspect", &format!("docker-archive:{}", docker.display())]);
+    skopeo(&["inspect", &format!("oci-archive:{}:app:1", oci.display())]);
+    let theirs = dir.join("skopeo.tar");
+    skopeo(&[
+        "copy",
+        &format!("oci-archive:{}:app:1", oci.display()),
+        &format!("docker-archive:{}:copied:1", theirs.display()),
+    ]);
+    let fresh = TestContext::new();
+    let out = ok(&fresh, &["load", "-i", theirs.to_str().unwrap()]);
+    assert!(out.contains("copied:1"), "{out}");
+    assert_eq!(fresh.config("copied:1"), t.config("app:1"), "the same image (ID) through skopeo's docker-archive");
+    assert_eq!(fresh.layer("copied:1", 1)["dir/g"].data, b"two");
+    ok(&fresh, &["system", "check"]);
+}
+
+/// Every file under the store with its bytes: "exactly as it was" is this map being equal.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                out.insert(p.clone(), Vec::new());
+                pending.push(p);
+            } else if !p.ends_with("lock") {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A tar entry written with a raw name (the tar crate refuses `..` in names it is given).
+fn raw_entry(
+    out: &mut Vec<u8>,
+    name: &str,
+    kind: tar::EntryType,
+    link: Option<&str>,
+    data: &[u8],
+    claimed: Option<u64>,
+) {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(claimed.unwrap_or(data.len() as u64));
+    if let Some(l) = link {
+        h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
+    }
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+#[test]
+fn hostile_archives_are_refused_and_leave_the_store_as_it_was() {
+    let t = built();
+    let good = t.dir.path().join("good.tar");
+    ok(&t, &["save", "-o", good.to_str().unwrap(), "app:1"]);
+    let good = std::fs::read(&good).unwrap();
+    let entries = common::read_tar(&good);
+    let layer = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    let rebuild = |skip: &str, extra: &mut dyn FnMut(&mut Vec<u8>)| {
+        let mut out = Vec::new();
+        for (name, e) in &entries {
+            if name != skip {
+                raw_entry(&mut out, name, tar::EntryType::Regular, None, &e.data, None);
+            }
+        }
+        extra(&mut out);
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    };
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dot-dot",
+            rebuild("", &mut |o| raw_entry(o, "../evil", tar::EntryType::Regular, None, b"x", None)),
+            "not a plain relative path",
+        ),
+        (
+            "absolute symlink",
+            rebuild("", &mut |o| raw_entry(o, "link", tar::EntryType::Symlink, Some("/etc/passwd"), b"", None)),
+            "symlink pointing outside",
+        ),
+        ("missing blob", rebuild(&format!("blobs/sha256/{layer}"), &mut |_| {}), "not in the archive"),
+        (
+            "mismatching blob",
+            {
+                let mut a = rebuild(&format!("blobs/sha256/{layer}"), &mut |_| {});
+                a.truncate(a.len() - 1024);
+                let mut tail = Vec::new();
+                raw_entry(
+                    &mut tail,
+                    &format!("blobs/sha256/{layer}"),
+                    tar::EntryType::Regular,
+                    None,
+                    b"not the layer",
+                    None,
+                );
+                a.extend(tail);
+                a.extend_from_slice(&[0u8; 1024]);
+                a
+            },
+            "hashes to",
+        ),
+        (
+            "size field lies",
+            {
+                let mut a = Vec::new();
+                raw_entry(&mut a, "blobs/sha256/huge", tar::EntryType::Regular, None, b"short", Some(10 << 30));
+                a
+            },
+            "reading the archive",
+        ),
+    ];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &good).unwrap();
+    let mut gz = gz.finish().unwrap();
+    gz.truncate(gz.len() / 2);
+    cases.push(("truncated gzip", gz, "reading the archive"));
+    let before = snapshot(&t.root());
+    for (what, archive, says) in cases {
+        let out = t.rbuild().arg("load").write_stdin(archive).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(stderr.contains(says) && stderr.contains("nothing was loaded"), "{what}: {stderr}");
+        assert_eq!(snapshot(&t.root()), before, "{what}: the store changed");
+        ok(&t, &["system", "check"]);
+    }
+    assert!(!t.dir.path().join("evil").exists());
+}
