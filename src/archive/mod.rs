@@ -2,15 +2,19 @@
 //! also an OCI layout: `manifest.json` + `repositories` beside `oci-layout` + `index.json`, all naming the
 //! same `blobs/sha256/…`) or a plain OCI archive; `load` reads either, compressed or not.
 //!
+//! `export` writes an image's flattened filesystem.
+//!
 //! Lifecycle of a load, so a hostile archive leaves the store exactly as it was: (1) unpack into a temp dir
 //! under the store's `tmp/`, accepting only plain files and dirs at clean relative paths (symlinks only
 //! when they stay inside, as older docker archives use them); (2) read the manifests and verify every
 //! blob they name, digest and size, before anything reaches the store; (3) only then ingest the blobs
 //! (verified once more while written) and name the images, under a lease so gc cannot sweep them first.
 
+mod export;
 mod load;
 mod save;
 
+pub use export::export;
 pub use load::{load, Loaded};
 pub use save::{save, Format};
 
@@ -30,6 +34,8 @@ pub enum ArchiveError {
     Blob { path: String, why: String },
     #[error("writing the archive: {0}")]
     Write(std::io::Error),
+    #[error("layer {0}: {1}")]
+    Layer(String, crate::layer::LayerError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]

@@ -5,6 +5,7 @@
 mod build;
 mod builder;
 mod context;
+mod export;
 mod history;
 mod image;
 mod images;
@@ -60,6 +61,8 @@ pub enum Command {
     Save(save::SaveArgs),
     /// Load images from a tar archive (docker-archive or OCI, compressed or not)
     Load(save::LoadArgs),
+    /// Write an image's flattened filesystem as a tar
+    Export(export::ExportArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
     /// Show an image's configuration as JSON
@@ -97,6 +100,7 @@ const SUBCOMMANDS: &[&str] = &[
     "inspect",
     "history",
     "save",
+    "export",
     "load",
     "tag",
     "rmi",
@@ -189,6 +193,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(&globals, a),
         Command::History(a) => history::run(&globals, a),
         Command::Save(a) => save::save(&globals, a),
+        Command::Export(a) => export::run(&globals, a),
         Command::Load(a) => save::load(&globals, a),
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
