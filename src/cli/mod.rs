@@ -143,6 +143,9 @@ fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
     match args.get(i).map(String::as_str) {
         None => args,
         Some(a) if SUBCOMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version") => args,
+        // A bare word that is no path (`rbuild ps`) is a mistyped or unknown command: clap says so,
+        // rather than a build failing on a context directory named "ps".
+        Some(a) if !a.starts_with('-') && !a.contains('/') && !std::path::Path::new(a).exists() => args,
         Some(_) => {
             let mut out = args;
             out.insert(i, "build".to_string());
@@ -255,6 +258,8 @@ mod tests {
         assert_eq!(with_default_subcommand(v("rbuild images")), v("rbuild images"));
         assert_eq!(with_default_subcommand(v("rbuild --version")), v("rbuild --version"));
         assert_eq!(with_default_subcommand(v("rbuild")), v("rbuild"));
+        assert_eq!(with_default_subcommand(v("rbuild ps")), v("rbuild ps"), "an unknown command stays one");
+        assert_eq!(with_default_subcommand(v("rbuild ./ctx")), v("rbuild build ./ctx"));
     }
 
     #[test]
