@@ -126,8 +126,9 @@ impl Locked<'_> {
         for e in &entries {
             let old_enough = policy.until.is_none_or(|u| e.used < u);
             let wanted = match policy.keep_storage {
-                // A record of a layer an image uses frees nothing: keep it, it is still a hit.
-                Some(keep) => usage > keep && (e.unused || e.blob.is_none()),
+                // Only what frees space: a record of a layer an image uses frees nothing (and is still a
+                // hit), an image-time record next to nothing (and keeps a cached rebuild the same image).
+                Some(keep) => usage > keep && (e.unused || e.is_mount),
                 None => policy.all || e.unused,
             };
             if !old_enough || !wanted {

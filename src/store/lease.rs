@@ -41,6 +41,10 @@ fn now() -> i64 {
 impl Store {
     /// Take a lease for the duration of a build.
     pub fn lease(&self) -> Result<Lease, StoreError> {
+        // Under the store lock: a gc counts the live leases to decide whether snapshots may go, so a
+        // lease must not appear between that count and the sweep (its build would mount a snapshot
+        // the sweep is removing).
+        let _lock = self.lock()?;
         let dir = leases_dir(self);
         fs::create_dir_all(&dir).map_err(StoreError::io("cannot create", &dir))?;
         let named = tempfile::Builder::new()
