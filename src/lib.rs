@@ -6,6 +6,7 @@
 //! Only `cli` (and the engine modules `plan` and `build`) see every other module.
 #![deny(unsafe_code)]
 
+pub mod archive;
 pub mod build;
 pub mod cli;
 pub mod context;

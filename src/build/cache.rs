@@ -65,7 +65,7 @@ pub struct StepCache {
 
 impl StepCache {
     pub fn new(store: &Store, enabled: bool) -> StepCache {
-        StepCache { dir: store.root().join("cache/steps"), enabled, store: store.clone() }
+        StepCache { dir: store.step_cache_dir(), enabled, store: store.clone() }
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
@@ -80,7 +80,15 @@ impl StepCache {
         let bytes = std::fs::read(self.path(key)).ok()?;
         let cached: CachedLayer = serde_json::from_slice(&bytes).ok()?;
         let blob = crate::store::from_oci_digest(cached.descriptor.digest()).ok()?;
-        store.has_blob(&blob).then_some(cached)
+        if !store.has_blob(&blob) {
+            return None;
+        }
+        // Its mtime is when it was last used: `builder prune --keep-storage` drops the least recent first.
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(self.path(key))
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        Some(cached)
     }
 
     /// Remember what a step made. Written atomically (temp file + rename); a failure only costs a miss
@@ -92,6 +100,39 @@ impl StepCache {
         tmp.persist(self.path(key)).map_err(|e| e.error)?;
         Ok(())
     }
+
+    fn image_path(&self, key: &Digest) -> PathBuf {
+        self.store.image_times_dir().join(format!("{}.json", key.hex()))
+    }
+
+    /// The `created` time given last time to an image whose config (bar that time) and layers hash to
+    /// `key`; see `Executor::settle_times`.
+    pub fn image_time(&self, key: &Digest) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        let bytes = std::fs::read(self.image_path(key)).ok()?;
+        serde_json::from_slice::<ImageTime>(&bytes).ok().map(|t| t.created)
+    }
+
+    /// Remember an image's time, atomically; touched again when reused, so the least recently used
+    /// records are the ones builder prune drops first.
+    pub fn record_image_time(&self, key: &Digest, created: &str) -> io::Result<()> {
+        let path = self.image_path(key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut tmp = self.store.temp_file("cache").map_err(io::Error::other)?;
+        serde_json::to_writer(&mut tmp, &ImageTime { created: created.to_string() })?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// A record of `<root>/cache/images/`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImageTime {
+    created: String,
 }
 
 /// Content digests of context files, remembered by their stat stamp (size, mtime, ctime, inode, ...) so
@@ -109,7 +150,7 @@ impl FileDigests {
     pub fn load(store: &Store, context: &Path) -> FileDigests {
         let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
         let name = Digest::of(abs.as_os_str().as_encoded_bytes());
-        let path = store.root().join("cache/context").join(format!("{}.json", name.hex()));
+        let path = store.context_digests_dir().join(format!("{}.json", name.hex()));
         let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         FileDigests { path, store: store.clone(), map, dirty: false }
     }

@@ -64,7 +64,13 @@ pub(crate) struct Executor<'a> {
     pub(super) expander: Expander,
     /// Images named by FROM, `COPY --from` and `RUN --mount from=`, as resolved and leased.
     pub(super) images: BTreeMap<String, Image>,
+    /// This build's one "now" (or SOURCE_DATE_EPOCH): every step that runs is stamped with it.
+    build_time: String,
 }
+
+/// What a metadata step's history and the image's `created` hold until [`Executor::finish`] knows whether
+/// the image is one built before (then it keeps that build's time) or new (then it is `build_time`).
+const UNSETTLED_TIME: &str = "rbuild:unsettled-build-time";
 
 pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
     StepFailure { location, message: message.into() }
@@ -107,6 +113,10 @@ impl<'a> Executor<'a> {
             declared_args: plan.meta_args.names().map(String::from).collect(),
             expander: Expander::new(plan.escape),
             images: BTreeMap::new(),
+            // The CLI checked the epoch is a number; one out of chrono's range falls back to now.
+            build_time: crate::image::timestamp(req.source_date_epoch)
+                .or_else(|_| crate::image::timestamp(None))
+                .unwrap_or_default(),
         })
     }
 
@@ -129,12 +139,18 @@ impl<'a> Executor<'a> {
         Ok(p)
     }
 
-    /// RFC 3339 time for `created` fields: SOURCE_DATE_EPOCH when given, else now.
+    /// RFC 3339 time for the `created` field of a step that ran: SOURCE_DATE_EPOCH when given, else the
+    /// build's start.
     pub(super) fn created(&self) -> String {
-        // The CLI checked the epoch is a number; one out of chrono's range falls back to now.
-        crate::image::timestamp(self.req.source_date_epoch)
-            .or_else(|_| crate::image::timestamp(None))
-            .unwrap_or_default()
+        self.build_time.clone()
+    }
+
+    /// The `created` of what does not run (metadata steps, the image itself): settled in `finish`.
+    fn unsettled_created(&self) -> String {
+        match self.req.source_date_epoch {
+            Some(_) => self.created(),
+            None => UNSETTLED_TIME.to_string(),
+        }
     }
 
     pub(super) fn now(&self) -> (i64, i64) {
@@ -216,8 +232,10 @@ impl<'a> Executor<'a> {
 
     pub(super) fn history(&self, st: &mut StageState, step: &Step, empty_layer: bool) {
         let created_by = step.original.lines().next().unwrap_or("").trim().to_string();
+        // A layer step that ran is stamped now; a metadata step's time is settled with the image's.
+        let created = if empty_layer { self.unsettled_created() } else { self.created() };
         st.image.history.push(HistoryEntry {
-            created: self.created(),
+            created,
             created_by,
             comment: Some("rbuild".into()),
             author: None,
@@ -270,8 +288,38 @@ impl<'a> Executor<'a> {
         }
         let mut image = st.image;
         image.config.labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        image.created = Some(self.created());
+        image.created = Some(self.unsettled_created());
+        self.settle_times(&mut image, &st.layers);
         Ok((image, st.layers))
+    }
+
+    /// Give the unsettled times their value. An image whose every layer step came from the cache has the
+    /// same config, bar these times, as the last build of the same inputs: it keeps that build's time, so
+    /// a fully cached rebuild gives the same image ID and manifest, and leaves no dangling image (as
+    /// BuildKit does). Anything else gets this build's time, remembered for the next rebuild.
+    fn settle_times(&mut self, image: &mut ImageState, layers: &[Descriptor]) {
+        if self.req.source_date_epoch.is_some() {
+            return;
+        }
+        let key = image.to_json().ok().and_then(|config| {
+            let layers = serde_json::to_vec(layers).ok()?;
+            Some(
+                super::cache::KeyBuilder::new(&root_key("image"))
+                    .part("config", &config)
+                    .part("layers", &layers)
+                    .finish(),
+            )
+        });
+        let time = key.as_ref().and_then(|k| self.cache.image_time(k)).unwrap_or_else(|| self.created());
+        if let Some(key) = &key {
+            if let Err(e) = self.cache.record_image_time(key, &time) {
+                self.progress.debug(&format!("step cache: could not record the image time: {e}"));
+            }
+        }
+        let times = image.created.iter_mut().chain(image.history.iter_mut().map(|h| &mut h.created));
+        for t in times.filter(|t| *t == UNSETTLED_TIME) {
+            t.clone_from(&time);
+        }
     }
 
     /// `--build-arg`s no ARG declared, as Docker warns.

@@ -369,8 +369,7 @@ impl Executor<'_> {
                     Bind { source: path, target: target.clone(), readonly: !*readwrite }
                 }
                 MountSpec::Cache { id, target, readonly } => {
-                    let dir =
-                        self.store.root().join("cache/mounts").join(crate::digest::Digest::of(id.as_bytes()).hex());
+                    let dir = self.store.cache_mounts_dir().join(crate::digest::Digest::of(id.as_bytes()).hex());
                     std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
                     Bind { source: dir, target: target.clone(), readonly: *readonly }
                 }

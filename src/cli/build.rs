@@ -183,6 +183,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());
     }
     let out = build::build(&store, &req)?;
+    super::builder::auto_gc(&store, a.quiet);
     if let Some(path) = &a.iidfile {
         std::fs::write(path, out.image_id.to_string())
             .with_context(|| format!("writing the image ID to {}", path.display()))?;

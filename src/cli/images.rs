@@ -58,7 +58,7 @@ pub fn run(g: &Globals, a: ImagesArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Some(t) => {
-            let template = Template::parse(t).map_err(|e| UsageError(e.to_string()))?;
+            let template = listing_template(t)?;
             for r in &rows {
                 writeln!(out, "{}", template.render(&serde_json::to_value(r)?)?)?;
             }
@@ -67,20 +67,28 @@ pub fn run(g: &Globals, a: ImagesArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Columns padded like docker's tabwriter (minimum width 10, padding 3).
 fn write_table(out: &mut impl Write, rows: &[ImageRow]) -> std::io::Result<()> {
     let header = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|r| [r.repository.clone(), r.tag.clone(), r.id.clone(), r.created_since.clone(), r.size.clone()])
         .collect();
+    write_columns(out, header, &cells)
+}
+
+/// Columns padded like docker's tabwriter (minimum width 10, padding 3).
+pub(super) fn write_columns<const N: usize>(
+    out: &mut impl Write,
+    header: [&str; N],
+    cells: &[[String; N]],
+) -> std::io::Result<()> {
     let mut widths = header.map(|h| h.len());
-    for row in &cells {
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |cols: [&str; 5]| {
+    let line = |cols: [&str; N]| {
         let mut s = String::new();
         for (i, c) in cols.iter().enumerate() {
             if i + 1 == cols.len() {
@@ -92,10 +100,17 @@ fn write_table(out: &mut impl Write, rows: &[ImageRow]) -> std::io::Result<()> {
         s
     };
     writeln!(out, "{}", line(header))?;
-    for row in &cells {
-        writeln!(out, "{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]))?;
+    for row in cells {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
+}
+
+/// A `--format` template of a listing command: as docker's formatter, `\t` and `\n` written in the
+/// argument are a tab and a newline.
+pub(super) fn listing_template(format: &str) -> Result<Template, UsageError> {
+    let format = format.replace(r"\t", "\t").replace(r"\n", "\n");
+    Template::parse(&format).map_err(|e| UsageError(e.to_string()))
 }
 
 pub(super) fn open_store(g: &Globals) -> anyhow::Result<Store> {

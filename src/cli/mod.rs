@@ -3,7 +3,11 @@
 //! (0 success, 1 build/lint failure, 2 usage error).
 
 mod build;
+mod builder;
 mod context;
+mod export;
+mod history;
+mod image;
 mod images;
 mod import;
 mod inspect;
@@ -11,12 +15,16 @@ mod lint;
 mod login;
 mod parse;
 mod prune;
+mod prune_opts;
 mod pull;
 mod push;
 mod rmi;
 mod run;
 mod sandbox_opts;
+mod save;
 mod system;
+mod system_df;
+mod system_prune;
 mod tag;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +61,14 @@ pub enum Command {
     Context(context::ContextCommand),
     /// List images in the store
     Images(images::ImagesArgs),
+    /// Write images to a tar archive (docker-archive or OCI)
+    Save(save::SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI, compressed or not)
+    Load(save::LoadArgs),
+    /// Write an image's flattened filesystem as a tar
+    Export(export::ExportArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
     /// Show an image's configuration as JSON
     Inspect(inspect::InspectArgs),
     /// Give an image another name
@@ -61,13 +77,19 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Turn a rootfs tarball into a one-layer image
     Import(import::ImportArgs),
-    /// Remove dangling images and the blobs no image uses
+    /// Remove dangling images and what nothing uses any more (short for `image prune`)
     Prune(prune::PruneArgs),
+    /// Manage images (prune)
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Manage the build cache (prune)
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Check Dockerfiles for mistakes and bad practice
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
-    /// Manage the store as a whole (check)
+    /// Manage the store as a whole (check, df, prune)
     #[command(subcommand)]
     System(system::SystemCommand),
     /// Pull an image from a registry
@@ -88,10 +110,16 @@ const SUBCOMMANDS: &[&str] = &[
     "context",
     "images",
     "inspect",
+    "history",
+    "save",
+    "export",
+    "load",
     "tag",
     "rmi",
     "import",
     "prune",
+    "image",
+    "builder",
     "run",
     "system",
     "lint",
@@ -131,6 +159,9 @@ fn with_default_subcommand(args: Vec<OsString>) -> Vec<OsString> {
     match text(i) {
         None => args,
         Some(a) if SUBCOMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version") => args,
+        // A bare word that is no path (`rbuild ps`) is a mistyped or unknown command: clap says so,
+        // rather than a build failing on a context directory named "ps".
+        Some(a) if !a.starts_with('-') && !a.contains('/') && !std::path::Path::new(a).exists() => args,
         Some(_) => {
             let mut out = args;
             out.insert(i, "build".into());
@@ -214,10 +245,16 @@ pub fn main() -> ExitCode {
         Command::Context(a) => context::run(&globals, a),
         Command::Images(a) => images::run(&globals, a),
         Command::Inspect(a) => inspect::run(&globals, a),
+        Command::History(a) => history::run(&globals, a),
+        Command::Save(a) => save::save(&globals, a),
+        Command::Export(a) => export::run(&globals, a),
+        Command::Load(a) => save::load(&globals, a),
         Command::Tag(a) => tag::run(&globals, a),
         Command::Rmi(a) => rmi::run(&globals, a),
         Command::Import(a) => import::run(&globals, a),
         Command::Prune(a) => prune::run(&globals, a),
+        Command::Image(c) => image::run(&globals, c),
+        Command::Builder(c) => builder::run(&globals, c),
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
         Command::System(c) => system::run(&globals, c),
@@ -234,6 +271,13 @@ pub fn main() -> ExitCode {
             if let Some(i) = crate::interrupt::received() {
                 eprintln!("error: {i}; partial work removed");
                 return ExitCode::from(i.exit_code());
+            }
+            // A closed pipe (`rbuild images | head`) is the reader saying it has enough, not a failure.
+            let broken_pipe = err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
             }
             report(&err);
             if err.downcast_ref::<UsageError>().is_some() {
@@ -274,6 +318,8 @@ mod tests {
         assert_eq!(with_default_subcommand(v("rbuild images")), v("rbuild images"));
         assert_eq!(with_default_subcommand(v("rbuild --version")), v("rbuild --version"));
         assert_eq!(with_default_subcommand(v("rbuild")), v("rbuild"));
+        assert_eq!(with_default_subcommand(v("rbuild ps")), v("rbuild ps"), "an unknown command stays one");
+        assert_eq!(with_default_subcommand(v("rbuild ./ctx")), v("rbuild build ./ctx"));
     }
 
     #[test]

@@ -106,13 +106,15 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 
 fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
     let store = Store::open(&g.root)?;
-    let image = store.resolve(&a.image)?;
+    // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.
+    let mut lease = store.lease()?;
+    let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
     let id = new_container_id()?;
     let dir = if a.rm {
         // The pid in the name lets the next command remove it if this one is killed.
         store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()))
     } else {
-        store.root().join("containers").join(&id)
+        store.containers_dir().join(&id)
     };
     let cleanup = a.rm.then(|| RemoveOnDrop(dir.clone()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

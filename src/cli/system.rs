@@ -9,18 +9,34 @@ use std::process::ExitCode;
 pub enum SystemCommand {
     /// Check the store: blob digests, references, debris of dead processes, leaked mounts, permissions
     #[command(after_help = "\
-Read-only: nothing is changed or repaired. Prints one line per problem and exits 1 when there is
-any, 0 when the store is consistent. Every blob is hashed, so this reads the whole store.
+Read-only unless --repair: prints one line per problem and exits 1 when there is any, 0 when
+the store is consistent. Every blob is hashed, so this reads the whole store.
+--repair removes only what is provably broken (corrupt blobs, step cache records naming missing
+blobs, names pointing at missing manifests, debris of dead processes), says what it removed,
+then checks again; what is left needs a person (e.g. `rbuild rmi` of an incomplete image).
 
 Example:
-  rbuild system check")]
-    Check,
+  rbuild system check --repair")]
+    Check {
+        /// Remove what is provably broken, then check again
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Show disk usage: images, snapshots, build cache, cache mounts, containers
+    Df(super::system_df::DfArgs),
+    /// Remove dangling images and unused build cache (-a: all unused images and all build cache)
+    Prune(super::system_prune::SystemPruneArgs),
 }
 
 pub fn run(g: &Globals, c: SystemCommand) -> anyhow::Result<ExitCode> {
     match c {
-        SystemCommand::Check => {
+        SystemCommand::Check { repair } => {
             let store = Store::at(&g.root)?;
+            if repair {
+                for line in store.lock()?.repair()?.removed {
+                    println!("removed: {line}");
+                }
+            }
             let report = check::check(&store)?;
             for p in &report.problems {
                 println!("{p}");
@@ -34,5 +50,7 @@ pub fn run(g: &Globals, c: SystemCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        SystemCommand::Prune(a) => super::system_prune::run(g, a),
+        SystemCommand::Df(a) => super::system_df::run(g, a),
     }
 }

@@ -10,6 +10,7 @@
 mod commit;
 mod config;
 mod extensions;
+pub mod history;
 pub mod inspect;
 pub mod listing;
 pub mod reference;

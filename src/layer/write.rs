@@ -27,9 +27,15 @@ type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 /// Write the tree under `dir` as a layer blob and return its descriptor and diff_id. `dir` itself is the
 /// layer root and gets no entry; an empty dir gives the empty tar (1024 zero bytes).
 pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, LayerError> {
-    let mut tar = tar::Builder::new(HashingWriter::new(
-        Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?,
-    ));
+    let sink =
+        HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?);
+    finish(write_tree(dir, sink, opts)?, opts)
+}
+
+/// Write the tree under `dir` as a tar stream into `out` (entries sorted, as for a layer), e.g. the
+/// flattened rootfs of `rbuild export`. Returns the tar builder, to be finished by the caller.
+pub fn write_tree<W: Write>(dir: &Path, out: W, opts: &LayerOptions) -> Result<tar::Builder<W>, LayerError> {
+    let mut tar = tar::Builder::new(out);
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     // Entries in the order of the names they get in the tar, so that an overlay whiteout (a char device
     // `NAME`, written as `.wh.NAME`) sorts where the copy backend's `.wh.NAME` file does: one tree, one
@@ -46,7 +52,7 @@ pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, La
         let meta = fs::symlink_metadata(path).map_err(LayerError::io("cannot stat", path))?;
         append_entry(&mut tar, path, rel.as_os_str().as_bytes(), &meta, opts, &mut links)?;
     }
-    finish(tar, opts)
+    Ok(tar)
 }
 
 /// Turn an uncompressed tar stream into a layer blob, keeping the tar bytes exactly as given (so the
@@ -109,8 +115,8 @@ fn publish(sink: HashingWriter<Compressor>, opts: &LayerOptions) -> Result<Layer
 }
 
 /// Append one walked path (with `rel` its name inside the layer).
-fn append_entry(
-    tar: &mut TarSink,
+fn append_entry<W: Write>(
+    tar: &mut tar::Builder<W>,
     path: &Path,
     rel: &[u8],
     meta: &Metadata,
@@ -220,8 +226,8 @@ pub(crate) fn clamp_mtime(mtime: i64, source_date_epoch: Option<i64>) -> u64 {
 }
 
 /// Write PAX records when the ustar header cannot hold a value, then the header and the data.
-fn append(
-    tar: &mut TarSink,
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
     mut h: Header,
     name: &[u8],
     link: Option<&[u8]>,

@@ -66,7 +66,7 @@ pub struct Snapshots<'a> {
 
 impl<'a> Snapshots<'a> {
     pub fn new(store: &'a Store) -> Snapshots<'a> {
-        Snapshots { store, dir: store.root().join("snapshots") }
+        Snapshots { store, dir: store.snapshots_dir() }
     }
 
     pub fn path(&self, chain_id: &Digest) -> PathBuf {

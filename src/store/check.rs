@@ -4,7 +4,9 @@
 //! to its name; a name in `index.json`, a manifest's config or layer, or an index's manifest that is not
 //! in the store; a manifest or config that does not parse, or whose layer count disagrees with the
 //! config's `diff_ids`; debris of dead processes (see `debris`); a mount left under the store root.
-//! It changes nothing (no repair): the store is opened with [`Store::at`], which does not sweep debris.
+//! Step-cache records that do not parse or name a missing blob are reported too.
+//! It changes nothing: the store is opened with [`Store::at`], which does not sweep debris; `--repair`
+//! is a separate pass (see `repair`).
 //! The same reference walk guards writes: [`Store::require_complete`] refuses to name an incomplete image.
 
 use super::{debris, from_oci_digest, index, Store, StoreError};
@@ -18,15 +20,43 @@ use std::path::{Path, PathBuf};
 /// One thing wrong with a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    OpenRoot { path: PathBuf, mode: u32 },
-    Corrupt { path: PathBuf, actual: Digest },
-    Unreadable { path: PathBuf, error: String },
-    Stray { path: PathBuf },
-    Missing { digest: Digest, referrer: String },
-    Malformed { digest: Digest, error: String },
-    LayerCount { manifest: Digest, layers: usize, diff_ids: usize },
+    OpenRoot {
+        path: PathBuf,
+        mode: u32,
+    },
+    Corrupt {
+        path: PathBuf,
+        actual: Digest,
+    },
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
+    Stray {
+        path: PathBuf,
+    },
+    Missing {
+        digest: Digest,
+        referrer: String,
+    },
+    Malformed {
+        digest: Digest,
+        error: String,
+    },
+    LayerCount {
+        manifest: Digest,
+        layers: usize,
+        diff_ids: usize,
+    },
     Debris(debris::Debris),
-    Mount { path: PathBuf },
+    Mount {
+        path: PathBuf,
+    },
+    /// A step-cache record that does not parse or names a blob that is not in the store.
+    CacheRecord {
+        path: PathBuf,
+        blob: Option<Digest>,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -47,6 +77,12 @@ impl fmt::Display for Problem {
             }
             Problem::Debris(d) => write!(f, "{d}"),
             Problem::Mount { path } => write!(f, "{}: still mounted", path.display()),
+            Problem::CacheRecord { path, blob: Some(b) } => {
+                write!(f, "{}: step cache record names {b}, which is not in the store", path.display())
+            }
+            Problem::CacheRecord { path, blob: None } => {
+                write!(f, "{}: step cache record does not parse", path.display())
+            }
         }
     }
 }
@@ -121,6 +157,11 @@ pub fn check(store: &Store) -> Result<CheckReport, StoreError> {
     }
     check_blobs(store, &mut report)?;
     check_references(store, &mut report)?;
+    for r in super::gc_roots::cache_records(store)? {
+        if !r.blob.as_ref().is_some_and(|b| store.has_blob(b)) {
+            report.problems.push(Problem::CacheRecord { path: r.path, blob: r.blob });
+        }
+    }
     report.problems.extend(debris::find(store)?.into_iter().map(Problem::Debris));
     report.problems.extend(mounts_under(root).into_iter().map(|path| Problem::Mount { path }));
     Ok(report)

@@ -1,10 +1,13 @@
 //! Garbage collection, mark and sweep: [`mark`] walks everything reachable from `index.json` (manifests,
 //! their configs and layers, nested indexes), [`sweep`] deletes every other blob. [`collect`] runs both
 //! under the store lock so no index update can slip in between, and also keeps what live leases protect
-//! (blobs a running build wrote or relies on before its manifest reaches the index; see `Store::lease`).
+//! (blobs a running build wrote or relies on before its manifest reaches the index; see `Store::lease`),
+//! the images of kept containers and the layers of kept step-cache records (see `gc_roots`). Snapshots
+//! follow the images: those of no kept image go too, but only while no lease is live (a running build or
+//! container mounts them without saying which).
 
 use super::lock::Locked;
-use super::{from_oci_digest, index, lease, Store, StoreError};
+use super::{from_oci_digest, gc_roots, index, lease, Store, StoreError};
 use crate::digest::Digest;
 use oci_spec::image::{Descriptor, MediaType};
 use std::collections::BTreeSet;
@@ -15,14 +18,21 @@ use std::io;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
     pub removed: Vec<Digest>,
+    /// Bytes of the removed blobs and snapshots.
     pub bytes: u64,
+    pub snapshots: usize,
+    /// Snapshots were left alone because a build or container was running.
+    pub snapshots_in_use: bool,
 }
 
 /// Every blob reachable from `index.json`. Blobs a reachable manifest names but that are missing are
 /// ignored (nothing to keep); malformed manifests are errors, so gc never sweeps what it cannot read.
 pub fn mark(store: &Store) -> Result<BTreeSet<Digest>, StoreError> {
+    mark_from(store, index::load(store)?.manifests().clone())
+}
+
+fn mark_from(store: &Store, mut pending: Vec<Descriptor>) -> Result<BTreeSet<Digest>, StoreError> {
     let mut marked = BTreeSet::new();
-    let mut pending: Vec<Descriptor> = index::load(store)?.manifests().clone();
     while let Some(desc) = pending.pop() {
         let digest = from_oci_digest(desc.digest())?;
         if !marked.insert(digest.clone()) || !store.has_blob(&digest) {
@@ -91,13 +101,35 @@ impl Locked<'_> {
 }
 
 fn collect_locked(store: &Locked<'_>) -> Result<GcReport, StoreError> {
-    let mut marked = mark(store)?;
+    let containers = gc_roots::container_manifests(store)?;
+    let mut roots = index::load(store)?.manifests().clone();
+    for m in &containers {
+        let desc = oci_spec::image::DescriptorBuilder::default()
+            .media_type(MediaType::ImageManifest)
+            .digest(super::to_oci_digest(m)?)
+            .size(0u64)
+            .build()
+            .map_err(|source| StoreError::Spec { what: "descriptor", source })?;
+        roots.push(desc);
+    }
+    let mut marked = mark_from(store, roots)?;
+    marked.extend(gc_roots::cache_records(store)?.into_iter().filter_map(|r| r.blob));
     let protected = lease::protected(store)?;
     marked.extend(protected.digests);
     if let Some(since) = protected.since {
         marked.extend(written_since(store, since)?);
     }
-    sweep(store, &marked)
+    let mut report = sweep(store, &marked)?;
+    if protected.live > 0 {
+        report.snapshots_in_use = true;
+    } else {
+        let mut images = gc_roots::index_manifests(store)?;
+        images.extend(containers);
+        let (count, bytes) = gc_roots::sweep_snapshots(store, &gc_roots::image_chains(store, &images)?)?;
+        report.snapshots = count;
+        report.bytes += bytes;
+    }
+    Ok(report)
 }
 
 /// Blobs whose files were written at or after `since` (seconds since the epoch).

@@ -26,10 +26,12 @@ pub(crate) struct Protected {
     pub digests: BTreeSet<Digest>,
     /// Blobs modified at or after this time (seconds since the epoch) are kept.
     pub since: Option<i64>,
+    /// How many leases are held: while any is, snapshots and cache mounts may be in use.
+    pub live: usize,
 }
 
 fn leases_dir(store: &Store) -> PathBuf {
-    store.root().join("leases")
+    store.leases_dir()
 }
 
 fn now() -> i64 {
@@ -39,6 +41,10 @@ fn now() -> i64 {
 impl Store {
     /// Take a lease for the duration of a build.
     pub fn lease(&self) -> Result<Lease, StoreError> {
+        // Under the store lock: a gc counts the live leases to decide whether snapshots may go, so a
+        // lease must not appear between that count and the sweep (its build would mount a snapshot
+        // the sweep is removing).
+        let _lock = self.lock()?;
         let dir = leases_dir(self);
         fs::create_dir_all(&dir).map_err(StoreError::io("cannot create", &dir))?;
         let named = tempfile::Builder::new()
@@ -102,6 +108,7 @@ pub(crate) fn protected(store: &Store) -> Result<Protected, StoreError> {
     let mut out = Protected::default();
     for (path, live) in leases(store)? {
         if live {
+            out.live += 1;
             read_lease(&path, &mut out);
         } else {
             let _ = fs::remove_file(&path);

@@ -14,11 +14,17 @@ mod blob;
 pub mod check;
 pub mod debris;
 pub mod gc;
+pub mod gc_cache;
+pub mod gc_roots;
 mod index;
 pub mod json;
+mod layout;
 mod lease;
 mod lock;
+mod repair;
 mod resolve;
+pub mod settings;
+pub mod usage;
 
 pub use blob::BlobWriter;
 pub use index::REF_NAME_ANNOTATION;

@@ -1,0 +1,307 @@
+//! `save` and `load` end to end (issue 9): round trips in both formats, skopeo reading our archives and
+//! writing one we load, and hostile archives refused with the store left exactly as it was.
+
+mod common;
+
+use common::TestContext;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn ok(t: &TestContext, args: &[&str]) -> String {
+    let out = t.rbuild().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "rbuild {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn entry_of(t: &TestContext, name: &str) -> Value {
+    let index = t.index();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} not in {index}"))
+}
+
+fn built() -> TestContext {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\nCOPY f /f\nCOPY g /dir/g\n");
+    t.write("f", "one");
+    t.write("g", "two");
+    t.build("app:1", &[]);
+    t
+}
+
+fn skopeo(args: &[&str]) {
+    let out =
+        std::process::Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn save_then_load_keeps_image_id_and_manifest_digest_in_both_formats() {
+    let t = built();
+    let want = entry_of(&t, "app:1")["digest"].clone();
+    let id = t.config("app:1");
+    for format in ["docker", "oci"] {
+        let archive = t.dir.path().join(format!("{format}.tar"));
+        ok(&t, &["save", "--format", format, "-o", archive.to_str().unwrap(), "app:1"]);
+        let fresh = TestContext::new();
+        let out = ok(&fresh, &["load", "-i", archive.to_str().unwrap()]);
+        assert!(out.contains("Loaded image: app:1"), "{out}");
+        assert_eq!(entry_of(&fresh, "app:1")["digest"], want, "{format}: same manifest");
+        assert_eq!(fresh.config("app:1"), id, "{format}: same config");
+        ok(&fresh, &["system", "check"]);
+    }
+    // Two images sharing a layer: the blob is written once.
+    t.write("g", "three");
+    t.build("app:2", &[]);
+    let both = t.dir.path().join("both.tar");
+    ok(&t, &["save", "-o", both.to_str().unwrap(), "app:1", "app:2"]);
+    let names = common::read_tar(&std::fs::read(&both).unwrap());
+    let shared = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    assert_eq!(names.keys().filter(|k| k.ends_with(&shared)).count(), 1);
+    let manifest: Value = serde_json::from_slice(&names["manifest.json"].data).unwrap();
+    assert_eq!(manifest.as_array().unwrap().len(), 2);
+    // Standard output, compressed by the user: auto-detected.
+    let out = t.rbuild().args(["save", "app:2"]).output().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &out.stdout).unwrap();
+    let fresh = TestContext::new();
+    fresh.rbuild().arg("load").write_stdin(gz.finish().unwrap()).assert().success();
+    assert_eq!(fresh.config("app:2"), t.config("app:2"));
+}
+
+#[test]
+fn skopeo_reads_our_archives_and_writes_one_we_load() {
+    let t = built();
+    let dir = t.dir.path();
+    let docker = dir.join("d.tar");
+    let oci = dir.join("o.tar");
+    ok(&t, &["save", "-o", docker.to_str().unwrap(), "app:1"]);
+    ok(&t, &["save", "--format", "oci", "-o", oci.to_str().unwrap(), "app:1"]);
+    skopeo(&["inspect", &format!("docker-archive:{}", docker.display())]);
+    skopeo(&["inspect", &format!("oci-archive:{}:app:1", oci.display())]);
+    let theirs = dir.join("skopeo.tar");
+    skopeo(&[
+        "copy",
+        &format!("oci-archive:{}:app:1", oci.display()),
+        &format!("docker-archive:{}:copied:1", theirs.display()),
+    ]);
+    let fresh = TestContext::new();
+    let out = ok(&fresh, &["load", "-i", theirs.to_str().unwrap()]);
+    assert!(out.contains("copied:1"), "{out}");
+    assert_eq!(fresh.config("copied:1"), t.config("app:1"), "the same image (ID) through skopeo's docker-archive");
+    assert_eq!(fresh.layer("copied:1", 1)["dir/g"].data, b"two");
+    ok(&fresh, &["system", "check"]);
+}
+
+/// Every file under the store with its bytes: "exactly as it was" is this map being equal.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                out.insert(p.clone(), Vec::new());
+                pending.push(p);
+            } else if !p.ends_with("lock") {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A tar entry written with a raw name (the tar crate refuses `..` in names it is given).
+fn raw_entry(
+    out: &mut Vec<u8>,
+    name: &str,
+    kind: tar::EntryType,
+    link: Option<&str>,
+    data: &[u8],
+    claimed: Option<u64>,
+) {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(claimed.unwrap_or(data.len() as u64));
+    if let Some(l) = link {
+        h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
+    }
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+#[test]
+fn hostile_archives_are_refused_and_leave_the_store_as_it_was() {
+    let t = built();
+    let good = t.dir.path().join("good.tar");
+    ok(&t, &["save", "-o", good.to_str().unwrap(), "app:1"]);
+    let good = std::fs::read(&good).unwrap();
+    let entries = common::read_tar(&good);
+    let layer = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    let rebuild = |skip: &str, extra: &mut dyn FnMut(&mut Vec<u8>)| {
+        let mut out = Vec::new();
+        for (name, e) in &entries {
+            if name != skip {
+                raw_entry(&mut out, name, tar::EntryType::Regular, None, &e.data, None);
+            }
+        }
+        extra(&mut out);
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    };
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dot-dot",
+            rebuild("", &mut |o| raw_entry(o, "../evil", tar::EntryType::Regular, None, b"x", None)),
+            "not a plain relative path",
+        ),
+        (
+            "absolute symlink",
+            rebuild("", &mut |o| raw_entry(o, "link", tar::EntryType::Symlink, Some("/etc/passwd"), b"", None)),
+            "symlink pointing outside",
+        ),
+        ("missing blob", rebuild(&format!("blobs/sha256/{layer}"), &mut |_| {}), "not in the archive"),
+        (
+            "mismatching blob",
+            {
+                let mut a = rebuild(&format!("blobs/sha256/{layer}"), &mut |_| {});
+                a.truncate(a.len() - 1024);
+                let mut tail = Vec::new();
+                raw_entry(
+                    &mut tail,
+                    &format!("blobs/sha256/{layer}"),
+                    tar::EntryType::Regular,
+                    None,
+                    b"not the layer",
+                    None,
+                );
+                a.extend(tail);
+                a.extend_from_slice(&[0u8; 1024]);
+                a
+            },
+            "hashes to",
+        ),
+        (
+            "size field lies",
+            {
+                let mut a = Vec::new();
+                raw_entry(&mut a, "blobs/sha256/huge", tar::EntryType::Regular, None, b"short", Some(10 << 30));
+                a
+            },
+            "reading the archive",
+        ),
+    ];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &good).unwrap();
+    let mut gz = gz.finish().unwrap();
+    gz.truncate(gz.len() / 2);
+    cases.push(("truncated gzip", gz, "reading the archive"));
+    let before = snapshot(&t.root());
+    for (what, archive, says) in cases {
+        let out = t.rbuild().arg("load").write_stdin(archive).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(stderr.contains(says) && stderr.contains("nothing was loaded"), "{what}: {stderr}");
+        assert_eq!(snapshot(&t.root()), before, "{what}: the store changed");
+        ok(&t, &["system", "check"]);
+    }
+    assert!(!t.dir.path().join("evil").exists());
+}
+
+/// One file as compared: (kind, mode, uid, gid, link target, content), kinds as `read_tar` names them.
+type FileView = (char, u32, u64, u64, Option<String>, Vec<u8>);
+
+/// What `umoci unpack` laid out, path → file.
+fn walk_rootfs(root: &Path) -> BTreeMap<String, FileView> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let (kind, link, data) = if m.is_dir() {
+                pending.push(p.clone());
+                ('d', None, Vec::new())
+            } else if m.file_type().is_symlink() {
+                ('l', Some(std::fs::read_link(&p).unwrap().to_string_lossy().into_owned()), Vec::new())
+            } else if m.is_file() {
+                ('f', None, std::fs::read(&p).unwrap())
+            } else {
+                ('?', None, Vec::new())
+            };
+            out.insert(rel, (kind, m.mode() & 0o7777, u64::from(m.uid()), u64::from(m.gid()), link, data));
+        }
+    }
+    out
+}
+
+#[test]
+fn export_equals_umoci_unpack_file_for_file() {
+    common::require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN mkdir -p /opq/old && echo x > /opq/old/f && echo gone > /gone && echo keep > /keep\n\
+         RUN rm -rf /opq /gone /etc/group && mkdir /opq && echo y > /opq/new && chown 5:6 /opq/new && chmod 4755 /opq/new && ln /opq/new /opq/hard && ln -s ../keep /opq/sym\n",
+    );
+    t.build("exp:1", &[]);
+    let tar = t.dir.path().join("rootfs.tar");
+    ok(&t, &["export", "exp:1", "-o", tar.to_str().unwrap()]);
+    let mut ours: BTreeMap<String, FileView> = BTreeMap::new();
+    let entries = common::read_tar(&std::fs::read(&tar).unwrap());
+    for (path, e) in &entries {
+        let (kind, link, data) = match e.kind {
+            // A hard link is a second name for the same file: compare it as the file.
+            'h' => ('f', None, entries[e.link.as_deref().unwrap()].data.clone()),
+            k => (k, e.link.clone(), e.data.clone()),
+        };
+        ours.insert(path.clone(), (kind, e.mode, e.uid, e.gid, link, data));
+    }
+    let bundle = t.dir.path().join("bundle");
+    let out = std::process::Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}/oci:exp:1", t.root().display())])
+        .arg(&bundle)
+        .output()
+        .expect("umoci is installed (apt-get install umoci)");
+    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs = walk_rootfs(&bundle.join("rootfs"));
+    assert!(
+        !ours.contains_key("gone") && !ours.contains_key("etc/group") && !ours.contains_key("opq/old"),
+        "whiteouts applied"
+    );
+    assert_eq!(ours["opq/new"].1, 0o4755);
+    assert_eq!((ours["opq/new"].2, ours["opq/new"].3), (5, 6));
+    let only_ours: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
+    let only_theirs: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "only in export: {only_ours:?}; only in umoci: {only_theirs:?}"
+    );
+    for (k, v) in &ours {
+        assert_eq!(v, &theirs[k], "{k} differs");
+    }
+    // To standard output too.
+    let out = t.rbuild().args(["export", "exp:1"]).output().unwrap();
+    assert_eq!(out.stdout, std::fs::read(&tar).unwrap());
+}
