@@ -268,24 +268,9 @@ fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
     let (_d, store) = store();
     let (old, _) = store.write_blob(b"old base layer").unwrap();
     // Make `old` look written long before the lease.
-    let t = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
-    nix::sys::stat::utimensat(
-        nix::fcntl::AT_FDCWD,
-        &store.blob_path(&old),
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
+    age(&store, &old);
     let (other_old, _) = store.write_blob(b"unrelated").unwrap();
-    nix::sys::stat::utimensat(
-        nix::fcntl::AT_FDCWD,
-        &store.blob_path(&other_old),
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
+    age(&store, &other_old);
     let mut lease = store.lease().unwrap();
     lease.protect(&old).unwrap();
     let (fresh, _) = store.write_blob(b"layer of a build in progress").unwrap();
@@ -306,8 +291,14 @@ fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
 /// Set a blob's mtime far into the past, as if written long before any lease.
 fn age(store: &Store, d: &Digest) {
     let t = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
-    nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, &store.blob_path(d), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
-        .unwrap();
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &store.blob_path(d),
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
 }
 
 /// The interleaving behind the lifecycle test's "image M is incomplete: blob M is not in the store": gc has
@@ -342,7 +333,8 @@ fn defect2_blobs_written_under_a_lease_survive_a_concurrent_gc_loop() {
                 gc::collect(&store).unwrap();
             }
         });
-        let written: Vec<Digest> = (0..400).map(|i| store.write_blob(format!("blob {i}").as_bytes()).unwrap().0).collect();
+        let written: Vec<Digest> =
+            (0..400).map(|i| store.write_blob(format!("blob {i}").as_bytes()).unwrap().0).collect();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         let missing: Vec<&Digest> = written.iter().filter(|d| !store.has_blob(d)).collect();
         assert!(missing.is_empty(), "gc swept leased blobs: {missing:?}");
