@@ -59,9 +59,15 @@ fn read_json<T: serde::de::DeserializeOwned>(store: &Store, d: &Digest) -> Resul
     serde_json::from_slice(&store.read_blob(d)?).map_err(|source| StoreError::Json { path: store.blob_path(d), source })
 }
 
-/// Delete every blob under `blobs/sha256/` not in `marked`. Files whose names are not digests are left
+/// Delete every blob under `blobs/sha256/` not in `marked` and, when `since` is given (a lease is live),
+/// not modified at or after `since` (seconds since the epoch). Files whose names are not digests are left
 /// alone: they are not ours to judge.
-pub fn sweep(store: &Store, marked: &BTreeSet<Digest>) -> Result<GcReport, StoreError> {
+///
+/// The mtime is read here, entry by entry, just before the removal, and not in a scan of its own: blobs
+/// are published by rename without the store lock, so a blob a build publishes after such a scan but
+/// before this one would look unprotected and be swept before its build could name it.
+pub(crate) fn sweep(store: &Store, marked: &BTreeSet<Digest>, since: Option<i64>) -> Result<GcReport, StoreError> {
+    use std::os::unix::fs::MetadataExt;
     let dir = store.blobs_dir();
     let mut report = GcReport::default();
     let entries = fs::read_dir(&dir).map_err(StoreError::io("cannot list", &dir))?;
@@ -74,10 +80,18 @@ pub fn sweep(store: &Store, marked: &BTreeSet<Digest>) -> Result<GcReport, Store
             continue;
         }
         let path = entry.path();
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        // Fresh metadata (an fstatat by name), not the listing's: a blob renamed in since has a new mtime.
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(StoreError::Io { what: "cannot stat blob", path, source }),
+        };
+        if since.is_some_and(|since| meta.mtime() >= since) {
+            continue;
+        }
         match fs::remove_file(&path) {
             Ok(()) => {
-                report.bytes += size;
+                report.bytes += meta.len();
                 report.removed.push(digest);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -116,10 +130,7 @@ fn collect_locked(store: &Locked<'_>) -> Result<GcReport, StoreError> {
     marked.extend(gc_roots::cache_records(store)?.into_iter().filter_map(|r| r.blob));
     let protected = lease::protected(store)?;
     marked.extend(protected.digests);
-    if let Some(since) = protected.since {
-        marked.extend(written_since(store, since)?);
-    }
-    let mut report = sweep(store, &marked)?;
+    let mut report = sweep(store, &marked, protected.since)?;
     if protected.live > 0 {
         report.snapshots_in_use = true;
     } else {
@@ -130,19 +141,4 @@ fn collect_locked(store: &Locked<'_>) -> Result<GcReport, StoreError> {
         report.bytes += bytes;
     }
     Ok(report)
-}
-
-/// Blobs whose files were written at or after `since` (seconds since the epoch).
-fn written_since(store: &Store, since: i64) -> Result<Vec<Digest>, StoreError> {
-    use std::os::unix::fs::MetadataExt;
-    let dir = store.blobs_dir();
-    let mut out = Vec::new();
-    for entry in fs::read_dir(&dir).map_err(StoreError::io("cannot list", &dir))? {
-        let entry = entry.map_err(StoreError::io("cannot list", &dir))?;
-        let recent = entry.metadata().map(|m| m.mtime() >= since).unwrap_or(true);
-        if let (true, Some(name)) = (recent, entry.file_name().to_str()) {
-            out.extend(Digest::parse(&format!("sha256:{name}")).ok());
-        }
-    }
-    Ok(out)
 }

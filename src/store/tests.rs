@@ -268,24 +268,9 @@ fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
     let (_d, store) = store();
     let (old, _) = store.write_blob(b"old base layer").unwrap();
     // Make `old` look written long before the lease.
-    let t = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
-    nix::sys::stat::utimensat(
-        nix::fcntl::AT_FDCWD,
-        &store.blob_path(&old),
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
+    age(&store, &old);
     let (other_old, _) = store.write_blob(b"unrelated").unwrap();
-    nix::sys::stat::utimensat(
-        nix::fcntl::AT_FDCWD,
-        &store.blob_path(&other_old),
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
+    age(&store, &other_old);
     let mut lease = store.lease().unwrap();
     lease.protect(&old).unwrap();
     let (fresh, _) = store.write_blob(b"layer of a build in progress").unwrap();
@@ -301,6 +286,59 @@ fn live_leases_keep_blobs_from_gc_and_dead_ones_are_cleared() {
     fs::write(store.root().join("leases/123-dead"), format!("since 0\n{old}\n")).unwrap();
     gc::collect(&store).unwrap();
     assert!(!store.root().join("leases/123-dead").exists());
+}
+
+/// Set a blob's mtime far into the past, as if written long before any lease.
+fn age(store: &Store, d: &Digest) {
+    let t = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &store.blob_path(d),
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+}
+
+/// The interleaving behind the lifecycle test's "image M is incomplete: blob M is not in the store": gc has
+/// read the roots and the leases, then a build publishes its manifest (by rename, without the store lock),
+/// then gc sweeps. The fresh blob must survive: it is newer than the live lease.
+#[test]
+fn defect2_a_blob_published_while_gc_decides_is_kept_for_its_lease() {
+    let (_d, store) = store();
+    let (old, _) = store.write_blob(b"unreferenced and old").unwrap();
+    age(&store, &old);
+    let _lease = store.lease().unwrap();
+    let locked = store.lock().unwrap();
+    let mut marked = gc::mark(&locked).unwrap();
+    let protected = lease::protected(&locked).unwrap();
+    marked.extend(protected.digests);
+    // A new digest: the writer publishes without waiting for the lock gc holds.
+    let (fresh, _) = store.write_blob(b"manifest of a build about to be named").unwrap();
+    let report = gc::sweep(&locked, &marked, protected.since).unwrap();
+    assert_eq!(report.removed, vec![old], "only the old unprotected blob goes");
+    assert!(store.has_blob(&fresh), "a blob written under a live lease is swept before it is named");
+}
+
+/// The same race end to end: blobs published under a live lease while gc runs in a loop all survive.
+#[test]
+fn defect2_blobs_written_under_a_lease_survive_a_concurrent_gc_loop() {
+    let (_d, store) = store();
+    let _lease = store.lease().unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                gc::collect(&store).unwrap();
+            }
+        });
+        let written: Vec<Digest> =
+            (0..400).map(|i| store.write_blob(format!("blob {i}").as_bytes()).unwrap().0).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let missing: Vec<&Digest> = written.iter().filter(|d| !store.has_blob(d)).collect();
+        assert!(missing.is_empty(), "gc swept leased blobs: {missing:?}");
+    });
 }
 
 #[test]
