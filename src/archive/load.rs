@@ -3,7 +3,7 @@
 
 use super::ArchiveError;
 use crate::digest::{Digest, HashingWriter};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use crate::store::{json, to_oci_digest, Store, REF_NAME_ANNOTATION};
 use oci_spec::image::{Descriptor, DescriptorBuilder, ImageManifestBuilder, MediaType};
 use serde_json::Value;

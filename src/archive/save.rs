@@ -66,7 +66,7 @@ pub fn save(
             "Layers": layers.iter().map(|l| format!("blobs/sha256/{}", l.hex())).collect::<Vec<_>>(),
         }));
         for n in names {
-            let (repo, tag) = crate::image::listing::split_name(n);
+            let (repo, tag) = crate::reference::split_name(n);
             let entry = repositories.entry(repo.to_string()).or_insert_with(|| json!({}));
             entry[tag] = json!(image.config_digest.hex());
         }

@@ -1,9 +1,9 @@
 //! `rbuild build`: turn flags into a `BuildRequest` and run it.
 
 use super::{Globals, UsageError};
-use crate::build::{self, BuildRequest};
-use crate::image::ImageRef;
+use crate::engine::{self, BuildRequest};
 use crate::layer::Compression;
+use crate::reference::ImageRef;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
@@ -59,7 +59,7 @@ pub struct BuildCommand {
 
     /// Output: a live view on a terminal (tty), plain lines, or JSON events, one per line
     #[arg(long, value_enum, default_value = "auto")]
-    pub progress: crate::build::progress::Mode,
+    pub progress: crate::engine::progress::Mode,
 
     /// Do not use the step cache: run every step
     #[arg(long)]
@@ -69,7 +69,7 @@ pub struct BuildCommand {
     /// always, or never
     #[arg(long, value_enum, value_name = "WHEN", default_value = "missing", num_args = 0..=1, require_equals = true,
         default_missing_value = "always")]
-    pub pull: crate::build::images::PullPolicy,
+    pub pull: crate::engine::images::PullPolicy,
 
     /// Push every -t name to its registry after the build
     #[arg(long)]
@@ -182,7 +182,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     if a.push && req.tags.is_empty() {
         return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());
     }
-    let out = build::build(&store, &req)?;
+    let out = engine::build(&store, &req)?;
     super::builder::auto_gc(&store, a.quiet);
     if let Some(path) = &a.iidfile {
         std::fs::write(path, out.image_id.to_string())

@@ -4,7 +4,7 @@
 use super::images::open_store;
 use super::prune_opts::{self, Filter};
 use super::Globals;
-use crate::image::listing::human_size;
+use crate::cli::listing::human_size;
 use crate::store::gc_cache::{CachePolicy, CacheReport};
 use std::process::ExitCode;
 

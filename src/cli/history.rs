@@ -1,8 +1,8 @@
 //! `rbuild history [--no-trunc] [-q] [--format …] IMAGE`: an image's history, docker style.
 
+use super::history_rows as history;
 use super::images::{listing_template, open_store, resolve, write_columns};
 use super::Globals;
-use crate::image::history;
 use std::io::Write;
 use std::process::ExitCode;
 

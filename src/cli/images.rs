@@ -2,8 +2,8 @@
 //! image commands share (opening the store, resolving with usage errors).
 
 use super::{Globals, UsageError};
-use crate::image::listing::{self, ImageRow};
-use crate::image::template::Template;
+use crate::cli::listing::{self, ImageRow};
+use crate::cli::template::Template;
 use crate::store::{Image, Store, StoreError};
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,7 +1,7 @@
 use super::images::open_store;
 use super::{Globals, UsageError};
-use crate::build::metadata;
 use crate::dockerfile::{self, instructions};
+use crate::engine::metadata;
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::image::{self, ImageRef};
 use crate::layer::{self, Compression, LayerOptions};

@@ -1,7 +1,7 @@
 use super::images::{open_store, resolve};
 use super::{Globals, UsageError};
+use crate::cli::template::Template;
 use crate::image::inspect::InspectView;
-use crate::image::template::Template;
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;

@@ -5,7 +5,7 @@
 use super::images::open_store;
 use super::prune_opts::{self, Filter};
 use super::{Globals, UsageError};
-use crate::image::listing::human_size;
+use crate::cli::listing::human_size;
 use crate::store::{gc_roots, Locked};
 use std::process::ExitCode;
 use std::time::SystemTime;

@@ -2,7 +2,7 @@
 
 use super::images::open_store;
 use super::{Globals, UsageError};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use crate::registry::progress::{Style, TransferProgress};
 use crate::registry::pull::{self, PullOptions};
 use crate::registry::{ClientOptions, Platform};
@@ -41,14 +41,14 @@ pub struct PullArgs {
     pub quiet: bool,
     /// Output: bars with bytes and speed on a terminal (tty), plain lines, or JSON events
     #[arg(long, value_enum, default_value = "auto")]
-    pub progress: crate::build::progress::Mode,
+    pub progress: crate::engine::progress::Mode,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
 
 /// The transfer display for `--progress` and `-q`.
-pub(super) fn transfer_progress(mode: crate::build::progress::Mode, quiet: bool) -> TransferProgress {
-    use crate::build::progress::Mode;
+pub(super) fn transfer_progress(mode: crate::engine::progress::Mode, quiet: bool) -> TransferProgress {
+    use crate::engine::progress::Mode;
     TransferProgress::new(match (quiet, mode.resolve()) {
         (true, _) => Style::Quiet,
         (false, Mode::Tty) => Style::Tty,

@@ -3,7 +3,7 @@
 use super::images::{open_store, resolve};
 use super::pull::RegistryFlags;
 use super::{Globals, UsageError};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use crate::registry::progress::TransferProgress;
 use crate::registry::push;
 use crate::registry::{ClientOptions, RegistryError};
@@ -28,7 +28,7 @@ pub struct PushArgs {
     pub quiet: bool,
     /// Output: bars with bytes and speed on a terminal (tty), plain lines, or JSON events
     #[arg(long, value_enum, default_value = "auto")]
-    pub progress: crate::build::progress::Mode,
+    pub progress: crate::engine::progress::Mode,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }

@@ -1,6 +1,6 @@
 use super::images::{open_store, resolve};
 use super::Globals;
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use crate::store::Locked;
 use std::process::ExitCode;
 

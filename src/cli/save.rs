@@ -3,7 +3,7 @@
 use super::images::{open_store, resolve};
 use super::{Globals, UsageError};
 use crate::archive::{self, Format};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 
 use super::images::open_store;
 use super::{Globals, UsageError};
-use crate::image::listing::{human_duration, human_size, split_name};
+use crate::cli::listing::{human_duration, human_size, split_name};
 use crate::store::usage::{self, Part};
 use std::io::Write;
 use std::process::ExitCode;

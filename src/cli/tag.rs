@@ -1,6 +1,6 @@
 use super::images::{open_store, resolve};
 use super::{Globals, UsageError};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use std::process::ExitCode;
 
 /// Give an image another name: `rbuild tag SOURCE TARGET[:TAG]`. A name already pointing elsewhere moves.

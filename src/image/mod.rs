@@ -9,18 +9,13 @@
 
 mod commit;
 mod config;
-mod extensions;
-pub mod history;
 pub mod inspect;
-pub mod listing;
-pub mod reference;
 pub mod state;
-pub mod template;
 
+pub use crate::reference::{ImageRef, ReferenceError};
+pub use crate::store::{ConfigExtensions, Healthcheck};
 pub use commit::commit;
 pub use config::{host_platform, timestamp};
-pub use extensions::{ConfigExtensions, Healthcheck};
-pub use reference::{ImageRef, ReferenceError};
 pub use state::ImageState;
 
 use crate::store::StoreError;

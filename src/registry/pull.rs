@@ -12,7 +12,7 @@ use super::manifest::{BlobRef, Kind, Manifest, MANIFEST_LIMIT};
 use super::progress::{Counting, Outcome, TransferProgress};
 use super::{ClientOptions, Platform, RegistryError};
 use crate::digest::{Digest, HashingWriter};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use crate::store::{BlobWriter, Store};
 use oci_spec::image::{DescriptorBuilder, MediaType};
 use std::io::{self, Read, Write};

@@ -15,7 +15,7 @@ use super::progress::{CountingReader, Outcome};
 use super::pull::{Report, PARALLEL};
 use super::{ClientOptions, RegistryError};
 use crate::digest::Digest;
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};

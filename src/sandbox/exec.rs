@@ -4,8 +4,8 @@
 //! inherited descriptor but stdio marked close-on-exec, then `execve`.
 
 use super::{SandboxError, DEFAULT_PATH};
-use crate::build::users::ResolvedUser;
 use crate::rootpath::{self, Escape};
+use crate::users::ResolvedUser;
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use std::ffi::CString;

@@ -4,15 +4,15 @@
 //! set the hostname, create the working directory, resolve USER from the image, narrow the bounding set,
 //! switch ids, keep Docker's default capabilities (root only), set `no_new_privs`, `chdir`.
 //!
-//! Every mount point is resolved inside the rootfs (`build::scoped`, chroot semantics), so an image whose
+//! Every mount point is resolved inside the rootfs (`rootpath`, chroot semantics), so an image whose
 //! `/proc` or `/etc/hosts` is a symlink to an absolute path never makes us mount over or create a host
 //! path. Mount points missing in the image are created and recorded as stubs for the caller to remove.
 
 use super::sys::{CapSets, Sys};
 use super::wire::InitSpec;
 use super::{Network, Rootfs, SandboxError};
-use crate::build::users::{self, ResolvedUser};
 use crate::rootpath::{self, Escape};
+use crate::users::{self, ResolvedUser};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use std::ffi::OsString;

@@ -5,7 +5,7 @@
 //! build (a build checks and leases a record's blob under the store lock before using it). The blobs a
 //! removed record kept are swept by the gc that follows, unless an image still uses them. Cache mounts
 //! are directories a running `RUN --mount=type=cache` writes into, so they are left alone while any lease
-//! is live. Least recently used first: a record's mtime is refreshed on each hit (see `build::cache`).
+//! is live. Least recently used first: a record's mtime is refreshed on each hit (see `engine::cache`).
 
 use super::gc::GcReport;
 use super::gc_roots::{self, disk_usage, json_files};

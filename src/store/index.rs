@@ -10,7 +10,7 @@ use super::blob::sync_dir;
 use super::lock::{Locked, StoreLock};
 use super::{json, Store, StoreError};
 use crate::digest::Digest;
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use oci_spec::image::{Descriptor, DescriptorBuilder, ImageIndex, ImageIndexBuilder, MediaType};
 use std::collections::HashMap;
 use std::fs;

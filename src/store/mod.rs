@@ -13,6 +13,7 @@
 mod blob;
 pub mod check;
 pub mod debris;
+mod extensions;
 pub mod gc;
 pub mod gc_cache;
 pub mod gc_roots;
@@ -27,13 +28,14 @@ pub mod settings;
 pub mod usage;
 
 pub use blob::BlobWriter;
+pub use extensions::{ConfigExtensions, Healthcheck};
 pub use index::REF_NAME_ANNOTATION;
 pub use lease::Lease;
 pub use lock::Locked;
 pub use resolve::{Image, ImageSummary};
 
 use crate::digest::Digest;
-use crate::image::ReferenceError;
+use crate::reference::ReferenceError;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

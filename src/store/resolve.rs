@@ -4,9 +4,10 @@
 //! Names are tried first, then IDs, as docker does: `abcd` is a repository name before it is an ID prefix.
 
 use super::index::{self, ref_name};
+use super::ConfigExtensions;
 use super::{from_oci_digest, Store, StoreError};
 use crate::digest::Digest;
-use crate::image::{ConfigExtensions, ImageRef};
+use crate::reference::ImageRef;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest, MediaType};
 
 /// Shortest image-ID prefix accepted.

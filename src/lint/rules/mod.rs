@@ -22,7 +22,7 @@ mod variables;
 use super::finding::Severity;
 use super::model::Model;
 use crate::dockerfile::expand::{Expander, Vars};
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use std::collections::BTreeMap;
 
 /// One lint rule, as declared.

@@ -50,14 +50,7 @@ pub fn rows(summaries: &[ImageSummary], now: DateTime<Utc>, no_trunc: bool) -> V
     rows
 }
 
-/// `127.0.0.1:5000/x/y:tag` → (`127.0.0.1:5000/x/y`, `tag`): the tag follows the last `:` after the last `/`.
-pub fn split_name(name: &str) -> (&str, &str) {
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    match name[slash..].rfind(':') {
-        Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
-        None => (name, "latest"),
-    }
-}
+pub use crate::reference::split_name;
 
 /// Docker's `units.HumanSize`: decimal units, three significant digits (`0B`, `1.23kB`, `45.6MB`).
 pub fn human_size(bytes: u64) -> String {

@@ -11,7 +11,7 @@
 //! `-q` silences everything but warnings and errors (the image ID goes to stdout).
 
 use crate::digest::Digest;
-use crate::image::ImageRef;
+use crate::reference::ImageRef;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};

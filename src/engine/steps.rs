@@ -9,7 +9,7 @@ use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
 use super::stage::{fail, Executor, Outcome, StageState};
-use super::{users, StepFailure};
+use super::StepFailure;
 use crate::digest::Digest;
 use crate::dockerfile::instructions::{Copy, Run, Step};
 use crate::dockerfile::Location;
@@ -19,6 +19,7 @@ use crate::rootpath::{self, Escape};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin};
 use crate::snapshot::diff;
 use crate::snapshot::Backend;
+use crate::users;
 use std::path::{Path, PathBuf};
 
 impl Executor<'_> {

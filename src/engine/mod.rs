@@ -17,13 +17,12 @@ pub mod progress;
 pub mod runspec;
 mod stage;
 mod steps;
-pub mod users;
 
 use crate::digest::Digest;
 use crate::dockerfile::{self, instructions, Diagnostic, Location};
-use crate::image::ImageRef;
 use crate::layer::Compression;
 use crate::plan::{self, BuildArgs};
+use crate::reference::ImageRef;
 use crate::store::Store;
 use progress::Progress;
 use stage::Executor;

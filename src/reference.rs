@@ -197,6 +197,15 @@ impl FromStr for ImageRef {
     }
 }
 
+/// `127.0.0.1:5000/x/y:tag` → (`127.0.0.1:5000/x/y`, `tag`): the tag follows the last `:` after the last `/`.
+pub fn split_name(name: &str) -> (&str, &str) {
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
+        None => (name, "latest"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
