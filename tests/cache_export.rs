@@ -77,7 +77,12 @@ fn step_keys(root: &Path) -> BTreeSet<String> {
 
 /// The layer digests of `app:1` in a store.
 fn layers(t: &TestContext) -> BTreeSet<String> {
-    t.manifest("app:1")["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+    t.manifest("app:1")["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -103,7 +108,8 @@ fn fleet(cache_to: &str, cache_from: &str) -> (Registry, TestContext, TestContex
     let registry = registry_with_base();
     let a = TestContext::new();
     context(&a, &registry);
-    let cache_to = cache_to.replace("REG", &registry.host).replace("DIR", &a.dir.path().join("cache").to_string_lossy());
+    let cache_to =
+        cache_to.replace("REG", &registry.host).replace("DIR", &a.dir.path().join("cache").to_string_lossy());
     let (_, digest_a) = build_ok(&a, &["--cache-to", &cache_to]);
     let b = TestContext::new();
     context(&b, &registry);
@@ -191,7 +197,8 @@ fn a_tampered_cache_blob_is_a_digest_error_and_no_image() {
     context(&a, &registry);
     build_ok(&a, &["--cache-to", &format!("type=registry,ref={}/cache/app:t,mode=max", registry.host)]);
     // The layer of `RUN cat … > /both.txt`: the last one of the image.
-    let last = a.manifest("app:1")["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
+    let last =
+        a.manifest("app:1")["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
     let data = registry.blob_data(&last);
     let mut bytes = std::fs::read(&data).unwrap();
     let n = bytes.len();
@@ -215,7 +222,8 @@ fn a_tampered_local_cache_blob_is_a_digest_error() {
     context(&a, &registry);
     let dir = a.dir.path().join("cache");
     build_ok(&a, &["--cache-to", &format!("type=local,dest={},mode=max", dir.display())]);
-    let last = a.manifest("app:1")["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
+    let last =
+        a.manifest("app:1")["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
     let path = dir.join("blobs/sha256").join(last.strip_prefix("sha256:").unwrap());
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 0xff;

@@ -91,9 +91,7 @@ fn write_layout(store: &Store, dir: &Path, blobs: &[Digest], manifest: &Digest, 
     let index_path = dir.join("index.json");
     let mut entry = super::format::descriptor(MediaType::ImageManifest, manifest, size)
         .map_err(|e| (index_path.clone(), std::io::Error::other(e)))?;
-    entry.set_annotations(Some(
-        [("org.opencontainers.image.ref.name".to_string(), LOCAL_TAG.to_string())].into(),
-    ));
+    entry.set_annotations(Some([("org.opencontainers.image.ref.name".to_string(), LOCAL_TAG.to_string())].into()));
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)

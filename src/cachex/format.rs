@@ -96,3 +96,37 @@ pub fn descriptor(media_type: MediaType, digest: &Digest, size: u64) -> Result<D
         .build()
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_lists_each_blob_once_and_tags_mount_tars() {
+        let layer = descriptor(MediaType::ImageLayerGzip, &Digest::of(b"layer"), 5).unwrap();
+        let record = |key: &[u8]| Record {
+            key: Digest::of(key),
+            parent: Digest::of(b"p"),
+            descriptor: layer.clone(),
+            diff_id: Digest::of(b"diff"),
+            created: "2026-01-01T00:00:00Z".into(),
+        };
+        let config = CacheConfig {
+            version: VERSION,
+            records: vec![record(b"a"), record(b"b")],
+            images: vec![],
+            mounts: vec![MountRecord {
+                id: "apt".into(),
+                descriptor: descriptor(MediaType::ImageLayerGzip, &Digest::of(b"tar"), 3).unwrap(),
+            }],
+        };
+        let bytes = serde_json::to_vec(&config).unwrap();
+        assert_eq!(serde_json::from_slice::<CacheConfig>(&bytes).unwrap(), config);
+        let m: serde_json::Value = serde_json::from_slice(&config.manifest(&bytes).unwrap()).unwrap();
+        assert_eq!(m["config"]["mediaType"], CONFIG_MEDIA_TYPE);
+        assert_eq!(m["config"]["digest"], Digest::of(&bytes).to_string());
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 2, "{m}");
+        assert_eq!(layers[1]["annotations"][MOUNT_ANNOTATION], "apt");
+    }
+}

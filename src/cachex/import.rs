@@ -26,7 +26,7 @@ const CONFIG_LIMIT: u64 = 4 * MANIFEST_LIMIT;
 const PARALLEL: usize = pull::PARALLEL;
 
 enum Access {
-    Registry { client: Client, path: String },
+    Registry { client: Box<Client>, path: String },
     Local { dir: PathBuf },
 }
 
@@ -145,9 +145,13 @@ impl Imported {
             }
             Access::Local { dir } => {
                 let path = blob_path(dir, digest);
-                let mut file =
-                    std::fs::File::open(&path).map_err(|source| CacheError::Io { cache: cache.clone(), path, source })?;
-                let mut writer = store.blob_writer().map_err(|source| CacheError::Store { cache: cache.clone(), source })?;
+                let mut file = std::fs::File::open(&path).map_err(|source| CacheError::Io {
+                    cache: cache.clone(),
+                    path,
+                    source,
+                })?;
+                let mut writer =
+                    store.blob_writer().map_err(|source| CacheError::Store { cache: cache.clone(), source })?;
                 std::io::copy(&mut file, &mut writer).map_err(|source| CacheError::Io {
                     cache: cache.clone(),
                     path: blob_path(dir, digest),
@@ -171,9 +175,11 @@ fn registry_error(cache: &str, e: RegistryError) -> CacheError {
 
 fn store_error(cache: &str, e: crate::store::StoreError) -> CacheError {
     match e {
-        crate::store::StoreError::DigestMismatch { expected, actual } => {
-            CacheError::DigestMismatch { cache: cache.to_string(), digest: expected.to_string(), actual: actual.to_string() }
-        }
+        crate::store::StoreError::DigestMismatch { expected, actual } => CacheError::DigestMismatch {
+            cache: cache.to_string(),
+            digest: expected.to_string(),
+            actual: actual.to_string(),
+        },
         source => CacheError::Store { cache: cache.to_string(), source },
     }
 }
@@ -201,17 +207,16 @@ fn open(location: &Location, opts: &ClientOptions) -> Result<(Access, CacheConfi
             if config.size > CONFIG_LIMIT {
                 return Err(format("the config", format!("{} bytes is over the limit", config.size)));
             }
-            let bytes = pull::download(&client, &path, &config, || Ok(Vec::new()))
-                .map_err(|e| registry_error(&cache, e))?;
-            Ok((Access::Registry { client, path }, parse_config(&bytes, &cache)?))
+            let bytes =
+                pull::download(&client, &path, &config, || Ok(Vec::new())).map_err(|e| registry_error(&cache, e))?;
+            Ok((Access::Registry { client: Box::new(client), path }, parse_config(&bytes, &cache)?))
         }
         Location::Local(dir) => {
             let index_path = dir.join("index.json");
             let io = |path: &Path, source| CacheError::Io { cache: cache.clone(), path: path.to_path_buf(), source };
-            let index: serde_json::Value = serde_json::from_slice(
-                &std::fs::read(&index_path).map_err(|e| io(&index_path, e))?,
-            )
-            .map_err(|e| format("index.json", e.to_string()))?;
+            let index: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| io(&index_path, e))?)
+                    .map_err(|e| format("index.json", e.to_string()))?;
             let entries = index["manifests"].as_array().cloned().unwrap_or_default();
             let entry = entries
                 .iter()

@@ -138,10 +138,10 @@ mod tests {
         assert_eq!(t.mounts, ["apt", "pip"]);
         assert!(matches!(t.location, Location::Registry(ref r) if r.tag() == "cache"));
         let t = parse_to("type=local,dest=/tmp/c,mounts=a,mounts=b").unwrap();
-        assert_eq!((t.location, t.mode, t.mounts), (Location::Local("/tmp/c".into()), ExportMode::Min, vec![
-            "a".to_string(),
-            "b".to_string()
-        ]));
+        assert_eq!(
+            (t.location, t.mode, t.mounts),
+            (Location::Local("/tmp/c".into()), ExportMode::Min, vec!["a".to_string(), "b".to_string()])
+        );
         assert!(matches!(parse_from("localhost:5000/app:cache").unwrap().location, Location::Registry(_)));
         assert_eq!(parse_from("type=local,src=/c").unwrap().location, Location::Local("/c".into()));
         for bad in ["type=s3,ref=x", "type=local,ref=x", "type=registry", "mode=medium,ref=x", "ref=x,bogus=1"] {

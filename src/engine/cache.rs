@@ -123,7 +123,8 @@ impl StepCache {
             return Some((hit, HitSource::Local));
         }
         let r = self.imported.record(key)?;
-        let hit = CachedLayer { descriptor: r.descriptor.clone(), diff_id: r.diff_id.clone(), created: r.created.clone() };
+        let hit =
+            CachedLayer { descriptor: r.descriptor.clone(), diff_id: r.diff_id.clone(), created: r.created.clone() };
         Some((hit, HitSource::Imported))
     }
 

@@ -152,3 +152,39 @@ fn chain(used: &[Record], final_key: &Digest) -> Vec<Record> {
     out.reverse();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cachex::format::descriptor;
+    use oci_spec::image::MediaType;
+
+    fn record(key: &str, parent: &str) -> Record {
+        let d = Digest::of(key.as_bytes());
+        Record {
+            key: Digest::of(key.as_bytes()),
+            parent: Digest::of(parent.as_bytes()),
+            descriptor: descriptor(MediaType::ImageLayerGzip, &d, 1).unwrap(),
+            diff_id: d,
+            created: String::new(),
+        }
+    }
+
+    #[test]
+    fn min_follows_the_final_chain_and_max_takes_every_record_once() {
+        // Stage "builder": b1 ← b2; final stage based on builder's b2: f1 ← f2; an unrelated stage: x1.
+        let used = vec![
+            record("b1", "base"),
+            record("b2", "b1"),
+            record("x1", "base"),
+            record("f1", "b2"),
+            record("b2", "b1"),
+            record("f2", "f1"),
+        ];
+        let keys = |rs: Vec<Record>| rs.into_iter().map(|r| r.key).collect::<Vec<_>>();
+        let k = |s: &str| Digest::of(s.as_bytes());
+        assert_eq!(keys(chain(&used, &k("f2"))), [k("b1"), k("b2"), k("f1"), k("f2")]);
+        assert_eq!(keys(unique(&used)), [k("b1"), k("b2"), k("x1"), k("f1"), k("f2")]);
+        assert!(chain(&used, &k("nothing")).is_empty());
+    }
+}
