@@ -133,6 +133,9 @@ fn ci_fleet_registry_cache_max_rebuilds_on_a_fresh_store_without_running_anythin
     assert_eq!((recorded.len(), final_layers.len()), (5, 4), "{recorded:?}");
     let fetched: BTreeSet<String> = blob_names(&b.root()).intersection(&recorded).cloned().collect();
     assert_eq!(fetched, final_layers, "B must fetch exactly the final image's layers");
+    // What B fetched is B's own cache from now on; a record whose blob B never fetched is not kept
+    // (it would name a blob the store does not have).
+    assert_eq!(recorded_layers(&b.root()), final_layers);
 }
 
 /// The layer digests of every step-cache record in a store.

@@ -143,7 +143,8 @@ impl StepCache {
         Some(cached)
     }
 
-    /// Remember what a step made or reused on `parent`, for this build's export and in the store.
+    /// Remember what a step made or reused on `parent`, for this build's export, and in the store when
+    /// its blob is there (an imported hit's blob may not be fetched yet: see [`StepCache::persist_fetched`]).
     /// Written atomically (temp file + rename); a failure only costs a miss next time, so it is reported
     /// to the caller but need not fail the build.
     pub fn record(&mut self, parent: &Digest, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
@@ -154,6 +155,31 @@ impl StepCache {
             diff_id: layer.diff_id.clone(),
             created: layer.created.clone(),
         });
+        let present = crate::store::from_oci_digest(layer.descriptor.digest()).is_ok_and(|d| self.store.has_blob(&d));
+        if !present {
+            return Ok(());
+        }
+        self.write(key, layer)
+    }
+
+    /// Records of imported hits whose blobs were just fetched: kept in the store from now on, so the next
+    /// build here hits without `--cache-from`.
+    pub fn persist_fetched(&self, fetched: &[Digest]) -> io::Result<()> {
+        for r in &self.used {
+            let blob = crate::store::from_oci_digest(r.descriptor.digest()).map_err(io::Error::other)?;
+            if fetched.contains(&blob) {
+                let layer = CachedLayer {
+                    descriptor: r.descriptor.clone(),
+                    diff_id: r.diff_id.clone(),
+                    created: r.created.clone(),
+                };
+                self.write(&r.key, &layer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut tmp = self.store.temp_file("cache").map_err(io::Error::other)?;
         serde_json::to_writer(&mut tmp, layer)?;

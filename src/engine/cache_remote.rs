@@ -9,7 +9,7 @@
 use super::cache;
 use super::stage::{fail, Executor};
 use super::{BuildError, StepFailure};
-use crate::cachex::{self, export, CacheConfig, CacheError, CacheTo, ExportMode, Record};
+use crate::cachex::{self, export, CacheConfig, CacheTo, ExportMode, Record};
 use crate::digest::Digest;
 use crate::dockerfile::Location;
 use crate::registry::progress::{Style, TransferProgress};
@@ -31,7 +31,7 @@ impl Executor<'_> {
     }
 
     /// Fetch the blobs of `layers` that the store lacks and an imported cache has, and lease them.
-    pub(super) fn fetch_imported(&mut self, layers: &[Descriptor]) -> Result<(), CacheError> {
+    pub(super) fn fetch_imported(&mut self, layers: &[Descriptor]) -> Result<(), BuildError> {
         if self.cache.imported.is_empty() {
             return Ok(());
         }
@@ -43,7 +43,7 @@ impl Executor<'_> {
         self.fetch_digests(&missing)
     }
 
-    fn fetch_digests(&mut self, missing: &[Digest]) -> Result<(), CacheError> {
+    fn fetch_digests(&mut self, missing: &[Digest]) -> Result<(), BuildError> {
         if missing.is_empty() {
             return Ok(());
         }
@@ -51,7 +51,10 @@ impl Executor<'_> {
         self.cache.imported.fetch_all(self.store, missing)?;
         // Written after the lease began, so gc keeps them; naming them keeps them whatever their mtime.
         for d in missing {
-            self.lease.protect(d).map_err(|source| CacheError::Store { cache: "lease".into(), source })?;
+            self.lease.protect(d)?;
+        }
+        if let Err(e) = self.cache.persist_fetched(missing) {
+            self.progress.debug(&format!("step cache: could not record fetched layers: {e}"));
         }
         Ok(())
     }
@@ -120,7 +123,7 @@ impl Executor<'_> {
 
     /// Imported blobs the export names but the store lacks: fetched, unless they came from the very
     /// cache being written (then the destination has them and a registry push skips them by HEAD).
-    fn fetch_for(&mut self, to: &CacheTo, config: &CacheConfig) -> Result<(), CacheError> {
+    fn fetch_for(&mut self, to: &CacheTo, config: &CacheConfig) -> Result<(), BuildError> {
         let missing: Vec<Digest> = config
             .blobs()
             .filter_map(|d| crate::store::from_oci_digest(d.digest()).ok())
