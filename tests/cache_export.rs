@@ -122,7 +122,10 @@ fn fleet(cache_to: &str, cache_from: &str) -> (Registry, TestContext, TestContex
 
 #[test]
 fn ci_fleet_registry_cache_max_rebuilds_on_a_fresh_store_without_running_anything() {
-    let (_registry, a, b, stderr, _) = fleet("type=registry,ref=REG/cache/app:ci,mode=max", "REG/cache/app:ci");
+    let (registry, a, b, stderr, _) = fleet("type=registry,ref=REG/cache/app:ci,mode=max", "REG/cache/app:ci");
+    // The artifact is an ordinary OCI manifest to other clients.
+    let raw = registry.skopeo_inspect("cache/app:ci", &["--raw"]);
+    assert_eq!(raw["config"]["mediaType"], "application/vnd.rbuild.cache.config.v1+json", "{raw}");
     let runs = run_lines(&stderr);
     assert_eq!(runs.len(), 3, "{stderr}");
     assert!(runs.iter().all(|l| l.ends_with(" CACHED")), "every RUN must be CACHED on B:\n{stderr}");
@@ -152,7 +155,16 @@ fn recorded_layers(root: &Path) -> BTreeSet<String> {
 
 #[test]
 fn ci_fleet_local_cache_rebuilds_on_a_fresh_store_without_running_anything() {
-    let (_registry, _a, _b, stderr, _) = fleet("type=local,dest=DIR,mode=max", "type=local,src=DIR");
+    let (_registry, a, _b, stderr, _) = fleet("type=local,dest=DIR,mode=max", "type=local,src=DIR");
+    // A valid OCI layout: skopeo reads the artifact's manifest from it.
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:latest", a.dir.path().join("cache").display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(raw["config"]["mediaType"], "application/vnd.rbuild.cache.config.v1+json", "{raw}");
     let runs = run_lines(&stderr);
     assert_eq!(runs.len(), 3, "{stderr}");
     assert!(runs.iter().all(|l| l.ends_with(" CACHED")), "every RUN must be CACHED on B:\n{stderr}");
@@ -248,4 +260,22 @@ fn a_missing_cache_is_a_warning_and_the_build_runs() {
     let (stderr, _) = build_ok(&b, &["--cache-from", &format!("{}/cache/none:x", registry.host)]);
     assert!(stderr.contains("warning: cache") && stderr.contains("not found"), "{stderr}");
     assert!(run_lines(&stderr).iter().all(|l| l.contains(" DONE ")), "{stderr}");
+}
+
+#[test]
+fn a_malformed_cache_option_is_a_usage_error() {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\n");
+    for (flag, value, says) in [
+        ("--cache-to", "type=s3,ref=x", "unsupported type \"s3\""),
+        ("--cache-to", "type=local", "type=local takes dest=DIR"),
+        ("--cache-to", "ref=localhost:5000/c:1,mode=medium", "mode is min or max"),
+        ("--cache-from", "type=local,dest=/x", "unknown option \"dest\""),
+    ] {
+        let mut c = rb(&t);
+        c.args(["build", flag, value]).arg(t.ctx());
+        let (code, _, stderr) = out(c);
+        assert_eq!(code, 2, "{flag} {value}: {stderr}");
+        assert!(stderr.contains(&format!("invalid {flag}")) && stderr.contains(says), "{stderr}");
+    }
 }
