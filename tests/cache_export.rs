@@ -279,3 +279,24 @@ fn a_malformed_cache_option_is_a_usage_error() {
         assert!(stderr.contains(&format!("invalid {flag}")) && stderr.contains(says), "{stderr}");
     }
 }
+
+#[test]
+fn a_changed_last_step_runs_on_layers_fetched_from_the_imported_cache() {
+    require_root();
+    let registry = registry_with_base();
+    let a = TestContext::new();
+    context(&a, &registry);
+    build_ok(&a, &["--cache-to", &format!("type=registry,ref={}/cache/app:partial,mode=max", registry.host)]);
+    let b = TestContext::new();
+    context(&b, &registry);
+    let changed =
+        dockerfile(&registry).replace("RUN cat /b.txt /a.txt > /both.txt", "RUN cat /b.txt /a.txt /r.txt > /all.txt");
+    b.write("Dockerfile", &changed);
+    let (stderr, _) = build_ok(&b, &["--cache-from", &format!("{}/cache/app:partial", registry.host)]);
+    let runs = run_lines(&stderr);
+    assert_eq!(runs.iter().filter(|l| l.ends_with(" CACHED")).count(), 2, "{stderr}");
+    assert!(runs.iter().any(|l| l.contains("RUN cat /b.txt /a.txt /r.txt") && l.contains(" DONE ")), "{stderr}");
+    // It read files that only the imported layers hold.
+    let n = b.layer_count("app:1");
+    assert_eq!(b.layer("app:1", n - 1)["all.txt"].data, b"built\na\nrun\n");
+}
