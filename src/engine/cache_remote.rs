@@ -75,8 +75,9 @@ impl Executor<'_> {
         self.ensure_layers(std::slice::from_ref(&descriptor), loc)?;
         let parent = dir.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
-        // Unpacked beside the mount dir, then renamed into place: a concurrent build sees all or nothing.
-        let tmp = self.store.temp_dir_in(parent, "cache-mount").map_err(|e| failed(e.to_string()))?;
+        // Unpacked in the store's tmp/ (same filesystem; a crash leaves debris the next command sweeps),
+        // then renamed into place: a concurrent build sees all or nothing.
+        let tmp = self.store.temp_dir("cache-mount").map_err(|e| failed(e.to_string()))?;
         crate::layer::extract(self.store, &descriptor, tmp.path()).map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_dir(dir);
         let unpacked = tmp.keep();
