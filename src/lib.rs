@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod archive;
+pub mod cachex;
 pub mod cli;
 pub mod context;
 pub mod digest;

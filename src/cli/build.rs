@@ -75,6 +75,16 @@ pub struct BuildCommand {
     #[arg(long)]
     pub push: bool,
 
+    /// Export the build cache: type=registry,ref=NAME[:TAG][,mode=min|max][,mounts=ID1;ID2] or
+    /// type=local,dest=DIR (an OCI layout); repeatable
+    #[arg(value_parser = super::text(), long = "cache-to", value_name = "OPTIONS")]
+    pub cache_to: Vec<String>,
+
+    /// Use an exported build cache: NAME[:TAG], type=registry,ref=NAME[:TAG] or type=local,src=DIR;
+    /// repeatable (a missing cache is a warning)
+    #[arg(value_parser = super::text(), long = "cache-from", value_name = "OPTIONS")]
+    pub cache_from: Vec<String>,
+
     /// Write the image's manifest digest (with --push: the pushed digest) to this file
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
@@ -124,6 +134,11 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     let labels = parse_labels(&a.labels)?;
     let source_date_epoch = super::source_date_epoch(build_args.get("SOURCE_DATE_EPOCH"))?;
     let (seccomp, limits) = a.sandbox.resolve()?;
+    let usage = |e: crate::cachex::CacheError| UsageError(e.to_string());
+    let cache_to =
+        a.cache_to.iter().map(|t| crate::cachex::spec::parse_to(t).map_err(usage)).collect::<Result<_, _>>()?;
+    let cache_from =
+        a.cache_from.iter().map(|t| crate::cachex::spec::parse_from(t).map_err(usage)).collect::<Result<_, _>>()?;
     if !a.context.is_dir() {
         return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());
     }
@@ -178,6 +193,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         debug: g.debug,
         pull: a.pull,
         registry: a.registry.options(),
+        cache_to,
+        cache_from,
     };
     if a.push && req.tags.is_empty() {
         return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());

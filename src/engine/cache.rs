@@ -8,6 +8,12 @@
 //! key. Records live in `<root>/cache/steps/<key>.json` and name the layer blob; a record whose blob was
 //! garbage-collected is a miss. Only layer steps are cached: metadata steps cost nothing, and their effect
 //! is part of the next layer step's key through the config.
+//!
+//! Keys depend only on those inputs, never on where the store or the context is, inode numbers, mtimes or
+//! the host's name: the same Dockerfile and context give the same keys on any machine, which is what lets
+//! records travel between machines (`--cache-to`/`--cache-from`, `crate::cachex`). When a build imported
+//! caches, a local miss is looked up in their records; such a hit names a blob that may still be in the
+//! registry, fetched only when the build needs its bytes (`engine::cache_remote`).
 
 use crate::digest::Digest;
 use crate::fsops::Stamp;
@@ -52,6 +58,11 @@ impl KeyBuilder {
     }
 }
 
+/// The store dir of `RUN --mount=type=cache,id=ID`.
+pub fn mount_dir(store: &Store, id: &str) -> PathBuf {
+    store.cache_mounts_dir().join(Digest::of(id.as_bytes()).hex())
+}
+
 /// The key of something outside the cache chain (a base image, `scratch`).
 pub fn root_key(what: &str) -> Digest {
     KeyBuilder(Sha256::new()).part("root", what.as_bytes()).finish()
@@ -61,22 +72,63 @@ pub struct StepCache {
     dir: PathBuf,
     enabled: bool,
     store: Store,
+    /// Records of `--cache-from` caches, consulted when the store's own miss.
+    pub(super) imported: crate::cachex::Imported,
+    /// Every record this build made or reused, in order: what `--cache-to` exports.
+    used: Vec<crate::cachex::Record>,
+    /// The image times this build settled on (see `Executor::settle_times`), for `--cache-to`.
+    image_times: Vec<crate::cachex::ImageTime>,
+}
+
+/// Where a cache hit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitSource {
+    /// The store's own record; its blob is in the store.
+    Local,
+    /// An imported cache's record; its blob may still have to be fetched.
+    Imported,
 }
 
 impl StepCache {
     pub fn new(store: &Store, enabled: bool) -> StepCache {
-        StepCache { dir: store.step_cache_dir(), enabled, store: store.clone() }
+        StepCache {
+            dir: store.step_cache_dir(),
+            enabled,
+            store: store.clone(),
+            imported: crate::cachex::Imported::default(),
+            used: Vec::new(),
+            image_times: Vec::new(),
+        }
+    }
+
+    /// What this build made or reused, for `--cache-to`.
+    pub fn used(&self) -> &[crate::cachex::Record] {
+        &self.used
+    }
+
+    pub fn image_times(&self) -> &[crate::cachex::ImageTime] {
+        &self.image_times
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
         self.dir.join(format!("{}.json", key.hex()))
     }
 
-    /// The cached layer for `key`, if recorded and its blob is still in the store.
-    pub fn lookup(&self, store: &Store, key: &Digest) -> Option<CachedLayer> {
+    /// The cached layer for `key`: the store's record if its blob is still there, else an imported one.
+    pub fn lookup(&self, store: &Store, key: &Digest) -> Option<(CachedLayer, HitSource)> {
         if !self.enabled {
             return None;
         }
+        if let Some(hit) = self.lookup_local(store, key) {
+            return Some((hit, HitSource::Local));
+        }
+        let r = self.imported.record(key)?;
+        let hit =
+            CachedLayer { descriptor: r.descriptor.clone(), diff_id: r.diff_id.clone(), created: r.created.clone() };
+        Some((hit, HitSource::Imported))
+    }
+
+    fn lookup_local(&self, store: &Store, key: &Digest) -> Option<CachedLayer> {
         let bytes = std::fs::read(self.path(key)).ok()?;
         let cached: CachedLayer = serde_json::from_slice(&bytes).ok()?;
         let blob = crate::store::from_oci_digest(cached.descriptor.digest()).ok()?;
@@ -91,9 +143,43 @@ impl StepCache {
         Some(cached)
     }
 
-    /// Remember what a step made. Written atomically (temp file + rename); a failure only costs a miss
-    /// next time, so it is reported to the caller but need not fail the build.
-    pub fn record(&self, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
+    /// Remember what a step made or reused on `parent`, for this build's export, and in the store when
+    /// its blob is there (an imported hit's blob may not be fetched yet: see [`StepCache::persist_fetched`]).
+    /// Written atomically (temp file + rename); a failure only costs a miss next time, so it is reported
+    /// to the caller but need not fail the build.
+    pub fn record(&mut self, parent: &Digest, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
+        self.used.push(crate::cachex::Record {
+            key: key.clone(),
+            parent: parent.clone(),
+            descriptor: layer.descriptor.clone(),
+            diff_id: layer.diff_id.clone(),
+            created: layer.created.clone(),
+        });
+        let present = crate::store::from_oci_digest(layer.descriptor.digest()).is_ok_and(|d| self.store.has_blob(&d));
+        if !present {
+            return Ok(());
+        }
+        self.write(key, layer)
+    }
+
+    /// Records of imported hits whose blobs were just fetched: kept in the store from now on, so the next
+    /// build here hits without `--cache-from`.
+    pub fn persist_fetched(&self, fetched: &[Digest]) -> io::Result<()> {
+        for r in &self.used {
+            let blob = crate::store::from_oci_digest(r.descriptor.digest()).map_err(io::Error::other)?;
+            if fetched.contains(&blob) {
+                let layer = CachedLayer {
+                    descriptor: r.descriptor.clone(),
+                    diff_id: r.diff_id.clone(),
+                    created: r.created.clone(),
+                };
+                self.write(&r.key, &layer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut tmp = self.store.temp_file("cache").map_err(io::Error::other)?;
         serde_json::to_writer(&mut tmp, layer)?;
@@ -111,13 +197,16 @@ impl StepCache {
         if !self.enabled {
             return None;
         }
-        let bytes = std::fs::read(self.image_path(key)).ok()?;
-        serde_json::from_slice::<ImageTime>(&bytes).ok().map(|t| t.created)
+        match std::fs::read(self.image_path(key)) {
+            Ok(bytes) => serde_json::from_slice::<ImageTime>(&bytes).ok().map(|t| t.created),
+            Err(_) => self.imported.image_time(key).map(String::from),
+        }
     }
 
     /// Remember an image's time, atomically; touched again when reused, so the least recently used
     /// records are the ones builder prune drops first.
-    pub fn record_image_time(&self, key: &Digest, created: &str) -> io::Result<()> {
+    pub fn record_image_time(&mut self, key: &Digest, created: &str) -> io::Result<()> {
+        self.image_times.push(crate::cachex::ImageTime { key: key.clone(), created: created.to_string() });
         let path = self.image_path(key);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -38,6 +38,7 @@ impl Executor<'_> {
     /// A fresh writable filesystem for the next layer step of `st`.
     pub(super) fn prepare_step(&mut self, st: &mut StageState, loc: Location) -> Result<StepFs, StepFailure> {
         let io = |e: std::io::Error| fail(loc, format!("creating a work dir: {e}"));
+        self.ensure_layers(&st.layers, loc)?;
         match self.backend {
             Backend::Overlay => {
                 let mut lowers =
@@ -139,6 +140,7 @@ impl Executor<'_> {
         if let Some(p) = self.views.get(&key) {
             return Ok(p.clone());
         }
+        self.ensure_layers(layers, loc)?;
         let path = match self.backend {
             Backend::Copy => self.rootfs(layers, &None, loc)?,
             Backend::Overlay => {

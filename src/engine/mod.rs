@@ -7,6 +7,7 @@
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
 
 pub mod cache;
+mod cache_remote;
 pub mod context;
 pub mod copy;
 pub mod fetch;
@@ -58,6 +59,9 @@ pub struct BuildRequest {
     pub pull: images::PullPolicy,
     /// How to reach registries for those pulls.
     pub registry: crate::registry::ClientOptions,
+    /// Where to export the build cache (`--cache-to`), and the caches to consult (`--cache-from`).
+    pub cache_to: Vec<crate::cachex::CacheTo>,
+    pub cache_from: Vec<crate::cachex::CacheFrom>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +85,8 @@ pub enum BuildError {
     Image(#[from] crate::image::ImageError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    Cache(#[from] crate::cachex::CacheError),
 }
 
 /// A failure at an instruction, before it is given the file name.
@@ -133,9 +139,16 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
+    exec.import_caches();
     let result = exec.build_stage(plan.target).map_err(|f| req.at(f.location, f.message))?;
+    let final_key = exec.stages[result].as_ref().map(|s| s.key.clone());
     let (image, layers) = exec.finish(result, &req.labels).map_err(|f| req.at(f.location, f.message))?;
+    // Layers taken from an imported cache are fetched now if nothing needed their bytes before.
+    exec.fetch_imported(&layers)?;
     let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;
+    if let Some(key) = final_key.filter(|_| !req.cache_to.is_empty()) {
+        exec.export_caches(&key)?;
+    }
     let warnings = exec.unused_build_args();
     for w in &warnings {
         progress.warn(w);

@@ -148,6 +148,17 @@ impl Progress {
         }
     }
 
+    /// A line about the build as a whole (e.g. `exporting cache to …`).
+    pub fn message(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match self.mode {
+            Mode::Json => json_line(serde_json::json!({"event": "message", "message": text})),
+            _ => self.line(&format!("#{text}")),
+        }
+    }
+
     pub fn warn(&self, text: &str) {
         // Warnings matter even with -q: they go to stderr regardless.
         self.clear_spinner();

@@ -2,7 +2,7 @@
 //! does). Both expand their words with the stage's variables, write into a fresh upper dir, and end in
 //! `finish_step`.
 
-use super::cache::{self, CachedLayer, KeyBuilder};
+use super::cache::{self, CachedLayer, HitSource, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
 use super::fs::StepFs;
@@ -279,15 +279,21 @@ impl Executor<'_> {
 
     /// On a cache hit, take the recorded layer instead of running the step.
     fn reuse_cached(&mut self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
-        let Some(cached) = self.cache.lookup(self.store, key) else { return Ok(false) };
+        let Some((cached, source)) = self.cache.lookup(self.store, key) else { return Ok(false) };
         let blob = crate::store::from_oci_digest(cached.descriptor.digest())
             .map_err(|e| fail(step.location, e.to_string()))?;
         // Checked and leased under the store lock: a gc between the lookup and here makes this a miss.
         let locked = self.store.lock().map_err(|e| fail(step.location, e.to_string()))?;
-        if !locked.protect_present(&mut self.lease, &[blob]).map_err(|e| fail(step.location, e.to_string()))? {
+        let present =
+            locked.protect_present(&mut self.lease, &[blob]).map_err(|e| fail(step.location, e.to_string()))?;
+        drop(locked);
+        // An imported record's blob is fetched (and leased) only when the build needs its bytes.
+        if !present && source == HitSource::Local {
             return Ok(false);
         }
-        drop(locked);
+        if let Err(e) = self.cache.record(&st.key, key, &cached) {
+            self.progress.debug(&format!("step cache: could not record {key}: {e}"));
+        }
         st.layers.push(cached.descriptor);
         st.image.diff_ids.push(cached.diff_id);
         let created = match self.req.source_date_epoch {
@@ -316,7 +322,7 @@ impl Executor<'_> {
         {
             let cached =
                 CachedLayer { descriptor: descriptor.clone(), diff_id: diff_id.clone(), created: h.created.clone() };
-            if let Err(e) = self.cache.record(&key, &cached) {
+            if let Err(e) = self.cache.record(&st.key, &key, &cached) {
                 self.progress.debug(&format!("step cache: could not record {key}: {e}"));
             }
         }
@@ -370,7 +376,8 @@ impl Executor<'_> {
                     Bind { source: path, target: target.clone(), readonly: !*readwrite }
                 }
                 MountSpec::Cache { id, target, readonly } => {
-                    let dir = self.store.cache_mounts_dir().join(crate::digest::Digest::of(id.as_bytes()).hex());
+                    let dir = cache::mount_dir(self.store, id);
+                    self.restore_cache_mount(id, &dir, loc)?;
                     std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
                     Bind { source: dir, target: target.clone(), readonly: *readonly }
                 }
