@@ -368,20 +368,128 @@ fn history_shows_docker_columns_newest_first() {
 }
 
 #[test]
-fn a_closed_pipe_ends_a_listing_quietly() {
+fn a_closed_pipe_ends_every_listing_quietly() {
     let t = TestContext::new();
     t.write("Dockerfile", "FROM scratch\nCOPY f /f\n");
     t.write("f", "x");
     t.build("p:1", &[]);
-    // The reading end is closed before rbuild writes: its first write fails with EPIPE.
-    let (reader, writer) = nix::unistd::pipe().unwrap();
-    drop(reader);
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
-        .env("RBUILD_ROOT", t.root())
-        .args(["history", "p:1"])
-        .stdout(std::process::Stdio::from(writer))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    for args in [
+        &["history", "p:1"][..],
+        &["images"],
+        &["images", "-q"],
+        &["images", "--format", "json"],
+        &["images", "--format", "table {{.ID}}"],
+        &["inspect", "p:1"],
+        &["system", "df", "-v"],
+    ] {
+        // The reading end is closed before rbuild writes: its first write fails with EPIPE.
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
+            .env("RBUILD_ROOT", t.root())
+            .args(args)
+            .stdout(std::process::Stdio::from(writer))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn an_unknown_subcommand_says_so() {
+    let t = TestContext::new();
+    let err = t.fails(&["ps"], 2);
+    assert!(err.contains("unrecognized subcommand 'ps'"), "{err}");
+}
+
+/// Four images at fixed creation times (SOURCE_DATE_EPOCH): base:1 (label tier=base), app1:1 and app2:1
+/// (tier=web, app2 also tagged app2:latest), and one dangling image (web:1 rebuilt with other content).
+fn listing_store(t: &TestContext) {
+    t.write("f", "x");
+    for (tag, epoch, tier) in
+        [("base:1", 100, "base"), ("app1:1", 200, "web"), ("app2:1", 300, "web"), ("web:1", 400, "web")]
+    {
+        t.write("Dockerfile", &format!("FROM scratch\nLABEL tier={tier} name={tag}\nCOPY f /f\n"));
+        t.build(tag, &["--build-arg", &format!("SOURCE_DATE_EPOCH={epoch}")]);
+    }
+    t.ok(&["tag", "app2:1", "app2:latest"]);
+    t.write("f", "changed");
+    t.build("web:1", &["--build-arg", "SOURCE_DATE_EPOCH=500"]);
+}
+
+#[test]
+fn defect8_images_filter_dangling_reference_label_before_since() {
+    let t = TestContext::new();
+    listing_store(&t);
+    let names = |filters: &[&str]| -> Vec<String> {
+        let mut args = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        t.ok(&args).lines().map(String::from).collect()
+    };
+    assert_eq!(names(&[]), ["web:1", "<none>:<none>", "app2:1", "app2:latest", "app1:1", "base:1"]);
+    assert_eq!(names(&["dangling=true"]), ["<none>:<none>"]);
+    assert_eq!(names(&["dangling=false"]), ["web:1", "app2:1", "app2:latest", "app1:1", "base:1"]);
+    // Only the matching names of an image are listed; a bare repository pattern matches every tag.
+    assert_eq!(names(&["reference=app2:l*"]), ["app2:latest"]);
+    assert_eq!(names(&["reference=app*"]), ["app2:1", "app2:latest", "app1:1"]);
+    // The same key repeated ORs (reference) ...
+    assert_eq!(names(&["reference=base", "reference=web"]), ["web:1", "base:1"]);
+    // ... different keys AND.
+    assert_eq!(names(&["label=tier=web", "reference=app1"]), ["app1:1"]);
+    assert_eq!(names(&["label=tier=web", "dangling=false"]), ["web:1", "app2:1", "app2:latest", "app1:1"]);
+    assert_eq!(names(&["label=tier"]).len(), 6);
+    // Repeated labels must all match.
+    assert_eq!(names(&["label=tier=web", "label=name=app1:1"]), ["app1:1"]);
+    assert_eq!(names(&["before=app2:1"]), ["app1:1", "base:1"]);
+    assert_eq!(names(&["since=app2:1"]), ["web:1", "<none>:<none>"]);
+    assert_eq!(names(&["since=base:1", "before=web:1", "reference=app1"]), ["app1:1"]);
+    // The positional REPOSITORY[:TAG] is a reference filter, as in docker.
+    assert_eq!(t.ok(&["images", "-q", "app2"]).lines().count(), 2);
+    assert_eq!(t.ok(&["images", "--format", "{{.Tag}}", "docker.io/library/app2:1"]), "1\n");
+
+    for (bad, what) in
+        [("dangling=maybe", "true or false"), ("colour=red", "unknown filter"), ("reference=[", "pattern")]
+    {
+        let err = t.fails(&["images", "--filter", bad], 2);
+        assert!(err.contains(bad) && err.contains(what), "{err}");
+    }
+    let err = t.fails(&["images", "--filter", "before=nope:1"], 1);
+    assert!(err.contains("image \"nope:1\" not found"), "{err}");
+}
+
+#[test]
+fn defect8_table_format_gives_docker_headers_and_aligned_columns() {
+    let t = TestContext::new();
+    listing_store(&t);
+    let table = t.ok(&[
+        "images",
+        "--filter",
+        "reference=app1",
+        "--format",
+        r"table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedAt}}",
+    ]);
+    let id = &t.ok(&["images", "-q", "app1:1"])[..12];
+    // Go's tabwriter with docker's settings: each column is max(10, widest cell + 3) wide.
+    assert_eq!(
+        table,
+        format!("REPOSITORY   TAG       IMAGE ID       CREATED AT\napp1         1         {id}   1970-01-01 00:03:20 +0000 UTC\n")
+    );
+    // `json` is one object per line with docker's field names.
+    let json = t.ok(&["images", "--format", "json", "app1:1"]);
+    let row: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        (row["Repository"].as_str(), row["Tag"].as_str(), row["ID"].as_str()),
+        (Some("app1"), Some("1"), Some(id))
+    );
+    // history and system df take the same formats.
+    let history = t.ok(&["history", "--format", r"table {{.CreatedBy}}\t{{.Size}}", "app1:1"]);
+    assert_eq!(history.lines().next().unwrap(), "CREATED BY                   SIZE");
+    let df = t.ok(&["system", "df", "--format", r"table {{.Type}}\t{{.TotalCount}}"]);
+    assert_eq!(df.lines().next().unwrap(), "TYPE                 TOTAL");
+    assert!(df.lines().nth(1).unwrap().starts_with("Images               5"), "{df}");
+    let plain = t.ok(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
+    assert_eq!(plain.lines().next().unwrap(), "Images=5");
 }

@@ -75,12 +75,8 @@ pub fn remove_images(store: &Locked<'_>, all: bool, filters: &[Filter]) -> anyho
                 continue;
             }
         }
-        if filters.iter().any(|f| matches!(f, Filter::Label { .. })) {
-            let full = store.load_image(&image.manifest_digest, Vec::new())?;
-            let labels = full.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default();
-            if !filters.iter().all(|f| f.labels_match(&labels)) {
-                continue;
-            }
+        if !filters.iter().all(|f| f.labels_match(&image.labels)) {
+            continue;
         }
         for name in store.remove_manifest(&image.manifest_digest)? {
             println!("untagged: {name}");

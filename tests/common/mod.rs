@@ -80,6 +80,32 @@ impl TestContext {
         c
     }
 
+    /// Run `rbuild ARGS` and insist on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.rbuild().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "rbuild {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run `rbuild ARGS` expecting exit code `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.rbuild().args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "rbuild {args:?}:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
     /// `rbuild build -t TAG ctx` with extra args; asserts success.
     pub fn build(&self, tag: &str, extra: &[&str]) -> String {
         let out = self.rbuild().arg("build").arg("-q").arg("-t").arg(tag).args(extra).arg(self.ctx()).output().unwrap();
