@@ -385,12 +385,7 @@ fn a_closed_pipe_ends_every_listing_quietly() {
         // The reading end is closed before rbuild writes: its first write fails with EPIPE.
         let (reader, writer) = nix::unistd::pipe().unwrap();
         drop(reader);
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"))
-            .env("RBUILD_ROOT", t.root())
-            .args(args)
-            .stdout(std::process::Stdio::from(writer))
-            .output()
-            .unwrap();
+        let out = t.process().args(args).stdout(std::process::Stdio::from(writer)).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }

@@ -94,6 +94,12 @@ impl Locked<'_> {
         digests.iter().try_for_each(|d| lease.protect(d))?;
         Ok(image)
     }
+
+    /// Every blob a live lease holds; an image whose manifest is among them is in use by a running
+    /// build (its base image) or a running `rbuild run`, and is not removed.
+    pub fn in_use(&self) -> Result<BTreeSet<Digest>, StoreError> {
+        Ok(protected(self)?.digests)
+    }
 }
 
 impl Drop for Lease {

@@ -80,6 +80,13 @@ impl TestContext {
         c
     }
 
+    /// The real binary as a std Command, for tests that spawn it or give it pipes (assert_cmd's cannot).
+    pub fn process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"));
+        c.env("RBUILD_ROOT", self.root()).env_remove("SOURCE_DATE_EPOCH").current_dir(self.dir.path());
+        c
+    }
+
     /// Run `rbuild ARGS` and insist on success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.rbuild().args(args).output().unwrap();
@@ -221,6 +228,15 @@ pub fn read_tar(data: &[u8]) -> BTreeMap<String, TarEntry> {
         );
     }
     out
+}
+
+/// Poll `done` until it holds; fail after 20 s (a hang, not a timing assertion).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The pids of the processes whose environment holds `marker` (`K=V`), e.g. everything a sandbox ran.
