@@ -106,3 +106,46 @@ fn defect9_a_full_disk_fails_with_the_path_and_leaves_the_store_consistent() {
         assert_eq!(t.layer("small:1", 0)["small"].data, b"earlier image");
     }
 }
+
+#[test]
+fn defect9_system_check_compares_snapshots_with_their_layers_and_repair_removes_a_broken_one() {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t.write("Dockerfile", "FROM busybox\nRUN mkdir /d && echo made > /d/f && rm /bin/vi && chmod 700 /d\nCOPY a /a\n");
+    t.write("a", "a");
+    t.build("snap:1", &[]);
+    // Snapshots unpacked from a layer (busybox) and adopted from a build's upper dir (RUN, COPY) agree
+    // with their layers, whiteouts and all.
+    let snapshots = t.root().join("snapshots");
+    let count = std::fs::read_dir(&snapshots).unwrap().count();
+    assert_eq!(count, 3, "busybox, RUN and COPY snapshots");
+    let check = t.ok(&["system", "check"]);
+    assert!(check.contains("0 problem(s)"), "{check}");
+
+    // Corrupt the RUN step's snapshot: the file it wrote gets other bytes (of the same length).
+    let run_snapshot = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("d/f").exists())
+        .expect("the RUN step's snapshot");
+    std::fs::write(run_snapshot.join("d/f"), "MADE\n").unwrap();
+    let out = t.rbuild().args(["system", "check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(&format!("{}: snapshot of layer", run_snapshot.display())), "{stdout}");
+    assert!(stdout.contains("d/f has other content"), "{stdout}");
+    assert!(stdout.contains("1 problem(s)"), "{stdout}");
+
+    let repaired = t.ok(&["system", "check", "--repair"]);
+    assert!(repaired.contains(&format!("removed: {}", run_snapshot.display())), "{repaired}");
+    assert!(repaired.contains("0 problem(s)"), "{repaired}");
+    assert!(!run_snapshot.exists());
+    // Only the broken one went, and the next user unpacks it again from the layer.
+    assert_eq!(std::fs::read_dir(&snapshots).unwrap().count(), 2);
+    let out = t.ok(&["run", "--rm", "snap:1", "cat", "/d/f", "/a"]);
+    assert_eq!(out, "made\na");
+    assert!(run_snapshot.join("d/f").exists());
+    assert_eq!(std::fs::read_to_string(run_snapshot.join("d/f")).unwrap(), "made\n");
+    assert!(t.ok(&["system", "check"]).contains("0 problem(s)"));
+}

@@ -100,6 +100,11 @@ impl Locked<'_> {
     pub fn in_use(&self) -> Result<BTreeSet<Digest>, StoreError> {
         Ok(protected(self)?.digests)
     }
+
+    /// Whether any build or container is running (holds a lease): snapshots may be mounted.
+    pub fn leases_live(&self) -> Result<bool, StoreError> {
+        Ok(protected(self)?.live > 0)
+    }
 }
 
 impl Drop for Lease {
