@@ -305,3 +305,66 @@ fn export_equals_umoci_unpack_file_for_file() {
     let out = t.rbuild().args(["export", "exp:1"]).output().unwrap();
     assert_eq!(out.stdout, std::fs::read(&tar).unwrap());
 }
+
+#[test]
+fn defect7_import_applies_every_change_docker_accepts_and_refuses_the_rest() {
+    let t = TestContext::new();
+    let tarball = t.dir.path().join("rootfs.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&tarball).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "etc/hello", &b"hi"[..]).unwrap();
+    b.into_inner().unwrap();
+    let tarball = tarball.to_str().unwrap();
+    let changes = [
+        r#"CMD ["serve", "--port", "80"]"#,
+        "ENTRYPOINT /bin/app",
+        "ENV A=1 B=two",
+        "ENV C=${A}x",
+        "EXPOSE 80 53/udp",
+        "HEALTHCHECK --interval=5s CMD true",
+        "LABEL org.example.k=v",
+        "ONBUILD RUN echo child",
+        "STOPSIGNAL SIGQUIT",
+        "USER app:app",
+        "VOLUME /data",
+        "WORKDIR /srv",
+        "WORKDIR www",
+    ];
+    let mut args = vec!["import", "-m", "imported by the test", tarball, "imp:1"];
+    for c in &changes {
+        args.extend(["--change", c]);
+    }
+    t.ok(&args);
+    let cfg = t.config("imp:1");
+    let c = &cfg["config"];
+    assert_eq!(c["Cmd"], serde_json::json!(["serve", "--port", "80"]));
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c", "/bin/app"]));
+    assert_eq!(c["Env"], serde_json::json!(["A=1", "B=two", "C=1x"]));
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"80/tcp": {}, "53/udp": {}}));
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["Labels"], serde_json::json!({"org.example.k": "v"}));
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
+    assert_eq!(c["StopSignal"], "SIGQUIT");
+    assert_eq!(c["User"], "app:app");
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["WorkingDir"], "/srv/www");
+    // One history entry, as docker import writes: the message is its comment.
+    assert_eq!(cfg["history"].as_array().unwrap().len(), 1, "{cfg}");
+    assert_eq!(cfg["history"][0]["comment"], "imported by the test");
+    assert_eq!(t.ok(&["history", "--format", "{{.Comment}}", "imp:1"]), "imported by the test\n");
+
+    for bad in ["SHELL [\"/bin/bash\", \"-c\"]", "MAINTAINER me", "RUN true", "COPY a b", "ARG X=1"] {
+        let err = t.fails(&["import", tarball, "bad:1", "-c", bad], 2);
+        let keyword = bad.split(' ').next().unwrap();
+        assert!(err.contains(&format!("{keyword} is not a valid change command")), "{bad}: {err}");
+        assert!(err.contains("accepted: CMD, ENTRYPOINT"), "{err}");
+    }
+    for (bad, why) in [("STOPSIGNAL NOPE", "invalid signal"), ("EXPOSE x", "invalid containerPort"), ("ENV", "ENV")] {
+        let err = t.fails(&["import", tarball, "bad:1", "--change", bad], 2);
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+    assert_eq!(t.ok(&["images", "-q", "bad"]), "", "no image from a refused import");
+}
