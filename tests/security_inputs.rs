@@ -88,13 +88,6 @@ fn defect9_non_utf8_names_are_copied_with_their_bytes_and_excluded_ones_ignored(
     assert!(!lines.iter().any(|l| l.ends_with(b".log")));
 }
 
-/// `t.rbuild()` as a std `Command` (to wait for it ourselves).
-fn std_rbuild(t: &TestContext) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"));
-    c.env("RBUILD_ROOT", t.root()).env_remove("SOURCE_DATE_EPOCH").current_dir(t.dir.path());
-    c
-}
-
 /// Run rbuild to completion; its wall time and CPU time (user + system, of that process alone).
 // The child is reaped by wait4 (which also gives its rusage), not by `Child::wait`.
 #[allow(clippy::zombie_processes)]
@@ -121,17 +114,22 @@ fn timed(cmd: &mut std::process::Command) -> (std::process::ExitStatus, String, 
     (std::process::ExitStatus::from_raw(status), reader.join().unwrap(), wall, cpu)
 }
 
+/// A FROM scratch Dockerfile of 100 000 `KEYWORD Ki=valuei` lines.
+fn many_lines(keyword: &str) -> String {
+    let mut text = String::from("FROM scratch\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("{keyword} K{i}=value{i}\n"));
+    }
+    text
+}
+
 /// A FROM scratch Dockerfile of 100 000 metadata lines must build in under 5 s (the bound). The
 /// bound is on rbuild's own CPU time, so that a CI box busy with other jobs cannot make it flake; the
 /// wall time is printed beside it.
 fn many_lines_build_fast(keyword: &str) {
     let t = TestContext::new();
-    let mut text = String::from("FROM scratch\n");
-    for i in 0..100_000 {
-        text.push_str(&format!("{keyword} K{i}=value{i}\n"));
-    }
-    t.write("Dockerfile", &text);
-    let mut cmd = std_rbuild(&t);
+    t.write("Dockerfile", &many_lines(keyword));
+    let mut cmd = t.process();
     cmd.args(["build", "-q", "-t", "many:1"]).arg(t.ctx());
     let (status, err, wall, cpu) = timed(&mut cmd);
     assert!(status.success(), "{err}");
@@ -155,6 +153,31 @@ fn defect10_100k_label_lines_build_in_under_5s() {
     many_lines_build_fast("LABEL");
 }
 
+/// `rbuild lint` of 100 000 ENV lines took minutes (the UndefinedVar rule rebuilt the set of defined
+/// names at every step): it must be linear, bounded on CPU time as the build above. The child gets a
+/// CPU rlimit so that quadratic code fails in seconds instead of running for half an hour.
+#[test]
+fn defect10_lint_of_100k_env_lines_is_linear() {
+    let t = TestContext::new();
+    let dockerfile = t.write("Dockerfile", &many_lines("ENV"));
+    let mut cmd = t.process();
+    cmd.arg("lint").arg(&dockerfile);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = libc::rlimit { rlim_cur: 20, rlim_max: 20 };
+            if libc::setrlimit(libc::RLIMIT_CPU, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (status, err, wall, cpu) = timed(&mut cmd);
+    eprintln!("lint of 100 000 ENV lines: {cpu:?} CPU, {wall:?} wall");
+    assert!(status.success(), "lint failed or hit the CPU limit ({status:?}): {err}");
+    assert!(cpu < Duration::from_secs(5), "lint of 100 000 ENV lines took {cpu:?} of CPU (wall {wall:?})");
+}
+
 #[test]
 fn defect10_2000_dockerignore_patterns_over_20000_files_list_in_seconds() {
     let t = TestContext::new();
@@ -170,7 +193,7 @@ fn defect10_2000_dockerignore_patterns_over_20000_files_list_in_seconds() {
         .map(|i| if i % 2 == 1 { format!("**/nomatch{i}*.log\n") } else { format!("d{i}/x{i}?.tmp\n") })
         .collect();
     t.write(".dockerignore", &format!("{patterns}d7/f1*.txt\n!d7/f15.txt\n"));
-    let mut cmd = std_rbuild(&t);
+    let mut cmd = t.process();
     cmd.args(["context", "ls"]).arg(t.ctx());
     let start = Instant::now();
     let out = cmd.output().unwrap();
