@@ -3,14 +3,12 @@
 
 mod common;
 
-use common::{pids_with, require_root, wait_until, TestContext};
+use common::{noise, pids_with, require_root, wait_until, TestContext};
 use std::process::Stdio;
 
 #[test]
 fn defect9_rmi_and_prune_of_an_image_a_running_container_uses_are_refused() {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
+    let t = TestContext::busybox();
     let id = t.ok(&["images", "-q", "--no-trunc", "busybox"]).trim().to_string();
     let marker = format!("RBUILD_TEST_INUSE={}", std::process::id());
     let mut child = t
@@ -83,15 +81,7 @@ fn defect9_a_full_disk_fails_with_the_path_and_leaves_the_store_consistent() {
     // 40 MB overflows the disk while COPY writes the file; 14 MB fits there, then overflows while
     // the layer blob (incompressible) is written next to it.
     for (size, stage) in [(40_000_000, "copying"), (14_000_000, "writing the layer")] {
-        let mut noise = vec![0u8; size];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for b in noise.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
-        std::fs::write(t.ctx().join("big"), noise).unwrap();
+        std::fs::write(t.ctx().join("big"), noise(size, 1)).unwrap();
         t.write("Dockerfile", "FROM scratch\nCOPY big /big\n");
         let out = t.rbuild().args(["build", "-q", "-t", "big:1"]).arg(t.ctx()).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -109,9 +99,7 @@ fn defect9_a_full_disk_fails_with_the_path_and_leaves_the_store_consistent() {
 
 #[test]
 fn defect9_system_check_compares_snapshots_with_their_layers_and_repair_removes_a_broken_one() {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
+    let t = TestContext::busybox();
     t.write("Dockerfile", "FROM busybox\nRUN mkdir /d && echo made > /d/f && rm /bin/vi && chmod 700 /d\nCOPY a /a\n");
     t.write("a", "a");
     t.build("snap:1", &[]);
