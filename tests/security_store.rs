@@ -201,7 +201,11 @@ fn defect5_base_removed_mid_build_never_publishes_a_broken_image() {
         fs::File::options().write(true).open(path).unwrap().set_modified(hour_ago).unwrap();
     }
     let mut build = build_until_run_starts(&t, "victim:1");
-    t.rbuild().args(["rmi", "busybox:latest"]).assert().success();
+    // The build uses the base: removing it is refused (issue 9), -f only takes its name away, and a
+    // prune keeps the now unnamed base while the build runs.
+    let err = t.fails(&["rmi", "busybox:latest"], 1);
+    assert!(err.contains("must force"), "{err}");
+    t.rbuild().args(["rmi", "-f", "busybox:latest"]).assert().success();
     t.rbuild().arg("prune").assert().success();
     let status = build.wait().unwrap();
     if status.success() {
