@@ -5,17 +5,11 @@
 
 mod common;
 
-use common::TestContext;
+use common::{tool, TestContext};
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-
-fn tool(name: &str) -> Command {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(found.status.success(), "{name} is required for interop tests: apt-get install -y {name}");
-    Command::new(name)
-}
 
 fn example_context(t: &TestContext) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");

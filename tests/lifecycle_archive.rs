@@ -3,32 +3,10 @@
 
 mod common;
 
-use common::TestContext;
+use common::{run_tool, tool, TestContext};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn ok(t: &TestContext, args: &[&str]) -> String {
-    let out = t.rbuild().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "rbuild {args:?} failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn entry_of(t: &TestContext, name: &str) -> Value {
-    let index = t.index();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("{name} not in {index}"))
-}
 
 fn built() -> TestContext {
     let t = TestContext::new();
@@ -40,31 +18,29 @@ fn built() -> TestContext {
 }
 
 fn skopeo(args: &[&str]) {
-    let out =
-        std::process::Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
-    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    run_tool(tool("skopeo").args(args));
 }
 
 #[test]
 fn save_then_load_keeps_image_id_and_manifest_digest_in_both_formats() {
     let t = built();
-    let want = entry_of(&t, "app:1")["digest"].clone();
+    let want = t.index_entry("app:1")["digest"].clone();
     let id = t.config("app:1");
     for format in ["docker", "oci"] {
         let archive = t.dir.path().join(format!("{format}.tar"));
-        ok(&t, &["save", "--format", format, "-o", archive.to_str().unwrap(), "app:1"]);
+        t.ok(&["save", "--format", format, "-o", archive.to_str().unwrap(), "app:1"]);
         let fresh = TestContext::new();
-        let out = ok(&fresh, &["load", "-i", archive.to_str().unwrap()]);
+        let out = fresh.ok(&["load", "-i", archive.to_str().unwrap()]);
         assert!(out.contains("Loaded image: app:1"), "{out}");
-        assert_eq!(entry_of(&fresh, "app:1")["digest"], want, "{format}: same manifest");
+        assert_eq!(fresh.index_entry("app:1")["digest"], want, "{format}: same manifest");
         assert_eq!(fresh.config("app:1"), id, "{format}: same config");
-        ok(&fresh, &["system", "check"]);
+        fresh.ok(&["system", "check"]);
     }
     // Two images sharing a layer: the blob is written once.
     t.write("g", "three");
     t.build("app:2", &[]);
     let both = t.dir.path().join("both.tar");
-    ok(&t, &["save", "-o", both.to_str().unwrap(), "app:1", "app:2"]);
+    t.ok(&["save", "-o", both.to_str().unwrap(), "app:1", "app:2"]);
     let names = common::read_tar(&std::fs::read(&both).unwrap());
     let shared = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
     assert_eq!(names.keys().filter(|k| k.ends_with(&shared)).count(), 1);
@@ -85,8 +61,8 @@ fn skopeo_reads_our_archives_and_writes_one_we_load() {
     let dir = t.dir.path();
     let docker = dir.join("d.tar");
     let oci = dir.join("o.tar");
-    ok(&t, &["save", "-o", docker.to_str().unwrap(), "app:1"]);
-    ok(&t, &["save", "--format", "oci", "-o", oci.to_str().unwrap(), "app:1"]);
+    t.ok(&["save", "-o", docker.to_str().unwrap(), "app:1"]);
+    t.ok(&["save", "--format", "oci", "-o", oci.to_str().unwrap(), "app:1"]);
     skopeo(&["inspect", &format!("docker-archive:{}", docker.display())]);
     skopeo(&["inspect", &format!("oci-archive:{}:app:1", oci.display())]);
     let theirs = dir.join("skopeo.tar");
@@ -96,11 +72,11 @@ fn skopeo_reads_our_archives_and_writes_one_we_load() {
         &format!("docker-archive:{}:copied:1", theirs.display()),
     ]);
     let fresh = TestContext::new();
-    let out = ok(&fresh, &["load", "-i", theirs.to_str().unwrap()]);
+    let out = fresh.ok(&["load", "-i", theirs.to_str().unwrap()]);
     assert!(out.contains("copied:1"), "{out}");
     assert_eq!(fresh.config("copied:1"), t.config("app:1"), "the same image (ID) through skopeo's docker-archive");
     assert_eq!(fresh.layer("copied:1", 1)["dir/g"].data, b"two");
-    ok(&fresh, &["system", "check"]);
+    fresh.ok(&["system", "check"]);
 }
 
 /// Every file under the store with its bytes: "exactly as it was" is this map being equal.
@@ -151,7 +127,7 @@ fn raw_entry(
 fn hostile_archives_are_refused_and_leave_the_store_as_it_was() {
     let t = built();
     let good = t.dir.path().join("good.tar");
-    ok(&t, &["save", "-o", good.to_str().unwrap(), "app:1"]);
+    t.ok(&["save", "-o", good.to_str().unwrap(), "app:1"]);
     let good = std::fs::read(&good).unwrap();
     let entries = common::read_tar(&good);
     let layer = t.manifest("app:1")["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
@@ -220,7 +196,7 @@ fn hostile_archives_are_refused_and_leave_the_store_as_it_was() {
         assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
         assert!(stderr.contains(says) && stderr.contains("nothing was loaded"), "{what}: {stderr}");
         assert_eq!(snapshot(&t.root()), before, "{what}: the store changed");
-        ok(&t, &["system", "check"]);
+        t.ok(&["system", "check"]);
     }
     assert!(!t.dir.path().join("evil").exists());
 }
@@ -267,7 +243,7 @@ fn export_equals_umoci_unpack_file_for_file() {
     );
     t.build("exp:1", &[]);
     let tar = t.dir.path().join("rootfs.tar");
-    ok(&t, &["export", "exp:1", "-o", tar.to_str().unwrap()]);
+    t.ok(&["export", "exp:1", "-o", tar.to_str().unwrap()]);
     let mut ours: BTreeMap<String, FileView> = BTreeMap::new();
     let entries = common::read_tar(&std::fs::read(&tar).unwrap());
     for (path, e) in &entries {
@@ -304,4 +280,67 @@ fn export_equals_umoci_unpack_file_for_file() {
     // To standard output too.
     let out = t.rbuild().args(["export", "exp:1"]).output().unwrap();
     assert_eq!(out.stdout, std::fs::read(&tar).unwrap());
+}
+
+#[test]
+fn defect7_import_applies_every_change_docker_accepts_and_refuses_the_rest() {
+    let t = TestContext::new();
+    let tarball = t.dir.path().join("rootfs.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&tarball).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "etc/hello", &b"hi"[..]).unwrap();
+    b.into_inner().unwrap();
+    let tarball = tarball.to_str().unwrap();
+    let changes = [
+        r#"CMD ["serve", "--port", "80"]"#,
+        "ENTRYPOINT /bin/app",
+        "ENV A=1 B=two",
+        "ENV C=${A}x",
+        "EXPOSE 80 53/udp",
+        "HEALTHCHECK --interval=5s CMD true",
+        "LABEL org.example.k=v",
+        "ONBUILD RUN echo child",
+        "STOPSIGNAL SIGQUIT",
+        "USER app:app",
+        "VOLUME /data",
+        "WORKDIR /srv",
+        "WORKDIR www",
+    ];
+    let mut args = vec!["import", "-m", "imported by the test", tarball, "imp:1"];
+    for c in &changes {
+        args.extend(["--change", c]);
+    }
+    t.ok(&args);
+    let cfg = t.config("imp:1");
+    let c = &cfg["config"];
+    assert_eq!(c["Cmd"], serde_json::json!(["serve", "--port", "80"]));
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c", "/bin/app"]));
+    assert_eq!(c["Env"], serde_json::json!(["A=1", "B=two", "C=1x"]));
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"80/tcp": {}, "53/udp": {}}));
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["Labels"], serde_json::json!({"org.example.k": "v"}));
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
+    assert_eq!(c["StopSignal"], "SIGQUIT");
+    assert_eq!(c["User"], "app:app");
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["WorkingDir"], "/srv/www");
+    // One history entry, as docker import writes: the message is its comment.
+    assert_eq!(cfg["history"].as_array().unwrap().len(), 1, "{cfg}");
+    assert_eq!(cfg["history"][0]["comment"], "imported by the test");
+    assert_eq!(t.ok(&["history", "--format", "{{.Comment}}", "imp:1"]), "imported by the test\n");
+
+    for bad in ["SHELL [\"/bin/bash\", \"-c\"]", "MAINTAINER me", "RUN true", "COPY a b", "ARG X=1"] {
+        let err = t.fails(&["import", tarball, "bad:1", "-c", bad], 2);
+        let keyword = bad.split(' ').next().unwrap();
+        assert!(err.contains(&format!("{keyword} is not a valid change command")), "{bad}: {err}");
+        assert!(err.contains("accepted: CMD, ENTRYPOINT"), "{err}");
+    }
+    for (bad, why) in [("STOPSIGNAL NOPE", "invalid signal"), ("EXPOSE x", "invalid containerPort"), ("ENV", "ENV")] {
+        let err = t.fails(&["import", tarball, "bad:1", "--change", bad], 2);
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+    assert_eq!(t.ok(&["images", "-q", "bad"]), "", "no image from a refused import");
 }

@@ -5,36 +5,11 @@
 
 mod common;
 
-use common::{busybox_rootfs, pids_with, TestContext};
+use common::{busybox_rootfs, pids_with, text, wait_until, TestContext};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test runs commands in the real sandbox (namespaces, mounts) and needs root; CI runs as root"
-    );
-}
-
-fn busybox() -> TestContext {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
-    t
-}
-
-/// The real binary as a std Command (assert_cmd's cannot be spawned with pipes).
-fn rbuild_process(t: &TestContext) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"));
-    c.env("RBUILD_ROOT", t.root()).current_dir(t.dir.path());
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::time::Duration;
 
 /// `rbuild run --rm ARGS...`.
 fn run(t: &TestContext, args: &[&str]) -> Output {
@@ -50,7 +25,7 @@ fn run_ok(t: &TestContext, args: &[&str]) -> String {
 
 #[test]
 fn the_command_is_pid_1_of_its_own_pid_namespace() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let out = run_ok(
         &t,
         &["busybox", "sh", "-c", "echo $$; tr '\\0' ' ' < /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"],
@@ -65,7 +40,7 @@ fn the_command_is_pid_1_of_its_own_pid_namespace() {
 
 #[test]
 fn mount_and_umount_are_refused() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let out = run(&t, &["busybox", "sh", "-c", "mount -t tmpfs x /tmp; echo status=$?; grep -c ' /tmp ' /proc/mounts"]);
     // busybox words EPERM as "permission denied (are you root?)".
     assert!(text(&out.stderr).contains("permission denied"), "{}", text(&out.stderr));
@@ -77,7 +52,7 @@ fn mount_and_umount_are_refused() {
 
 #[test]
 fn sys_and_proc_sys_are_read_only() {
-    let t = busybox();
+    let t = TestContext::busybox();
     for target in ["/sys/kernel/uevent_helper", "/sys/fs/test-file", "/proc/sys/kernel/domainname"] {
         let out = run(&t, &["busybox", "sh", "-c", &format!("echo x > {target}")]);
         assert!(!out.status.success(), "writing {target} succeeded");
@@ -91,7 +66,7 @@ fn sys_and_proc_sys_are_read_only() {
 
 #[test]
 fn host_paths_outside_the_rootfs_are_invisible() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let secret_dir = tempfile::tempdir().unwrap();
     let secret = secret_dir.path().join("host-secret");
     std::fs::write(&secret, "do not read").unwrap();
@@ -117,7 +92,7 @@ fn host_paths_outside_the_rootfs_are_invisible() {
 
 #[test]
 fn network_none_has_only_loopback_and_it_is_up() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let dev = run_ok(&t, &["--network", "none", "busybox", "cat", "/proc/net/dev"]);
     let ifaces: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
     assert_eq!(ifaces, ["lo"], "{dev}");
@@ -170,7 +145,7 @@ fn import_users(t: &TestContext) {
 
 #[test]
 fn user_workdir_env_home_and_path_follow_docker() {
-    let t = busybox();
+    let t = TestContext::busybox();
     import_users(&t);
     const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     let probe = "echo \"$(id -u) $(id -g) [$(id -G)] $HOME $PWD $PATH\"";
@@ -245,7 +220,7 @@ fn user_workdir_env_home_and_path_follow_docker() {
 
 #[test]
 fn exit_codes_pass_through() {
-    let t = busybox();
+    let t = TestContext::busybox();
     for code in [0, 3, 255] {
         assert_eq!(run(&t, &["busybox", "sh", "-c", &format!("exit {code}")]).status.code(), Some(code));
     }
@@ -263,14 +238,6 @@ fn exit_codes_pass_through() {
 }
 
 /// Pids of processes whose environment holds `marker` (our sandboxed commands).
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn host_mounts_mentioning(path: &Path) -> Vec<String> {
     let needle = path.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -283,9 +250,10 @@ fn host_mounts_mentioning(path: &Path) -> Vec<String> {
 
 #[test]
 fn sigterm_kills_the_whole_sandbox_and_leaves_no_mounts() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let marker = format!("RBUILD_TEST_MARKER={}", std::process::id());
-    let mut child = rbuild_process(&t)
+    let mut child = t
+        .process()
         .args(["run", "--rm", "-e", &marker, "busybox", "sh", "-c", "sleep 100 & echo started; wait"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -321,9 +289,10 @@ fn sigterm_kills_the_whole_sandbox_and_leaves_no_mounts() {
 
 #[test]
 fn a_sandbox_killed_from_outside_reports_the_signal() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let marker = format!("RBUILD_TEST_MARKER=kill-{}", std::process::id());
-    let mut child = rbuild_process(&t)
+    let mut child = t
+        .process()
         .args(["run", "--rm", "-e", &marker, "busybox", "sh", "-c", "echo started; exec sleep 100"])
         .stdout(Stdio::piped())
         .spawn()
@@ -338,7 +307,7 @@ fn a_sandbox_killed_from_outside_reports_the_signal() {
 
 #[test]
 fn volumes_bind_host_paths_read_write_or_read_only() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("in"), "from host").unwrap();
     let rw = format!("{}:/data", host.path().display());
@@ -355,7 +324,7 @@ fn volumes_bind_host_paths_read_write_or_read_only() {
 
 #[test]
 fn etc_files_are_the_containers_own_and_never_land_in_its_changes_on_both_backends() {
-    let t = busybox();
+    let t = TestContext::busybox();
     // Overlay: the container's changes are its upper dir; copy backend: its whole rootfs.
     for (backend, changes_dir) in [("overlay", "upper"), ("copy", "rootfs")] {
         let out = t
@@ -388,8 +357,9 @@ fn etc_files_are_the_containers_own_and_never_land_in_its_changes_on_both_backen
 
 #[test]
 fn stdin_is_attached_with_i_and_closed_without() {
-    let t = busybox();
-    let mut child = rbuild_process(&t)
+    let t = TestContext::busybox();
+    let mut child = t
+        .process()
         .args(["run", "--rm", "-i", "busybox", "cat"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -397,7 +367,8 @@ fn stdin_is_attached_with_i_and_closed_without() {
         .unwrap();
     child.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
     assert_eq!(text(&child.wait_with_output().unwrap().stdout), "piped in\n");
-    let mut child = rbuild_process(&t)
+    let mut child = t
+        .process()
         .args(["run", "--rm", "busybox", "cat"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -409,7 +380,7 @@ fn stdin_is_attached_with_i_and_closed_without() {
 
 #[test]
 fn it_on_a_terminal_gives_the_command_the_terminal_and_ctrl_c() {
-    let t = busybox();
+    let t = TestContext::busybox();
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = std::fs::File::from(pty.slave);
     // `setsid -c` (util-linux) makes the pty rbuild's controlling terminal, as in a real session.

@@ -5,16 +5,9 @@
 
 mod common;
 
-use common::busybox_rootfs;
+use common::{busybox_rootfs, require_root};
 use rbuild::sandbox::{run_with_init, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin};
 use std::path::{Path, PathBuf};
-
-fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test runs commands in the real sandbox (namespaces, mounts) and needs root; CI runs as root"
-    );
-}
 
 fn init() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rbuild"))

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestContext;
+use common::{text, TestContext};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 
 fn bytes_path(b: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(b))
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The raw entry names of a (gzip) layer blob, as bytes.
@@ -37,7 +33,7 @@ fn defect9_non_utf8_context_path_builds() {
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
     std::fs::write(ctx.join("f"), "x").unwrap();
     let out = t.rbuild().args(["build", "-q", "-t", "ctx:1"]).arg(&ctx).output().unwrap();
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), stderr(&out));
+    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), text(&out.stderr));
     assert_eq!(t.layer("ctx:1", 0)["f"].data, b"x");
 }
 
@@ -45,8 +41,8 @@ fn defect9_non_utf8_context_path_builds() {
 fn defect9_non_utf8_tag_is_a_usage_error_naming_it() {
     let t = TestContext::new();
     let out = t.rbuild().args(["tag", "busybox:latest"]).arg(OsStr::from_bytes(b"a\xff")).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
     assert!(err.contains("<TARGET>") && err.contains("not valid UTF-8"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -57,8 +53,8 @@ fn defect9_non_utf8_build_arg_is_a_usage_error_naming_it() {
     t.write("Dockerfile", "FROM scratch\n");
     let out =
         t.rbuild().arg("build").arg("--build-arg").arg(OsStr::from_bytes(b"X=\xff")).arg(t.ctx()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
     assert!(err.contains("--build-arg") && err.contains("not valid UTF-8"), "{err}");
 }
 
@@ -82,17 +78,10 @@ fn defect9_non_utf8_names_are_copied_with_their_bytes_and_excluded_ones_ignored(
     assert!(!names.iter().any(|n| n.ends_with(b".log")), "excluded name copied: {names:?}");
     // `context ls` lists the same names as raw bytes.
     let out = t.rbuild().args(["context", "ls"]).arg(t.ctx()).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').collect();
     assert!(lines.contains(&&b"n\xfeame"[..]) && lines.contains(&&b"d\xfc/in\xfb"[..]), "{:?}", out.stdout);
     assert!(!lines.iter().any(|l| l.ends_with(b".log")));
-}
-
-/// `t.rbuild()` as a std `Command` (to wait for it ourselves).
-fn std_rbuild(t: &TestContext) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("rbuild"));
-    c.env("RBUILD_ROOT", t.root()).env_remove("SOURCE_DATE_EPOCH").current_dir(t.dir.path());
-    c
 }
 
 /// Run rbuild to completion; its wall time and CPU time (user + system, of that process alone).
@@ -121,17 +110,22 @@ fn timed(cmd: &mut std::process::Command) -> (std::process::ExitStatus, String, 
     (std::process::ExitStatus::from_raw(status), reader.join().unwrap(), wall, cpu)
 }
 
+/// A FROM scratch Dockerfile of 100 000 `KEYWORD Ki=valuei` lines.
+fn many_lines(keyword: &str) -> String {
+    let mut text = String::from("FROM scratch\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("{keyword} K{i}=value{i}\n"));
+    }
+    text
+}
+
 /// A FROM scratch Dockerfile of 100 000 metadata lines must build in under 5 s (the bound). The
 /// bound is on rbuild's own CPU time, so that a CI box busy with other jobs cannot make it flake; the
 /// wall time is printed beside it.
 fn many_lines_build_fast(keyword: &str) {
     let t = TestContext::new();
-    let mut text = String::from("FROM scratch\n");
-    for i in 0..100_000 {
-        text.push_str(&format!("{keyword} K{i}=value{i}\n"));
-    }
-    t.write("Dockerfile", &text);
-    let mut cmd = std_rbuild(&t);
+    t.write("Dockerfile", &many_lines(keyword));
+    let mut cmd = t.process();
     cmd.args(["build", "-q", "-t", "many:1"]).arg(t.ctx());
     let (status, err, wall, cpu) = timed(&mut cmd);
     assert!(status.success(), "{err}");
@@ -155,6 +149,31 @@ fn defect10_100k_label_lines_build_in_under_5s() {
     many_lines_build_fast("LABEL");
 }
 
+/// `rbuild lint` of 100 000 ENV lines took minutes (the UndefinedVar rule rebuilt the set of defined
+/// names at every step): it must be linear, bounded on CPU time as the build above. The child gets a
+/// CPU rlimit so that quadratic code fails in seconds instead of running for half an hour.
+#[test]
+fn defect10_lint_of_100k_env_lines_is_linear() {
+    let t = TestContext::new();
+    let dockerfile = t.write("Dockerfile", &many_lines("ENV"));
+    let mut cmd = t.process();
+    cmd.arg("lint").arg(&dockerfile);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = libc::rlimit { rlim_cur: 20, rlim_max: 20 };
+            if libc::setrlimit(libc::RLIMIT_CPU, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (status, err, wall, cpu) = timed(&mut cmd);
+    eprintln!("lint of 100 000 ENV lines: {cpu:?} CPU, {wall:?} wall");
+    assert!(status.success(), "lint failed or hit the CPU limit ({status:?}): {err}");
+    assert!(cpu < Duration::from_secs(5), "lint of 100 000 ENV lines took {cpu:?} of CPU (wall {wall:?})");
+}
+
 #[test]
 fn defect10_2000_dockerignore_patterns_over_20000_files_list_in_seconds() {
     let t = TestContext::new();
@@ -170,12 +189,12 @@ fn defect10_2000_dockerignore_patterns_over_20000_files_list_in_seconds() {
         .map(|i| if i % 2 == 1 { format!("**/nomatch{i}*.log\n") } else { format!("d{i}/x{i}?.tmp\n") })
         .collect();
     t.write(".dockerignore", &format!("{patterns}d7/f1*.txt\n!d7/f15.txt\n"));
-    let mut cmd = std_rbuild(&t);
+    let mut cmd = t.process();
     cmd.args(["context", "ls"]).arg(t.ctx());
     let start = Instant::now();
     let out = cmd.output().unwrap();
     let wall = start.elapsed();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     eprintln!("2 000 patterns x 20 000 files: {wall:?}");
     assert!(wall < Duration::from_secs(10), "context ls took {wall:?}");
     let listed = String::from_utf8(out.stdout).unwrap();
@@ -190,10 +209,14 @@ fn defect11_negative_or_non_numeric_source_date_epoch_is_a_clear_error() {
     t.write("Dockerfile", "FROM scratch\nENV A=1\n");
     for (value, says) in [("-5", "before 1970"), ("soon", "not a whole number")] {
         let out = t.rbuild().env("SOURCE_DATE_EPOCH", value).arg("build").arg(t.ctx()).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{value}: {}", stderr(&out));
-        assert!(stderr(&out).contains(says) && stderr(&out).contains("SOURCE_DATE_EPOCH"), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{value}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(says) && text(&out.stderr).contains("SOURCE_DATE_EPOCH"),
+            "{}",
+            text(&out.stderr)
+        );
         let out = t.rbuild().env("SOURCE_DATE_EPOCH", value).args(["import", "/dev/null"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "import {value}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "import {value}: {}", text(&out.stderr));
     }
 }
 
@@ -213,7 +236,7 @@ fn defect11_import_of_one_tar_from_two_paths_gives_one_digest() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &data).unwrap();
         let out = t.rbuild().env("SOURCE_DATE_EPOCH", "0").arg("import").arg(&path).output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.status.success(), "{}", text(&out.stderr));
         ids.push(String::from_utf8(out.stdout).unwrap());
     }
     assert_eq!(ids[0], ids[1], "the image depends on where the tarball was");
@@ -230,8 +253,8 @@ fn defect11_deep_expansion_error_is_short_and_says_what_is_wrong() {
     assert!(word.len() > 58_000);
     t.write("Dockerfile", &format!("FROM scratch\nENV V={word}\n"));
     let out = t.rbuild().arg("build").arg(t.ctx()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
     assert!(err.len() < 2048, "{} bytes of error:\n{}", err.len(), &err[..600]);
     assert!(err.contains("Dockerfile:2"), "{err}");
     assert!(err.contains("nested more than 200 levels"), "{err}");
@@ -272,13 +295,13 @@ fn defect12_add_of_a_gzip_bomb_fails_quickly_naming_the_limit_and_leaves_nothing
     let start = Instant::now();
     let out = t.rbuild().arg("build").arg(t.ctx()).output().unwrap();
     eprintln!("gzip bomb refused after {:?}", start.elapsed());
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
     assert!(err.contains("bomb.tar.gz") && err.contains("100:1") && err.contains("RBUILD_ARCHIVE_MAX_RATIO"), "{err}");
     let tmp: Vec<_> = std::fs::read_dir(t.root().join("tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
     // The documented way to let a trusted dense archive through.
     gzip_bomb(&t.ctx().join("bomb.tar.gz"), 24 << 20);
     let out = t.rbuild().env("RBUILD_ARCHIVE_MAX_RATIO", "0").args(["build", "-q"]).arg(t.ctx()).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{pids_with, require_root, TestContext};
+use common::{pids_with, text, TestContext};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -77,15 +77,9 @@ fn probe() -> PathBuf {
         .clone()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// A store with busybox and a context holding the probe at `probe`.
 fn setup() -> TestContext {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
+    let t = TestContext::busybox();
     std::fs::copy(probe(), t.ctx().join("probe")).unwrap();
     t
 }

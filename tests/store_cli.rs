@@ -1,73 +1,13 @@
 //! End-to-end tests of the image commands: the real `rbuild` binary over temporary store roots, with
 //! skopeo and umoci as independent readers of the OCI layout the store is.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{run_tool, tool, TestContext};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
-/// A temp dir with a store root and helpers to run rbuild against it.
-struct TestContext {
-    dir: tempfile::TempDir,
-}
-
-impl TestContext {
-    fn new() -> TestContext {
-        TestContext { dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn rbuild(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::cargo_bin("rbuild").expect("rbuild binary");
-        cmd.arg("--root").arg(self.root()).args(args).env_remove("SOURCE_DATE_EPOCH");
-        cmd.output().expect("run rbuild")
-    }
-
-    /// Run rbuild and insist on success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rbuild(args);
-        assert!(
-            out.status.success(),
-            "rbuild {args:?} failed ({:?}): {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 stdout")
-    }
-
-    /// Run rbuild expecting `code`; returns stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.rbuild(args);
-        assert_eq!(out.status.code(), Some(code), "rbuild {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stderr).expect("utf-8 stderr")
-    }
-}
-
-/// Fail loudly (never skip) when an external tool the test needs is missing.
-fn tool(name: &str) -> std::process::Command {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(found, "this test needs `{name}` on PATH: apt-get install -y {name}");
-    std::process::Command::new(name)
-}
-
-fn run_tool(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().expect("run tool");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use std::path::Path;
 
 /// A small rootfs tarball: a dir, an executable with setuid, a file owned by 1000:1000, a symlink and a
 /// hard link, all with fixed mtimes.
@@ -213,14 +153,8 @@ fn import_reads_stdin_and_refuses_what_is_not_a_tar() {
     let t = TestContext::new();
     let tarball = t.path("rootfs.tar");
     rootfs_tar(&tarball, false);
-    let mut cmd = Command::cargo_bin("rbuild").unwrap();
-    let out = cmd
-        .arg("--root")
-        .arg(t.root())
-        .args(["import", "-", "from-stdin:1"])
-        .write_stdin(fs::read(&tarball).unwrap())
-        .output()
-        .unwrap();
+    let out =
+        t.rbuild().args(["import", "-", "from-stdin:1"]).write_stdin(fs::read(&tarball).unwrap()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let diff_id = t.ok(&["inspect", "-f", "{{index .RootFS.Layers 0}}", "from-stdin:1"]);
     let expected = format!("sha256:{}", hex_sha256(&fs::read(&tarball).unwrap()));
@@ -261,16 +195,8 @@ fn concurrent_tag_processes_lose_no_tag() {
     let tarball = t.path("r.tar");
     rootfs_tar(&tarball, false);
     let id = t.ok(&["import", tarball.to_str().unwrap(), "base:1"]).trim().to_string();
-    let bin = assert_cmd::cargo::cargo_bin("rbuild");
     let children: Vec<_> = (0..12)
-        .map(|i| {
-            std::process::Command::new(&bin)
-                .arg("--root")
-                .arg(t.root())
-                .args(["tag", "base:1", &format!("t{i}:v")])
-                .spawn()
-                .expect("spawn rbuild")
-        })
+        .map(|i| t.process().args(["tag", "base:1", &format!("t{i}:v")]).spawn().expect("spawn rbuild"))
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());
@@ -281,7 +207,7 @@ fn concurrent_tag_processes_lose_no_tag() {
 
 #[test]
 fn skopeo_and_umoci_read_the_store_as_an_oci_layout() {
-    assert!(nix::unistd::geteuid().is_root(), "umoci unpack keeps ownership only as root; CI runs as root");
+    common::require_root(); // umoci unpack keeps ownership only as root
     let t = TestContext::new();
     let tarball = t.path("rootfs.tar.gz");
     rootfs_tar(&tarball, true);

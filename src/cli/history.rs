@@ -1,9 +1,9 @@
 //! `rbuild history [--no-trunc] [-q] [--format …] IMAGE`: an image's history, docker style.
 
+use super::format::{Format, Headers};
 use super::history_rows as history;
-use super::images::{listing_template, open_store, resolve, write_columns};
+use super::images::{open_store, resolve};
 use super::Globals;
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -23,44 +23,21 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// `table` (default), `json` (one object per line), or a template over .ID .CreatedAt .CreatedSince
-    /// .CreatedBy .Size .Comment
+    /// `table` (default), `table TEMPLATE` (with headers), `json` (one object per line), or a template
+    /// over .ID .CreatedAt .CreatedSince .CreatedBy .Size .Comment
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
+/// Docker's default `history` table.
+const TABLE: &str = r"table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+const HEADERS: Headers = &[("ID", "IMAGE"), ("CreatedSince", "CREATED")];
+
 pub fn run(g: &Globals, a: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let format = Format::parse(if a.quiet { Some("{{.ID}}") } else { a.format.as_deref() }, TABLE)?;
     let store = open_store(g)?;
     let image = resolve(&store, &a.image)?;
     let rows = history::rows(&image, chrono::Utc::now(), a.no_trunc);
-    let mut out = std::io::stdout().lock();
-    if a.quiet {
-        for r in &rows {
-            writeln!(out, "{}", r.id)?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    match a.format.as_deref() {
-        None | Some("table") => {
-            let cells: Vec<[String; 5]> = rows
-                .iter()
-                .map(|r| {
-                    [r.id.clone(), r.created_since.clone(), r.created_by.clone(), r.size.clone(), r.comment.clone()]
-                })
-                .collect();
-            write_columns(&mut out, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &cells)?;
-        }
-        Some("json") => {
-            for r in &rows {
-                writeln!(out, "{}", serde_json::to_string(r)?)?;
-            }
-        }
-        Some(t) => {
-            let template = listing_template(t)?;
-            for r in &rows {
-                writeln!(out, "{}", template.render(&serde_json::to_value(r)?)?)?;
-            }
-        }
-    }
+    format.write(&mut std::io::stdout().lock(), &rows, HEADERS)?;
     Ok(ExitCode::SUCCESS)
 }

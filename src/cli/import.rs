@@ -1,6 +1,10 @@
+//! `rbuild import`: a rootfs tarball becomes a one-layer image, with docker's `--change` instructions applied by
+//! the same code a build uses for them (`engine::metadata`) and `--message` as the history comment.
+
 use super::images::open_store;
 use super::{Globals, UsageError};
-use crate::dockerfile::{self, instructions};
+use crate::dockerfile;
+use crate::dockerfile::instructions::{self, Command};
 use crate::engine::metadata;
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::image::{self, ImageRef};
@@ -25,7 +29,8 @@ pub struct ImportArgs {
     /// Name for the image, name[:tag] (none: an unnamed image)
     #[arg(value_parser = super::text())]
     pub reference: Option<String>,
-    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
+    /// STOPSIGNAL, USER, VOLUME or WORKDIR (repeatable, applied in order)
     #[arg(value_parser = super::text(), short, long = "change", value_name = "INSTRUCTION")]
     pub changes: Vec<String>,
     /// Commit message (the history entry's comment)
@@ -83,6 +88,9 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The instructions `--change` accepts, as docker's `import` and `commit` do.
+const CHANGES: &str = "CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR";
+
 /// One `--change`: a Dockerfile metadata instruction, parsed and applied exactly as a build would.
 fn apply_change(state: &mut ImageState, change: &str) -> Result<(), String> {
     let parsed = dockerfile::parse(change).map_err(|e| e.message)?;
@@ -90,6 +98,24 @@ fn apply_change(state: &mut ImageState, change: &str) -> Result<(), String> {
         return Err("give exactly one instruction per --change".into());
     };
     let command = instructions::lower_command(ins).map_err(|e| e.message)?;
+    // Docker's list (validCommitCommands): SHELL and MAINTAINER are Dockerfile-only, and the
+    // instructions that run or copy need a build.
+    if !matches!(
+        command,
+        Command::Cmd(_)
+            | Command::Entrypoint(_)
+            | Command::Env(_)
+            | Command::Expose(_)
+            | Command::Healthcheck(_)
+            | Command::Label(_)
+            | Command::Onbuild(_)
+            | Command::StopSignal(_)
+            | Command::User(_)
+            | Command::Volume(_)
+            | Command::Workdir(_)
+    ) {
+        return Err(format!("{} is not a valid change command (accepted: {CHANGES})", ins.keyword.to_uppercase()));
+    }
     let expander = crate::dockerfile::expand::Expander::new(parsed.directives.escape);
     let mut cmd_set = state.config.cmd.is_some();
     metadata::apply(state, &mut cmd_set, &command, &expander, &crate::plan::Scope::default())

@@ -169,6 +169,7 @@ mod tests {
             names: names.iter().map(|n| n.to_string()).collect(),
             created: Some(created.to_string()),
             size: 1234,
+            labels: Default::default(),
         };
         let rows = rows(
             &[

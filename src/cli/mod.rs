@@ -6,9 +6,11 @@ mod build;
 mod builder;
 mod context;
 mod export;
+mod format;
 mod history;
 mod history_rows;
 mod image;
+mod image_filter;
 mod images;
 mod import;
 mod inspect;
@@ -276,8 +278,11 @@ pub fn main() -> ExitCode {
                 return ExitCode::from(i.exit_code());
             }
             // A closed pipe (`rbuild images | head`) is the reader saying it has enough, not a failure.
+            // serde_json's error hides the io::Error it wraps from the chain: ask it for the kind.
             let broken_pipe = err.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                let kind = c.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+                let kind = kind.or_else(|| c.downcast_ref::<serde_json::Error>().and_then(|e| e.io_error_kind()));
+                kind == Some(std::io::ErrorKind::BrokenPipe)
             });
             if broken_pipe {
                 return ExitCode::SUCCESS;

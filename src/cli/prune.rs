@@ -14,7 +14,7 @@ use std::time::SystemTime;
 #[command(after_help = "\
 A dangling image is one whose name moved to another image (`<none>:<none>` in `rbuild images`).
 With -a, every image that no kept container uses goes, named or not (as docker's -a).
-Blobs that a running build or container uses are kept (they hold a lease).
+Images and blobs that a running build or container uses are kept (they hold a lease).
 Asks for confirmation on a terminal unless -f is given.
 
 Examples:
@@ -63,10 +63,16 @@ pub fn run(g: &Globals, a: PruneArgs) -> anyhow::Result<ExitCode> {
 /// and collects garbage after.
 pub fn remove_images(store: &Locked<'_>, all: bool, filters: &[Filter]) -> anyhow::Result<usize> {
     let in_containers = gc_roots::container_manifests(store)?;
+    let in_use = store.in_use()?;
     let until = prune_opts::until_of(filters);
     let mut removed = 0;
     for image in store.list()? {
-        if (!all && !image.names.is_empty()) || in_containers.contains(&image.manifest_digest) {
+        // An image a running build or container uses (it holds a lease) is kept, as docker keeps those
+        // of containers.
+        if (!all && !image.names.is_empty())
+            || in_containers.contains(&image.manifest_digest)
+            || in_use.contains(&image.manifest_digest)
+        {
             continue;
         }
         if let Some(until) = until {
@@ -75,12 +81,8 @@ pub fn remove_images(store: &Locked<'_>, all: bool, filters: &[Filter]) -> anyho
                 continue;
             }
         }
-        if filters.iter().any(|f| matches!(f, Filter::Label { .. })) {
-            let full = store.load_image(&image.manifest_digest, Vec::new())?;
-            let labels = full.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default();
-            if !filters.iter().all(|f| f.labels_match(&labels)) {
-                continue;
-            }
+        if !filters.iter().all(|f| f.labels_match(&image.labels)) {
+            continue;
         }
         for name in store.remove_manifest(&image.manifest_digest)? {
             println!("untagged: {name}");

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 #[command(after_help = "\
 Given a name, only that name goes; the image goes when no name is left. Given an image ID
 or digest, the image and all its names go (an image with several names needs -f). Blobs
-that no remaining image uses are then garbage-collected.")]
+that no remaining image uses are then garbage-collected.
+An image that a running build or `rbuild run` uses is not removed: its last name goes only
+with -f (the image stays as <none>), and by ID it is refused until the build or container ends.")]
 pub struct RmiArgs {
     /// Images: name[:tag], image ID (full or at least 4 hex digits), or manifest digest
     #[arg(value_parser = super::text(), required = true, value_name = "IMAGE")]
@@ -52,8 +54,19 @@ fn remove(store: &Locked<'_>, reference: &str, force: bool) -> anyhow::Result<()
         .ok()
         .filter(|r| r.digest().is_none())
         .filter(|r| image.names.contains(&r.tagged_name()));
+    // A running build or `rbuild run` holds a lease on the image it uses: as docker does for a running
+    // container, its last name goes only with -f (the image stays, dangling) and the image itself not at all.
+    let in_use = store.in_use()?.contains(&image.manifest_digest);
     if let Some(name) = by_name {
-        if let Some((_, gone)) = store.untag(&name)? {
+        if in_use && image.names.len() == 1 && !force {
+            anyhow::bail!(
+                "conflict: unable to remove repository reference {:?} (must force) - a running build or \
+                 container is using its referenced image {}",
+                name.tagged_name(),
+                image.config_digest.short()
+            );
+        }
+        if let Some((_, gone)) = store.untag(&name, in_use)? {
             println!("Untagged: {}", name.tagged_name());
             if gone {
                 println!("Deleted: {}", image.config_digest);
@@ -64,6 +77,13 @@ fn remove(store: &Locked<'_>, reference: &str, force: bool) -> anyhow::Result<()
     if image.names.len() > 1 && !force {
         anyhow::bail!(
             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+            image.config_digest.short()
+        );
+    }
+    if in_use {
+        anyhow::bail!(
+            "conflict: unable to delete {} (cannot be forced) - image is being used by a running build or \
+             container: retry when it has finished",
             image.config_digest.short()
         );
     }

@@ -64,8 +64,50 @@ impl Template {
     /// Render the template with `data` as `.`.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
         let mut out = String::new();
-        render_nodes(&self.nodes, data, &mut out)?;
+        render_nodes(&self.nodes, data, Mode::Data, &mut out)?;
         Ok(out)
+    }
+
+    /// Render the header line of a `table` format, as docker's formatter does: the template runs over
+    /// a map from each field it names to that field's column header, and the text functions (`json`,
+    /// `join`, `upper`, `lower`) hand the header through unchanged.
+    pub fn render_header(&self, header: impl Fn(&str) -> String) -> Result<String, TemplateError> {
+        let mut fields = std::collections::BTreeSet::new();
+        collect_fields(&self.nodes, &mut fields);
+        let map: serde_json::Map<String, Value> =
+            fields.into_iter().map(|f| (f.clone(), Value::String(header(&f)))).collect();
+        let mut out = String::new();
+        render_nodes(&self.nodes, &Value::Object(map), Mode::Header, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// What a template is rendered for: a row of data, or the header line of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Data,
+    Header,
+}
+
+/// The first field of every field path the template names (`.Config.Env` names `Config`).
+fn collect_fields(nodes: &[Node], out: &mut std::collections::BTreeSet<String>) {
+    let pipe_fields = |p: &Pipeline, out: &mut std::collections::BTreeSet<String>| {
+        for arg in p.iter().flatten() {
+            if let Arg::Field(path) = arg {
+                out.extend(path.first().cloned());
+            }
+        }
+    };
+    for node in nodes {
+        match node {
+            Node::Text(_) => {}
+            Node::Output(p) => pipe_fields(p, out),
+            Node::If(p, body, alt) | Node::Range(p, body, alt) => {
+                pipe_fields(p, out);
+                collect_fields(body, out);
+                collect_fields(alt, out);
+            }
+        }
     }
 }
 
@@ -230,16 +272,16 @@ fn word_arg(word: &str) -> Result<Arg, TemplateError> {
     }
 }
 
-fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), TemplateError> {
+fn render_nodes(nodes: &[Node], dot: &Value, mode: Mode, out: &mut String) -> Result<(), TemplateError> {
     for node in nodes {
         match node {
             Node::Text(t) => out.push_str(t),
-            Node::Output(p) => out.push_str(&print(&eval(p, dot)?)),
+            Node::Output(p) => out.push_str(&print(&eval(p, dot, mode)?)),
             Node::If(p, body, alt) => {
-                render_nodes(if truthy(&eval(p, dot)?) { body } else { alt }, dot, out)?;
+                render_nodes(if truthy(&eval(p, dot, mode)?) { body } else { alt }, dot, mode, out)?;
             }
             Node::Range(p, body, alt) => {
-                let items: Vec<Value> = match eval(p, dot)? {
+                let items: Vec<Value> = match eval(p, dot, mode)? {
                     Value::Array(a) => a,
                     Value::Object(m) => {
                         let mut entries: Vec<(String, Value)> = m.into_iter().collect();
@@ -250,10 +292,10 @@ fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), Tem
                     other => return Err(TemplateError::Exec(format!("range can't iterate over {}", print(&other)))),
                 };
                 if items.is_empty() {
-                    render_nodes(alt, dot, out)?;
+                    render_nodes(alt, dot, mode, out)?;
                 }
                 for item in &items {
-                    render_nodes(body, item, out)?;
+                    render_nodes(body, item, mode, out)?;
                 }
             }
         }
@@ -261,23 +303,23 @@ fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), Tem
     Ok(())
 }
 
-fn eval(pipe: &Pipeline, dot: &Value) -> Result<Value, TemplateError> {
+fn eval(pipe: &Pipeline, dot: &Value, mode: Mode) -> Result<Value, TemplateError> {
     let mut piped: Option<Value> = None;
     for cmd in pipe {
         let mut args = cmd.iter();
         let first = args.next().ok_or_else(|| TemplateError::Exec("empty command".into()))?;
-        let mut values: Vec<Value> = args.map(|a| arg_value(a, dot)).collect::<Result<_, _>>()?;
+        let mut values: Vec<Value> = args.map(|a| arg_value(a, dot, mode)).collect::<Result<_, _>>()?;
         values.extend(piped.take());
         piped = Some(match first {
-            Arg::Func(name) => call(name, &values)?,
-            other if values.is_empty() => arg_value(other, dot)?,
+            Arg::Func(name) => call(name, &values, mode)?,
+            other if values.is_empty() => arg_value(other, dot, mode)?,
             _ => return Err(TemplateError::Exec("can't give arguments to a non-function".into())),
         });
     }
     Ok(piped.unwrap_or(Value::Null))
 }
 
-fn arg_value(arg: &Arg, dot: &Value) -> Result<Value, TemplateError> {
+fn arg_value(arg: &Arg, dot: &Value, mode: Mode) -> Result<Value, TemplateError> {
     match arg {
         Arg::Literal(v) => Ok(v.clone()),
         Arg::Field(path) => {
@@ -291,11 +333,15 @@ fn arg_value(arg: &Arg, dot: &Value) -> Result<Value, TemplateError> {
             }
             Ok(v.clone())
         }
-        Arg::Func(name) => call(name, &[]),
+        Arg::Func(name) => call(name, &[], mode),
     }
 }
 
-fn call(name: &str, args: &[Value]) -> Result<Value, TemplateError> {
+fn call(name: &str, args: &[Value], mode: Mode) -> Result<Value, TemplateError> {
+    // Docker's header functions: the column header passes through the text functions unchanged.
+    if mode == Mode::Header && matches!(name, "json" | "join" | "upper" | "lower") {
+        return Ok(args.first().cloned().unwrap_or(Value::Null));
+    }
     let want = |n: usize| {
         if args.len() == n {
             Ok(())
@@ -438,6 +484,13 @@ mod tests {
         assert_eq!(render("{{range .Config.Cmd}}x{{else}}none{{end}}", &d).unwrap(), "none");
         assert_eq!(render("{{if .Config.Cmd}}cmd{{else}}no cmd{{end}}", &d).unwrap(), "no cmd");
         assert_eq!(render("a  {{- /* c */ -}}  {{- .Id -}}  b", &d).unwrap(), "asha256:abcb");
+    }
+
+    #[test]
+    fn headers_come_from_the_fields_the_template_names() {
+        let t = Template::parse("{{.Repository}}\t{{json .Tag}}\t{{upper .ID}} x").unwrap();
+        let header = t.render_header(|f| if f == "ID" { "IMAGE ID".into() } else { f.to_uppercase() }).unwrap();
+        assert_eq!(header, "REPOSITORY\tTAG\tIMAGE ID x");
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub enum CopyError {
     Resolve { path: String, source: RootPathError },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    /// Copying a file failed, reading the source or writing the target (on a full disk, say): both named.
+    #[error("copying {from} to {to}: {source}")]
+    Copy { from: String, to: String, source: io::Error },
     #[error("unpacking archive {path}: {message}")]
     Archive { path: String, message: String },
     #[error(transparent)]
@@ -373,7 +376,11 @@ impl Writer<'_> {
             a.mode = 0o777;
             fsops::apply(&up, &a, true).map_err(io_err(&up))
         } else {
-            fs::copy(path, &up).map_err(io_err(path))?;
+            fs::copy(path, &up).map_err(|source| CopyError::Copy {
+                from: path.display().to_string(),
+                to: up.display().to_string(),
+                source,
+            })?;
             fsops::apply(&up, &self.mode_of(meta), false).map_err(io_err(&up))
         }
     }

@@ -13,6 +13,7 @@
 
 pub mod diff;
 pub mod overlay;
+pub mod verify;
 
 use crate::digest::Digest;
 use crate::layer::{self, LayerError, Whiteouts};

@@ -262,14 +262,15 @@ fn read_doc(store: &Store, d: &Digest) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }
 
-/// Mount points at or under `root`, from `/proc/self/mountinfo` (this process's mount namespace).
+/// Mount points under `root`, from `/proc/self/mountinfo` (this process's mount namespace). The root
+/// itself may well be a mount point (a disk or tmpfs given to the store) and is not counted.
 pub fn mounts_under(root: &Path) -> Vec<PathBuf> {
     let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
     text.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|m| PathBuf::from(unescape_mountinfo(m)))
-        .filter(|m| m.starts_with(&root))
+        .filter(|m| m.starts_with(&root) && *m != root)
         .collect()
 }
 

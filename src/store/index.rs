@@ -142,7 +142,7 @@ impl Store {
 
     /// Remove one name; see [`Locked::untag`].
     pub fn untag(&self, name: &ImageRef) -> Result<Option<(Digest, bool)>, StoreError> {
-        self.lock()?.untag(name)
+        self.lock()?.untag(name, false)
     }
 
     /// Remove a manifest and its names; see [`Locked::remove_manifest`].
@@ -181,7 +181,9 @@ impl Locked<'_> {
 
     /// Remove one name. Returns the manifest it pointed to and whether that manifest left the index
     /// (no name was left), or `None` when no such name exists.
-    pub fn untag(&self, name: &ImageRef) -> Result<Option<(Digest, bool)>, StoreError> {
+    /// With `keep_unnamed`, an image that loses its last name stays as a dangling image (`rmi -f` of
+    /// the last name of an image a running container uses, as docker does).
+    pub fn untag(&self, name: &ImageRef, keep_unnamed: bool) -> Result<Option<(Digest, bool)>, StoreError> {
         let name = name.tagged_name();
         update(self, |m| {
             let Some(pos) = m.iter().position(|d| ref_name(d) == Some(name.as_str())) else {
@@ -190,6 +192,10 @@ impl Locked<'_> {
             let old = m.remove(pos);
             let digest = super::from_oci_digest(old.digest())?;
             let left = !m.iter().any(|d| digest_of(d) == digest_of(&old));
+            if left && keep_unnamed {
+                self::keep_unnamed(m, &old);
+                return Ok(Some((digest, false)));
+            }
             Ok(Some((digest, left)))
         })
     }

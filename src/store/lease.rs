@@ -94,6 +94,17 @@ impl Locked<'_> {
         digests.iter().try_for_each(|d| lease.protect(d))?;
         Ok(image)
     }
+
+    /// Every blob a live lease holds; an image whose manifest is among them is in use by a running
+    /// build (its base image) or a running `rbuild run`, and is not removed.
+    pub fn in_use(&self) -> Result<BTreeSet<Digest>, StoreError> {
+        Ok(protected(self)?.digests)
+    }
+
+    /// Whether any build or container is running (holds a lease): snapshots may be mounted.
+    pub fn leases_live(&self) -> Result<bool, StoreError> {
+        Ok(protected(self)?.live > 0)
+    }
 }
 
 impl Drop for Lease {

@@ -32,6 +32,11 @@ impl Image {
     pub fn size(&self) -> u64 {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
+
+    /// The config's labels (none: empty).
+    pub fn labels(&self) -> std::collections::HashMap<String, String> {
+        self.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default()
+    }
 }
 
 /// A line of `rbuild images`.
@@ -45,6 +50,8 @@ pub struct ImageSummary {
     pub created: Option<String>,
     /// Compressed layers plus config, in bytes.
     pub size: u64,
+    /// The config's labels (for `images --filter label=…`).
+    pub labels: std::collections::HashMap<String, String>,
 }
 
 /// Manifests of the index in first-seen order, each with its names.
@@ -150,6 +157,7 @@ impl Store {
                     id: image.config_digest.clone(),
                     size: image.size(),
                     created: image.config.created().clone(),
+                    labels: image.labels(),
                     manifest_digest: image.manifest_digest,
                     names: image.names,
                 })

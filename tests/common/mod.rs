@@ -14,6 +14,42 @@ pub fn require_root() {
     assert!(nix::unistd::geteuid().is_root(), "these tests run RUN steps in a sandbox and need root (CI runs as root)");
 }
 
+/// An external tool the test needs (skopeo, umoci, ...): fail loudly, with the install command, when it
+/// is missing.
+pub fn tool(name: &str) -> std::process::Command {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "this test needs `{name}` on PATH: apt-get install -y {name} (scripts/deps.sh installs it)");
+    std::process::Command::new(name)
+}
+
+/// Run a tool command, insisting on success; its stdout.
+pub fn run_tool(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("run tool");
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Output bytes as text, for messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Incompressible bytes (xorshift), so a layer's size is the file's.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 pub struct TestContext {
     pub dir: tempfile::TempDir,
 }
@@ -58,6 +94,19 @@ impl TestContext {
         TestContext { dir }
     }
 
+    /// A store holding busybox:latest (needs root, as every test that runs it does).
+    pub fn busybox() -> TestContext {
+        require_root();
+        let t = TestContext::new();
+        t.import_busybox();
+        t
+    }
+
+    /// A path in the test's temp dir (outside the context and the store).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("store")
     }
@@ -78,6 +127,39 @@ impl TestContext {
         let mut c = Command::cargo_bin("rbuild").unwrap();
         c.env("RBUILD_ROOT", self.root()).env_remove("SOURCE_DATE_EPOCH").current_dir(self.dir.path());
         c
+    }
+
+    /// The real binary as a std Command, for tests that spawn it or give it pipes (assert_cmd's cannot).
+    pub fn process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"));
+        c.env("RBUILD_ROOT", self.root()).env_remove("SOURCE_DATE_EPOCH").current_dir(self.dir.path());
+        c
+    }
+
+    /// Run `rbuild ARGS` and insist on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.rbuild().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "rbuild {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run `rbuild ARGS` expecting exit code `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.rbuild().args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "rbuild {args:?}:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
     }
 
     /// `rbuild build -t TAG ctx` with extra args; asserts success.
@@ -117,16 +199,21 @@ impl TestContext {
         std::fs::read(self.root().join("oci/blobs/sha256").join(hex)).unwrap()
     }
 
-    /// The manifest tagged `name` (full `name:tag`), read from index.json.
-    pub fn manifest(&self, name: &str) -> Value {
+    /// The index.json entry (manifest descriptor) named `name` (full `name:tag`).
+    pub fn index_entry(&self, name: &str) -> Value {
         let index = self.index();
-        let m = index["manifests"]
+        index["manifests"]
             .as_array()
             .unwrap()
             .iter()
             .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
-            .unwrap_or_else(|| panic!("{name} not in index.json: {index}"));
-        serde_json::from_slice(&self.blob(m["digest"].as_str().unwrap())).unwrap()
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not in index.json: {index}"))
+    }
+
+    /// The manifest tagged `name` (full `name:tag`), read from index.json.
+    pub fn manifest(&self, name: &str) -> Value {
+        serde_json::from_slice(&self.blob(self.index_entry(name)["digest"].as_str().unwrap())).unwrap()
     }
 
     pub fn config(&self, name: &str) -> Value {
@@ -195,6 +282,15 @@ pub fn read_tar(data: &[u8]) -> BTreeMap<String, TarEntry> {
         );
     }
     out
+}
+
+/// Poll `done` until it holds; fail after 20 s (a hang, not a timing assertion).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The pids of the processes whose environment holds `marker` (`K=V`), e.g. everything a sandbox ran.

@@ -141,7 +141,9 @@ fn undefined_var(model: &Model, out: &mut Emitter) {
     for stage in &model.stages {
         // ENV survives into stages built FROM this one; ARG does not.
         let mut env: BTreeSet<String> = stage.parent.map(|p| env_at_end[p].clone()).unwrap_or_default();
-        let mut args: BTreeSet<String> = BTreeSet::new();
+        // ENV and ARG names so far: kept up to date step by step (rebuilding it per step was quadratic,
+        // 40 s for 10 000 ENV lines).
+        let mut defined = env.clone();
         let from_scratch = stage.from.as_ref().is_some_and(|f| f.image.eq_ignore_ascii_case("scratch"));
         let closed = from_scratch
             || stage.parent.is_some_and(|p| {
@@ -152,7 +154,6 @@ fn undefined_var(model: &Model, out: &mut Emitter) {
             });
         for step in &stage.steps {
             let Ok(cmd) = &step.command else { continue };
-            let defined: BTreeSet<String> = env.union(&args).cloned().collect();
             let mut reported = BTreeSet::new();
             for word in expanded_words(cmd) {
                 for name in unset_in(model, word, &defined) {
@@ -169,8 +170,11 @@ fn undefined_var(model: &Model, out: &mut Emitter) {
                 }
             }
             match cmd {
-                Command::Arg(decls) => args.extend(decls.iter().map(|d| d.name.clone())),
-                Command::Env(kvs) => env.extend(kvs.iter().map(|kv| kv.key.clone())),
+                Command::Arg(decls) => defined.extend(decls.iter().map(|d| d.name.clone())),
+                Command::Env(kvs) => {
+                    env.extend(kvs.iter().map(|kv| kv.key.clone()));
+                    defined.extend(kvs.iter().map(|kv| kv.key.clone()));
+                }
                 _ => {}
             }
         }
