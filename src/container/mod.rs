@@ -431,3 +431,63 @@ impl<'a> Containers<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(id: &str, name: &str) -> Config {
+        let spec: RunSpec = serde_json::from_value(serde_json::json!({
+            "rootfs": {"Dir": "/x"}, "argv": ["true"], "env": [], "cwd": "/", "user": null, "network": "Host",
+            "hostname": "h", "binds": [], "stdin": "Null", "seccomp": "Default", "limits": {"memory": null, "pids": null}
+        }))
+        .unwrap();
+        Config {
+            id: id.into(),
+            name: name.into(),
+            created: now(),
+            image: "busybox".into(),
+            image_id: "sha256:00".into(),
+            manifest: "sha256:00".into(),
+            labels: BTreeMap::new(),
+            stop_signal: None,
+            spec,
+        }
+    }
+
+    #[test]
+    fn containers_are_found_by_id_name_or_unique_prefix_and_names_stay_unique() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let cs = Containers::new(&store);
+        let (a, b) = ("ab".repeat(32), format!("abc{}", "0".repeat(61)));
+        cs.create(config(&a, "web")).unwrap();
+        cs.create(config(&b, "")).unwrap();
+        assert_eq!(cs.find("web").unwrap().id(), a);
+        assert_eq!(cs.find(&b).unwrap().id(), b);
+        assert_eq!(cs.find("abc").unwrap().id(), b);
+        match cs.find("ab") {
+            Err(e @ ContainerError::Ambiguous { .. }) => assert!(e.to_string().contains("multiple IDs"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(cs.find("zz"), Err(ContainerError::NotFound(_))));
+        assert!(matches!(cs.create(config(&"cd".repeat(32), "web")), Err(ContainerError::NameInUse { .. })));
+        let random = cs.find(&b).unwrap().config.name;
+        assert!(names::validate(&random).is_ok() && random.contains('_'), "{random}");
+        cs.rename("web", "site").unwrap();
+        assert_eq!(cs.find("site").unwrap().id(), a);
+        let mut c = cs.find("site").unwrap();
+        assert!(!c.is_running());
+        cs.remove(&mut c, false).unwrap();
+        assert!(matches!(cs.find("site"), Err(ContainerError::NotFound(_))));
+    }
+
+    #[test]
+    fn signals_parse_like_dockers() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err() && parse_signal("999").is_err());
+    }
+}
