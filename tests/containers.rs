@@ -164,7 +164,12 @@ fn start_brings_a_stopped_container_back_and_restart_and_kill_work() {
 fn bad_requests_fail_with_dockers_words() {
     let t = busybox();
     run_d(&t, &["--name", "busy", "busybox", "sleep", "1000"]);
-    fails(&t, &["run", "-d", "--name", "busy", "busybox", "true"], 125, "The container name \"/busy\" is already in use");
+    fails(
+        &t,
+        &["run", "-d", "--name", "busy", "busybox", "true"],
+        125,
+        "The container name \"/busy\" is already in use",
+    );
     fails(&t, &["create", "--name", "busy", "busybox", "true"], 1, "is already in use by container");
     fails(&t, &["create", "--name", "bad name", "busybox", "true"], 1, "Invalid container name (bad name)");
     fails(&t, &["rm", "nosuch"], 1, "No such container: nosuch");

@@ -53,7 +53,9 @@ pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 /// with `-d`, under a monitor, printing the full id as docker does.
 pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
     if a.detach && (a.interactive || a.tty) {
-        return Err(UsageError("-d with -i or -t needs attach, which rbuild does not have yet: drop -i/-t".into()).into());
+        return Err(
+            UsageError("-d with -i or -t needs attach, which rbuild does not have yet: drop -i/-t".into()).into()
+        );
     }
     let (store, mut c) = create_container(g, a, binds)?;
     if a.detach {

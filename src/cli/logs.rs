@@ -63,7 +63,9 @@ pub fn run(g: &Globals, a: LogsArgs) -> anyhow::Result<ExitCode> {
     };
     let since = match &a.since {
         Some(s) => Some(super::prune_opts::until(s).ok_or_else(|| {
-            UsageError(format!("--since {s:?}: want RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, or a duration (10m)"))
+            UsageError(format!(
+                "--since {s:?}: want RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, or a duration (10m)"
+            ))
         })?),
         None => None,
     };

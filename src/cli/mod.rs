@@ -313,7 +313,9 @@ pub fn main() -> ExitCode {
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),
         Command::Container(c) => container::run(&globals, c),
-        Command::ContainerMonitor(a) => Ok(crate::container::monitor::main(&globals.root, &a.id, a.ready_fd, globals.debug)),
+        Command::ContainerMonitor(a) => {
+            Ok(crate::container::monitor::main(&globals.root, &a.id, a.ready_fd, globals.debug))
+        }
         Command::System(c) => system::run(&globals, c),
         Command::Pull(a) => pull::run(&globals, a),
         Command::Push(a) => push::run(&globals, a),

@@ -148,7 +148,13 @@ pub(super) fn outcome_code(outcome: &sandbox::RunOutcome, spec: &RunSpec) -> Exi
 }
 
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.
-pub(super) fn container_spec(a: &RunArgs, image: &Image, rootfs: Rootfs, binds: Vec<Bind>, id: &str) -> anyhow::Result<RunSpec> {
+pub(super) fn container_spec(
+    a: &RunArgs,
+    image: &Image,
+    rootfs: Rootfs,
+    binds: Vec<Bind>,
+    id: &str,
+) -> anyhow::Result<RunSpec> {
     let config = image.config.config().clone().unwrap_or_default();
     let (entrypoint, default_cmd) = match &a.entrypoint {
         Some(e) if e.is_empty() => (Vec::new(), Vec::new()),

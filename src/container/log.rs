@@ -29,7 +29,8 @@ pub fn copy_stream(reader: impl Read, stream: &'static str, log: Arc<Mutex<File>
         if n == 0 {
             return Ok(());
         }
-        let entry = Entry { log: String::from_utf8_lossy(&line).into_owned(), stream: stream.into(), time: super::now() };
+        let entry =
+            Entry { log: String::from_utf8_lossy(&line).into_owned(), stream: stream.into(), time: super::now() };
         let mut bytes = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let mut file = log.lock().unwrap_or_else(|p| p.into_inner());

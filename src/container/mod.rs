@@ -151,14 +151,17 @@ pub fn new_id() -> Result<String, ContainerError> {
 fn random_bytes<const N: usize>() -> Result<[u8; N], ContainerError> {
     let mut bytes = [0u8; N];
     let urandom = Path::new("/dev/urandom");
-    fs::File::open(urandom).and_then(|mut f| f.read_exact(&mut bytes)).map_err(ContainerError::io("reading", urandom))?;
+    fs::File::open(urandom)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(ContainerError::io("reading", urandom))?;
     Ok(bytes)
 }
 
 /// Write `bytes` to `path` atomically: temp file beside it, fsync, rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(ContainerError::io("writing", path))?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(ContainerError::io("writing", path))?;
     tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(ContainerError::io("writing", path))?;
     tmp.persist(path).map_err(|e| ContainerError::Io { what: "writing", path: path.to_path_buf(), source: e.error })?;
     Ok(())
@@ -348,7 +351,8 @@ impl<'a> Containers<'a> {
     pub fn find(&self, query: &str) -> Result<Container, ContainerError> {
         let all = self.list()?;
         let name = query.strip_prefix('/').unwrap_or(query);
-        if let Some(c) = all.iter().find(|c| c.config.id == query).or_else(|| all.iter().find(|c| c.config.name == name))
+        if let Some(c) =
+            all.iter().find(|c| c.config.id == query).or_else(|| all.iter().find(|c| c.config.name == name))
         {
             return Ok(c.clone());
         }

@@ -16,7 +16,7 @@
 //! (PDEATHSIG) and with it the whole pid namespace and its mounts; the next reader of the state records
 //! the container as exited with [`super::UNKNOWN_EXIT_CODE`].
 
-use super::{log, rootfs, Containers, ContainerError};
+use super::{log, rootfs, ContainerError, Containers};
 use crate::store::Store;
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,8 @@ pub fn spawn(root: &Path, id: &str, dir: &Path, debug: bool) -> Result<(), Conta
         .append(true)
         .open(&log_path)
         .map_err(ContainerError::io("opening", &log_path))?;
-    let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::MonitorSpawn(e.into()))?;
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::MonitorSpawn(e.into()))?;
     let ready_fd = ready_w.as_raw_fd();
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg("--root").arg(root);
@@ -125,10 +126,13 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
     });
     // The sandbox's init inherits fds 1 and 2: the command writes into the pipes.
     let monitor_log = c.monitor_log_path();
-    let redirect = |out: &OwnedFd, err: &OwnedFd| {
-        nix::unistd::dup2_stdout(out).and_then(|_| nix::unistd::dup2_stderr(err))
-    };
-    redirect(&out_w, &err_w).map_err(|e| ContainerError::Io { what: "redirecting output to", path: log_path, source: e.into() })?;
+    let redirect =
+        |out: &OwnedFd, err: &OwnedFd| nix::unistd::dup2_stdout(out).and_then(|_| nix::unistd::dup2_stderr(err));
+    redirect(&out_w, &err_w).map_err(|e| ContainerError::Io {
+        what: "redirecting output to",
+        path: log_path,
+        source: e.into(),
+    })?;
     drop((out_w, err_w));
     let mut copiers = Some(copiers);
     let mut drain = || {

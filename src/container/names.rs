@@ -2,6 +2,7 @@
 
 use super::ContainerError;
 
+#[rustfmt::skip]
 const ADJECTIVES: &[&str] = &[
     "admiring", "adoring", "affectionate", "agitated", "amazing", "angry", "awesome", "beautiful", "blissful",
     "bold", "boring", "brave", "busy", "charming", "clever", "compassionate", "competent", "condescending",
@@ -17,6 +18,7 @@ const ADJECTIVES: &[&str] = &[
     "vigilant", "vigorous", "wizardly", "wonderful", "xenodochial", "youthful", "zealous", "zen",
 ];
 
+#[rustfmt::skip]
 const SURNAMES: &[&str] = &[
     "agnesi", "albattani", "allen", "almeida", "archimedes", "ardinghelli", "aryabhata", "austin", "babbage",
     "banach", "bardeen", "bartik", "bassi", "bell", "benz", "bhabha", "bhaskara", "blackwell", "bohr", "booth",

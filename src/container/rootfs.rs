@@ -127,7 +127,9 @@ pub fn run(
     before_exit();
     match &result {
         Ok(outcome) => c.state.exited(outcome.exit_code, outcome.oom_killed, None),
-        Err(e) if c.state.status == super::Status::Running => c.state.exited(exit_code_of(e), false, Some(e.to_string())),
+        Err(e) if c.state.status == super::Status::Running => {
+            c.state.exited(exit_code_of(e), false, Some(e.to_string()))
+        }
         Err(e) => c.state.start_failed(exit_code_of(e), e.to_string()),
     }
     c.save_state()?;

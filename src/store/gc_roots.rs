@@ -65,8 +65,10 @@ pub fn container_manifests(store: &Store) -> Result<Vec<Digest>, StoreError> {
     let mut out = Vec::new();
     for entry in entries {
         let path = entry.map_err(StoreError::io("cannot list", &dir))?.path();
-        let Some((record, bytes)) =
-            ["config.json", "container.json"].iter().map(|f| path.join(f)).find_map(|p| Some((p.clone(), fs::read(&p).ok()?)))
+        let Some((record, bytes)) = ["config.json", "container.json"]
+            .iter()
+            .map(|f| path.join(f))
+            .find_map(|p| Some((p.clone(), fs::read(&p).ok()?)))
         else {
             continue;
         };
