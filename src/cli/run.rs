@@ -15,7 +15,8 @@ use std::process::ExitCode;
 /// Run a command in a new container of IMAGE
 ///
 /// The container's filesystem is the image's snapshots plus its own upper dir; with --rm it is removed
-/// afterwards, otherwise it is kept under <root>/containers/<id>/ and its id is printed on stderr.
+/// afterwards, otherwise the container is kept (see `rbuild ps -a`) and its id is printed on stderr.
+/// With -d it runs in the background under a monitor process and its id is printed on stdout.
 /// Standard input is attached with -i (and -t), as with docker; the network is the host's unless
 /// --network none.
 #[derive(Debug, clap::Args)]
