@@ -57,6 +57,18 @@ fn status(t: &TestContext, name: &str) -> String {
     ok(t, &["ps", "-a", "--filter", &format!("name={name}"), "--format", "{{.Status}}"]).trim().to_string()
 }
 
+/// Wait (up to 10 s) until `logs NAME` prints `stdout`; the output of the last `logs`.
+fn wait_for_log(t: &TestContext, name: &str, stdout: &str) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = rb(t, &["logs", name]);
+        if text(&out.stdout) == stdout || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn assert_no_mounts_under(t: &TestContext) {
     let root = t.root().to_string_lossy().into_owned();
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -76,14 +88,8 @@ fn run_d_is_up_in_ps_and_its_output_is_in_logs() {
     assert!(line.starts_with(&id[..12]) && line.contains("busybox") && line.contains("Up "), "{ps}");
     assert!(status(&t, "web").starts_with("Up "));
     // The output lands in the log a moment after the start.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let out = loop {
-        let out = rb(&t, &["logs", "web"]);
-        if text(&out.stdout) == "out\n" && text(&out.stderr) == "err\n" || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    wait_for_log(&t, "web", "out\n");
+    let out = rb(&t, &["logs", "web"]);
     assert_eq!((text(&out.stdout), text(&out.stderr)), ("out\n".into(), "err\n".into()));
     // docker's json-file lines.
     let log = std::fs::read_to_string(t.root().join("containers").join(&id).join("ctr.log")).unwrap();
@@ -139,20 +145,23 @@ fn stop_is_quick_for_a_term_handler_and_kills_a_term_ignorer_after_the_timeout()
 fn start_brings_a_stopped_container_back_and_restart_and_kill_work() {
     let t = busybox();
     let id = run_d(&t, &["--name", "again", "busybox", "sh", "-c", "echo run; exec sleep 1000"]);
+    // Each run's line is in the log before the next request (so none is killed before it echoes).
+    wait_for_log(&t, "again", "run\n");
     ok(&t, &["stop", "-t", "0", "again"]);
     assert!(status(&t, "again").starts_with("Exited (137)"));
     let first_pid = state(&t, &id)["pid"].clone();
     assert_eq!(ok(&t, &["start", "again"]), "again\n");
     assert!(status(&t, "again").starts_with("Up "), "{}", status(&t, "again"));
     assert_ne!(state(&t, &id)["pid"], first_pid);
+    wait_for_log(&t, "again", "run\nrun\n");
     let pid = state(&t, &id)["pid"].as_i64().unwrap();
     assert_eq!(ok(&t, &["restart", "-t", "0", "again"]), "again\n");
     assert_ne!(state(&t, &id)["pid"].as_i64().unwrap(), pid, "restart ran a new process");
+    wait_for_log(&t, "again", "run\nrun\nrun\n");
     assert_eq!(ok(&t, &["kill", "-s", "KILL", "again"]), "again\n");
     assert_eq!(ok(&t, &["wait", "again"]), "137\n");
-    // The same upper dir each time, and the log holds every run's output.
-    let logs = rb(&t, &["logs", "again"]);
-    assert_eq!(text(&logs.stdout), "run\nrun\nrun\n");
+    // The log holds every run's output.
+    assert_eq!(text(&rb(&t, &["logs", "again"]).stdout), "run\nrun\nrun\n");
     // start -a follows this run's output and exits with its code.
     ok(&t, &["create", "--name", "attached", "busybox", "sh", "-c", "echo hi; exit 3"]);
     assert_eq!(status(&t, "attached"), "Created");

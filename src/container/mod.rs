@@ -243,8 +243,21 @@ impl Container {
     }
 
     /// Take this container's lock for as long as the returned guard lives: the caller runs it. `None`
-    /// when another process holds it.
+    /// when another process holds it. Readers probe the lock for an instant (see
+    /// [`Container::monitor_alive`]), so a lock found taken is tried again for a short while before a
+    /// start is refused: only a process that keeps it is running the container.
     pub fn hold(&self) -> Result<Option<nix::fcntl::Flock<fs::File>>, ContainerError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        loop {
+            match self.try_lock()? {
+                Some(lock) => return Ok(Some(lock)),
+                None if std::time::Instant::now() >= deadline => return Ok(None),
+                None => std::thread::sleep(std::time::Duration::from_millis(2)),
+            }
+        }
+    }
+
+    fn try_lock(&self) -> Result<Option<nix::fcntl::Flock<fs::File>>, ContainerError> {
         let path = self.lock_path();
         let file = fs::OpenOptions::new()
             .create(true)
@@ -266,8 +279,20 @@ impl Container {
 
     /// A state that says running while no monitor holds the lock belongs to a killed monitor: its
     /// sandbox died with it (the sandbox's init has PDEATHSIG), so record it as exited, code unknown.
+    /// Decided holding the lock and on a fresh read of the state, so a monitor that recorded the real
+    /// end and exited in the meantime is never overwritten.
     fn reconcile(&mut self) -> Result<(), ContainerError> {
-        if matches!(self.state.status, Status::Running | Status::Paused) && !self.monitor_alive() {
+        if !matches!(self.state.status, Status::Running | Status::Paused) {
+            return Ok(());
+        }
+        let Some(_lock) = self.try_lock()? else { return Ok(()) };
+        self.state = read_json(&self.dir.join(STATE))?;
+        self.mark_lost_if_running()
+    }
+
+    /// Holding the lock: a running state is stale (its monitor is gone).
+    pub(crate) fn mark_lost_if_running(&mut self) -> Result<(), ContainerError> {
+        if matches!(self.state.status, Status::Running | Status::Paused) {
             self.state.lost_monitor();
             self.save_state()?;
         }

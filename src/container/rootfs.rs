@@ -122,7 +122,9 @@ pub fn run(
     let Some(_held) = c.hold()? else {
         return Err(ContainerError::AlreadyRunning { name: c.config.name.clone() });
     };
-    c.refresh()?;
+    c.state = super::read_json(&c.dir.join(super::STATE))?;
+    // We hold the lock: a state still saying running is a killed monitor's.
+    c.mark_lost_if_running()?;
     let result = run_held(store, c, stdin, on_start, debug);
     before_exit();
     match &result {
