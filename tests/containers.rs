@@ -11,11 +11,31 @@ use serde_json::Value;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn busybox() -> TestContext {
+/// A store with busybox imported; dropping it removes every container left (a failed assertion must not
+/// leave a detached container running after its store is gone).
+struct Store(TestContext);
+
+impl std::ops::Deref for Store {
+    type Target = TestContext;
+    fn deref(&self) -> &TestContext {
+        &self.0
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let ids = rb(&self.0, &["ps", "-a", "-q", "--no-trunc"]);
+        for id in text(&ids.stdout).lines() {
+            let _ = rb(&self.0, &["rm", "-f", id]);
+        }
+    }
+}
+
+fn busybox() -> Store {
     require_root();
     let t = TestContext::new();
     t.import_busybox();
-    t
+    Store(t)
 }
 
 fn text(b: &[u8]) -> String {

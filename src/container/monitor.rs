@@ -51,8 +51,11 @@ pub fn spawn(root: &Path, id: &str, dir: &Path, debug: bool) -> Result<(), Conta
     let (ready_r, ready_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::MonitorSpawn(e.into()))?;
     let ready_fd = ready_w.as_raw_fd();
+    // The monitor runs in `/` (as conmon does: it must not keep the caller's directory or a mount under
+    // it busy for the container's lifetime), so it gets the store root as an absolute path.
+    let root = std::path::absolute(root).map_err(ContainerError::MonitorSpawn)?;
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg("--root").arg(root);
+    cmd.current_dir("/").arg("--root").arg(&root);
     if debug {
         cmd.arg("--debug");
     }
