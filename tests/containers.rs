@@ -294,3 +294,33 @@ fn twenty_containers_run_d_and_rm_f_leave_nothing_behind() {
         assert_eq!(text(&cgroups.stdout), "", "cgroups of monitor {m} remain");
     }
 }
+
+#[test]
+fn a_cli_killed_during_run_d_leaves_a_container_that_is_created_or_up_and_removable() {
+    let t = busybox();
+    let marker = format!("RBUILD_TEST_CLI_KILL={}", std::process::id());
+    for (i, delay) in [0u64, 20, 60, 150].into_iter().enumerate() {
+        let name = format!("cut{i}");
+        let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"))
+            .env("RBUILD_ROOT", t.root())
+            .args(["run", "-d", "-e", &marker, "--name", &name, "busybox", "sleep", "1000"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = cli.kill();
+        let _ = cli.wait();
+        // Killing the CLI never kills a detached container: whatever it got to, the container is
+        // consistent (not recorded yet, created, or running under its monitor) once its monitor settled.
+        std::thread::sleep(Duration::from_millis(300));
+        let s = status(&t, &name);
+        assert!(s.is_empty() || s == "Created" || s.starts_with("Up "), "{name}: {s:?}");
+    }
+    for i in 0..4 {
+        let _ = rb(&t, &["rm", "-f", &format!("cut{i}")]);
+    }
+    assert_eq!(pids_with(&marker), Vec::<i32>::new());
+    assert_no_mounts_under(&t);
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+}
