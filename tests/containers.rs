@@ -324,3 +324,20 @@ fn a_cli_killed_during_run_d_leaves_a_container_that_is_created_or_up_and_remova
     assert_no_mounts_under(&t);
     assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn run_d_rm_removes_the_container_when_its_command_ends() {
+    let t = busybox();
+    let id = run_d(&t, &["--rm", "--name", "brief", "busybox", "sleep", "0.3"]);
+    let dir = t.root().join("containers").join(&id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!dir.exists(), "the --rm container is still there");
+    assert_eq!(status(&t, "brief"), "");
+    // Stopping one removes it too.
+    run_d(&t, &["--rm", "--name", "brief2", "busybox", "sleep", "1000"]);
+    assert_eq!(ok(&t, &["stop", "-t", "0", "brief2"]), "brief2\n");
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+}

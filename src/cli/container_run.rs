@@ -40,8 +40,8 @@ pub struct MonitorArgs {
 
 /// `create IMAGE [COMMAND...]`: record the container, print its id.
 pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
-    if a.detach || a.rm {
-        return Err(UsageError("create takes neither -d nor --rm (they are run's)".into()).into());
+    if a.detach {
+        return Err(UsageError("create takes no -d (start runs a created container in the background)".into()).into());
     }
     let binds = a.volumes.iter().map(|v| parse_volume(v)).collect::<Result<Vec<_>, _>>()?;
     let (_, c) = create_container(g, &a, binds)?;
@@ -104,6 +104,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Resul
         manifest: image.manifest_digest.to_string(),
         labels,
         stop_signal: config.stop_signal().clone(),
+        auto_remove: a.rm,
         spec,
     })?;
     match rootfs::prepare(&store, &image, &dir) {

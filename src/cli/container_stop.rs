@@ -107,6 +107,9 @@ pub fn wait(g: &Globals, a: WaitArgs) -> anyhow::Result<ExitCode> {
     Ok(for_each(&a.containers, |q| {
         let mut c = Containers::new(&store).find(q)?;
         c.wait_stopped(None)?;
+        if !c.dir.exists() {
+            anyhow::bail!("container {q} was removed when it exited (--rm); its exit code went with it");
+        }
         let code = match c.state.status {
             Status::Exited => c.state.exit_code.unwrap_or(0),
             _ => 0,

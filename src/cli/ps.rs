@@ -247,6 +247,7 @@ mod tests {
                 manifest: "sha256:00".into(),
                 labels: BTreeMap::new(),
                 stop_signal: None,
+                auto_remove: false,
                 spec,
             },
             state: State {

@@ -116,12 +116,9 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
-    if !a.rm {
-        // A kept container is recorded in the store's container model (see `rbuild ps`).
+    if !a.rm || a.detach {
+        // A kept or detached container is recorded in the store's container model (see `rbuild ps`).
         return super::container_run::run_kept(g, a, binds);
-    }
-    if a.detach {
-        return Err(UsageError("--rm with -d is not supported yet: run -d, then rm -f the container".into()).into());
     }
     let store = Store::open(&g.root)?;
     // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.

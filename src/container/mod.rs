@@ -111,6 +111,9 @@ pub struct Config {
     pub labels: BTreeMap<String, String>,
     /// The image's STOPSIGNAL, if any (`stop` sends it, SIGTERM otherwise).
     pub stop_signal: Option<String>,
+    /// `--rm`: the monitor removes the container when its command ends.
+    #[serde(default)]
+    pub auto_remove: bool,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,
@@ -318,15 +321,22 @@ impl Container {
     pub fn wait_stopped(&mut self, timeout: Option<std::time::Duration>) -> Result<bool, ContainerError> {
         let start = std::time::Instant::now();
         loop {
-            self.refresh()?;
+            match self.refresh() {
+                Ok(()) => {}
+                // Removed at its end (`--rm`) or by another command: it has stopped.
+                Err(ContainerError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(true),
+                Err(e) => return Err(e),
+            }
             let starting = self.state.status == Status::Created && self.monitor_alive();
             if !starting && !self.is_running() {
                 // Let the monitor finish writing and release the lock before the caller moves on.
                 while self.monitor_alive() {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-                self.refresh()?;
-                return Ok(true);
+                return match self.refresh() {
+                    Err(ContainerError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(true),
+                    other => other.map(|_| true),
+                };
             }
             if timeout.is_some_and(|t| start.elapsed() >= t) {
                 return Ok(false);
@@ -453,10 +463,18 @@ impl<'a> Containers<'a> {
                 }
             }
         }
-        match fs::remove_dir_all(&c.dir) {
+        // Out of `containers/` in one rename, so no reader ever sees half a container; a removal cut
+        // short stays in `tmp/` under this pid, where the next command's debris sweep finishes it.
+        let doomed = self.store.tmp_dir().join(format!("container-{}-{}", std::process::id(), c.config.id));
+        let path = match fs::rename(&c.dir, &doomed) {
+            Ok(()) => doomed,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => c.dir.clone(),
+        };
+        match fs::remove_dir_all(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(ContainerError::Io { what: "removing", path: c.dir.clone(), source }),
+            Err(source) => Err(ContainerError::Io { what: "removing", path, source }),
         }
     }
 }
@@ -480,6 +498,7 @@ mod tests {
             manifest: "sha256:00".into(),
             labels: BTreeMap::new(),
             stop_signal: None,
+            auto_remove: false,
             spec,
         }
     }

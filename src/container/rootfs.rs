@@ -135,6 +135,10 @@ pub fn run(
         Err(e) => c.state.start_failed(exit_code_of(e), e.to_string()),
     }
     c.save_state()?;
+    if c.config.auto_remove && c.state.status == super::Status::Exited {
+        // `--rm`: removed before the lock goes, so whoever waited for the end finds it gone.
+        super::Containers::new(store).remove(c, false)?;
+    }
     result
 }
 
