@@ -152,5 +152,9 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
             }
         }
     };
-    rootfs::run(&store, &mut c, crate::sandbox::Stdin::Null, started, &mut drain, debug).map(|_| ())
+    let result = rootfs::run(&store, &mut c, crate::sandbox::Stdin::Null, started, &mut drain, debug);
+    // A run refused before the sandbox (container already running, state unreadable) did not drain: do it
+    // now, so the monitor's own error goes to monitor.log and not into the container's log.
+    drain();
+    result.map(|_| ())
 }
