@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod cachex;
 pub mod cli;
+pub mod container;
 pub mod context;
 pub mod digest;
 pub mod dockerfile;

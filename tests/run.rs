@@ -346,7 +346,7 @@ fn etc_files_are_the_containers_own_and_never_land_in_its_changes_on_both_backen
             assert!(!changes.join(f).exists(), "{backend}: {f} left in the container's changes");
         }
         let record: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("container.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         assert_eq!(record["id"], id.as_str());
     }
     // With --rm nothing stays in the store's tmp.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Show images as docker-style JSON (Id, RepoTags, Created, Config, RootFS, History, ...).
+/// Show images (or containers) as docker-style JSON (Id, RepoTags, Created, Config, RootFS, History, ...).
 #[derive(Debug, clap::Args)]
 #[command(after_help = FORMAT_HELP)]
 pub struct InspectArgs {
@@ -35,13 +35,19 @@ json sorts object keys. Not supported: variables ($x :=), with, define/template,
 parentheses, comparison functions.";
 
 pub fn run(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
-    let template = a.format.as_deref().map(Template::parse).transpose().map_err(|e| UsageError(e.to_string()))?;
+    // A bad template is a usage error before anything is looked up.
+    a.format.as_deref().map(Template::parse).transpose().map_err(|e| UsageError(e.to_string()))?;
     let store = open_store(g)?;
     let mut views = Vec::new();
     let mut failure = None;
     for reference in &a.images {
+        // Docker looks for a container of that name or id first.
+        if let Some(view) = super::container::find_view(&store, reference)? {
+            views.push(view);
+            continue;
+        }
         match resolve(&store, reference) {
-            Ok(image) => views.push(InspectView::of(&image)),
+            Ok(image) => views.push(serde_json::to_value(InspectView::of(&image))?),
             Err(e) if e.downcast_ref::<UsageError>().is_some() => return Err(e),
             Err(e) => {
                 if let Some(previous) = failure.replace(e) {
@@ -50,11 +56,21 @@ pub fn run(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    print_views(&views, a.format.as_deref())?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Print inspect views (images or containers): indented JSON, or each through `--format`.
+pub(super) fn print_views(views: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
+    let template = format.map(Template::parse).transpose().map_err(|e| UsageError(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     match &template {
         Some(t) => {
-            for v in &views {
-                writeln!(out, "{}", t.render(&serde_json::to_value(v)?)?)?;
+            for v in views {
+                writeln!(out, "{}", t.render(v)?)?;
             }
         }
         None => {
@@ -66,8 +82,5 @@ pub fn run(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(ExitCode::SUCCESS),
-    }
+    Ok(())
 }

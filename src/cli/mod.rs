@@ -4,6 +4,9 @@
 
 mod build;
 mod builder;
+mod container;
+mod container_run;
+mod container_stop;
 mod context;
 mod export;
 mod format;
@@ -17,9 +20,11 @@ mod inspect;
 mod lint;
 pub mod listing;
 mod login;
+mod logs;
 mod parse;
 mod prune;
 mod prune_opts;
+mod ps;
 mod pull;
 mod push;
 mod rmi;
@@ -94,6 +99,29 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Run a command in a new container of an image
     Run(run::RunArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Create a container of an image without starting it
+    Create(run::RunArgs),
+    /// Start stopped containers
+    Start(container_run::StartArgs),
+    /// Stop running containers (STOPSIGNAL, then SIGKILL)
+    Stop(container_stop::StopArgs),
+    /// Send a signal to running containers
+    Kill(container_stop::KillArgs),
+    /// Restart containers
+    Restart(container_run::RestartArgs),
+    /// Wait for containers to stop; print their exit codes
+    Wait(container_stop::WaitArgs),
+    /// Show a container's output
+    Logs(logs::LogsArgs),
+    /// Remove containers
+    Rm(container::RmArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Manage the store as a whole (check, df, prune)
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -107,6 +135,8 @@ pub enum Command {
     Logout(login::LogoutArgs),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
     SandboxInit(run::InitArgs),
+    #[command(name = crate::container::monitor::SUBCOMMAND, hide = true)]
+    ContainerMonitor(container_run::MonitorArgs),
 }
 
 const SUBCOMMANDS: &[&str] = &[
@@ -126,6 +156,17 @@ const SUBCOMMANDS: &[&str] = &[
     "image",
     "builder",
     "run",
+    "ps",
+    "create",
+    "start",
+    "stop",
+    "kill",
+    "restart",
+    "wait",
+    "logs",
+    "rm",
+    "rename",
+    "container",
     "system",
     "lint",
     "pull",
@@ -133,6 +174,7 @@ const SUBCOMMANDS: &[&str] = &[
     "login",
     "logout",
     crate::sandbox::INIT_SUBCOMMAND,
+    crate::container::monitor::SUBCOMMAND,
     "help",
 ];
 
@@ -262,6 +304,20 @@ pub fn main() -> ExitCode {
         Command::Builder(c) => builder::run(&globals, c),
         Command::Lint(a) => lint::run(&globals, a),
         Command::Run(a) => run::run(&globals, a),
+        Command::Ps(a) => ps::run(&globals, a),
+        Command::Create(a) => container_run::create(&globals, a),
+        Command::Start(a) => container_run::start(&globals, a),
+        Command::Stop(a) => container_stop::stop(&globals, a),
+        Command::Kill(a) => container_stop::kill(&globals, a),
+        Command::Restart(a) => container_run::restart(&globals, a),
+        Command::Wait(a) => container_stop::wait(&globals, a),
+        Command::Logs(a) => logs::run(&globals, a),
+        Command::Rm(a) => container::rm(&globals, a),
+        Command::Rename(a) => container::rename(&globals, a),
+        Command::Container(c) => container::run(&globals, c),
+        Command::ContainerMonitor(a) => {
+            Ok(crate::container::monitor::main(&globals.root, &a.id, a.ready_fd, globals.debug))
+        }
         Command::System(c) => system::run(&globals, c),
         Command::Pull(a) => pull::run(&globals, a),
         Command::Push(a) => push::run(&globals, a),

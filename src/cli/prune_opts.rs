@@ -53,7 +53,7 @@ pub fn until_of(filters: &[Filter]) -> Option<SystemTime> {
     filters.iter().filter_map(|f| if let Filter::Until(t) = f { Some(*t) } else { None }).min()
 }
 
-fn until(v: &str) -> Option<SystemTime> {
+pub fn until(v: &str) -> Option<SystemTime> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
     }

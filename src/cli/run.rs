@@ -5,19 +5,18 @@
 //! rbuild itself fails (image missing, sandbox setup), 128+N when rbuild is stopped by signal N.
 
 use super::{Globals, UsageError};
-use crate::digest::Digest;
+use crate::container::{rootfs, ContainerError};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin, DEFAULT_PATH};
-use crate::snapshot::Snapshots;
 use crate::store::{Image, Store};
 use anyhow::Context;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Run a command in a new container of IMAGE
 ///
 /// The container's filesystem is the image's snapshots plus its own upper dir; with --rm it is removed
-/// afterwards, otherwise it is kept under <root>/containers/<id>/ and its id is printed on stderr.
+/// afterwards, otherwise the container is kept (see `rbuild ps -a`) and its id is printed on stderr.
+/// With -d it runs in the background under a monitor process and its id is printed on stdout.
 /// Standard input is attached with -i (and -t), as with docker; the network is the host's unless
 /// --network none.
 #[derive(Debug, clap::Args)]
@@ -25,6 +24,15 @@ pub struct RunArgs {
     /// Remove the container's filesystem when the command exits
     #[arg(long)]
     pub rm: bool,
+    /// Run the container in the background (under a monitor process) and print its id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Name of the container (default: a random adjective_surname)
+    #[arg(value_parser = super::text(), long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set a label on the container (K=V)
+    #[arg(value_parser = super::text(), short = 'l', long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
     /// Set an environment variable (K=V; a bare K takes rbuild's own value)
     #[arg(value_parser = super::text(), short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -82,7 +90,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Docker's exit code for a failure of the runner itself.
-const RUNNER_FAILED: u8 = 125;
+pub(super) const RUNNER_FAILED: u8 = 125;
 
 pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     let binds = a.volumes.iter().map(|v| parse_volume(v)).collect::<Result<Vec<_>, _>>()?;
@@ -92,11 +100,14 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     match start(g, &a, binds) {
         Ok(code) => Ok(code),
         Err(err) => {
-            let code = match err.downcast_ref::<SandboxError>() {
-                Some(SandboxError::Interrupted { signal }) => 128 + *signal as u8,
-                Some(e) => e.exec_exit_code().map(|c| c as u8).unwrap_or(RUNNER_FAILED),
+            let code = match (err.downcast_ref::<SandboxError>(), err.downcast_ref::<ContainerError>()) {
+                (Some(SandboxError::Interrupted { signal }), _) => 128 + *signal as u8,
+                (Some(e), _) => e.exec_exit_code().map(|c| c as u8).unwrap_or(RUNNER_FAILED),
+                (None, Some(e)) if rootfs::exit_code_of(e) != i32::from(RUNNER_FAILED) => {
+                    rootfs::exit_code_of(e).clamp(0, 255) as u8
+                }
                 // Interrupted before or after the container ran (unpacking its rootfs, say).
-                None => crate::interrupt::received().map_or(RUNNER_FAILED, |i| i.exit_code()),
+                _ => crate::interrupt::received().map_or(RUNNER_FAILED, |i| i.exit_code()),
             };
             eprintln!("error: {err:#}");
             Ok(ExitCode::from(code))
@@ -105,93 +116,43 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
+    if !a.rm || a.detach {
+        // A kept or detached container is recorded in the store's container model (see `rbuild ps`).
+        return super::container_run::run_kept(g, a, binds);
+    }
     let store = Store::open(&g.root)?;
     // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
-    let id = new_container_id()?;
-    let dir = if a.rm {
-        // The pid in the name lets the next command remove it if this one is killed.
-        store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()))
-    } else {
-        store.containers_dir().join(&id)
-    };
-    let cleanup = a.rm.then(|| RemoveOnDrop(dir.clone()));
+    let id = crate::container::new_id()?;
+    // The pid in the name lets the next command remove it if this one is killed.
+    let dir = store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()));
+    let _cleanup = RemoveOnDrop(dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    if !a.rm {
-        record_container(&dir, &id, &image)?;
-    }
-    // Overlay unless told otherwise; a refused overlay mount (reported before anything ran) falls back to
-    // a copied rootfs, which saves probing overlayfs on every run.
-    let copy = std::env::var("RBUILD_SNAPSHOTTER").as_deref() == Ok("copy");
-    let rootfs = if copy { copy_rootfs(&store, &image, &dir)? } else { overlay_rootfs(&store, &image, &dir)? };
-    let mut spec = container_spec(a, &image, rootfs, binds, &id)?;
+    let spec = container_spec(a, &image, rootfs::prepare(&store, &image, &dir)?, binds, &id)?;
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let outcome = match sandbox::run(&spec) {
-        Err(SandboxError::OverlayMount { errno }) => {
-            if g.debug {
-                eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
-            }
-            spec.rootfs = copy_rootfs(&store, &image, &dir)?;
-            sandbox::run(&spec)?
-        }
-        other => other?,
-    };
-    drop(cleanup);
-    if !a.rm {
-        let changes = match &spec.rootfs {
-            Rootfs::Overlay { upper, .. } => upper,
-            Rootfs::Dir(dir) => dir,
-        };
-        remove_stubs(changes, &outcome.created_stubs);
-        eprintln!("container {id} kept in {} (run with --rm to remove it)", dir.display());
-    }
+    let (outcome, _) = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &mut |_| {}, g.debug)?;
+    Ok(outcome_code(&outcome, &spec))
+}
+
+/// The exit code of a foreground run, saying so when the OOM killer ended it.
+pub(super) fn outcome_code(outcome: &sandbox::RunOutcome, spec: &RunSpec) -> ExitCode {
     if outcome.oom_killed && outcome.exit_code != 0 {
         eprintln!("error: a process of the container was {}", sandbox::oom_hint(&spec.limits));
     }
-    Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
-}
-
-/// The container's rootfs: an overlay of the image's snapshots over `<dir>/upper` (work dir
-/// `<dir>/work`); an image without layers is its upper dir alone.
-fn overlay_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
-    let diff_ids = image
-        .config
-        .rootfs()
-        .diff_ids()
-        .iter()
-        .map(|d| Digest::parse(d).with_context(|| format!("bad diff_id {d:?} in the image config")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let lowers = Snapshots::new(store).lowers(image.manifest.layers(), &diff_ids)?;
-    let upper = make_dir(&dir.join("upper"))?;
-    if lowers.is_empty() {
-        return Ok(Rootfs::Dir(upper));
-    }
-    Ok(Rootfs::Overlay { lowers, upper, work: make_dir(&dir.join("work"))? })
-}
-
-/// The copy backend's rootfs, where overlayfs cannot be mounted: every layer extracted into
-/// `<dir>/rootfs`.
-fn copy_rootfs(store: &Store, image: &Image, dir: &Path) -> anyhow::Result<Rootfs> {
-    for name in ["upper", "work"] {
-        let _ = std::fs::remove_dir_all(dir.join(name));
-    }
-    let rootfs = make_dir(&dir.join("rootfs"))?;
-    for layer in image.manifest.layers() {
-        crate::layer::extract(store, layer, &rootfs).with_context(|| format!("extracting layer {}", layer.digest()))?;
-    }
-    Ok(Rootfs::Dir(rootfs))
-}
-
-fn make_dir(p: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
-    Ok(p.to_path_buf())
+    ExitCode::from(outcome.exit_code.clamp(0, 255) as u8)
 }
 
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.
-fn container_spec(a: &RunArgs, image: &Image, rootfs: Rootfs, binds: Vec<Bind>, id: &str) -> anyhow::Result<RunSpec> {
+pub(super) fn container_spec(
+    a: &RunArgs,
+    image: &Image,
+    rootfs: Rootfs,
+    binds: Vec<Bind>,
+    id: &str,
+) -> anyhow::Result<RunSpec> {
     let config = image.config.config().clone().unwrap_or_default();
     let (entrypoint, default_cmd) = match &a.entrypoint {
         Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
@@ -255,7 +216,7 @@ fn add_default(env: &mut Vec<String>, key: &str, value: &str) {
 }
 
 /// `HOST:CONTAINER[:ro|rw]`, the host path absolute and existing.
-fn parse_volume(v: &str) -> Result<Bind, UsageError> {
+pub(super) fn parse_volume(v: &str) -> Result<Bind, UsageError> {
     let bad = |why: &str| UsageError(format!("invalid volume {v:?}: {why} (expected HOST:CONTAINER[:ro])"));
     let parts: Vec<&str> = v.split(':').collect();
     let (host, target, readonly) = match parts.as_slice() {
@@ -270,41 +231,6 @@ fn parse_volume(v: &str) -> Result<Bind, UsageError> {
     }
     let source = PathBuf::from(host).canonicalize().map_err(|e| bad(&format!("{host}: {e}")))?;
     Ok(Bind { source, target: target.to_string(), readonly })
-}
-
-/// 64 random hex digits, like a docker container id.
-fn new_container_id() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("reading /dev/urandom")?;
-    Ok(hex::encode(bytes))
-}
-
-/// What a later `commit` needs to know about a kept container.
-fn record_container(dir: &Path, id: &str, image: &Image) -> anyhow::Result<()> {
-    let record = serde_json::json!({
-        "id": id,
-        "image": image.config_digest.to_string(),
-        "manifest": image.manifest_digest.to_string(),
-    });
-    let path = dir.join("container.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&record)?).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Take the sandbox's mount-point stubs out of the container's changes (deepest first), so a later
-/// commit does not record them; one the command filled in (a non-empty file or directory) stays.
-fn remove_stubs(changes: &Path, stubs: &[String]) {
-    for stub in stubs.iter().rev() {
-        let path = changes.join(stub.trim_start_matches('/'));
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                let _ = std::fs::remove_dir(&path);
-            }
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = std::fs::remove_file(&path);
-            }
-            _ => {}
-        }
-    }
 }
 
 struct RemoveOnDrop(PathBuf);

@@ -38,6 +38,17 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
 /// Run `spec` with `init_program` (an rbuild binary) as the sandbox init: for tests and other programs
 /// that link the library.
 pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, SandboxError> {
+    run_observed(spec, init_program, &mut |_| {})
+}
+
+/// Like [`run_with_init`], calling `on_start` with the host pid of the sandbox's pid 1 once the command
+/// has been executed (not when the setup failed): a container monitor records that pid, so `stop` and
+/// `kill` can signal the command while this call waits for it.
+pub fn run_observed(
+    spec: &RunSpec,
+    init_program: &Path,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
     let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
@@ -69,6 +80,12 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
     // An init that died early closes its end: its exit status and the status pipe tell why.
     let _ = File::from(spec_w).write_all(&json);
     let collected = collect_reports(&mut watch, report_r, status_r);
+    if let Ok((Some(pid1), text)) = &collected {
+        // The status pipe reached its end: the command was executed unless a failure line says otherwise.
+        if read_messages(text).is_ok_and(|(_, failure)| failure.is_none()) {
+            on_start(*pid1);
+        }
+    }
     if collected.is_err() {
         // Without the pipes we cannot follow the sandbox: end it (pid 1 dies with the init).
         let _ = init.kill();

@@ -57,14 +57,21 @@ pub(crate) fn json_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     Ok(out)
 }
 
-/// Manifests of kept containers (`containers/<id>/container.json`).
+/// Manifests of kept containers (the `manifest` of `containers/<id>/config.json`, or of the
+/// `container.json` an older rbuild wrote).
 pub fn container_manifests(store: &Store) -> Result<Vec<Digest>, StoreError> {
     let dir = store.containers_dir();
     let Ok(entries) = fs::read_dir(&dir) else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for entry in entries {
-        let record = entry.map_err(StoreError::io("cannot list", &dir))?.path().join("container.json");
-        let Ok(bytes) = fs::read(&record) else { continue };
+        let path = entry.map_err(StoreError::io("cannot list", &dir))?.path();
+        let Some((record, bytes)) = ["config.json", "container.json"]
+            .iter()
+            .map(|f| path.join(f))
+            .find_map(|p| Some((p.clone(), fs::read(&p).ok()?)))
+        else {
+            continue;
+        };
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: record.clone(), source })?;
         if let Some(d) = value.get("manifest").and_then(|m| m.as_str()).and_then(|m| Digest::parse(m).ok()) {

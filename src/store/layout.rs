@@ -5,8 +5,8 @@
 //! containers), `leases/` (builds and containers in flight), `snapshots/<chain-id>/` (unpacked layers),
 //! `cache/steps/<key>.json` (step cache records, each naming a layer blob), `cache/images/<key>.json` (the
 //! time a fully cached build gives its image), `cache/context/` (context file digests by stat stamp),
-//! `cache/mounts/<id>/` (`RUN --mount=type=cache`), `containers/<id>/` (kept containers, each with a
-//! `container.json` naming its image).
+//! `cache/mounts/<id>/` (`RUN --mount=type=cache`), `containers/<id>/` (kept containers: `config.json`
+//! naming the image, `state.json`, `ctr.log`, `monitor.lock`, the writable layer; see `crate::container`).
 
 use super::Store;
 use std::path::PathBuf;
@@ -34,6 +34,10 @@ impl Store {
 
     pub fn containers_dir(&self) -> PathBuf {
         self.root().join("containers")
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
     }
 
     pub(crate) fn leases_dir(&self) -> PathBuf {

@@ -1,0 +1,202 @@
+//! A container's filesystem and one run of its command: the overlay of the image's snapshots over the
+//! container's `upper/` (or, with the copy backend, every layer extracted into `rootfs/`), and [`run`],
+//! which both the detached monitor and the foreground `rbuild run` use to execute a container.
+
+use super::{Container, ContainerError};
+use crate::digest::Digest;
+use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
+use crate::snapshot::Snapshots;
+use crate::store::{Image, Store};
+use std::path::{Path, PathBuf};
+
+/// The rootfs of a new container in `dir`: overlay unless `RBUILD_SNAPSHOTTER=copy`.
+pub fn prepare(store: &Store, image: &Image, dir: &Path) -> Result<Rootfs, ContainerError> {
+    if std::env::var("RBUILD_SNAPSHOTTER").as_deref() == Ok("copy") {
+        copy(store, image, dir)
+    } else {
+        overlay(store, image, dir)
+    }
+}
+
+/// An overlay of the image's snapshots over `<dir>/upper` (work dir `<dir>/work`); an image without
+/// layers is its upper dir alone.
+pub fn overlay(store: &Store, image: &Image, dir: &Path) -> Result<Rootfs, ContainerError> {
+    let diff_ids = image
+        .config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| Digest::parse(d).map_err(|_| ContainerError::BadDiffId(d.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lowers = Snapshots::new(store).lowers(image.manifest.layers(), &diff_ids)?;
+    let upper = make_dir(&dir.join("upper"))?;
+    if lowers.is_empty() {
+        return Ok(Rootfs::Dir(upper));
+    }
+    Ok(Rootfs::Overlay { lowers, upper, work: make_dir(&dir.join("work"))? })
+}
+
+/// The copy backend's rootfs, where overlayfs cannot be mounted: every layer extracted into
+/// `<dir>/rootfs` (an `upper/` or `work/` left by a refused overlay is dropped first).
+pub fn copy(store: &Store, image: &Image, dir: &Path) -> Result<Rootfs, ContainerError> {
+    for name in ["upper", "work"] {
+        let _ = std::fs::remove_dir_all(dir.join(name));
+    }
+    let rootfs = make_dir(&dir.join("rootfs"))?;
+    for layer in image.manifest.layers() {
+        crate::layer::extract(store, layer, &rootfs)?;
+    }
+    Ok(Rootfs::Dir(rootfs))
+}
+
+fn make_dir(p: &Path) -> Result<PathBuf, ContainerError> {
+    std::fs::create_dir_all(p).map_err(ContainerError::io("creating", p))?;
+    Ok(p.to_path_buf())
+}
+
+/// The directory that holds the container's changes.
+pub fn changes(rootfs: &Rootfs) -> &Path {
+    match rootfs {
+        Rootfs::Overlay { upper, .. } => upper,
+        Rootfs::Dir(dir) => dir,
+    }
+}
+
+/// Run `spec` in `dir`; an overlay that the kernel refuses before anything ran falls back to a copied
+/// rootfs (saving a probe of overlayfs on every run) when `fresh` (the copy replaces the upper dir, so
+/// never for a container that already ran). Returns the outcome and the rootfs really used.
+pub fn run_sandbox(
+    store: &Store,
+    image: &Image,
+    dir: &Path,
+    mut spec: RunSpec,
+    fresh: bool,
+    on_start: &mut dyn FnMut(i32),
+    debug: bool,
+) -> Result<(RunOutcome, Rootfs), ContainerError> {
+    let outcome = match sandbox::run_observed(&spec, Path::new("/proc/self/exe"), on_start) {
+        Err(SandboxError::OverlayMount { errno }) if fresh => {
+            if debug {
+                eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
+            }
+            spec.rootfs = copy(store, image, dir)?;
+            sandbox::run_observed(&spec, Path::new("/proc/self/exe"), on_start)?
+        }
+        other => other?,
+    };
+    remove_stubs(changes(&spec.rootfs), &outcome.created_stubs);
+    Ok((outcome, spec.rootfs))
+}
+
+/// Take the sandbox's mount-point stubs out of the container's changes (deepest first), so a later
+/// commit does not record them; one the command filled in (a non-empty file or directory) stays.
+pub fn remove_stubs(changes: &Path, stubs: &[String]) {
+    for stub in stubs.iter().rev() {
+        let path = changes.join(stub.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&path);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Run a kept container's command once, holding its lock, with `state.json` following along: running
+/// (with pids) once the command was executed, exited with its code when it ends, or back to what it was
+/// with the error when it could not be started. `on_start` runs after the running state is recorded,
+/// `before_exit` once the sandbox is gone and before the end is recorded (the monitor drains the log
+/// there, so whoever sees the exited state sees the whole log). The image is leased meanwhile, so gc
+/// keeps its blobs and snapshots.
+pub fn run(
+    store: &Store,
+    c: &mut Container,
+    stdin: sandbox::Stdin,
+    on_start: &mut dyn FnMut(),
+    before_exit: &mut dyn FnMut(),
+    debug: bool,
+) -> Result<RunOutcome, ContainerError> {
+    let Some(_held) = c.hold()? else {
+        return Err(ContainerError::AlreadyRunning { name: c.config.name.clone() });
+    };
+    c.state = super::read_json(&c.dir.join(super::STATE))?;
+    // We hold the lock: a state still saying running is a killed monitor's.
+    c.mark_lost_if_running()?;
+    let result = run_held(store, c, stdin, on_start, debug);
+    before_exit();
+    match &result {
+        Ok(outcome) => c.state.exited(outcome.exit_code, outcome.oom_killed, None),
+        Err(e) if c.state.status == super::Status::Running => {
+            c.state.exited(exit_code_of(e), false, Some(e.to_string()))
+        }
+        Err(e) => c.state.start_failed(exit_code_of(e), e.to_string()),
+    }
+    c.save_state()?;
+    if c.config.auto_remove && c.state.status == super::Status::Exited {
+        // `--rm`: removed before the lock goes, so whoever waited for the end finds it gone.
+        super::Containers::new(store).remove(c, false)?;
+    }
+    result
+}
+
+/// Docker's exit code for a container whose command could not run: 127/126 for exec failures, 128+N
+/// when interrupted by signal N, 125 for the runtime's own failures.
+pub fn exit_code_of(e: &ContainerError) -> i32 {
+    match e {
+        ContainerError::Sandbox(SandboxError::Interrupted { signal }) => 128 + signal,
+        ContainerError::Sandbox(s) => s.exec_exit_code().unwrap_or(125),
+        ContainerError::StartFailed { exit_code, .. } => *exit_code,
+        _ => 125,
+    }
+}
+
+fn run_held(
+    store: &Store,
+    c: &mut Container,
+    stdin: sandbox::Stdin,
+    on_start: &mut dyn FnMut(),
+    debug: bool,
+) -> Result<RunOutcome, ContainerError> {
+    let (name, reference) = (c.config.name.clone(), c.config.image.clone());
+    let gone = |source| ContainerError::ImageGone { name: name.clone(), image: reference.clone(), source };
+    let manifest = Digest::parse(&c.config.manifest)
+        .map_err(|_| gone(crate::store::StoreError::UnsupportedDigest(c.config.manifest.clone())))?;
+    let mut lease = store.lease()?;
+    let image = store.load_image(&manifest, Vec::new()).map_err(gone)?;
+    let mut digests = vec![image.manifest_digest.clone(), image.config_digest.clone()];
+    for layer in image.manifest.layers() {
+        digests.push(crate::store::from_oci_digest(layer.digest())?);
+    }
+    if !store.lock()?.protect_present(&mut lease, &digests)? {
+        return Err(gone(crate::store::StoreError::BlobNotFound(manifest)));
+    }
+    let mut spec = c.config.spec.clone();
+    spec.stdin = stdin;
+    if matches!(spec.rootfs, Rootfs::Overlay { .. }) {
+        spec.rootfs = overlay(store, &image, &c.dir)?;
+    }
+    let fresh = c.state.started_at.is_none() && c.state.finished_at.is_none();
+    let monitor_pid = std::process::id() as i32;
+    let mut failed_save = None;
+    let dir = c.dir.clone();
+    let mut started = |pid: i32| {
+        c.state.started(monitor_pid, pid);
+        match c.save_state() {
+            Ok(()) => on_start(),
+            Err(e) => failed_save = Some(e),
+        }
+    };
+    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &mut started, debug)?;
+    if let Some(e) = failed_save {
+        return Err(e);
+    }
+    if rootfs != c.config.spec.rootfs && matches!(rootfs, Rootfs::Dir(_)) {
+        // The copy fallback: from now on this container's filesystem is its rootfs/ dir.
+        c.config.spec.rootfs = rootfs;
+        c.save_config()?;
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,343 @@
+//! Containers without a daemon, end to end through the real binary on a busybox image: `run -d` under a
+//! monitor, `ps`, `logs [-f]`, `stop` (STOPSIGNAL then SIGKILL), `start`, `restart`, `kill`, `wait`,
+//! `rm [-f]`, `rename`, `container prune`, `inspect`, docker's errors, a monitor killed with SIGKILL, and
+//! 20 containers started and removed leaving nothing behind. These need root (namespaces, mounts; CI
+//! runs as root) and fail loudly without it.
+
+mod common;
+
+use common::{pids_with, require_root, TestContext};
+use serde_json::Value;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// A store with busybox imported; dropping it removes every container left (a failed assertion must not
+/// leave a detached container running after its store is gone).
+struct Store(TestContext);
+
+impl std::ops::Deref for Store {
+    type Target = TestContext;
+    fn deref(&self) -> &TestContext {
+        &self.0
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let ids = rb(&self.0, &["ps", "-a", "-q", "--no-trunc"]);
+        for id in text(&ids.stdout).lines() {
+            let _ = rb(&self.0, &["rm", "-f", id]);
+        }
+    }
+}
+
+fn busybox() -> Store {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    Store(t)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn rb(t: &TestContext, args: &[&str]) -> Output {
+    t.rbuild().args(args).output().unwrap()
+}
+
+/// Run rbuild, asserting success; its stdout.
+fn ok(t: &TestContext, args: &[&str]) -> String {
+    let out = rb(t, args);
+    assert!(out.status.success(), "rbuild {args:?} failed ({:?}): {}", out.status, text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Run rbuild, asserting it fails with `code` and says `words` on stderr.
+fn fails(t: &TestContext, args: &[&str], code: i32, words: &str) {
+    let out = rb(t, args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "rbuild {args:?}: {stderr}");
+    assert!(stderr.contains(words), "rbuild {args:?}: expected {words:?} in: {stderr}");
+}
+
+/// `run -d ARGS`: the full id it prints.
+fn run_d(t: &TestContext, args: &[&str]) -> String {
+    let id = ok(t, &[&["run", "-d"], args].concat()).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+    id
+}
+
+fn state(t: &TestContext, id: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(t.root().join("containers").join(id).join("state.json")).unwrap()).unwrap()
+}
+
+/// The STATUS column of `ps -a` for container `name`.
+fn status(t: &TestContext, name: &str) -> String {
+    ok(t, &["ps", "-a", "--filter", &format!("name={name}"), "--format", "{{.Status}}"]).trim().to_string()
+}
+
+/// Wait (up to 10 s) until `logs NAME` prints `stdout`; the output of the last `logs`.
+fn wait_for_log(t: &TestContext, name: &str, stdout: &str) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = rb(t, &["logs", name]);
+        if text(&out.stdout) == stdout || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_no_mounts_under(t: &TestContext) {
+    let root = t.root().to_string_lossy().into_owned();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&root), "mounts under the store remain:\n{mountinfo}");
+}
+
+#[test]
+fn run_d_is_up_in_ps_and_its_output_is_in_logs() {
+    let t = busybox();
+    let id = run_d(&t, &["--name", "web", "busybox", "sh", "-c", "echo out; echo err >&2; exec sleep 1000"]);
+    let ps = ok(&t, &["ps"]);
+    let header = ps.lines().next().unwrap();
+    for col in ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] {
+        assert!(header.contains(col), "{ps}");
+    }
+    let line = ps.lines().find(|l| l.ends_with("web")).unwrap_or_else(|| panic!("web not in ps:\n{ps}"));
+    assert!(line.starts_with(&id[..12]) && line.contains("busybox") && line.contains("Up "), "{ps}");
+    assert!(status(&t, "web").starts_with("Up "));
+    // The output lands in the log a moment after the start.
+    wait_for_log(&t, "web", "out\n");
+    let out = rb(&t, &["logs", "web"]);
+    assert_eq!((text(&out.stdout), text(&out.stderr)), ("out\n".into(), "err\n".into()));
+    // docker's json-file lines.
+    let log = std::fs::read_to_string(t.root().join("containers").join(&id).join("ctr.log")).unwrap();
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert!(first["log"].as_str().unwrap().ends_with('\n') && first["time"].as_str().unwrap().ends_with('Z'));
+    assert!(["stdout", "stderr"].contains(&first["stream"].as_str().unwrap()));
+    // The last line may be stdout's or stderr's: each goes to its own stream.
+    let last = rb(&t, &["logs", "-t", "--tail", "1", &id[..8]]);
+    let stamped = text(&last.stdout) + &text(&last.stderr);
+    assert_eq!(stamped.lines().count(), 1, "{stamped}");
+    assert!(stamped.starts_with("20") && stamped.contains("Z "), "{stamped}");
+    // The full id, a unique prefix and the name are the same container.
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", &id[..6]])).unwrap();
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    assert_eq!(inspect[0]["Name"], "/web");
+    assert_eq!(inspect[0]["State"]["Running"], true);
+    assert!(inspect[0]["State"]["Pid"].as_i64().unwrap() > 0);
+    ok(&t, &["rm", "-f", "web"]);
+}
+
+#[test]
+fn logs_f_follows_until_the_container_exits() {
+    let t = busybox();
+    run_d(&t, &["--name", "ticker", "busybox", "sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three"]);
+    let out = rb(&t, &["logs", "-f", "ticker"]);
+    assert!(out.status.success());
+    // -f saw the lines written after it started and returned once the container ended.
+    assert_eq!(text(&out.stdout), "one\ntwo\nthree\n");
+    assert_eq!(status(&t, "ticker").split(')').next().unwrap(), "Exited (0");
+    assert_eq!(ok(&t, &["wait", "ticker"]), "0\n");
+}
+
+#[test]
+fn stop_is_quick_for_a_term_handler_and_kills_a_term_ignorer_after_the_timeout() {
+    let t = busybox();
+    run_d(&t, &["--name", "polite", "busybox", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]);
+    // pid 1 ignores signals it has no handler for, so a bare sleep ignores TERM (as under docker).
+    run_d(&t, &["--name", "stubborn", "busybox", "sleep", "1000"]);
+    let start = Instant::now();
+    assert_eq!(ok(&t, &["stop", "-t", "30", "polite"]), "polite\n");
+    let polite = start.elapsed();
+    assert!(polite < Duration::from_secs(30), "stop waited the whole timeout for a TERM handler: {polite:?}");
+    assert!(status(&t, "polite").starts_with("Exited (0)"), "{}", status(&t, "polite"));
+    let start = Instant::now();
+    ok(&t, &["stop", "-t", "1", "stubborn"]);
+    assert!(start.elapsed() >= Duration::from_secs(1), "SIGKILL came before the timeout");
+    assert!(status(&t, "stubborn").starts_with("Exited (137)"), "{}", status(&t, "stubborn"));
+    // Stopping a stopped container is no error (docker's behaviour).
+    ok(&t, &["stop", "stubborn"]);
+}
+
+#[test]
+fn start_brings_a_stopped_container_back_and_restart_and_kill_work() {
+    let t = busybox();
+    let id = run_d(&t, &["--name", "again", "busybox", "sh", "-c", "echo run; exec sleep 1000"]);
+    // Each run's line is in the log before the next request (so none is killed before it echoes).
+    wait_for_log(&t, "again", "run\n");
+    ok(&t, &["stop", "-t", "0", "again"]);
+    assert!(status(&t, "again").starts_with("Exited (137)"));
+    let first_pid = state(&t, &id)["pid"].clone();
+    assert_eq!(ok(&t, &["start", "again"]), "again\n");
+    assert!(status(&t, "again").starts_with("Up "), "{}", status(&t, "again"));
+    assert_ne!(state(&t, &id)["pid"], first_pid);
+    wait_for_log(&t, "again", "run\nrun\n");
+    let pid = state(&t, &id)["pid"].as_i64().unwrap();
+    assert_eq!(ok(&t, &["restart", "-t", "0", "again"]), "again\n");
+    assert_ne!(state(&t, &id)["pid"].as_i64().unwrap(), pid, "restart ran a new process");
+    wait_for_log(&t, "again", "run\nrun\nrun\n");
+    assert_eq!(ok(&t, &["kill", "-s", "KILL", "again"]), "again\n");
+    assert_eq!(ok(&t, &["wait", "again"]), "137\n");
+    // The log holds every run's output.
+    assert_eq!(text(&rb(&t, &["logs", "again"]).stdout), "run\nrun\nrun\n");
+    // start -a follows this run's output and exits with its code.
+    ok(&t, &["create", "--name", "attached", "busybox", "sh", "-c", "echo hi; exit 3"]);
+    assert_eq!(status(&t, "attached"), "Created");
+    let out = rb(&t, &["start", "-a", "attached"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(3), "hi\n".to_string()), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_requests_fail_with_dockers_words() {
+    let t = busybox();
+    run_d(&t, &["--name", "busy", "busybox", "sleep", "1000"]);
+    fails(
+        &t,
+        &["run", "-d", "--name", "busy", "busybox", "true"],
+        125,
+        "The container name \"/busy\" is already in use",
+    );
+    fails(&t, &["create", "--name", "busy", "busybox", "true"], 1, "is already in use by container");
+    fails(&t, &["create", "--name", "bad name", "busybox", "true"], 1, "Invalid container name (bad name)");
+    fails(&t, &["rm", "nosuch"], 1, "No such container: nosuch");
+    fails(&t, &["logs", "nosuch"], 1, "No such container: nosuch");
+    fails(&t, &["stop", "nosuch"], 1, "No such container: nosuch");
+    fails(&t, &["rm", "busy"], 1, "container is running: stop the container before removing or force remove");
+    fails(&t, &["start", "busy"], 1, "container busy is already running");
+    ok(&t, &["create", "--name", "idle", "busybox", "true"]);
+    fails(&t, &["kill", "idle"], 1, "Container idle is not running");
+    fails(&t, &["rename", "idle", "busy"], 1, "is already in use");
+    ok(&t, &["rename", "idle", "lazy"]);
+    assert_eq!(status(&t, "lazy"), "Created");
+    // A command that cannot be executed: docker's message and exit code, the container stays Created.
+    fails(&t, &["run", "-d", "--name", "broken", "busybox", "nosuchcmd"], 127, "executable file not found");
+    assert_eq!(status(&t, "broken"), "Created");
+    // Still running after all that.
+    assert!(status(&t, "busy").starts_with("Up "));
+    ok(&t, &["rm", "-f", "busy"]);
+}
+
+#[test]
+fn foreground_run_records_the_container_and_prune_removes_stopped_ones() {
+    let t = busybox();
+    let out = rb(&t, &["run", "--name", "fg", "busybox", "sh", "-c", "echo hi; exit 3"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(3), "hi\n".to_string()));
+    assert!(status(&t, "fg").starts_with("Exited (3)"), "{}", status(&t, "fg"));
+    let inspect: Value = serde_json::from_str(&ok(&t, &["container", "inspect", "fg"])).unwrap();
+    assert_eq!(inspect[0]["State"]["ExitCode"], 3);
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["Config"]["Cmd"], serde_json::json!(["sh", "-c", "echo hi; exit 3"]));
+    // ps without -a lists running containers only; -q ids; a table format gets its header.
+    run_d(&t, &["--name", "up", "busybox", "sleep", "1000"]);
+    assert_eq!(ok(&t, &["ps", "--format", "{{.Names}}"]), "up\n");
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]).lines().count(), 2);
+    assert_eq!(ok(&t, &["ps", "-a", "-n", "1", "--format", "{{.Names}}"]), "up\n");
+    let table = ok(&t, &["ps", "--format", r"table {{.Names}}\t{{.Status}}"]);
+    assert!(table.starts_with("NAMES     STATUS\nup        Up "), "{table}");
+    assert_eq!(ok(&t, &["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]), "fg\n");
+    assert_eq!(ok(&t, &["ps", "-a", "--filter", "ancestor=busybox", "-q"]).lines().count(), 2);
+    let pruned = ok(&t, &["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n") && pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert_eq!(ok(&t, &["ps", "-a", "--format", "{{.Names}}"]), "up\n");
+    ok(&t, &["rm", "-f", "up"]);
+}
+
+#[test]
+fn defect_a_sigkilled_monitor_leaves_an_exited_container_and_nothing_running() {
+    let t = busybox();
+    let marker = format!("RBUILD_TEST_MONITOR={}", std::process::id());
+    let id = run_d(&t, &["-e", &marker, "--name", "orphan", "busybox", "sleep", "1000"]);
+    let monitor = state(&t, &id)["monitor_pid"].as_i64().unwrap() as i32;
+    assert_eq!(pids_with(&marker).len(), 1, "the command runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // The command dies with its monitor (the kernel does that part: give it a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids_with(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(pids_with(&marker), Vec::<i32>::new(), "the command outlived its monitor");
+    assert!(status(&t, "orphan").starts_with("Exited (255)"), "{}", status(&t, "orphan"));
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", "orphan"])).unwrap();
+    assert!(inspect[0]["State"]["Error"].as_str().unwrap().contains("monitor was killed"));
+    assert_no_mounts_under(&t);
+    // It can be started again and removed.
+    ok(&t, &["start", "orphan"]);
+    assert!(status(&t, "orphan").starts_with("Up "));
+    ok(&t, &["rm", "-f", "orphan"]);
+    assert_eq!(pids_with(&marker), Vec::<i32>::new());
+}
+
+#[test]
+fn twenty_containers_run_d_and_rm_f_leave_nothing_behind() {
+    let t = busybox();
+    let marker = format!("RBUILD_TEST_LOOP={}", std::process::id());
+    let mut monitors = Vec::new();
+    for i in 0..20 {
+        let name = format!("loop{i}");
+        let id = run_d(&t, &["-e", &marker, "--name", &name, "busybox", "sleep", "1000"]);
+        monitors.push(state(&t, &id)["monitor_pid"].as_i64().unwrap());
+        assert_eq!(ok(&t, &["rm", "-f", &name]), format!("{name}\n"));
+    }
+    assert_eq!(pids_with(&marker), Vec::<i32>::new(), "processes of removed containers remain");
+    assert_no_mounts_under(&t);
+    let left: Vec<_> = std::fs::read_dir(t.root().join("containers")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "container dirs remain: {left:?}");
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+    // Each monitor drained and removed its sandbox's cgroup before it exited.
+    for m in monitors {
+        let cgroups = std::process::Command::new("find")
+            .args(["/sys/fs/cgroup", "-maxdepth", "6", "-name", &format!("rbuild-{m}-*")])
+            .output()
+            .unwrap();
+        assert_eq!(text(&cgroups.stdout), "", "cgroups of monitor {m} remain");
+    }
+}
+
+#[test]
+fn a_cli_killed_during_run_d_leaves_a_container_that_is_created_or_up_and_removable() {
+    let t = busybox();
+    let marker = format!("RBUILD_TEST_CLI_KILL={}", std::process::id());
+    for (i, delay) in [0u64, 20, 60, 150].into_iter().enumerate() {
+        let name = format!("cut{i}");
+        let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"))
+            .env("RBUILD_ROOT", t.root())
+            .args(["run", "-d", "-e", &marker, "--name", &name, "busybox", "sleep", "1000"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = cli.kill();
+        let _ = cli.wait();
+        // Killing the CLI never kills a detached container: whatever it got to, the container is
+        // consistent (not recorded yet, created, or running under its monitor) once its monitor settled.
+        std::thread::sleep(Duration::from_millis(300));
+        let s = status(&t, &name);
+        assert!(s.is_empty() || s == "Created" || s.starts_with("Up "), "{name}: {s:?}");
+    }
+    for i in 0..4 {
+        let _ = rb(&t, &["rm", "-f", &format!("cut{i}")]);
+    }
+    assert_eq!(pids_with(&marker), Vec::<i32>::new());
+    assert_no_mounts_under(&t);
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn run_d_rm_removes_the_container_when_its_command_ends() {
+    let t = busybox();
+    let id = run_d(&t, &["--rm", "--name", "brief", "busybox", "sleep", "0.3"]);
+    let dir = t.root().join("containers").join(&id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!dir.exists(), "the --rm container is still there");
+    assert_eq!(status(&t, "brief"), "");
+    // Stopping one removes it too.
+    run_d(&t, &["--rm", "--name", "brief2", "busybox", "sleep", "1000"]);
+    assert_eq!(ok(&t, &["stop", "-t", "0", "brief2"]), "brief2\n");
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+}
