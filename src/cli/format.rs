@@ -1,4 +1,4 @@
-//! `--format` of the listing commands (`images`, `history`, `system df`), written once, as docker's
+//! `--format` of the listing commands (`images`, `history`, `system df`, `ps`), written once, as docker's
 //! formatter (docker/cli `cli/command/formatter`) does it:
 //! - `table` alone is the command's default table; `table TEMPLATE` is a table of the template's
 //!   columns with a header line made from the fields the template names (`{{.ID}}` → `IMAGE ID`);

@@ -1,15 +1,13 @@
 //! `rbuild ps` / `container ls`: docker's container listing (CONTAINER ID, IMAGE, COMMAND, CREATED,
 //! STATUS, PORTS, NAMES), its filters and its `--format` (a template, `table TEMPLATE`, or `json`).
 
+use super::format::{Format, Headers};
 use super::images::open_store;
 use super::listing::human_duration;
-use super::template::Template;
 use super::{Globals, UsageError};
 use crate::container::{Container, Containers, Status};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::ExitCode;
 
 /// List containers
@@ -35,6 +33,9 @@ pub struct PsArgs {
     #[arg(value_parser = super::text(), long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
+
+/// Docker's column titles where they are not the field name in capitals.
+const HEADERS: Headers = &[("ID", "CONTAINER ID"), ("RunningFor", "CREATED")];
 
 const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -86,28 +87,8 @@ pub fn run(g: &Globals, a: PsArgs) -> anyhow::Result<ExitCode> {
     }
     let now = Utc::now();
     let rows: Vec<Row> = containers.iter().map(|c| row(c, now, a.no_trunc)).collect();
-    let mut out = std::io::stdout().lock();
-    if a.quiet {
-        for r in &rows {
-            writeln!(out, "{}", r.id)?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    match a.format.as_deref() {
-        Some("json") => {
-            for r in &rows {
-                writeln!(out, "{}", serde_json::to_string(r)?)?;
-            }
-        }
-        None | Some("table") => write_table(&mut out, DEFAULT_TABLE, &rows)?,
-        Some(f) if f.starts_with("table") => write_table(&mut out, f, &rows)?,
-        Some(f) => {
-            let template = super::images::listing_template(f)?;
-            for r in &rows {
-                writeln!(out, "{}", template.render(&serde_json::to_value(r)?)?)?;
-            }
-        }
-    }
+    let format = Format::parse(if a.quiet { Some("{{.ID}}") } else { a.format.as_deref() }, DEFAULT_TABLE)?;
+    format.write(&mut std::io::stdout().lock(), &rows, HEADERS)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,53 +162,11 @@ fn row(c: &Container, now: DateTime<Utc>, no_trunc: bool) -> Row {
     }
 }
 
-/// `table TEMPLATE`: a header row (each field's column title), then the rows, columns split at tabs
-/// and padded like docker's tabwriter (minimum width 10, padding 3).
-fn write_table(out: &mut impl Write, format: &str, rows: &[Row]) -> anyhow::Result<()> {
-    let body = format.strip_prefix("table").unwrap_or(format).trim_start();
-    let body = if body.is_empty() { &DEFAULT_TABLE[6..] } else { body };
-    let template: Template = super::images::listing_template(body)?;
-    let titles: BTreeMap<&str, &str> = [
-        ("ID", "CONTAINER ID"),
-        ("Image", "IMAGE"),
-        ("Command", "COMMAND"),
-        ("CreatedAt", "CREATED AT"),
-        ("RunningFor", "CREATED"),
-        ("Ports", "PORTS"),
-        ("State", "STATE"),
-        ("Status", "STATUS"),
-        ("Names", "NAMES"),
-        ("Labels", "LABELS"),
-    ]
-    .into_iter()
-    .collect();
-    let mut lines = vec![template.render(&serde_json::to_value(&titles)?)?];
-    for r in rows {
-        lines.push(template.render(&serde_json::to_value(r)?)?);
-    }
-    let cells: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
-    let columns = cells.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| cells.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in &cells {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}", w = (widths[i] + 3).max(10)));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::container::{Config, State};
+    use std::collections::BTreeMap;
 
     fn container(status: Status, exit: Option<i32>, started: &str, finished: &str) -> Container {
         let spec: crate::sandbox::RunSpec = serde_json::from_value(serde_json::json!({
@@ -280,7 +219,10 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:03:02Z").unwrap().with_timezone(&Utc);
         let rows = vec![row(&container(Status::Created, None, "", ""), now, false)];
         let mut out = Vec::new();
-        write_table(&mut out, r"table {{.Names}}\t{{.Status}}", &rows).unwrap();
+        Format::parse(Some(r"table {{.Names}}\t{{.Status}}"), DEFAULT_TABLE)
+            .unwrap()
+            .write(&mut out, &rows, HEADERS)
+            .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "NAMES     STATUS\nweb       Created\n");
     }
 }
