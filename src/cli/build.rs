@@ -201,7 +201,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     if push {
         let progress = super::pull::transfer_progress(a.progress, a.quiet);
         for tag in &req.tags {
-            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress)
+            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress, None)
                 .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?;
         }
     }

@@ -85,6 +85,8 @@ pub enum RegistryError {
     Certs { path: PathBuf, detail: String },
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{reference}: cannot convert a {media_type:?} blob: {hint}")]
+    Unconvertible { reference: String, media_type: String, hint: &'static str },
     #[error("image {0} has no tag to push to: give a destination, e.g. `rbuild push {0} REGISTRY/NAME:TAG`")]
     NoDestination(String),
     #[error(transparent)]
