@@ -92,6 +92,12 @@ impl Client {
         Client::with_credential(registry, opts, credential)
     }
 
+    /// A client for the registry of `image`, refused when registries.conf blocks the image's name.
+    pub fn for_image(image: &crate::reference::ImageRef, opts: &ClientOptions) -> Result<Client, RegistryError> {
+        super::conf::Registries::load()?.check_blocked(&format!("{}/{}", image.domain(), image.path()))?;
+        Client::connect(image.domain(), opts)
+    }
+
     /// A client with an explicit credential (`login` verifies one before saving it).
     pub fn with_credential(
         registry: &str,
@@ -99,7 +105,11 @@ impl Client {
         credential: Option<Credential>,
     ) -> Result<Client, RegistryError> {
         let host = api_host(registry);
-        let verify = opts.tls_verify.unwrap_or(!tls::insecure_by_default(registry));
+        let conf = super::conf::Registries::load()?;
+        conf.check_blocked(registry)?;
+        // The command line wins over registries.conf, which wins over docker's loopback default.
+        let insecure = conf.insecure(registry).unwrap_or_else(|| tls::insecure_by_default(registry));
+        let verify = opts.tls_verify.unwrap_or(!insecure);
         let agent = tls::agent(registry, verify)?;
         let mut client = Client {
             registry: registry.to_string(),

@@ -63,7 +63,7 @@ pub fn push_as(
         None => m,
     };
     let (config, layers) = m.blobs(&shown)?;
-    let client = Client::connect(dest.domain(), opts)?;
+    let client = Client::for_image(dest, opts)?;
     let mounts = mount_sources(store, dest);
     let path = dest.path();
 

@@ -231,6 +231,8 @@ pub fn rb(t: &TestContext) -> assert_cmd::Command {
     let mut c = t.rbuild();
     c.env("DOCKER_CONFIG", t.dir.path().join("docker"))
         .env("RBUILD_CERTS_DIRS", t.dir.path().join("no-certs.d"))
+        // A registries.conf only when the test writes one (missing: no setting), never the host's.
+        .env("CONTAINERS_REGISTRIES_CONF", t.dir.path().join("registries.conf"))
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR");
     c
