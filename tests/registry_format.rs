@@ -1,5 +1,6 @@
 //! `rbuild push --format oci|docker` (issue 8, item 4): the manifest converted to docker v2 schema 2 (or
 //! back to OCI) over the same blobs, read back by skopeo and pulled again; zstd layers cannot be v2s2.
+//! Also `build -o type=registry` and `-o type=image,push=true` (issue 8, item 5).
 
 mod common;
 #[path = "registry/mod.rs"]
@@ -68,4 +69,27 @@ fn push_format_docker_of_zstd_layers_is_a_clear_error_and_pushes_nothing() {
     // As OCI it goes.
     let (code, _, stderr) = push(&t, &["--format", "oci", "z:1", &dest]);
     assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn output_type_registry_and_image_push_true_push_every_name() {
+    let registry = Registry::start(Options::default());
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY a.txt /\n");
+    t.write("a.txt", "alpha");
+    let first = format!("{}/out/reg:1", registry.host);
+    let second = format!("{}/out/img:2", registry.host);
+    for (args, pushed) in [
+        (vec!["-t", first.as_str(), "-o", "type=registry"], &first),
+        (vec!["-o", &format!("type=image,name={second},push=true")], &second),
+    ] {
+        let mut c = rb(&t);
+        c.arg("build").args(&args).arg(t.ctx());
+        let (code, _, stderr) = out(c);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let repo_tag = pushed.split_once('/').unwrap().1;
+        let inspected = registry.skopeo_inspect(repo_tag, &[]);
+        let local = t.index()["manifests"][0]["digest"].as_str().unwrap().to_string();
+        assert_eq!(inspected["Digest"], local.as_str(), "{args:?}: the store's image was pushed");
+    }
 }
