@@ -47,6 +47,8 @@ pub enum OutputError {
     UnknownKey { spec: String, kind: &'static str, key: String, known: &'static str },
     #[error("-o {spec:?}: {key}={value:?}: {why}")]
     BadValue { spec: String, key: &'static str, value: String, why: String },
+    #[error("-o {spec:?}: type= is required (image, registry, oci, docker, tar, local)")]
+    MissingType { spec: String },
     #[error("-o {spec:?}: type={kind} needs dest=DIR")]
     MissingDest { spec: String, kind: &'static str },
     #[error("output directory {}: {why}", path.display())]
@@ -94,8 +96,8 @@ impl Output {
                 k => pairs.push((k.to_string(), v.to_string())),
             }
         }
-        // buildx's default exporter without a driver that loads is the image store; ours always is.
-        let kind = kind.unwrap_or_else(|| "image".into());
+        // As buildx: with keys, the type must be named.
+        let Some(kind) = kind else { return Err(OutputError::MissingType { spec: spec.into() }) };
         let (kind, known): (&'static str, &'static str) = match kind.as_str() {
             "image" => ("image", "name, push"),
             "registry" => ("registry", "name, push"),
@@ -166,9 +168,7 @@ impl Output {
     pub fn preflight(&self) -> Result<(), OutputError> {
         match self {
             Output::Oci { dest: Dest::File(dir), tar: false, .. } => layout_target(dir).map(|_| ()),
-            Output::Local { dir } if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) => {
-                Err(OutputError::Destination { path: dir.clone(), why: "exists and is not a directory" })
-            }
+            Output::Local { dir } => local_target(dir),
             _ => Ok(()),
         }
     }
@@ -283,13 +283,21 @@ fn layout_target(dir: &Path) -> Result<bool, OutputError> {
     }
 }
 
+/// A local output's destination must be a directory or nothing yet.
+fn local_target(dir: &Path) -> Result<(), OutputError> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            Err(OutputError::Destination { path: dir.into(), why: "exists and is not a directory" })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The image's rootfs unpacked beside `dir`, then moved into it: what is there with the same names is
 /// replaced, everything else in `dir` is kept (BuildKit's local exporter behaves the same).
 fn local(store: &Store, image: &Image, dir: &Path) -> Result<(), OutputError> {
     let io_err = |what| move |source| OutputError::Io { what, path: dir.to_path_buf(), source };
-    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
-        return Err(OutputError::Destination { path: dir.into(), why: "exists and is not a directory" });
-    }
+    local_target(dir)?;
     std::fs::create_dir_all(dir).map_err(io_err("cannot create"))?;
     let dir = std::fs::canonicalize(dir).map_err(io_err("cannot resolve"))?;
     let beside = dir.parent().unwrap_or(&dir);
@@ -353,5 +361,6 @@ mod tests {
         assert!(err("type=local").contains("needs dest=DIR"));
         assert!(err("type=oci,dest=x,junk").contains("\"junk\" is not KEY=VALUE"));
         assert!(err("type=image,name=UPPER:1").contains("name=\"UPPER:1\""));
+        assert!(err("dest=x.tar").contains("type= is required"));
     }
 }
