@@ -79,7 +79,7 @@ pub struct BuildCommand {
     /// Also write the image as: type=image[,name=N][,push=true] (the store, default), type=registry,
     /// type=oci,dest=FILE|DIR[,tar=false], type=docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR;
     /// DIR alone is type=local, `-` a rootfs tar on stdout (dest=- too, for the tar types)
-    #[arg(value_parser = super::text(), short = 'o', long = "output", value_name = "[type=TYPE,]KEY=VALUE|DIR|-")]
+    #[arg(value_parser = super::text(), short = 'o', long = "output", value_name = "type=TYPE,KEY=VALUE|DIR|-")]
     pub output: Option<String>,
 
     /// Write the image's manifest digest (with --push: the pushed digest) to this file
