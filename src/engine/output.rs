@@ -199,7 +199,11 @@ fn bool_why() -> String {
 /// Write the built image (`manifest`, already in the store) to `output`; `tags` name it in archives
 /// that have no `name=` of their own. `Image` outputs need nothing here (pushing is the caller's).
 pub fn deliver(store: &Store, output: &Output, manifest: &Digest, tags: &[ImageRef]) -> Result<(), OutputError> {
-    // Leased: an untagged build result must survive a concurrent `prune` until it is written out.
+    if let Output::Image { .. } = output {
+        return Ok(());
+    }
+    // Leased: the image must survive a concurrent `prune` while it is written out. (One pruned between
+    // its commit and here is reported as not found: `system prune -a` during a build asks for that.)
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&manifest.to_string(), &mut lease)?;
     let named = |names: &[ImageRef]| {
