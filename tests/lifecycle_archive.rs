@@ -201,82 +201,25 @@ fn hostile_archives_are_refused_and_leave_the_store_as_it_was() {
     assert!(!t.dir.path().join("evil").exists());
 }
 
-/// One file as compared: (kind, mode, uid, gid, link target, content), kinds as `read_tar` names them.
-type FileView = (char, u32, u64, u64, Option<String>, Vec<u8>);
-
-/// What `umoci unpack` laid out, path → file.
-fn walk_rootfs(root: &Path) -> BTreeMap<String, FileView> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let (kind, link, data) = if m.is_dir() {
-                pending.push(p.clone());
-                ('d', None, Vec::new())
-            } else if m.file_type().is_symlink() {
-                ('l', Some(std::fs::read_link(&p).unwrap().to_string_lossy().into_owned()), Vec::new())
-            } else if m.is_file() {
-                ('f', None, std::fs::read(&p).unwrap())
-            } else {
-                ('?', None, Vec::new())
-            };
-            out.insert(rel, (kind, m.mode() & 0o7777, u64::from(m.uid()), u64::from(m.gid()), link, data));
-        }
-    }
-    out
-}
-
 #[test]
 fn export_equals_umoci_unpack_file_for_file() {
     common::require_root();
     let t = TestContext::new();
     t.import_busybox();
-    t.write(
-        "Dockerfile",
-        "FROM busybox\n\
-         RUN mkdir -p /opq/old && echo x > /opq/old/f && echo gone > /gone && echo keep > /keep\n\
-         RUN rm -rf /opq /gone /etc/group && mkdir /opq && echo y > /opq/new && chown 5:6 /opq/new && chmod 4755 /opq/new && ln /opq/new /opq/hard && ln -s ../keep /opq/sym\n",
-    );
+    t.write("Dockerfile", common::rootfs::WHITEOUT_DOCKERFILE);
     t.build("exp:1", &[]);
     let tar = t.dir.path().join("rootfs.tar");
     t.ok(&["export", "exp:1", "-o", tar.to_str().unwrap()]);
-    let mut ours: BTreeMap<String, FileView> = BTreeMap::new();
-    let entries = common::read_tar(&std::fs::read(&tar).unwrap());
-    for (path, e) in &entries {
-        let (kind, link, data) = match e.kind {
-            // A hard link is a second name for the same file: compare it as the file.
-            'h' => ('f', None, entries[e.link.as_deref().unwrap()].data.clone()),
-            k => (k, e.link.clone(), e.data.clone()),
-        };
-        ours.insert(path.clone(), (kind, e.mode, e.uid, e.gid, link, data));
-    }
-    let bundle = t.dir.path().join("bundle");
-    let out = std::process::Command::new("umoci")
-        .args(["unpack", "--image", &format!("{}/oci:exp:1", t.root().display())])
-        .arg(&bundle)
-        .output()
-        .expect("umoci is installed (apt-get install umoci)");
-    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
-    let theirs = walk_rootfs(&bundle.join("rootfs"));
+    let ours = common::rootfs::tar_rootfs(&std::fs::read(&tar).unwrap());
+    let theirs =
+        common::rootfs::umoci_unpack(&format!("{}/oci:exp:1", t.root().display()), &t.dir.path().join("bundle"));
     assert!(
         !ours.contains_key("gone") && !ours.contains_key("etc/group") && !ours.contains_key("opq/old"),
         "whiteouts applied"
     );
     assert_eq!(ours["opq/new"].1, 0o4755);
     assert_eq!((ours["opq/new"].2, ours["opq/new"].3), (5, 6));
-    let only_ours: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
-    let only_theirs: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
-    assert!(
-        only_ours.is_empty() && only_theirs.is_empty(),
-        "only in export: {only_ours:?}; only in umoci: {only_theirs:?}"
-    );
-    for (k, v) in &ours {
-        assert_eq!(v, &theirs[k], "{k} differs");
-    }
+    common::rootfs::assert_same_files(&ours, &theirs, "export (left) vs umoci unpack (right)");
     // To standard output too.
     let out = t.rbuild().args(["export", "exp:1"]).output().unwrap();
     assert_eq!(out.stdout, std::fs::read(&tar).unwrap());

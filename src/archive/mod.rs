@@ -14,9 +14,9 @@ mod export;
 mod load;
 mod save;
 
-pub use export::export;
+pub use export::{export, flatten};
 pub use load::{load, Loaded};
-pub use save::{save, Format};
+pub use save::{save, save_dir, Format};
 
 use std::path::PathBuf;
 

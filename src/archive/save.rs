@@ -1,4 +1,5 @@
-//! `save`: images to a tar stream, each blob once however many images share it.
+//! `save`: images to a tar stream (or, for `build -o type=oci,tar=false`, the same files into a
+//! directory), each blob once however many images share it.
 
 use super::ArchiveError;
 use crate::digest::Digest;
@@ -6,6 +7,7 @@ use crate::store::{from_oci_digest, Image, Store, REF_NAME_ANNOTATION};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::{self, Write};
+use std::path::Path;
 
 /// Which archive to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,43 @@ pub enum Format {
 /// Containerd's annotation for the full image name, which `docker save` writes beside `ref.name`.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
+/// Where the archive's files go: a tar stream, or a directory (an unpacked OCI layout).
+trait Sink {
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn io::Read) -> Result<(), ArchiveError>;
+}
+
+impl<W: Write> Sink for tar::Builder<W> {
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn io::Read) -> Result<(), ArchiveError> {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.append_data(&mut h, path, data).map_err(ArchiveError::Write)
+    }
+}
+
+/// Files under a directory the caller made (and publishes once everything is in).
+struct DirSink<'a>(&'a Path);
+
+impl Sink for DirSink<'_> {
+    fn file(&mut self, path: &str, _size: u64, data: &mut dyn io::Read) -> Result<(), ArchiveError> {
+        let path = self.0.join(path);
+        let io_err = |what| {
+            let path = path.clone();
+            move |source| ArchiveError::Io { what, path, source }
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err("cannot create"))?;
+        }
+        let mut f = std::fs::File::create(&path).map_err(io_err("cannot create"))?;
+        io::copy(data, &mut f).map_err(io_err("cannot write"))?;
+        f.sync_all().map_err(io_err("cannot write"))
+    }
+}
+
 /// Write `images` (each with the names it was asked by; none: saved by ID) to `out`.
 pub fn save(
     store: &Store,
@@ -27,6 +66,26 @@ pub fn save(
     out: impl Write,
 ) -> Result<(), ArchiveError> {
     let mut tar = tar::Builder::new(out);
+    write_all(store, images, format, &mut tar)?;
+    tar.into_inner().and_then(|mut w| w.flush()).map_err(ArchiveError::Write)
+}
+
+/// [`save`] as files in `dir` (which should be empty): an OCI image layout directory.
+pub fn save_dir(
+    store: &Store,
+    images: &[(Image, Vec<String>)],
+    format: Format,
+    dir: &Path,
+) -> Result<(), ArchiveError> {
+    write_all(store, images, format, &mut DirSink(dir))
+}
+
+fn write_all(
+    store: &Store,
+    images: &[(Image, Vec<String>)],
+    format: Format,
+    out: &mut dyn Sink,
+) -> Result<(), ArchiveError> {
     let mut written: BTreeSet<Digest> = BTreeSet::new();
     let mut index = Vec::new();
     let mut docker = Vec::new();
@@ -41,7 +100,7 @@ pub fn save(
                     .metadata()
                     .map_err(|e| ArchiveError::Io { what: "cannot stat", path: store.blob_path(d), source: e })?
                     .len();
-                append(&mut tar, &format!("blobs/sha256/{}", d.hex()), size, file)?;
+                out.file(&format!("blobs/sha256/{}", d.hex()), size, &mut { file })?;
             }
         }
         let manifest_size = std::fs::metadata(store.blob_path(&image.manifest_digest)).map(|m| m.len()).unwrap_or(0);
@@ -73,27 +132,16 @@ pub fn save(
     }
     let index =
         json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index });
-    append_json(&mut tar, "index.json", &index)?;
-    append_json(&mut tar, "oci-layout", &json!({ "imageLayoutVersion": "1.0.0" }))?;
+    append_json(out, "index.json", &index)?;
+    append_json(out, "oci-layout", &json!({ "imageLayoutVersion": "1.0.0" }))?;
     if format == Format::Docker {
-        append_json(&mut tar, "manifest.json", &Value::Array(docker))?;
-        append_json(&mut tar, "repositories", &Value::Object(repositories))?;
+        append_json(out, "manifest.json", &Value::Array(docker))?;
+        append_json(out, "repositories", &Value::Object(repositories))?;
     }
-    tar.into_inner().and_then(|mut w| w.flush()).map_err(ArchiveError::Write)
+    Ok(())
 }
 
-fn append(tar: &mut tar::Builder<impl Write>, path: &str, size: u64, data: impl io::Read) -> Result<(), ArchiveError> {
-    let mut h = tar::Header::new_ustar();
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, path, data).map_err(ArchiveError::Write)
-}
-
-fn append_json(tar: &mut tar::Builder<impl Write>, path: &str, v: &Value) -> Result<(), ArchiveError> {
+fn append_json(out: &mut dyn Sink, path: &str, v: &Value) -> Result<(), ArchiveError> {
     let bytes = serde_json::to_vec(v).map_err(|e| ArchiveError::Write(e.into()))?;
-    append(tar, path, bytes.len() as u64, &bytes[..])
+    out.file(path, bytes.len() as u64, &mut &bytes[..])
 }

@@ -1,13 +1,14 @@
 //! `rbuild build`: turn flags into a `BuildRequest` and run it.
 
 use super::{Globals, UsageError};
+use crate::engine::output::{self, Output};
 use crate::engine::{self, BuildRequest};
 use crate::layer::Compression;
 use crate::reference::ImageRef;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,7 +72,7 @@ pub struct BuildCommand {
         default_missing_value = "always")]
     pub pull: crate::engine::images::PullPolicy,
 
-    /// Push every -t name to its registry after the build
+    /// Push every -t name to its registry after the build (the same as -o type=registry)
     #[arg(long)]
     pub push: bool,
 
@@ -84,6 +85,12 @@ pub struct BuildCommand {
     /// repeatable (a missing cache is a warning)
     #[arg(value_parser = super::text(), long = "cache-from", value_name = "OPTIONS")]
     pub cache_from: Vec<String>,
+
+    /// Also write the image as: type=image[,name=N][,push=true] (the store, default), type=registry,
+    /// type=oci,dest=FILE|DIR[,tar=false], type=docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR;
+    /// DIR alone is type=local, `-` a rootfs tar on stdout (dest=- too, for the tar types)
+    #[arg(value_parser = super::text(), short = 'o', long = "output", value_name = "type=TYPE,KEY=VALUE|DIR|-")]
+    pub output: Option<String>,
 
     /// Write the image's manifest digest (with --push: the pushed digest) to this file
     #[arg(long, value_name = "FILE")]
@@ -125,11 +132,12 @@ fn parse_labels(words: &[String]) -> Result<BTreeMap<String, String>, UsageError
 }
 
 pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
-    let tags = a
+    let mut tags = a
         .tags
         .iter()
         .map(|t| ImageRef::parse(t).map_err(|e| UsageError(format!("invalid tag {t:?}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    let (output, push) = output_of(&a, &mut tags)?;
     let build_args = crate::plan::BuildArgs::parse(&a.build_args).map_err(|e| UsageError(e.to_string()))?;
     let labels = parse_labels(&a.labels)?;
     let source_date_epoch = super::source_date_epoch(build_args.get("SOURCE_DATE_EPOCH"))?;
@@ -196,27 +204,56 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         cache_to,
         cache_from,
     };
-    if a.push && req.tags.is_empty() {
+    if push && req.tags.is_empty() {
         return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());
     }
     let out = engine::build(&store, &req)?;
+    // Before the automatic gc: the output is written from the store.
+    output::deliver(&store, &output, &out.manifest, &req.tags)?;
     super::builder::auto_gc(&store, a.quiet);
     if let Some(path) = &a.iidfile {
         std::fs::write(path, out.image_id.to_string())
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
-    if a.push {
+    if push {
         let progress = super::pull::transfer_progress(a.progress, a.quiet);
         for tag in &req.tags {
-            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress)
+            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress, None)
                 .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?;
         }
     }
     super::push::write_digestfile(a.digestfile.as_deref(), &out.manifest)?;
-    if a.quiet {
+    // Standard output carries the archive then: the ID is in --iidfile.
+    if a.quiet && !output.to_stdout() {
         println!("{}", out.image_id);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `-o` output, checked before anything is built; its `name=`s join the tags. Whether to push.
+fn output_of(a: &BuildCommand, tags: &mut Vec<ImageRef>) -> anyhow::Result<(Output, bool)> {
+    let output = match &a.output {
+        Some(spec) => {
+            let output = Output::parse(spec).map_err(|e| UsageError(e.to_string()))?;
+            output.preflight()?;
+            output
+        }
+        None => Output::Image { names: Vec::new(), push: false },
+    };
+    if a.push && !matches!(output, Output::Image { .. }) {
+        return Err(UsageError("--push is -o type=registry: give either --push or another -o, not both".into()).into());
+    }
+    if output.to_stdout() && std::io::stdout().is_terminal() {
+        return Err(UsageError("refusing to write an archive to a terminal: give dest=FILE or redirect".into()).into());
+    }
+    let push = match &output {
+        Output::Image { names, push } => {
+            tags.extend(names.iter().cloned());
+            a.push || *push
+        }
+        _ => false,
+    };
+    Ok((output, push))
 }
 
 fn read_dockerfile(path: &std::path::Path) -> anyhow::Result<String> {

@@ -4,6 +4,7 @@ use super::images::{open_store, resolve};
 use super::pull::RegistryFlags;
 use super::{Globals, UsageError};
 use crate::reference::ImageRef;
+use crate::registry::manifest::Format;
 use crate::registry::progress::TransferProgress;
 use crate::registry::push;
 use crate::registry::{ClientOptions, RegistryError};
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 /// Push an image to a registry.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "The manifest is pushed byte for byte, so the pushed digest is the one `rbuild images \
---digests` shows.\nExamples:\n  rbuild push 127.0.0.1:5000/app:1\n  rbuild push app:1 registry.example.com/team/app:1")]
+--digests` shows; --format converts it (new digest, same blobs and image ID).\nExamples:\n  rbuild push 127.0.0.1:5000/app:1\n  rbuild push app:1 registry.example.com/team/app:1")]
 pub struct PushArgs {
     /// Image in the store: name[:tag], image ID or manifest digest
     pub image: String,
@@ -29,20 +30,32 @@ pub struct PushArgs {
     /// Output: bars with bytes and speed on a terminal (tty), plain lines, or JSON events
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: crate::engine::progress::Mode,
+    /// Manifest format: oci, or docker (v2 schema 2, gzip layers only) for registries that need it;
+    /// default: as stored (byte for byte)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }
 
-/// Push `manifest` to `dest`, reporting on stderr unless quiet; the pushed digest.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Oci,
+    Docker,
+}
+
+/// Push `manifest` to `dest` (converted to `format` when given), reporting on stderr unless quiet; the
+/// pushed digest.
 pub(super) fn push_image(
     store: &Store,
     manifest: &crate::digest::Digest,
     dest: &ImageRef,
     opts: &ClientOptions,
     progress: &TransferProgress,
+    format: Option<Format>,
 ) -> Result<push::Pushed, RegistryError> {
     progress.message(&format!("Pushing {dest} to {}", dest.domain()));
-    push::push(store, manifest, dest, opts, progress)
+    push::push_as(store, manifest, dest, opts, progress, format)
 }
 
 pub(super) fn write_digestfile(path: Option<&Path>, digest: &crate::digest::Digest) -> anyhow::Result<()> {
@@ -68,7 +81,11 @@ pub fn run(g: &Globals, a: PushArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError(format!("cannot push to a digest ({dest}): name a tag")).into());
     }
     let progress = super::pull::transfer_progress(a.progress, a.quiet);
-    let pushed = push_image(&store, &image.manifest_digest, &dest, &a.registry.options(), &progress)?;
+    let format = a.format.map(|f| match f {
+        FormatArg::Oci => Format::Oci,
+        FormatArg::Docker => Format::Docker,
+    });
+    let pushed = push_image(&store, &image.manifest_digest, &dest, &a.registry.options(), &progress, format)?;
     write_digestfile(a.digestfile.as_deref(), &pushed.digest)?;
     println!("{}", pushed.digest);
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ pub mod fetch;
 mod fs;
 pub mod images;
 pub mod metadata;
+pub mod output;
 pub mod progress;
 pub mod runspec;
 mod stage;

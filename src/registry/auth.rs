@@ -3,7 +3,8 @@
 //! Lookup order (podman's): `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`, then
 //! docker's `config.json` (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`). In a docker config a
 //! `credHelpers` entry for the registry wins, then `credsStore`, then the `auths` entry (base64
-//! `user:password` in `auth`, or `username`/`password`). Helpers are the `docker-credential-<name>`
+//! `user:password` in `auth`, or `username`/`password`; an `identitytoken` — an OAuth2 refresh token —
+//! wins over both, and a helper answering the username `<token>` gives one too). Helpers are the `docker-credential-<name>`
 //! programs of docker's credential-helper protocol (`get`/`store`/`erase`, JSON on stdin/stdout).
 //! `rbuild login` writes docker's file (or its configured helper) and never anything else.
 
@@ -31,7 +32,16 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// The username docker's credential helpers and config files use for an identity token: the secret is
+/// then an OAuth2 refresh token, not a password.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
 impl Credential {
+    /// The OAuth2 refresh token, when this credential is an identity token.
+    pub fn identity_token(&self) -> Option<&str> {
+        (self.username == IDENTITY_TOKEN_USER).then_some(self.secret.as_str())
+    }
+
     /// The value of an `Authorization: Basic` header (and of a config file's `auth` field).
     pub fn basic(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.username, self.secret))
@@ -132,6 +142,10 @@ fn from_auths(doc: &Value, registry: &str, path: &Path) -> Result<Option<Credent
         path: path.to_path_buf(),
         detail: format!("auths entry for {registry}: {detail}"),
     };
+    // An identity token wins over `auth`, as in docker: it is what `docker login` saved for an OAuth registry.
+    if let Some(token) = entry.get("identitytoken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        return Ok(Some(Credential { username: IDENTITY_TOKEN_USER.to_string(), secret: token.to_string() }));
+    }
     if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
         let raw =
             base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad("`auth` is not base64"))?;

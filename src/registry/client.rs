@@ -92,6 +92,12 @@ impl Client {
         Client::with_credential(registry, opts, credential)
     }
 
+    /// A client for the registry of `image`, refused when registries.conf blocks the image's name.
+    pub fn for_image(image: &crate::reference::ImageRef, opts: &ClientOptions) -> Result<Client, RegistryError> {
+        super::conf::Registries::load()?.check_blocked(&format!("{}/{}", image.domain(), image.path()))?;
+        Client::connect(image.domain(), opts)
+    }
+
     /// A client with an explicit credential (`login` verifies one before saving it).
     pub fn with_credential(
         registry: &str,
@@ -99,7 +105,11 @@ impl Client {
         credential: Option<Credential>,
     ) -> Result<Client, RegistryError> {
         let host = api_host(registry);
-        let verify = opts.tls_verify.unwrap_or(!tls::insecure_by_default(registry));
+        let conf = super::conf::Registries::load()?;
+        conf.check_blocked(registry)?;
+        // The command line wins over registries.conf, which wins over docker's loopback default.
+        let insecure = conf.insecure(registry).unwrap_or_else(|| tls::insecure_by_default(registry));
+        let verify = opts.tls_verify.unwrap_or(!insecure);
         let agent = tls::agent(registry, verify)?;
         let mut client = Client {
             registry: registry.to_string(),
@@ -258,8 +268,23 @@ impl Client {
         Ok(retry)
     }
 
-    /// Ask the token realm for a token for `scope` (docker's token protocol, GET form).
+    /// Ask the token realm for a token for `scope`: with an identity token, the OAuth2 refresh-token
+    /// grant (a form POST, as docker sends it); otherwise docker's token protocol (GET, basic auth).
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String, RegistryError> {
+        if let Some(refresh) = self.credential.as_ref().and_then(Credential::identity_token) {
+            let mut form = vec![
+                "grant_type=refresh_token".to_string(),
+                format!("refresh_token={}", encode(refresh)),
+                "client_id=rbuild".to_string(),
+            ];
+            if let Some(s) = service {
+                form.push(format!("service={}", encode(s)));
+            }
+            form.push(format!("scope={}", encode(scope.trim())));
+            let req = self.agent.post(realm).header("content-type", "application/x-www-form-urlencoded");
+            let resp = req.send(form.join("&")).map_err(|e| self.unreachable(realm, e))?;
+            return self.read_token(realm, resp);
+        }
         let mut query = Vec::new();
         if let Some(s) = service {
             query.push(format!("service={}", encode(s)));
@@ -273,15 +298,21 @@ impl Client {
             req = req.header("authorization", format!("Basic {}", c.basic()));
         }
         let resp = req.call().map_err(|e| self.unreachable(&url, e))?;
+        self.read_token(&url, resp)
+    }
+
+    /// The token of a realm's answer; a refusal of our credential is a failed login.
+    fn read_token(&self, url: &str, resp: Response<Body>) -> Result<String, RegistryError> {
+        let realm = url.split('?').next().unwrap_or(url);
         match resp.status().as_u16() {
             200..=299 => {}
-            s @ (401 | 403) if self.credential.is_some() => {
+            // An OAuth server refuses a bad refresh token with 400 invalid_grant.
+            s @ (400 | 401 | 403) if self.credential.is_some() => {
                 return Err(RegistryError::LoginFailed { registry: self.registry.clone(), status: s })
             }
-            _ => return Err(self.status_error(&url, resp)),
+            _ => return Err(self.status_error(url, resp)),
         }
-        let body =
-            resp.into_body().with_config().limit(1 << 20).read_to_vec().map_err(|e| self.unreachable(&url, e))?;
+        let body = resp.into_body().with_config().limit(1 << 20).read_to_vec().map_err(|e| self.unreachable(url, e))?;
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|source| RegistryError::Json { what: format!("token from {realm}"), source })?;
         v.get("token")

@@ -98,6 +98,76 @@ impl Manifest {
     }
 }
 
+/// The manifest format a push writes (`rbuild push --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Oci,
+    /// Docker v2 schema 2, for registries that take nothing else.
+    Docker,
+}
+
+/// Media types of one blob in each format: (OCI, docker). Zstd layers exist in OCI only.
+const BLOB_TYPES: &[(&str, &str)] = &[
+    ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"),
+    ("application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+    ("application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar"),
+    (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    ),
+];
+
+impl Manifest {
+    /// This image manifest in `format`: only media types change (blobs and their digests stay), so the
+    /// result is a new manifest with a new digest over the same config and layers. A manifest already in
+    /// `format` comes back unchanged, byte for byte.
+    pub fn convert(&self, reference: &str, format: Format) -> Result<Manifest, RegistryError> {
+        let (want, manifest_type) = match format {
+            Format::Oci => (0, media::OCI_MANIFEST),
+            Format::Docker => (1, media::DOCKER_MANIFEST),
+        };
+        if self.media_type == manifest_type {
+            return Ok(self.clone());
+        }
+        let mut json = self.json.clone();
+        let convert = |d: &mut Value| -> Result<(), RegistryError> {
+            let from = d.get("mediaType").and_then(Value::as_str).unwrap_or("");
+            let pair = BLOB_TYPES.iter().find(|(oci, docker)| *oci == from || *docker == from);
+            let to = match pair {
+                Some((oci, docker)) => [*oci, *docker][want],
+                None => {
+                    return Err(RegistryError::Unconvertible {
+                        reference: reference.to_string(),
+                        media_type: from.to_string(),
+                        hint: if from.contains("zstd") {
+                            "docker v2 schema 2 has no zstd layers: push with --format oci, or build with --compression gzip"
+                        } else {
+                            "push it in its own format (without --format)"
+                        },
+                    })
+                }
+            };
+            d["mediaType"] = Value::String(to.to_string());
+            if format == Format::Docker {
+                // Docker v2s2 descriptors have no annotations; neither does its manifest.
+                d.as_object_mut().map(|o| o.remove("annotations"));
+            }
+            Ok(())
+        };
+        convert(json.get_mut("config").ok_or_else(|| malformed(reference, "the manifest has no config"))?)?;
+        for l in json.get_mut("layers").and_then(Value::as_array_mut).into_iter().flatten() {
+            convert(l)?;
+        }
+        json["mediaType"] = Value::String(manifest_type.to_string());
+        if format == Format::Docker {
+            json.as_object_mut().map(|o| o.remove("annotations"));
+        }
+        let bytes = serde_json::to_vec(&json)
+            .map_err(|source| RegistryError::Json { what: format!("manifest of {reference}"), source })?;
+        Manifest::parse(reference, bytes, None)
+    }
+}
+
 fn malformed(reference: &str, detail: &str) -> RegistryError {
     RegistryError::Malformed { what: format!("manifest of {reference}"), detail: detail.to_string() }
 }
@@ -137,6 +207,31 @@ mod tests {
         assert_eq!(m.select("x", &Platform::parse("linux/amd64").unwrap()).unwrap().size, 1);
         let err = m.select("x", &Platform::parse("linux/s390x").unwrap()).unwrap_err().to_string();
         assert!(err.contains("linux/amd64, linux/arm64/v8") && err.contains("linux/s390x"), "{err}");
+    }
+
+    #[test]
+    fn conversion_changes_media_types_only_and_refuses_zstd_for_docker() {
+        let d = |c: &str| format!("sha256:{}", c.repeat(64));
+        let oci = json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d("a"), "size": 1},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d("b"), "size": 2,
+                        "annotations": {"k": "v"}}]});
+        let m = Manifest::parse("x", serde_json::to_vec(&oci).unwrap(), None).unwrap();
+        let docker = m.convert("x", Format::Docker).unwrap();
+        assert_eq!(docker.media_type, media::DOCKER_MANIFEST);
+        assert_eq!(docker.json["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+        assert_eq!(docker.json["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
+        assert_eq!(docker.json["layers"][0]["digest"], d("b").as_str());
+        assert!(docker.json["layers"][0].get("annotations").is_none());
+        assert_eq!(docker.convert("x", Format::Docker).unwrap().digest, docker.digest, "already docker: as is");
+        let back = docker.convert("x", Format::Oci).unwrap();
+        assert_eq!(back.json["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(m.convert("x", Format::Oci).unwrap().bytes, m.bytes, "already OCI: byte for byte");
+        let mut zstd = oci.clone();
+        zstd["layers"][0]["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar+zstd");
+        let z = Manifest::parse("x", serde_json::to_vec(&zstd).unwrap(), None).unwrap();
+        let err = z.convert("x", Format::Docker).unwrap_err().to_string();
+        assert!(err.contains("zstd") && err.contains("--format oci"), "{err}");
     }
 
     #[test]

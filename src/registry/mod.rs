@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod conf;
 pub mod manifest;
 pub mod platform;
 pub mod progress;
@@ -85,6 +86,12 @@ pub enum RegistryError {
     Certs { path: PathBuf, detail: String },
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {detail}", path.display())]
+    Conf { path: PathBuf, detail: String },
+    #[error("{name}: registry {prefix:?} is blocked by {}", path.display())]
+    Blocked { name: String, prefix: String, path: PathBuf },
+    #[error("{reference}: cannot convert a {media_type:?} blob: {hint}")]
+    Unconvertible { reference: String, media_type: String, hint: &'static str },
     #[error("image {0} has no tag to push to: give a destination, e.g. `rbuild push {0} REGISTRY/NAME:TAG`")]
     NoDestination(String),
     #[error(transparent)]

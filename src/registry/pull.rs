@@ -48,7 +48,7 @@ pub type Report<'a> = &'a TransferProgress;
 
 /// Pull `reference` into `store` and name it there (a digest-only reference leaves it unnamed).
 pub fn pull(store: &Store, reference: &ImageRef, opts: &PullOptions, report: Report) -> Result<Pulled, RegistryError> {
-    let client = Client::connect(reference.domain(), &opts.client)?;
+    let client = Client::for_image(reference, &opts.client)?;
     let shown = reference.to_string();
     let path = reference.path();
     let wanted = opts.platform.clone().unwrap_or_else(Platform::host);

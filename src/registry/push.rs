@@ -10,7 +10,7 @@
 //! interrupted push resumes or restarts cleanly. Layers go up to [`PARALLEL`] at once.
 
 use super::client::{scope, Client, Payload};
-use super::manifest::{BlobRef, Manifest};
+use super::manifest::{BlobRef, Format, Manifest};
 use super::progress::{CountingReader, Outcome};
 use super::pull::{Report, PARALLEL};
 use super::{ClientOptions, RegistryError};
@@ -34,7 +34,7 @@ pub struct Pushed {
     pub size: u64,
 }
 
-/// Push the image whose manifest is `manifest` to `dest` (a tagged reference).
+/// Push the image whose manifest is `manifest` to `dest` (a tagged reference), as stored.
 pub fn push(
     store: &Store,
     manifest: &Digest,
@@ -42,11 +42,28 @@ pub fn push(
     opts: &ClientOptions,
     report: Report,
 ) -> Result<Pushed, RegistryError> {
+    push_as(store, manifest, dest, opts, report, None)
+}
+
+/// [`push`], with the manifest converted to `format` first when one is given (the blobs are the same;
+/// the manifest, and so the pushed digest, is new unless the image already was in that format).
+pub fn push_as(
+    store: &Store,
+    manifest: &Digest,
+    dest: &ImageRef,
+    opts: &ClientOptions,
+    report: Report,
+    format: Option<Format>,
+) -> Result<Pushed, RegistryError> {
     let shown = dest.to_string();
     let bytes = store.read_blob(manifest)?;
     let m = Manifest::parse(&shown, bytes, None)?;
+    let m = match format {
+        Some(f) => m.convert(&shown, f)?,
+        None => m,
+    };
     let (config, layers) = m.blobs(&shown)?;
-    let client = Client::connect(dest.domain(), opts)?;
+    let client = Client::for_image(dest, opts)?;
     let mounts = mount_sources(store, dest);
     let path = dest.path();
 

@@ -5,13 +5,15 @@
 //! both, for tests and unusual hosts). Registries on `localhost`, `127.0.0.0/8` or `::1` are insecure by
 //! default, as in docker: HTTPS is tried first without verification, then plain HTTP. `--tls-verify=true`
 //! makes them verified like any other host; `--tls-verify=false` (`--insecure`) makes any host insecure.
+//! A client certificate for mutual TLS is a `NAME.cert` with its `NAME.key` in the same certs.d
+//! directory (docker's and containers' convention); it is sent whether or not the server is verified.
 
 use super::RegistryError;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 const DEFAULT_CERTS_DIRS: &[&str] = &["/etc/containers/certs.d", "/etc/docker/certs.d"];
 const SYSTEM_BUNDLES: &[&str] =
@@ -64,8 +66,45 @@ pub fn registry_cas(registry: &str) -> Result<Vec<Certificate<'static>>, Registr
     Ok(out)
 }
 
+/// The registry's client certificate from the certs.d directories: the first `*.cert` (by name) with its
+/// `*.key`. A certificate without its key, or a key without its certificate, is an error (as in docker).
+pub fn client_cert(registry: &str) -> Result<Option<ClientCert>, RegistryError> {
+    for base in certs_dirs() {
+        let dir = base.join(registry);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        let has = |p: &Path, ext: &str| p.extension().is_some_and(|e| e == ext);
+        for key in files.iter().filter(|p| has(p, "key")) {
+            if !key.with_extension("cert").is_file() {
+                let detail = format!("client key without its certificate {}", key.with_extension("cert").display());
+                return Err(RegistryError::Certs { path: key.clone(), detail });
+            }
+        }
+        let Some(cert) = files.iter().find(|p| has(p, "cert")) else { continue };
+        let key = cert.with_extension("key");
+        let mut chain = Vec::new();
+        read_pem_certs(cert, &mut chain)?;
+        let key_pem = std::fs::read(&key).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => RegistryError::Certs {
+                path: cert.clone(),
+                detail: format!("client certificate without its key {}", key.display()),
+            },
+            _ => RegistryError::Io { path: key.clone(), source },
+        })?;
+        let key_der = PrivateKey::from_pem(&key_pem)
+            .map_err(|e| RegistryError::Certs { path: key.clone(), detail: format!("not a PEM private key: {e}") })?;
+        if chain.is_empty() {
+            return Err(RegistryError::Certs { path: cert.clone(), detail: "no certificate in the file".into() });
+        }
+        return Ok(Some(ClientCert::new_with_certs(&chain, key_der)));
+    }
+    Ok(None)
+}
+
 /// An agent for one registry. `verify: false` accepts any certificate (insecure registries only).
 pub fn agent(registry: &str, verify: bool) -> Result<ureq::Agent, RegistryError> {
+    let client = client_cert(registry)?;
     let tls = if verify {
         let extra = registry_cas(registry)?;
         let roots = match SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
@@ -78,9 +117,9 @@ pub fn agent(registry: &str, verify: bool) -> Result<ureq::Agent, RegistryError>
             None if extra.is_empty() => RootCerts::WebPki,
             None => RootCerts::Specific(Arc::new(extra)),
         };
-        TlsConfig::builder().root_certs(roots).build()
+        TlsConfig::builder().root_certs(roots).client_cert(client).build()
     } else {
-        TlsConfig::builder().disable_verification(true).build()
+        TlsConfig::builder().disable_verification(true).client_cert(client).build()
     };
     Ok(ureq::Agent::config_builder()
         .tls_config(tls)

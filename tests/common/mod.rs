@@ -2,6 +2,8 @@
 //! writes (index.json, manifests, configs, layer tars) that use no rbuild code.
 #![allow(dead_code)]
 
+pub mod rootfs;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -32,6 +32,9 @@ pub struct Options {
     pub user: Option<(String, String)>,
     /// (user, password) for distribution's `auth: token`, with a token server this helper runs.
     pub token: Option<(String, String)>,
+    /// With `tls`: demand a client certificate signed by the test CA (mutual TLS); one is made as
+    /// `client.cert`/`client.key` in the registry's dir.
+    pub client_certs: bool,
 }
 
 pub(crate) fn run(cmd: &mut Command) {
@@ -92,6 +95,37 @@ fn make_certs(dir: &Path) -> PathBuf {
     dir.join("ca.crt")
 }
 
+/// A client certificate signed by the test CA in `dir`: `client.cert` and `client.key`.
+fn make_client_cert(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(Command::new("openssl").current_dir(dir).arg("req").args(ec).args([
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=rbuild test client",
+    ]));
+    std::fs::write(dir.join("client-ext.cnf"), "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n").unwrap();
+    run(Command::new("openssl").current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.cert",
+        "-days",
+        "2",
+        "-extfile",
+        "client-ext.cnf",
+    ]));
+}
+
 impl Registry {
     pub fn start(opts: Options) -> Registry {
         require_tool("docker-registry");
@@ -109,6 +143,10 @@ impl Registry {
                 dir.path().join("server.crt").display(),
                 dir.path().join("server.key").display()
             ));
+            if opts.client_certs {
+                make_client_cert(dir.path());
+                config.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+            }
             Some(ca)
         } else {
             None
@@ -231,6 +269,8 @@ pub fn rb(t: &TestContext) -> assert_cmd::Command {
     let mut c = t.rbuild();
     c.env("DOCKER_CONFIG", t.dir.path().join("docker"))
         .env("RBUILD_CERTS_DIRS", t.dir.path().join("no-certs.d"))
+        // A registries.conf only when the test writes one (missing: no setting), never the host's.
+        .env("CONTAINERS_REGISTRIES_CONF", t.dir.path().join("registries.conf"))
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR");
     c

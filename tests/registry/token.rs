@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 pub const SERVICE: &str = "rbuild-test-registry";
 pub const ISSUER: &str = "rbuild-test-issuer";
+/// The OAuth2 refresh token (docker's `identitytoken`) the server accepts in a `POST` refresh-token grant.
+pub const REFRESH_TOKEN: &str = "rbuild-test-refresh-token";
 
 /// A token server for distribution's `auth: token` on 127.0.0.1: checks basic auth, then answers a JWT
 /// (RS256, signed by openssl with a key whose self-signed certificate the registry trusts, `x5c` header)
@@ -100,6 +102,7 @@ impl TokenServer {
                 }
                 let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let mut authorization = String::new();
+                let mut length = 0usize;
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
@@ -108,17 +111,46 @@ impl TokenServer {
                     if let Some((k, v)) = h.split_once(':') {
                         if k.eq_ignore_ascii_case("authorization") {
                             authorization = v.trim().to_string();
+                        } else if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
                         }
                     }
                 }
-                let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-                let scopes = query_values(query, "scope");
+                // GET: docker's token protocol, basic auth. POST: the OAuth2 form (a refresh-token grant),
+                // whose scopes are one space-separated value.
+                let form = if line.starts_with("POST") {
+                    let mut body = vec![0u8; length];
+                    use std::io::Read;
+                    let _ = reader.read_exact(&mut body);
+                    Some(String::from_utf8_lossy(&body).into_owned())
+                } else {
+                    None
+                };
+                let query = match &form {
+                    Some(f) => f.as_str(),
+                    None => target.split_once('?').map(|(_, q)| q).unwrap_or(""),
+                };
+                let mut scopes = query_values(query, "scope");
+                if form.is_some() {
+                    scopes = scopes.iter().flat_map(|s| s.split(' ').map(String::from).collect::<Vec<_>>()).collect();
+                }
+                let granted = match &form {
+                    Some(_) => {
+                        query_values(query, "grant_type") == ["refresh_token"]
+                            && query_values(query, "refresh_token") == [REFRESH_TOKEN]
+                    }
+                    None => authorization == expected,
+                };
                 seen2.lock().unwrap().push(format!(
                     "{} {}",
-                    if authorization.is_empty() { "-" } else { "auth" },
+                    match (&form, authorization.is_empty()) {
+                        (Some(_), _) => "refresh",
+                        (None, true) => "-",
+                        (None, false) => "auth",
+                    },
                     scopes.join(" ")
                 ));
-                let reply = if authorization != expected {
+                let reply = if !granted {
                     "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string()
                 } else {
                     let access: Vec<serde_json::Value> = scopes
