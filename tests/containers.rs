@@ -245,6 +245,22 @@ fn foreground_run_records_the_container_and_prune_removes_stopped_ones() {
 }
 
 #[test]
+fn system_prune_removes_stopped_containers_and_then_their_images_but_not_a_running_ones() {
+    let t = busybox();
+    ok(&t, &["tag", "busybox", "only-stopped:1"]);
+    rb(&t, &["run", "--name", "done", "only-stopped:1", "true"]);
+    ok(&t, &["rmi", "only-stopped:1"]);
+    run_d(&t, &["--name", "up", "busybox", "sleep", "1000"]);
+    let out = ok(&t, &["system", "prune", "-a", "-f"]);
+    assert!(out.contains("1 container(s) removed"), "{out}");
+    assert_eq!(ok(&t, &["ps", "-a", "--format", "{{.Names}}"]), "up\n");
+    // The running container's image stays, and it still runs.
+    assert!(status(&t, "up").starts_with("Up"), "{}", status(&t, "up"));
+    assert!(ok(&t, &["images", "-q"]).lines().count() >= 1);
+    ok(&t, &["rm", "-f", "up"]);
+}
+
+#[test]
 fn defect_a_sigkilled_monitor_leaves_an_exited_container_and_nothing_running() {
     let t = busybox();
     let marker = format!("RBUILD_TEST_MONITOR={}", std::process::id());

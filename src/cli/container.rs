@@ -128,7 +128,22 @@ pub fn prune(g: &Globals, a: PruneArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = open_store(g)?;
-    let containers = Containers::new(&store);
+    let (deleted, reclaimed) = remove_stopped(&store)?;
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in &deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", super::listing::human_size(reclaimed));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Remove every container that is not running (`container prune`, `system prune`): their ids and the
+/// bytes their directories held.
+pub fn remove_stopped(store: &crate::store::Store) -> anyhow::Result<(Vec<String>, u64)> {
+    let containers = Containers::new(store);
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
     for mut c in containers.list()? {
@@ -140,15 +155,7 @@ pub fn prune(g: &Globals, a: PruneArgs) -> anyhow::Result<ExitCode> {
         reclaimed += size;
         deleted.push(c.config.id);
     }
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for id in &deleted {
-            println!("{id}");
-        }
-        println!();
-    }
-    println!("Total reclaimed space: {}", super::listing::human_size(reclaimed));
-    Ok(ExitCode::SUCCESS)
+    Ok((deleted, reclaimed))
 }
 
 pub fn inspect(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
