@@ -7,7 +7,7 @@
 //! already has the change in place (RUN). Read-only views of other stages and images (`COPY --from`,
 //! `RUN --mount=from=`) are made here too, once per build.
 
-use super::stage::{fail, Executor, StageState};
+use super::stage::{fail, lock, Executor, StageState};
 use super::StepFailure;
 use crate::digest::Digest;
 use crate::dockerfile::instructions::Step;
@@ -36,7 +36,7 @@ impl StepFs {
 
 impl Executor<'_> {
     /// A fresh writable filesystem for the next layer step of `st`.
-    pub(super) fn prepare_step(&mut self, st: &mut StageState, loc: Location) -> Result<StepFs, StepFailure> {
+    pub(super) fn prepare_step(&self, st: &mut StageState, loc: Location) -> Result<StepFs, StepFailure> {
         let io = |e: std::io::Error| fail(loc, format!("creating a work dir: {e}"));
         match self.backend {
             Backend::Overlay => {
@@ -63,7 +63,7 @@ impl Executor<'_> {
 
     /// Mount the step's filesystem in rbuild's private namespace (overlay) for rbuild's own writes (COPY);
     /// the returned guard unmounts it. The copy backend needs no mount: `None`.
-    pub(super) fn mount_step(&mut self, fs: &StepFs, loc: Location) -> Result<Option<OverlayMount>, StepFailure> {
+    pub(super) fn mount_step(&self, fs: &StepFs, loc: Location) -> Result<Option<OverlayMount>, StepFailure> {
         let StepFs::Overlay { lowers, upper, work } = fs else { return Ok(None) };
         let merged = self.new_dir("merged").map_err(|e| fail(loc, format!("creating a mount point: {e}")))?;
         let empty = self.work.path().join("empty");
@@ -74,7 +74,7 @@ impl Executor<'_> {
 
     /// Turn the step's upper dir into a layer and move the stage forward to include it.
     pub(super) fn finish_step(
-        &mut self,
+        &self,
         st: &mut StageState,
         fs: StepFs,
         step: &Step,
@@ -88,7 +88,7 @@ impl Executor<'_> {
         // A new blob is kept by the lease's start time, a reused one was touched by the writer; naming it
         // keeps it whatever its mtime says.
         let digest = crate::store::from_oci_digest(layer.descriptor.digest()).map_err(|e| fail(loc, e.to_string()))?;
-        self.lease.protect(&digest).map_err(|e| fail(loc, e.to_string()))?;
+        lock(&self.lease).protect(&digest).map_err(|e| fail(loc, e.to_string()))?;
         let mut diff_ids = st.image.diff_ids.clone();
         diff_ids.push(layer.diff_id.clone());
         match fs {
@@ -112,7 +112,7 @@ impl Executor<'_> {
 
     /// The copy backend's flattened rootfs of a layer chain, extracted the first time it is needed.
     pub(super) fn rootfs(
-        &mut self,
+        &self,
         layers: &[Descriptor],
         existing: &Option<PathBuf>,
         loc: Location,
@@ -130,13 +130,15 @@ impl Executor<'_> {
 
     /// A read-only view of a layer chain, made once per build and kept (mounted) until the build ends.
     fn view(
-        &mut self,
+        &self,
         key: String,
         layers: &[Descriptor],
         diff_ids: &[Digest],
         loc: Location,
     ) -> Result<PathBuf, StepFailure> {
-        if let Some(p) = self.views.get(&key) {
+        // Held while the view is made: two stages asking for the same view get one.
+        let mut views = lock(&self.views);
+        if let Some(p) = views.get(&key) {
             return Ok(p.clone());
         }
         let path = match self.backend {
@@ -151,23 +153,22 @@ impl Executor<'_> {
                         let empty = self.work.path().join("empty");
                         let m = OverlayMount::mount(&lowers, None, &target, &empty)
                             .map_err(|e| fail(loc, e.to_string()))?;
-                        self.mounts.push(m);
+                        lock(&self.mounts).push(m);
                         target
                     }
                 }
             }
         };
-        self.views.insert(key, path.clone());
+        views.insert(key, path.clone());
         Ok(path)
     }
 
     /// The files of another stage (built on demand) or of an image in the store, for `COPY --from` and
     /// `RUN --mount=from=`. Returns the view and how messages name it.
-    pub(super) fn source_view(&mut self, from: &str, loc: Location) -> Result<(PathBuf, String), StepFailure> {
+    pub(super) fn source_view(&self, from: &str, loc: Location) -> Result<(PathBuf, String), StepFailure> {
         if let Some(i) = self.plan.stage_by_ref(from) {
-            let i = self.build_stage(i)?;
             let (layers, diff_ids, existing) = {
-                let s = self.stages[i].as_ref().ok_or_else(|| fail(loc, "stage did not finish"))?;
+                let s = self.finished(i, loc)?;
                 (s.layers.clone(), s.image.diff_ids.clone(), s.rootfs.clone())
             };
             let name = format!("stage {:?}", self.plan.stages[i].display_name());

@@ -2,7 +2,7 @@
 //! registry, as `--pull` says. An image is pulled at most once per build, so `--pull=always` with the same
 //! base in several stages costs one round trip.
 
-use super::stage::{fail, Executor};
+use super::stage::{fail, lock, Executor};
 use super::StepFailure;
 use crate::dockerfile::instructions::Command;
 use crate::dockerfile::Location;
@@ -28,10 +28,10 @@ pub enum PullPolicy {
 
 impl Executor<'_> {
     /// The image `name`, from the store or its registry. `platform` is a `FROM --platform` value.
-    pub(super) fn image(&mut self, name: &str, platform: Option<&str>, loc: Location) -> Result<Image, StepFailure> {
+    pub(super) fn image(&self, name: &str, platform: Option<&str>, loc: Location) -> Result<Image, StepFailure> {
         let policy = self.req.pull;
         // Under --pull=always a name this build already resolved was pulled by it.
-        if policy != PullPolicy::Always || self.images.contains_key(name) {
+        if policy != PullPolicy::Always || lock(&self.images).contains_key(name) {
             match self.leased_image(name) {
                 Ok(img) => return Ok(img),
                 Err(StoreError::NotFound { .. }) if policy != PullPolicy::Never => {}
@@ -56,7 +56,7 @@ impl Executor<'_> {
         let pulled = pull::pull(self.store, &reference, &opts, &progress)
             .map_err(|e| fail(loc, format!("pulling {reference}: {e}")))?;
         let img = self.leased_image(&pulled.manifest_digest.to_string()).map_err(|e| fail(loc, e.to_string()))?;
-        self.images.insert(name.to_string(), img.clone());
+        lock(&self.images).insert(name.to_string(), img.clone());
         Ok(img)
     }
 }

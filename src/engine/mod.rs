@@ -1,7 +1,7 @@
 //! The build engine: a Dockerfile and its context in, a committed, tagged image out.
 //!
-//! `build` parses, lowers and plans, then builds the target stage and (on demand) every stage it needs,
-//! each at most once. A stage's filesystem is a working rootfs under the store's `tmp/`, materialised from
+//! `build` parses, lowers and plans, then builds the target stage and every stage it needs, each once,
+//! independent stages at the same time (`schedule`). A stage's filesystem is a working rootfs under the store's `tmp/`, materialised from
 //! its base layers only when a step needs it; each COPY/ADD writes a fresh upper dir that becomes one layer
 //! and is then merged into the rootfs. Nothing is published until the whole build succeeded: a failed build
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
@@ -15,6 +15,7 @@ pub mod images;
 pub mod metadata;
 pub mod progress;
 pub mod runspec;
+mod schedule;
 mod stage;
 mod steps;
 
@@ -58,6 +59,8 @@ pub struct BuildRequest {
     pub pull: images::PullPolicy,
     /// How to reach registries for those pulls.
     pub registry: crate::registry::ClientOptions,
+    /// How many stages may build at once (`--jobs`; at least 1).
+    pub jobs: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -133,8 +136,8 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
-    let result = exec.build_stage(plan.target).map_err(|f| req.at(f.location, f.message))?;
-    let (image, layers) = exec.finish(result, &req.labels).map_err(|f| req.at(f.location, f.message))?;
+    exec.build_all(req.jobs).map_err(|f| req.at(f.location, f.message))?;
+    let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.at(f.location, f.message))?;
     let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;
     let warnings = exec.unused_build_args();
     for w in &warnings {

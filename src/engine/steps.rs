@@ -8,7 +8,7 @@ use super::fetch;
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
-use super::stage::{fail, Executor, Outcome, StageState};
+use super::stage::{fail, lock, Executor, Outcome, StageState};
 use super::StepFailure;
 use crate::digest::Digest;
 use crate::dockerfile::instructions::{Copy, Run, Step};
@@ -23,7 +23,7 @@ use crate::users;
 use std::path::{Path, PathBuf};
 
 impl Executor<'_> {
-    pub(super) fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<Outcome, StepFailure> {
+    pub(super) fn copy(&self, st: &mut StageState, c: &Copy, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         let kw = if c.add { "ADD" } else { "COPY" };
         let failed = |e: String| fail(loc, format!("{kw}: {e}"));
@@ -79,7 +79,7 @@ impl Executor<'_> {
             None => {
                 let paths: Vec<String> =
                     sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
-                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut self.files)
+                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
                     .map_err(|e| failed(format!("reading the sources: {e}")))?
                     .to_string()
                     .into_bytes()
@@ -146,7 +146,7 @@ impl Executor<'_> {
         Ok(Outcome::Done)
     }
 
-    pub(super) fn run(&mut self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
+    pub(super) fn run(&self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         let failed = |e: String| fail(loc, format!("RUN: {e}"));
         let (argv, script) = runspec::argv(r, &st.image.config).map_err(failed)?;
@@ -176,7 +176,7 @@ impl Executor<'_> {
                         &self.ctx.root,
                         &self.ctx.included,
                         std::slice::from_ref(source),
-                        &mut self.files,
+                        &mut lock(&self.files),
                     )
                     .map_err(|e| failed(format!("reading the bind source: {e}")))?,
                 };
@@ -266,10 +266,9 @@ impl Executor<'_> {
     }
 
     /// The cache key standing for another stage's files (built on demand) or an image's.
-    fn source_key(&mut self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
+    fn source_key(&self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
         if let Some(i) = self.plan.stage_by_ref(from) {
-            let i = self.build_stage(i)?;
-            return self.stages[i].as_ref().map(|s| s.key.clone()).ok_or_else(|| fail(loc, "stage did not finish"));
+            return Ok(self.finished(i, loc)?.key.clone());
         }
         let img = self
             .image(from, None, loc)
@@ -278,13 +277,13 @@ impl Executor<'_> {
     }
 
     /// On a cache hit, take the recorded layer instead of running the step.
-    fn reuse_cached(&mut self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
+    fn reuse_cached(&self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
         let Some(cached) = self.cache.lookup(self.store, key) else { return Ok(false) };
         let blob = crate::store::from_oci_digest(cached.descriptor.digest())
             .map_err(|e| fail(step.location, e.to_string()))?;
         // Checked and leased under the store lock: a gc between the lookup and here makes this a miss.
         let locked = self.store.lock().map_err(|e| fail(step.location, e.to_string()))?;
-        if !locked.protect_present(&mut self.lease, &[blob]).map_err(|e| fail(step.location, e.to_string()))? {
+        if !locked.protect_present(&mut lock(&self.lease), &[blob]).map_err(|e| fail(step.location, e.to_string()))? {
             return Ok(false);
         }
         drop(locked);
@@ -310,7 +309,7 @@ impl Executor<'_> {
     }
 
     /// After a step ran: record its layer under its key, and move the stage's key forward.
-    fn remember(&mut self, st: &mut StageState, key: Digest) {
+    fn remember(&self, st: &mut StageState, key: Digest) {
         if let (Some(descriptor), Some(diff_id), Some(h)) =
             (st.layers.last(), st.image.diff_ids.last(), st.image.history.last())
         {
@@ -345,11 +344,7 @@ impl Executor<'_> {
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
     /// persist in the store between builds, scratch dirs for tmpfs.
-    fn mount_binds(
-        &mut self,
-        mounts: &[MountSpec],
-        loc: crate::dockerfile::Location,
-    ) -> Result<Vec<Bind>, StepFailure> {
+    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<Vec<Bind>, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
         let mut binds = Vec::new();
         for m in mounts {
@@ -384,11 +379,7 @@ impl Executor<'_> {
         Ok(binds)
     }
 
-    fn scratch_copy(
-        &mut self,
-        path: &std::path::Path,
-        loc: crate::dockerfile::Location,
-    ) -> Result<PathBuf, StepFailure> {
+    fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
         let dir = self.new_dir("rwbind").map_err(|e| fail(loc, e.to_string()))?;
         let dest = dir.join("src");
         crate::fsops::copy_tree(path, &dest)
