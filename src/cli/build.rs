@@ -182,6 +182,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         debug: g.debug,
         pull: a.pull,
         registry: a.registry.options(),
+        sandbox_init: None,
         jobs: a.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from),
     };
     if a.push && req.tags.is_empty() {

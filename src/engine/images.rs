@@ -38,7 +38,7 @@ impl Executor<'_> {
                 Err(e) if policy == PullPolicy::Never => {
                     return Err(fail(loc, format!("{e} (--pull=never: pull it with `rbuild pull {name}`)")))
                 }
-                Err(e) => return Err(fail(loc, e.to_string())),
+                Err(e) => return Err(StepFailure::new(loc, "", e)),
             }
         }
         let reference = ImageRef::parse(name).map_err(|e| fail(loc, e.to_string()))?;
@@ -54,11 +54,20 @@ impl Executor<'_> {
         let progress = TransferProgress::new(style);
         progress.message(&format!("Pulling {reference} from {}", reference.domain()));
         let pulled = pull::pull(self.store, &reference, &opts, &progress)
-            .map_err(|e| fail(loc, format!("pulling {reference}: {e}")))?;
-        let img = self.leased_image(&pulled.manifest_digest.to_string()).map_err(|e| fail(loc, e.to_string()))?;
+            .map_err(|e| StepFailure::new(loc, format!("pulling {reference}"), e))?;
+        let img = self.leased_image(&pulled.manifest_digest.to_string()).map_err(|e| StepFailure::new(loc, "", e))?;
         lock(&self.images).insert(name.to_string(), img.clone());
         Ok(img)
     }
+}
+
+/// `--from=name` named no stage, and no image could be had either: say both.
+pub(super) fn no_stage(from: &str, e: StepFailure) -> StepFailure {
+    let context = match e.context.as_str() {
+        "" => format!("--from={from} (no stage of that name)"),
+        c => format!("--from={from} (no stage of that name): {c}"),
+    };
+    StepFailure { context, ..e }
 }
 
 /// RUN executes the image's binaries on this host: an image of another platform cannot run without

@@ -61,6 +61,9 @@ pub struct BuildRequest {
     pub registry: crate::registry::ClientOptions,
     /// How many stages may build at once (`--jobs`; at least 1).
     pub jobs: usize,
+    /// The rbuild binary RUN re-executes as the sandbox init; `None` is this process's own binary (see
+    /// `sandbox::run_with_init`: programs and tests that link the library point it at rbuild).
+    pub sandbox_init: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,9 +76,12 @@ pub struct BuildOutput {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// Something wrong at a place in the Dockerfile (syntax, instruction, or the step that failed there).
+    /// Something wrong at a place in the Dockerfile (syntax, instruction, plan).
     #[error("{0}")]
     Dockerfile(Box<Diagnostic>),
+    /// A step failed: where (the diagnostic, rendered once) and why, typed to the leaf that failed.
+    #[error("{diagnostic}")]
+    Step { diagnostic: Box<Diagnostic>, source: StepError },
     #[error("build context {path}: {source}")]
     Context { path: String, source: context::ContextError },
     #[error(transparent)]
@@ -86,11 +92,54 @@ pub enum BuildError {
     Io { what: String, source: std::io::Error },
 }
 
-/// A failure at an instruction, before it is given the file name.
+/// Why a step failed, kept typed down to the module that failed (not flattened into text), so callers
+/// and tests can match it and the CLI prints the cause chain under the Dockerfile line.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    /// RUN's command ran and failed.
+    #[error("process {argv} did not complete successfully: exit code: {code}{hint}")]
+    Exit { argv: String, code: i32, hint: String },
+    /// The instruction cannot do what it says here: a value, a source, a stage or an image that does not
+    /// fit (the message says which and what to do).
+    #[error("{0}")]
+    Instruction(String),
+}
+
+/// A failure at an instruction, before it is given the file name: `context` names the instruction (and
+/// flag) as the message starts, e.g. `RUN --mount`.
 #[derive(Debug)]
 pub(crate) struct StepFailure {
     pub location: Location,
-    pub message: String,
+    pub context: String,
+    /// Boxed: failures travel up through every step function, which should stay cheap to return.
+    pub error: Box<StepError>,
+}
+
+impl StepFailure {
+    pub fn new(location: Location, context: impl Into<String>, error: impl Into<StepError>) -> StepFailure {
+        StepFailure { location, context: context.into(), error: Box::new(error.into()) }
+    }
+
+    /// `what` failed with an I/O error.
+    pub fn io(location: Location, context: &str, what: impl Into<String>, source: std::io::Error) -> StepFailure {
+        StepFailure::new(location, context, StepError::Io { what: what.into(), source })
+    }
 }
 
 impl BuildRequest {
@@ -106,6 +155,13 @@ impl BuildRequest {
             message,
         )))
     }
+
+    /// A failed step as the user reads it: `Dockerfile:12:1: RUN --mount: <why>`, the line under it.
+    fn failed(&self, f: StepFailure) -> BuildError {
+        let message = if f.context.is_empty() { f.error.to_string() } else { format!("{}: {}", f.context, f.error) };
+        let diagnostic = Diagnostic::at_line(&self.file_name(), &self.dockerfile_text, f.location.start_line, message);
+        BuildError::Step { diagnostic: Box::new(diagnostic), source: *f.error }
+    }
 }
 
 /// Run a whole build and publish the image under the requested tags.
@@ -119,7 +175,17 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         }
         BuildError::Dockerfile(Box::new(d))
     })?;
-    let program = instructions::lower(&parsed).map_err(|e| req.at(e.location, e.message))?;
+    let program = instructions::lower(&parsed).map_err(|e| {
+        let mut d = Diagnostic::at_line(&req.file_name(), &req.dockerfile_text, e.location.start_line, e.message);
+        if let Some(at) = e.at {
+            // The word at fault may be on a continuation line of the instruction.
+            d = Diagnostic {
+                column: at.column,
+                ..Diagnostic::at_line(&d.file, &req.dockerfile_text, at.line, d.message)
+            };
+        }
+        BuildError::Dockerfile(Box::new(d))
+    })?;
     let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref()).map_err(|e| {
         if e.location.start_line == 0 {
             BuildError::Dockerfile(Box::new(Diagnostic {
@@ -136,8 +202,8 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
-    exec.build_all(req.jobs).map_err(|f| req.at(f.location, f.message))?;
-    let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.at(f.location, f.message))?;
+    exec.build_all(req.jobs).map_err(|f| req.failed(f))?;
+    let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.failed(f))?;
     let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;
     let warnings = exec.unused_build_args();
     for w in &warnings {

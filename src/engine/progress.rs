@@ -50,7 +50,15 @@ pub struct Progress {
     started: Instant,
     spinner: Mutex<Option<ProgressBar>>,
     /// Each thread's running step (label and start), for phases reported from inside the step.
-    current: Mutex<HashMap<ThreadId, (String, Instant)>>,
+    current: Mutex<HashMap<ThreadId, Running>>,
+}
+
+/// A step in progress: its line (`[stage 2/5] COPY a /b`), its short tag (`[stage 2/5]`), its start.
+#[derive(Clone)]
+struct Running {
+    label: String,
+    tag: String,
+    started: Instant,
 }
 
 /// Output state stays usable after a panicking thread: the panic fails the build anyway.
@@ -84,7 +92,13 @@ impl Progress {
 
     /// The step this thread is running.
     fn running(&self) -> Option<(String, Instant)> {
-        lock(&self.current).get(&std::thread::current().id()).cloned()
+        lock(&self.current).get(&std::thread::current().id()).map(|r| (r.label.clone(), r.started))
+    }
+
+    /// What starts each line of the running step's command output (`[stage 2/5] `), so the output of
+    /// stages running at once can be told apart.
+    pub fn output_prefix(&self) -> String {
+        lock(&self.current).get(&std::thread::current().id()).map(|r| format!("{} ", r.tag)).unwrap_or_default()
     }
 
     /// A `--debug` line.
@@ -130,7 +144,8 @@ impl Progress {
         let first = crate::dockerfile::diagnostic::excerpt(first, crate::dockerfile::diagnostic::EXCERPT_LEN);
         let label = format!("[{stage} {index}/{total}] {first}");
         let started = Instant::now();
-        lock(&self.current).insert(std::thread::current().id(), (label.clone(), started));
+        let tag = format!("[{stage} {index}/{total}]");
+        lock(&self.current).insert(std::thread::current().id(), Running { label: label.clone(), tag, started });
         if !self.quiet {
             match self.mode {
                 Mode::Tty => self.spin(label.clone(), started),

@@ -84,8 +84,10 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A step failure the engine itself finds (the instruction cannot do what it says); leaf modules'
+/// failures keep their type through [`StepFailure::new`].
 pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
-    StepFailure { location, message: message.into() }
+    StepFailure::new(location, "", super::StepError::Instruction(message.into()))
 }
 
 impl<'a> Executor<'a> {
@@ -215,7 +217,7 @@ impl<'a> Executor<'a> {
             }
             Base::Image(name) => {
                 let img = self.image(name, stage.platform.as_deref(), loc)?;
-                let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
+                let bytes = self.store.read_blob(&img.config_digest).map_err(|e| StepFailure::new(loc, "FROM", e))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
                 super::images::check_runnable(stage, &state, name)?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))

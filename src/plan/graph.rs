@@ -9,6 +9,7 @@
 
 use super::{Base, PlanError, PlannedStage, Scope};
 use crate::dockerfile::expand::Expander;
+use crate::dockerfile::flags::Deferred;
 use crate::dockerfile::instructions::{self, Command, Step};
 use crate::dockerfile::{self, Location};
 
@@ -77,12 +78,19 @@ fn step_sources(step: &Step) -> Vec<String> {
 fn command_sources(command: &Command) -> Vec<String> {
     match command {
         Command::Copy(c) => c.from.iter().cloned().collect(),
-        Command::Run(r) => r.mounts.iter().filter_map(|m| mount_from(m)).collect(),
+        Command::Run(r) => r
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Deferred::Ready(m) => m.from().map(String::from),
+                Deferred::Expand(text) => mount_from(text),
+            })
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-/// The `from=` field of a `RUN --mount` text.
+/// The `from=` field of a `RUN --mount` text that waits for expansion.
 fn mount_from(text: &str) -> Option<String> {
     text.split(',').find_map(|f| f.trim().strip_prefix("from=").map(String::from))
 }
