@@ -115,3 +115,19 @@ fn stages_the_target_does_not_need_are_skipped_and_each_stage_builds_once() {
     let layer = t.layer("x:1", t.layer_count("x:1") - 1);
     assert_eq!(layer["two"].data, b"once\n");
 }
+
+#[test]
+fn defect_a_failing_stage_stops_the_stages_running_beside_it() {
+    let t = sleeper_setup();
+    t.write(
+        "Dockerfile",
+        "FROM busybox:latest AS slow\nRUN sleep 30 && touch /done\n\
+         FROM busybox:latest AS broken\nRUN sleep 1 && false\n\
+         FROM busybox:latest\nCOPY --from=slow /done /\nCOPY --from=broken /bin/busybox /x\n",
+    );
+    let out = t.rbuild().args(["build", "--progress=plain", "--jobs", "2", "-t", "x:1"]).arg(t.ctx()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Dockerfile:4:1: process") && stderr.contains("exit code: 1"), "{stderr}");
+    assert!(!stderr.contains("RUN sleep 30 && touch /done DONE"), "the other stage ran to its end:\n{stderr}");
+}

@@ -4,8 +4,9 @@
 //!
 //! The plan knows every edge written in the Dockerfile. The one dependency it cannot see is an ONBUILD
 //! trigger of an *image* naming a stage (`COPY --from=stage`): that stage is then built on the spot by
-//! the thread that needs it, or waited for if another thread is building it. A failure stops new stages
-//! from starting; the ones running finish their step, and the first failure is the build's.
+//! the thread that needs it, or waited for if another thread is building it. The first failure is the
+//! build's: no stage starts after it, running commands are killed, and running stages stop before their
+//! next step.
 
 use super::stage::{fail, lock, Executor, StageState};
 use super::StepFailure;
@@ -51,10 +52,20 @@ impl Board {
             Ok(()) => state.status[idx] = Status::Done,
             Err(e) => {
                 state.status[idx] = Status::Failed;
-                state.failure.get_or_insert(e);
+                if state.failure.is_none() {
+                    state.failure = Some(e);
+                    // The build has failed: stop the commands other stages are running (BuildKit does the
+                    // same) instead of waiting for them; their own errors are not the build's.
+                    crate::sandbox::cancel_all();
+                }
             }
         }
         self.changed.notify_all();
+    }
+
+    /// True once a stage has failed: running stages stop before their next step.
+    pub fn failed(&self) -> bool {
+        lock(&self.state).failure.is_some()
     }
 }
 

@@ -192,6 +192,9 @@ impl<'a> Executor<'a> {
             self.run_trigger(&mut st, &trigger, stage.location)?;
         }
         for (i, step) in stage.steps.iter().enumerate() {
+            if self.schedule.failed() {
+                return Err(fail(step.location, "stopped: another stage failed"));
+            }
             let timer = self.progress.step(&label, i + 2, total, &step.original);
             match self.dispatch(&mut st, step)? {
                 Outcome::Cached => timer.cached(),
