@@ -116,11 +116,8 @@ fn caps(status: &str, field: &str) -> u64 {
     let untagged = |l: &'_ str| -> String {
         l.strip_prefix('[').and_then(|r| r.split_once("] ")).map_or(l, |(_, rest)| rest).to_string()
     };
-    let line = status
-        .lines()
-        .map(untagged)
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    let line =
+        status.lines().map(untagged).find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in {status}"));
     u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
 }
 
