@@ -306,7 +306,8 @@ fn sigterm_during_a_run_step_kills_it_and_leaves_no_mounts_or_work_dirs() {
         let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
         assert!(n > 0, "the build ended before the RUN started: {seen}");
         seen.push_str(&line);
-        if line.trim() == "started" {
+        // RUN output lines carry their step's tag (`[stage-0 3/3] started`), as BuildKit's plain output does.
+        if line.trim().rsplit("] ").next() == Some("started") {
             break;
         }
     }

@@ -324,7 +324,8 @@ fn bad_input_gives_clear_errors_and_leaves_the_store_as_it_was() {
         ("FROM nosuch/image:1\n", &["--pull=never"], 1, &["Dockerfile:1:1:", "nosuch/image:1", "not found"]),
         ("FROM scratch\n", &["--build-arg", "=oops"], 2, &["malformed --build-arg"]),
         ("FROM scratch\nBOGUS x\n", &[], 1, &["Dockerfile:2:1:", "unknown instruction: BOGUS"]),
-        ("FROM scratch\nCOPY --nope=1 ok.txt /\n", &[], 1, &["Dockerfile:2:1:", "unknown flag"]),
+        // The column is the flag's.
+        ("FROM scratch\nCOPY --nope=1 ok.txt /\n", &[], 1, &["Dockerfile:2:6:", "unknown flag"]),
         ("FROM scratch\n", &["--target", "nope"], 1, &["target stage \"nope\" could not be found"]),
     ];
     for (dockerfile, args, code, needles) in cases {

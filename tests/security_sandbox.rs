@@ -104,9 +104,14 @@ fn both(out: &Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
-/// The capability masks of `CapEff` and `CapBnd` in a /proc/self/status dump.
+/// The capability masks of `CapEff` and `CapBnd` in a /proc/self/status dump (a build tags each line of
+/// RUN output with its step, `[stage-0 2/2] CapEff: ...`; `rbuild run` does not).
 fn caps(status: &str, field: &str) -> u64 {
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in {status}"));
+    let untagged = |l: &'_ str| -> String {
+        l.strip_prefix('[').and_then(|r| r.split_once("] ")).map_or(l, |(_, rest)| rest).to_string()
+    };
+    let line =
+        status.lines().map(untagged).find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in {status}"));
     u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
 }
 

@@ -66,6 +66,10 @@ pub struct BuildCommand {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Build at most N independent stages at once (default: the number of CPUs)
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
     /// When to pull the images FROM and COPY --from name: missing (from the store when there),
     /// always, or never
     #[arg(long, value_enum, value_name = "WHEN", default_value = "missing", num_args = 0..=1, require_equals = true,
@@ -203,6 +207,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         registry: a.registry.options(),
         cache_to,
         cache_from,
+        sandbox_init: None,
+        jobs: a.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from),
     };
     if push && req.tags.is_empty() {
         return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());

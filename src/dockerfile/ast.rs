@@ -12,6 +12,13 @@ pub struct Location {
     pub end_line: usize,
 }
 
+/// 1-based line and column (in characters) of a word in the Dockerfile, for messages that point at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
 /// The instruction keywords Docker knows; anything else is kept as `Unknown` (BuildKit's parser does not
 /// reject unknown instructions; the build does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +132,10 @@ pub struct Instruction {
     /// them), followed by heredoc bodies and terminators if any.
     pub original: String,
     pub location: Location,
+    /// Where each of `flags` starts in the file (same order); empty when not parsed from a file.
+    pub flag_positions: Vec<Position>,
+    /// Where the arguments start in the file (after the flags).
+    pub args_position: Position,
 }
 
 /// A parser directive read from the top of the file (`# escape=\``, `# syntax=...`, `# check=...`).

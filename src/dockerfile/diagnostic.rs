@@ -3,7 +3,10 @@
 //! ```text
 //! Dockerfile:12:1: COPY requires at least two arguments
 //!    12 | COPY onlyone
+//!       | ^
 //! ```
+//!
+//! The caret stands under the column (tabs before it are kept, so it lines up in a terminal).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -56,7 +59,14 @@ impl fmt::Display for Diagnostic {
         // The message may quote user text; the line is user text: both are shown in excerpt.
         write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, excerpt(&self.message, 4 * EXCERPT_LEN))?;
         if !self.source_line.is_empty() {
-            write!(f, "\n {:>5} | {}", self.line, excerpt(&self.source_line, EXCERPT_LEN))?;
+            let shown = excerpt(&self.source_line, EXCERPT_LEN);
+            write!(f, "\n {:>5} | {shown}", self.line)?;
+            // Only under a line shown whole: in an excerpt the column would point elsewhere.
+            if matches!(shown, Cow::Borrowed(_)) && self.column >= 1 && self.column <= shown.chars().count() + 1 {
+                let pad: String =
+                    shown.chars().take(self.column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                write!(f, "\n       | {pad}^")?;
+            }
         }
         Ok(())
     }
@@ -78,6 +88,11 @@ mod tests {
     fn renders_file_line_column_and_the_line() {
         let d = Diagnostic::at_line("Dockerfile", "FROM x\n  COPY a\n", 2, "COPY requires at least two arguments");
         assert_eq!(d.column, 3);
-        assert_eq!(d.to_string(), "Dockerfile:2:3: COPY requires at least two arguments\n     2 |   COPY a");
+        assert_eq!(
+            d.to_string(),
+            "Dockerfile:2:3: COPY requires at least two arguments\n     2 |   COPY a\n       |   ^"
+        );
+        let tab = Diagnostic { column: 7, ..Diagnostic::at_line("Dockerfile", "\tRUN --x\n", 1, "bad flag") };
+        assert!(tab.to_string().ends_with("\n       | \t     ^"), "{tab}");
     }
 }

@@ -1,21 +1,33 @@
-//! Typed instructions: one struct per instruction, built from the syntax tree with its flags checked and its
-//! arguments sorted into fields, but every word still unexpanded (expansion needs the build's ARG and ENV
-//! state, which only the planner has). Stages are formed here too: the instructions after each FROM, and the
-//! global ARGs before the first one.
+//! Typed instructions: one struct per instruction, built from the syntax tree with its flags parsed into
+//! types (`flags`: network, security, mounts, chmod, ...) and its arguments sorted into fields, so a bad
+//! flag or a broken JSON array is an error here, with its line and column, before anything runs. Words stay
+//! unexpanded (expansion needs the build's ARG and ENV state, which only the planner has); a flag value
+//! holding a variable is checked once expanded. Stages are formed here too: the instructions after each
+//! FROM, and the global ARGs before the first one.
 
-use super::ast::{Dockerfile, Heredoc, Instruction, Keyword, Location};
-use std::collections::BTreeMap;
+use super::ast::{Dockerfile, Heredoc, Instruction, Keyword, Location, Position};
+use super::flags::{self, Chmod, Deferred, Mount, NetworkMode, SecurityMode};
+use super::flagwords::Flags;
 
 /// An instruction that is well-formed as syntax but not as an instruction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InstructionError {
     pub location: Location,
+    /// The word at fault (a flag, the arguments), when known; else the instruction as a whole.
+    pub at: Option<Position>,
     pub message: String,
 }
 
+impl InstructionError {
+    /// An error about the word at `at` (a column of 0 means unknown: the instruction is meant).
+    pub fn at(location: Location, at: Position, message: impl Into<String>) -> InstructionError {
+        InstructionError { location, at: (at.column > 0).then_some(at), message: message.into() }
+    }
+}
+
 fn err<T>(location: Location, message: impl Into<String>) -> Result<T, InstructionError> {
-    Err(InstructionError { location, message: message.into() })
+    Err(InstructionError { location, at: None, message: message.into() })
 }
 
 /// The command of RUN/CMD/ENTRYPOINT/HEALTHCHECK: exec form (`["a","b"]`) or shell form (one string).
@@ -39,6 +51,7 @@ impl CommandLine {
 pub struct From {
     pub image: String,
     pub name: Option<String>,
+    /// `os/arch[/variant]`, checked unless it holds a variable (`$BUILDPLATFORM`).
     pub platform: Option<String>,
 }
 
@@ -46,9 +59,9 @@ pub struct From {
 pub struct Run {
     pub command: CommandLine,
     pub heredocs: Vec<Heredoc>,
-    pub mounts: Vec<String>,
-    pub network: Option<String>,
-    pub security: Option<String>,
+    pub mounts: Vec<Deferred<Mount>>,
+    pub network: Option<Deferred<NetworkMode>>,
+    pub security: Option<Deferred<SecurityMode>>,
 }
 
 /// COPY and ADD share a shape; `add` tells them apart.
@@ -59,12 +72,14 @@ pub struct Copy {
     pub dest: String,
     pub heredocs: Vec<Heredoc>,
     pub from: Option<String>,
-    pub chown: Option<String>,
-    pub chmod: Option<String>,
+    /// `user[:group]`, resolved in the image's passwd and group files.
+    pub chown: Option<Deferred<String>>,
+    pub chmod: Option<Deferred<Chmod>>,
     pub link: bool,
     pub parents: bool,
     pub exclude: Vec<String>,
-    pub checksum: Option<String>,
+    /// `sha256:<hex>`.
+    pub checksum: Option<Deferred<String>>,
     pub keep_git_dir: bool,
 }
 
@@ -146,88 +161,6 @@ pub struct Program {
     pub escape: char,
 }
 
-/// Flags an instruction accepts: `(name, takes a value, may repeat)`.
-fn allowed_flags(kind: Keyword) -> &'static [(&'static str, bool, bool)] {
-    match kind {
-        Keyword::From => &[("platform", true, false)],
-        Keyword::Run => &[("mount", true, true), ("network", true, false), ("security", true, false)],
-        Keyword::Copy => &[
-            ("from", true, false),
-            ("chown", true, false),
-            ("chmod", true, false),
-            ("link", false, false),
-            ("parents", false, false),
-            ("exclude", true, true),
-        ],
-        Keyword::Add => &[
-            ("chown", true, false),
-            ("chmod", true, false),
-            ("link", false, false),
-            ("checksum", true, false),
-            ("keep-git-dir", false, false),
-            ("exclude", true, true),
-        ],
-        Keyword::Healthcheck => &[
-            ("interval", true, false),
-            ("timeout", true, false),
-            ("start-period", true, false),
-            ("start-interval", true, false),
-            ("retries", true, false),
-        ],
-        _ => &[],
-    }
-}
-
-/// Parsed `--flag` words of one instruction.
-#[derive(Debug, Default)]
-struct Flags {
-    values: BTreeMap<String, Vec<String>>,
-}
-
-impl Flags {
-    fn parse(ins: &Instruction) -> Result<Flags, InstructionError> {
-        let allowed = allowed_flags(ins.kind);
-        let mut flags = Flags::default();
-        for word in &ins.flags {
-            let body = word.strip_prefix("--").unwrap_or(word);
-            let (name, value) = match body.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (body, None),
-            };
-            let Some(&(_, takes_value, repeats)) = allowed.iter().find(|(n, _, _)| *n == name) else {
-                return err(ins.location, format!("unknown flag: --{name} on {}", ins.kind.as_str()));
-            };
-            let value = match (takes_value, value) {
-                (true, Some(v)) => v.to_string(),
-                (true, None) => return err(ins.location, format!("missing a value on flag: --{name}")),
-                (false, None) => "true".to_string(),
-                (false, Some(v)) if v == "true" || v == "false" => v.to_string(),
-                (false, Some(v)) => {
-                    return err(ins.location, format!("expecting boolean value for flag --{name}, not: {v}"))
-                }
-            };
-            let entry = flags.values.entry(name.to_string()).or_default();
-            if !entry.is_empty() && !repeats {
-                return err(ins.location, format!("duplicate flag specified: --{name}"));
-            }
-            entry.push(value);
-        }
-        Ok(flags)
-    }
-
-    fn string(&mut self, name: &str) -> Option<String> {
-        self.values.remove(name).and_then(|mut v| v.pop())
-    }
-
-    fn bool(&mut self, name: &str) -> bool {
-        self.string(name).is_some_and(|v| v == "true")
-    }
-
-    fn list(&mut self, name: &str) -> Vec<String> {
-        self.values.remove(name).unwrap_or_default()
-    }
-}
-
 /// Group the syntax tree into stages and type every instruction.
 pub fn lower(dockerfile: &Dockerfile) -> Result<Program, InstructionError> {
     let mut program = Program { meta_args: Vec::new(), stages: Vec::new(), escape: dockerfile.directives.escape };
@@ -260,7 +193,9 @@ pub fn lower(dockerfile: &Dockerfile) -> Result<Program, InstructionError> {
 
 fn lower_from(ins: &Instruction) -> Result<From, InstructionError> {
     let mut flags = Flags::parse(ins)?;
-    let platform = flags.string("platform");
+    let platform = flags.one(ins, "platform", flags::check_platform)?.map(|p| match p {
+        Deferred::Ready(p) | Deferred::Expand(p) => p,
+    });
     match ins.args.as_slice() {
         [image] => Ok(From { image: image.clone(), name: None, platform }),
         [image, as_word, name] if as_word.eq_ignore_ascii_case("as") => {
@@ -281,16 +216,23 @@ pub fn lower_command(ins: &Instruction) -> Result<Command, InstructionError> {
             if ins.args.is_empty() && ins.heredocs.is_empty() {
                 return err(loc, "RUN requires at least one argument");
             }
+            check_json(ins, &ins.args)?;
             Command::Run(Run {
                 command: CommandLine::from_instruction(ins),
                 heredocs: ins.heredocs.clone(),
-                mounts: flags.list("mount"),
-                network: flags.string("network"),
-                security: flags.string("security"),
+                mounts: flags.typed(ins, "mount", flags::parse_mount)?,
+                network: flags.one(ins, "network", flags::parse_network)?,
+                security: flags.one(ins, "security", flags::parse_security)?,
             })
         }
-        Keyword::Cmd => Command::Cmd(CommandLine::from_instruction(ins)),
-        Keyword::Entrypoint => Command::Entrypoint(CommandLine::from_instruction(ins)),
+        Keyword::Cmd => {
+            check_json(ins, &ins.args)?;
+            Command::Cmd(CommandLine::from_instruction(ins))
+        }
+        Keyword::Entrypoint => {
+            check_json(ins, &ins.args)?;
+            Command::Entrypoint(CommandLine::from_instruction(ins))
+        }
         Keyword::Env | Keyword::Label => {
             let pairs = key_values(ins)?;
             if ins.kind == Keyword::Env {
@@ -335,11 +277,40 @@ pub fn lower_command(ins: &Instruction) -> Result<Command, InstructionError> {
         Keyword::Onbuild => lower_onbuild(ins)?,
         Keyword::Unknown => return err(loc, format!("unknown instruction: {}", ins.keyword.to_uppercase())),
     };
-    if let Some(name) = flags.values.keys().next() {
+    if let Some((name, at)) = flags.leftover() {
         // Every accepted flag is consumed above; one left over is accepted by the grammar but unused here.
-        return err(loc, format!("flag --{name} is not supported on {kw}"));
+        return Err(InstructionError::at(loc, at, format!("flag --{name} is not supported on {kw}")));
     }
     Ok(command)
+}
+
+/// Shell form whose text starts like a JSON array (`["a", "b"`) is almost surely a broken exec form (a
+/// shell command cannot start with `["`): an error at the bracket, with what the JSON reader expected,
+/// rather than a command or a path named `["a",`.
+fn check_json(ins: &Instruction, args: &[String]) -> Result<(), InstructionError> {
+    if ins.json {
+        return Ok(());
+    }
+    let text = args.join(" ");
+    if !text.trim_start().starts_with("[\"") {
+        return Ok(());
+    }
+    let Err(e) = serde_json::from_str::<Vec<String>>(text.trim()) else { return Ok(()) };
+    let mut at = ins.args_position;
+    if e.line() == 1 && at.column > 0 {
+        at.column += e.column().saturating_sub(1);
+    }
+    let reason = e.to_string();
+    let reason = reason.split(" at line ").next().unwrap_or(&reason);
+    Err(InstructionError::at(
+        ins.location,
+        at,
+        format!(
+            "{}: the arguments start like a JSON array (exec form) but are not valid JSON ({reason}); \
+             write [\"a\", \"b\"] with double quotes, commas and a closing ]",
+            ins.kind.as_str()
+        ),
+    ))
 }
 
 fn unreachable_from(loc: Location) -> Result<Command, InstructionError> {
@@ -385,6 +356,7 @@ fn lower_copy(ins: &Instruction, flags: &mut Flags) -> Result<Command, Instructi
     let Some(dest) = words.pop() else {
         return err(ins.location, format!("{kw} requires at least two arguments: {kw} <src>... <dest>"));
     };
+    check_json(ins, &ins.args)?;
     if words.is_empty() && ins.heredocs.is_empty() {
         return err(
             ins.location,
@@ -399,12 +371,12 @@ fn lower_copy(ins: &Instruction, flags: &mut Flags) -> Result<Command, Instructi
         dest,
         heredocs: ins.heredocs.clone(),
         from: if add { None } else { flags.string("from") },
-        chown: flags.string("chown"),
-        chmod: flags.string("chmod"),
+        chown: flags.one(ins, "chown", flags::check_chown)?,
+        chmod: flags.one(ins, "chmod", flags::parse_chmod)?,
         link: flags.bool("link"),
         parents: if add { false } else { flags.bool("parents") },
         exclude: flags.list("exclude"),
-        checksum: if add { flags.string("checksum") } else { None },
+        checksum: if add { flags.one(ins, "checksum", flags::check_checksum)? } else { None },
         keep_git_dir: if add { flags.bool("keep-git-dir") } else { false },
     };
     Ok(Command::Copy(copy))
@@ -475,6 +447,8 @@ mod tests {
             sub: None,
             original: format!("{kw} {}", args.join(" ")),
             location: Location { start_line: 1, end_line: 1 },
+            flag_positions: vec![],
+            args_position: Position::default(),
         }
     }
 
@@ -498,7 +472,7 @@ mod tests {
         assert_eq!(p.stages[0].from.name.as_deref(), Some("build"));
         let Command::Copy(c) = &p.stages[0].steps[0].command else { panic!("not a copy") };
         assert_eq!((c.sources.clone(), c.dest.as_str()), (vec!["a".to_string(), "b".to_string()], "/d/"));
-        assert_eq!((c.from.as_deref(), c.chown.as_deref()), (Some("x"), Some("1:2")));
+        assert_eq!((c.from.as_deref(), c.chown.clone()), (Some("x"), Some(Deferred::Ready("1:2".to_string()))));
         assert_eq!(p.stages[1].steps[0].command, Command::Cmd(CommandLine::Exec(vec!["a".into(), "b".into()])));
     }
 
@@ -525,6 +499,46 @@ mod tests {
         let before = lower(&file(vec![ins("RUN", &[], &["x"], false)])).unwrap_err().message;
         assert!(before.contains("before the first FROM"));
         assert!(lower(&file(vec![ins("ARG", &[], &["x"], false)])).unwrap_err().message.contains("no build stage"));
+    }
+
+    /// Lower a whole Dockerfile; the error's (line, column).
+    fn error_at(text: &str) -> (usize, usize, String) {
+        let e = lower(&crate::dockerfile::parse(text).unwrap()).unwrap_err();
+        let at = e.at.unwrap_or_else(|| panic!("no column for {:?}", e.message));
+        (at.line, at.column, e.message)
+    }
+
+    #[test]
+    fn bad_flags_and_broken_json_are_errors_at_their_column() {
+        let cases = [
+            ("FROM x\nRUN --network=bogus true\n", (2, 5), "--network=bogus"),
+            ("FROM x\nRUN --mount=type=volume,target=/v true\n", (2, 5), "unknown mount type"),
+            ("FROM x\nRUN --mount=type=cache,target=/c,sharing=bogus true\n", (2, 5), "sharing=bogus"),
+            ("FROM x\nCOPY --link --chmod=999 a /b\n", (2, 13), "--chmod=999"),
+            ("FROM x\nRUN --security=maybe true\n", (2, 5), "security mode"),
+            ("FROM x\nADD --checksum=md5:1 http://h/x /x\n", (2, 5), "sha256"),
+            ("FROM x\nCOPY --chown=a:b:c a /b\n", (2, 6), "user:group"),
+            ("FROM --platform=linux x\n", (1, 6), "os/arch"),
+            ("FROM x\nCOPY [\"a\", \"b\"\n", (2, 14), "not valid JSON"),
+            ("FROM x\nCMD [\"a\" \"b\"]\n", (2, 10), "not valid JSON"),
+            ("FROM x\nRUN true\nRUN \\\n  --network=bogus true\n", (4, 3), "--network=bogus"),
+            ("FROM x\nONBUILD RUN --network=bogus true\n", (2, 13), "--network=bogus"),
+            ("FROM x\nCOPY --nope a /b\n", (2, 6), "unknown flag"),
+        ];
+        for (text, (line, column), why) in cases {
+            let (l, c, message) = error_at(text);
+            assert_eq!((l, c), (line, column), "{text:?}: {message}");
+            assert!(message.contains(why), "{text:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn flag_values_with_variables_wait_for_expansion_and_shell_tests_are_not_json() {
+        let p = lower(&crate::dockerfile::parse("FROM x\nRUN --network=$NET [ -f x ] && true\n").unwrap()).unwrap();
+        let Command::Run(r) = &p.stages[0].steps[0].command else { panic!("not a run") };
+        assert_eq!(r.network, Some(Deferred::Expand("$NET".into())));
+        let ok = lower(&crate::dockerfile::parse("FROM x\nRUN [ \"$A\" = \"b\" ] && true\n").unwrap());
+        assert!(ok.is_ok(), "a shell test is not a broken JSON array");
     }
 
     #[test]

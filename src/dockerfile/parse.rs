@@ -160,6 +160,34 @@ struct Driver<'s, 'a> {
 }
 
 impl Driver<'_, '_> {
+    /// Find where the instruction's flags and arguments start (searching the logical line from `from`,
+    /// its keyword), so that messages about a flag or the arguments point at their column.
+    fn locate_words(&self, line: &LogicalLine, from: usize, ins: &mut Instruction) {
+        let text = &line.text;
+        let position = |at: usize| {
+            let (line, column) = self.src.position(line.source_offset(at));
+            crate::dockerfile::ast::Position { line, column }
+        };
+        let word_end = |at: usize| text[at..].find(char::is_whitespace).map_or(text.len(), |i| at + i);
+        let mut at = word_end(from);
+        for flag in &ins.flags {
+            let name = flag.split('=').next().unwrap_or(flag);
+            match text.get(at..).and_then(|t| t.find(name)) {
+                Some(i) => {
+                    ins.flag_positions.push(position(at + i));
+                    at = word_end(at + i);
+                }
+                None => ins.flag_positions.push(position(at)),
+            }
+        }
+        let args = text.get(at..).map_or(at, |t| at + (t.len() - t.trim_start().len()));
+        ins.args_position = position(args.min(text.len()));
+        if let Some(sub) = ins.sub.as_deref_mut() {
+            // ONBUILD's instruction starts with its own keyword, right where ONBUILD's arguments do.
+            self.locate_words(line, args, sub);
+        }
+    }
+
     /// Consume one comment line, empty line, or instruction (with its heredoc bodies).
     fn item(&mut self) -> Result<(), ParseError> {
         let base = self.pos;
@@ -234,6 +262,8 @@ impl Driver<'_, '_> {
             }
         }
 
+        let keyword_in_line = line.text.len() - line.text.trim_start_matches(args::go_space).len();
+        self.locate_words(&line, keyword_in_line, &mut instruction);
         let location = Location { start_line, end_line };
         instruction.original = original;
         instruction.location = location;

@@ -75,9 +75,9 @@ pub struct StepCache {
     /// Records of `--cache-from` caches, consulted when the store's own miss.
     pub(super) imported: crate::cachex::Imported,
     /// Every record this build made or reused, in order: what `--cache-to` exports.
-    used: Vec<crate::cachex::Record>,
+    used: std::sync::Mutex<Vec<crate::cachex::Record>>,
     /// The image times this build settled on (see `Executor::settle_times`), for `--cache-to`.
-    image_times: Vec<crate::cachex::ImageTime>,
+    image_times: std::sync::Mutex<Vec<crate::cachex::ImageTime>>,
 }
 
 /// Where a cache hit came from.
@@ -96,18 +96,18 @@ impl StepCache {
             enabled,
             store: store.clone(),
             imported: crate::cachex::Imported::default(),
-            used: Vec::new(),
-            image_times: Vec::new(),
+            used: Default::default(),
+            image_times: Default::default(),
         }
     }
 
-    /// What this build made or reused, for `--cache-to`.
-    pub fn used(&self) -> &[crate::cachex::Record] {
-        &self.used
+    /// What this build made or reused, for `--cache-to` (stages that ran at once interleave).
+    pub fn used(&self) -> Vec<crate::cachex::Record> {
+        super::stage::lock(&self.used).clone()
     }
 
-    pub fn image_times(&self) -> &[crate::cachex::ImageTime] {
-        &self.image_times
+    pub fn image_times(&self) -> Vec<crate::cachex::ImageTime> {
+        super::stage::lock(&self.image_times).clone()
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
@@ -147,8 +147,8 @@ impl StepCache {
     /// its blob is there (an imported hit's blob may not be fetched yet: see [`StepCache::persist_fetched`]).
     /// Written atomically (temp file + rename); a failure only costs a miss next time, so it is reported
     /// to the caller but need not fail the build.
-    pub fn record(&mut self, parent: &Digest, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
-        self.used.push(crate::cachex::Record {
+    pub fn record(&self, parent: &Digest, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
+        super::stage::lock(&self.used).push(crate::cachex::Record {
             key: key.clone(),
             parent: parent.clone(),
             descriptor: layer.descriptor.clone(),
@@ -165,7 +165,7 @@ impl StepCache {
     /// Records of imported hits whose blobs were just fetched: kept in the store from now on, so the next
     /// build here hits without `--cache-from`.
     pub fn persist_fetched(&self, fetched: &[Digest]) -> io::Result<()> {
-        for r in &self.used {
+        for r in self.used() {
             let blob = crate::store::from_oci_digest(r.descriptor.digest()).map_err(io::Error::other)?;
             if fetched.contains(&blob) {
                 let layer = CachedLayer {
@@ -202,8 +202,8 @@ impl StepCache {
 
     /// Remember an image's time, atomically; touched again when reused, so the least recently used
     /// records are the ones builder prune drops first.
-    pub fn record_image_time(&mut self, key: &Digest, created: &str) -> io::Result<()> {
-        self.image_times.push(crate::cachex::ImageTime { key: key.clone(), created: created.to_string() });
+    pub fn record_image_time(&self, key: &Digest, created: &str) -> io::Result<()> {
+        super::stage::lock(&self.image_times).push(crate::cachex::ImageTime { key: key.clone(), created: created.to_string() });
         let path = self.image_path(key);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -31,7 +31,7 @@ impl Executor<'_> {
     }
 
     /// Fetch the blobs of `layers` that the store lacks and an imported cache has, and lease them.
-    pub(super) fn fetch_imported(&mut self, layers: &[Descriptor]) -> Result<(), BuildError> {
+    pub(super) fn fetch_imported(&self, layers: &[Descriptor]) -> Result<(), BuildError> {
         if self.cache.imported.is_empty() {
             return Ok(());
         }
@@ -43,7 +43,7 @@ impl Executor<'_> {
         self.fetch_digests(&missing)
     }
 
-    fn fetch_digests(&mut self, missing: &[Digest]) -> Result<(), BuildError> {
+    fn fetch_digests(&self, missing: &[Digest]) -> Result<(), BuildError> {
         if missing.is_empty() {
             return Ok(());
         }
@@ -51,7 +51,7 @@ impl Executor<'_> {
         self.cache.imported.fetch_all(self.store, missing)?;
         // Written after the lease began, so gc keeps them; naming them keeps them whatever their mtime.
         for d in missing {
-            self.lease.protect(d)?;
+            super::stage::lock(&self.lease).protect(d)?;
         }
         if let Err(e) = self.cache.persist_fetched(missing) {
             self.progress.debug(&format!("step cache: could not record fetched layers: {e}"));
@@ -60,12 +60,12 @@ impl Executor<'_> {
     }
 
     /// [`Executor::fetch_imported`] for a step at `loc`.
-    pub(super) fn ensure_layers(&mut self, layers: &[Descriptor], loc: Location) -> Result<(), StepFailure> {
+    pub(super) fn ensure_layers(&self, layers: &[Descriptor], loc: Location) -> Result<(), StepFailure> {
         self.fetch_imported(layers).map_err(|e| fail(loc, e.to_string()))
     }
 
     /// Fill an absent or empty cache mount `id` (at `dir`) from an imported cache that exported it.
-    pub(super) fn restore_cache_mount(&mut self, id: &str, dir: &Path, loc: Location) -> Result<(), StepFailure> {
+    pub(super) fn restore_cache_mount(&self, id: &str, dir: &Path, loc: Location) -> Result<(), StepFailure> {
         let Some(descriptor) = self.cache.imported.mount(id).cloned() else { return Ok(()) };
         let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
         if !empty {
@@ -94,8 +94,8 @@ impl Executor<'_> {
         for to in &self.req.cache_to {
             self.progress.message(&format!("exporting cache to {}", to.location));
             let records = match to.mode {
-                ExportMode::Max => unique(self.cache.used()),
-                ExportMode::Min => chain(self.cache.used(), final_key),
+                ExportMode::Max => unique(&self.cache.used()),
+                ExportMode::Min => chain(&self.cache.used(), final_key),
             };
             let mut mounts = Vec::new();
             for id in &to.mounts {
@@ -106,14 +106,14 @@ impl Executor<'_> {
                 }
                 let m = export::mount_record(self.store, to, id, &dir)?;
                 if let Ok(d) = crate::store::from_oci_digest(m.descriptor.digest()) {
-                    self.lease.protect(&d)?;
+                    super::stage::lock(&self.lease).protect(&d)?;
                 }
                 mounts.push(m);
             }
             let config = CacheConfig {
                 version: cachex::format::VERSION,
                 records,
-                images: self.cache.image_times().to_vec(),
+                images: self.cache.image_times(),
                 mounts,
             };
             self.fetch_for(to, &config)?;

@@ -7,6 +7,7 @@
 //! existing directory receives the source by name; missing parents are created; files are owned by 0:0 unless
 //! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives.
 
+use crate::dockerfile::flags::Chmod;
 use crate::fsops::{self, Attrs};
 use crate::rootpath::{self, Escape, RootPathError};
 use globset::{GlobBuilder, GlobMatcher};
@@ -86,7 +87,7 @@ pub struct CopySpec {
     pub dest: String,
     pub workdir: String,
     pub owner: (u32, u32),
-    pub chmod: Option<u32>,
+    pub chmod: Option<Chmod>,
     pub add: bool,
     pub exclude: Vec<String>,
     /// mtime for entries the step creates (heredoc files, new parent dirs).
@@ -318,8 +319,8 @@ impl Writer<'_> {
         let mut a = Attrs::of(meta);
         a.uid = self.spec.owner.0;
         a.gid = self.spec.owner.1;
-        if let Some(m) = self.spec.chmod {
-            a.mode = m;
+        if let Some(m) = &self.spec.chmod {
+            a.mode = m.apply(a.mode, meta.is_dir());
         }
         a
     }
@@ -342,7 +343,7 @@ impl Writer<'_> {
         let attrs = Attrs {
             uid: self.spec.owner.0,
             gid: self.spec.owner.1,
-            mode: self.spec.chmod.unwrap_or(0o644),
+            mode: self.spec.chmod.as_ref().map_or(0o644, |m| m.apply(0o644, false)),
             mtime: self.spec.now,
         };
         fsops::apply(&up, &attrs, false).map_err(io_err(&up))
@@ -355,7 +356,7 @@ impl Writer<'_> {
         let attrs = Attrs {
             uid: self.spec.owner.0,
             gid: self.spec.owner.1,
-            mode: self.spec.chmod.unwrap_or(0o600),
+            mode: self.spec.chmod.as_ref().map_or(0o600, |m| m.apply(0o600, false)),
             mtime: mtime.map(|t| (t, 0)).unwrap_or(self.spec.now),
         };
         fsops::apply(&up, &attrs, false).map_err(io_err(&up))

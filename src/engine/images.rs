@@ -2,7 +2,7 @@
 //! registry, as `--pull` says. An image is pulled at most once per build, so `--pull=always` with the same
 //! base in several stages costs one round trip.
 
-use super::stage::{fail, Executor};
+use super::stage::{fail, lock, Executor};
 use super::StepFailure;
 use crate::dockerfile::instructions::Command;
 use crate::dockerfile::Location;
@@ -28,17 +28,17 @@ pub enum PullPolicy {
 
 impl Executor<'_> {
     /// The image `name`, from the store or its registry. `platform` is a `FROM --platform` value.
-    pub(super) fn image(&mut self, name: &str, platform: Option<&str>, loc: Location) -> Result<Image, StepFailure> {
+    pub(super) fn image(&self, name: &str, platform: Option<&str>, loc: Location) -> Result<Image, StepFailure> {
         let policy = self.req.pull;
         // Under --pull=always a name this build already resolved was pulled by it.
-        if policy != PullPolicy::Always || self.images.contains_key(name) {
+        if policy != PullPolicy::Always || lock(&self.images).contains_key(name) {
             match self.leased_image(name) {
                 Ok(img) => return Ok(img),
                 Err(StoreError::NotFound { .. }) if policy != PullPolicy::Never => {}
                 Err(e) if policy == PullPolicy::Never => {
                     return Err(fail(loc, format!("{e} (--pull=never: pull it with `rbuild pull {name}`)")))
                 }
-                Err(e) => return Err(fail(loc, e.to_string())),
+                Err(e) => return Err(StepFailure::new(loc, "", e)),
             }
         }
         let reference = ImageRef::parse(name).map_err(|e| fail(loc, e.to_string()))?;
@@ -54,11 +54,20 @@ impl Executor<'_> {
         let progress = TransferProgress::new(style);
         progress.message(&format!("Pulling {reference} from {}", reference.domain()));
         let pulled = pull::pull(self.store, &reference, &opts, &progress)
-            .map_err(|e| fail(loc, format!("pulling {reference}: {e}")))?;
-        let img = self.leased_image(&pulled.manifest_digest.to_string()).map_err(|e| fail(loc, e.to_string()))?;
-        self.images.insert(name.to_string(), img.clone());
+            .map_err(|e| StepFailure::new(loc, format!("pulling {reference}"), e))?;
+        let img = self.leased_image(&pulled.manifest_digest.to_string()).map_err(|e| StepFailure::new(loc, "", e))?;
+        lock(&self.images).insert(name.to_string(), img.clone());
         Ok(img)
     }
+}
+
+/// `--from=name` named no stage, and no image could be had either: say both.
+pub(super) fn no_stage(from: &str, e: StepFailure) -> StepFailure {
+    let context = match e.context.as_str() {
+        "" => format!("--from={from} (no stage of that name)"),
+        c => format!("--from={from} (no stage of that name): {c}"),
+    };
+    StepFailure { context, ..e }
 }
 
 /// RUN executes the image's binaries on this host: an image of another platform cannot run without

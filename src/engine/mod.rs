@@ -1,7 +1,7 @@
 //! The build engine: a Dockerfile and its context in, a committed, tagged image out.
 //!
-//! `build` parses, lowers and plans, then builds the target stage and (on demand) every stage it needs,
-//! each at most once. A stage's filesystem is a working rootfs under the store's `tmp/`, materialised from
+//! `build` parses, lowers and plans, then builds the target stage and every stage it needs, each once,
+//! independent stages at the same time (`schedule`). A stage's filesystem is a working rootfs under the store's `tmp/`, materialised from
 //! its base layers only when a step needs it; each COPY/ADD writes a fresh upper dir that becomes one layer
 //! and is then merged into the rootfs. Nothing is published until the whole build succeeded: a failed build
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod output;
 pub mod progress;
 pub mod runspec;
+mod schedule;
 mod stage;
 mod steps;
 
@@ -63,6 +64,11 @@ pub struct BuildRequest {
     /// Where to export the build cache (`--cache-to`), and the caches to consult (`--cache-from`).
     pub cache_to: Vec<crate::cachex::CacheTo>,
     pub cache_from: Vec<crate::cachex::CacheFrom>,
+    /// How many stages may build at once (`--jobs`; at least 1).
+    pub jobs: usize,
+    /// The rbuild binary RUN re-executes as the sandbox init; `None` is this process's own binary (see
+    /// `sandbox::run_with_init`: programs and tests that link the library point it at rbuild).
+    pub sandbox_init: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,9 +81,12 @@ pub struct BuildOutput {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// Something wrong at a place in the Dockerfile (syntax, instruction, or the step that failed there).
+    /// Something wrong at a place in the Dockerfile (syntax, instruction, plan).
     #[error("{0}")]
     Dockerfile(Box<Diagnostic>),
+    /// A step failed: where (the diagnostic, rendered once) and why, typed to the leaf that failed.
+    #[error("{diagnostic}")]
+    Step { diagnostic: Box<Diagnostic>, source: StepError },
     #[error("build context {path}: {source}")]
     Context { path: String, source: context::ContextError },
     #[error(transparent)]
@@ -90,11 +99,54 @@ pub enum BuildError {
     Cache(#[from] crate::cachex::CacheError),
 }
 
-/// A failure at an instruction, before it is given the file name.
+/// Why a step failed, kept typed down to the module that failed (not flattened into text), so callers
+/// and tests can match it and the CLI prints the cause chain under the Dockerfile line.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    /// RUN's command ran and failed.
+    #[error("process {argv} did not complete successfully: exit code: {code}{hint}")]
+    Exit { argv: String, code: i32, hint: String },
+    /// The instruction cannot do what it says here: a value, a source, a stage or an image that does not
+    /// fit (the message says which and what to do).
+    #[error("{0}")]
+    Instruction(String),
+}
+
+/// A failure at an instruction, before it is given the file name: `context` names the instruction (and
+/// flag) as the message starts, e.g. `RUN --mount`.
 #[derive(Debug)]
 pub(crate) struct StepFailure {
     pub location: Location,
-    pub message: String,
+    pub context: String,
+    /// Boxed: failures travel up through every step function, which should stay cheap to return.
+    pub error: Box<StepError>,
+}
+
+impl StepFailure {
+    pub fn new(location: Location, context: impl Into<String>, error: impl Into<StepError>) -> StepFailure {
+        StepFailure { location, context: context.into(), error: Box::new(error.into()) }
+    }
+
+    /// `what` failed with an I/O error.
+    pub fn io(location: Location, context: &str, what: impl Into<String>, source: std::io::Error) -> StepFailure {
+        StepFailure::new(location, context, StepError::Io { what: what.into(), source })
+    }
 }
 
 impl BuildRequest {
@@ -110,6 +162,13 @@ impl BuildRequest {
             message,
         )))
     }
+
+    /// A failed step as the user reads it: `Dockerfile:12:1: RUN --mount: <why>`, the line under it.
+    fn failed(&self, f: StepFailure) -> BuildError {
+        let message = if f.context.is_empty() { f.error.to_string() } else { format!("{}: {}", f.context, f.error) };
+        let diagnostic = Diagnostic::at_line(&self.file_name(), &self.dockerfile_text, f.location.start_line, message);
+        BuildError::Step { diagnostic: Box::new(diagnostic), source: *f.error }
+    }
 }
 
 /// Run a whole build and publish the image under the requested tags.
@@ -123,7 +182,17 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         }
         BuildError::Dockerfile(Box::new(d))
     })?;
-    let program = instructions::lower(&parsed).map_err(|e| req.at(e.location, e.message))?;
+    let program = instructions::lower(&parsed).map_err(|e| {
+        let mut d = Diagnostic::at_line(&req.file_name(), &req.dockerfile_text, e.location.start_line, e.message);
+        if let Some(at) = e.at {
+            // The word at fault may be on a continuation line of the instruction.
+            d = Diagnostic {
+                column: at.column,
+                ..Diagnostic::at_line(&d.file, &req.dockerfile_text, at.line, d.message)
+            };
+        }
+        BuildError::Dockerfile(Box::new(d))
+    })?;
     let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref()).map_err(|e| {
         if e.location.start_line == 0 {
             BuildError::Dockerfile(Box::new(Diagnostic {
@@ -141,9 +210,9 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
     exec.import_caches();
-    let result = exec.build_stage(plan.target).map_err(|f| req.at(f.location, f.message))?;
-    let final_key = exec.stages[result].as_ref().map(|s| s.key.clone());
-    let (image, layers) = exec.finish(result, &req.labels).map_err(|f| req.at(f.location, f.message))?;
+    exec.build_all(req.jobs).map_err(|f| req.failed(f))?;
+    let final_key = exec.stages[plan.target].get().map(|s| s.key.clone());
+    let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.failed(f))?;
     // Layers taken from an imported cache are fetched now if nothing needed their bytes before.
     exec.fetch_imported(&layers)?;
     let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;

@@ -9,12 +9,18 @@
 //! - **json**: one JSON object per line (`step`, `done`, `cached`, `phase`, `warning`, `image`), for tools.
 //!
 //! `-q` silences everything but warnings and errors (the image ID goes to stdout).
+//!
+//! Stages may build at once (one thread each): every line names its stage (`[stage-1 2/3] RUN ...`) and is
+//! written whole under stderr's lock, so lines of parallel steps interleave but never mix; the running
+//! step a phase belongs to is the one its thread started. The tty spinner shows the latest step.
 
 use crate::digest::Digest;
 use crate::reference::ImageRef;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,9 +48,22 @@ pub struct Progress {
     quiet: bool,
     debug: bool,
     started: Instant,
-    spinner: RefCell<Option<ProgressBar>>,
-    /// The running step's label and start, for phases reported from inside the step.
-    current: RefCell<Option<(String, Instant)>>,
+    spinner: Mutex<Option<ProgressBar>>,
+    /// Each thread's running step (label and start), for phases reported from inside the step.
+    current: Mutex<HashMap<ThreadId, Running>>,
+}
+
+/// A step in progress: its line (`[stage 2/5] COPY a /b`), its short tag (`[stage 2/5]`), its start.
+#[derive(Clone)]
+struct Running {
+    label: String,
+    tag: String,
+    started: Instant,
+}
+
+/// Output state stays usable after a panicking thread: the panic fails the build anyway.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running step; `done` or `cached` reports how it ended.
@@ -66,9 +85,20 @@ impl Progress {
             quiet,
             debug,
             started: Instant::now(),
-            spinner: RefCell::new(None),
-            current: RefCell::new(None),
+            spinner: Mutex::new(None),
+            current: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The step this thread is running.
+    fn running(&self) -> Option<(String, Instant)> {
+        lock(&self.current).get(&std::thread::current().id()).map(|r| (r.label.clone(), r.started))
+    }
+
+    /// What starts each line of the running step's command output (`[stage 2/5] `), so the output of
+    /// stages running at once can be told apart.
+    pub fn output_prefix(&self) -> String {
+        lock(&self.current).get(&std::thread::current().id()).map(|r| format!("{} ", r.tag)).unwrap_or_default()
     }
 
     /// A `--debug` line.
@@ -88,7 +118,7 @@ impl Progress {
     }
 
     fn clear_spinner(&self) {
-        if let Some(pb) = self.spinner.borrow_mut().take() {
+        if let Some(pb) = lock(&self.spinner).take() {
             pb.finish_and_clear();
         }
     }
@@ -103,7 +133,9 @@ impl Progress {
         // Elapsed time counts from the step's start, not from when the spinner (re)appeared.
         pb.set_elapsed(since.elapsed());
         pb.enable_steady_tick(Duration::from_millis(120));
-        *self.spinner.borrow_mut() = Some(pb);
+        if let Some(old) = lock(&self.spinner).replace(pb) {
+            old.finish_and_clear();
+        }
     }
 
     /// `[stage 2/5] COPY a /b`
@@ -112,7 +144,8 @@ impl Progress {
         let first = crate::dockerfile::diagnostic::excerpt(first, crate::dockerfile::diagnostic::EXCERPT_LEN);
         let label = format!("[{stage} {index}/{total}] {first}");
         let started = Instant::now();
-        *self.current.borrow_mut() = Some((label.clone(), started));
+        let tag = format!("[{stage} {index}/{total}]");
+        lock(&self.current).insert(std::thread::current().id(), Running { label: label.clone(), tag, started });
         if !self.quiet {
             match self.mode {
                 Mode::Tty => self.spin(label.clone(), started),
@@ -130,14 +163,14 @@ impl Progress {
         if self.quiet || self.mode != Mode::Tty {
             return;
         }
-        if let Some((label, _)) = self.current.borrow().clone() {
+        if let Some((label, _)) = self.running() {
             self.line(&format!("#{label}"));
         }
     }
 
     /// A named phase of the running step (e.g. writing its layer).
     pub fn phase(&self, what: &str) {
-        let Some((label, started)) = self.current.borrow().clone() else { return };
+        let Some((label, started)) = self.running() else { return };
         if self.quiet {
             return;
         }
@@ -191,7 +224,7 @@ impl Progress {
 impl StepTimer<'_> {
     fn end(self, how: &str) {
         let p = self.progress;
-        *p.current.borrow_mut() = None;
+        lock(&p.current).remove(&std::thread::current().id());
         if p.quiet {
             return;
         }

@@ -2,6 +2,7 @@
 //! shell as heredocs, a lone heredoc run as a script), its `--mount` specs, and the clean-up of the
 //! mount-point stubs the sandbox had to create.
 
+use crate::dockerfile::flags::Mount;
 use crate::dockerfile::instructions::{CommandLine, Run};
 use crate::image::state::ContainerConfig;
 use std::path::Path;
@@ -73,51 +74,35 @@ pub enum MountSpec {
     Tmpfs { target: String },
 }
 
-/// Parse `type=cache,target=/root/.cache,id=x` and friends (BuildKit's CSV form; `type` defaults to bind).
-pub fn parse_mount(text: &str) -> Result<MountSpec, String> {
-    let mut kind = "bind".to_string();
-    let (mut source, mut target, mut from, mut id) = (None, None, None, None);
-    let (mut readonly, mut readwrite) = (false, false);
-    for field in text.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        let (k, v) = match field.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
-            None => (field.to_ascii_lowercase(), None),
-        };
-        let flag = |v: &Option<String>| -> Result<bool, String> {
-            match v.as_deref() {
-                None | Some("true") => Ok(true),
-                Some("false") => Ok(false),
-                Some(other) => Err(format!("invalid value {other:?} for {k}")),
-            }
-        };
-        match k.as_str() {
-            "type" => kind = v.unwrap_or_default().to_ascii_lowercase(),
-            "source" | "src" => source = v,
-            "target" | "dst" | "destination" => target = v,
-            "from" => from = v,
-            "id" => id = v,
-            "ro" | "readonly" => readonly = flag(&v)?,
-            "rw" | "readwrite" => readwrite = flag(&v)?,
-            // Accepted for compatibility; rbuild's cache dirs are shared and owned by root.
-            "sharing" | "mode" | "uid" | "gid" | "size" | "required" | "env" => {}
-            other => return Err(format!("unexpected key {other:?} in --mount={text}")),
+/// What the executor does for a typed `--mount` (see `dockerfile::flags`); the kinds rbuild cannot
+/// provide yet are refused here, when the step runs.
+/// A relative target is under `workdir`, an empty one is `workdir` (BuildKit's rules); `/` is refused.
+pub fn mount_spec(m: &Mount, workdir: &str) -> Result<MountSpec, String> {
+    let resolved = |t: &str| match t {
+        "" => workdir.to_string(),
+        t if t.starts_with('/') => t.to_string(),
+        t => format!("{}/{t}", workdir.trim_end_matches('/')),
+    };
+    let target = |t: &str| {
+        let t = resolved(t);
+        if t.trim_end_matches(['/', '.']).is_empty() {
+            Err(format!("invalid mount target {t:?}: a mount cannot cover /"))
+        } else {
+            Ok(t)
         }
-    }
-    let target = target.ok_or_else(|| format!("--mount={text}: target is required"))?;
-    if !target.starts_with('/') {
-        return Err(format!("--mount={text}: target must be an absolute path"));
-    }
-    match kind.as_str() {
-        "bind" => Ok(MountSpec::Bind { source: source.unwrap_or_else(|| ".".into()), target, from, readwrite }),
-        "cache" => {
-            if from.is_some() {
-                return Err("--mount=type=cache,from=... is not supported yet".into());
-            }
-            Ok(MountSpec::Cache { id: id.unwrap_or_else(|| target.clone()), target, readonly })
-        }
-        "tmpfs" => Ok(MountSpec::Tmpfs { target }),
-        "secret" | "ssh" => Err(format!("--mount=type={kind} is not supported yet")),
-        other => Err(format!("unknown mount type {other:?} (use bind, cache or tmpfs)")),
+    };
+    match m {
+        Mount::Bind(b) => Ok(MountSpec::Bind {
+            source: b.source.clone(),
+            target: target(&b.target)?,
+            from: b.from.clone(),
+            readwrite: b.readwrite,
+        }),
+        Mount::Cache(c) if c.from.is_some() => Err("type=cache with from= is not supported yet".into()),
+        Mount::Cache(c) => Ok(MountSpec::Cache { id: c.id.clone(), target: target(&c.target)?, readonly: c.readonly }),
+        Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)? }),
+        Mount::Secret(_) => Err("type=secret is not supported yet".into()),
+        Mount::Ssh(_) => Err("type=ssh is not supported yet".into()),
     }
 }
 
@@ -211,13 +196,14 @@ mod tests {
     }
 
     #[test]
-    fn mounts_parse_like_buildkit() {
+    fn typed_mounts_map_to_what_the_executor_does() {
+        let spec = |t: &str| mount_spec(&crate::dockerfile::flags::parse_mount(t).unwrap(), "/");
         assert_eq!(
-            parse_mount("type=cache,target=/root/.cache").unwrap(),
+            spec("type=cache,target=/root/.cache").unwrap(),
             MountSpec::Cache { id: "/root/.cache".into(), target: "/root/.cache".into(), readonly: false }
         );
         assert_eq!(
-            parse_mount("target=/src,source=app,from=build,rw").unwrap(),
+            spec("target=/src,source=app,from=build,rw").unwrap(),
             MountSpec::Bind {
                 source: "app".into(),
                 target: "/src".into(),
@@ -225,10 +211,14 @@ mod tests {
                 readwrite: true
             }
         );
-        assert!(parse_mount("type=secret,id=x,target=/s").unwrap_err().contains("not supported"));
-        assert!(parse_mount("type=cache").unwrap_err().contains("target is required"));
-        assert!(parse_mount("type=bind,target=rel").unwrap_err().contains("absolute"));
-        assert!(parse_mount("type=bind,target=/x,bogus=1").unwrap_err().contains("unexpected key"));
+        assert!(spec("type=secret,id=x,target=/s").unwrap_err().contains("not supported"));
+        assert!(spec("type=ssh").unwrap_err().contains("not supported"));
+        assert!(spec("type=cache,target=/c,from=x").unwrap_err().contains("not supported"));
+        let relative = mount_spec(&crate::dockerfile::flags::parse_mount("target=.").unwrap(), "/src/");
+        assert!(matches!(relative, Ok(MountSpec::Bind { target, .. }) if target == "/src/."));
+        let none = mount_spec(&crate::dockerfile::flags::parse_mount("from=bin").unwrap(), "/work");
+        assert!(matches!(none, Ok(MountSpec::Bind { target, .. }) if target == "/work"));
+        assert!(spec("type=cache").unwrap_err().contains("cannot cover /"));
     }
 
     #[test]

@@ -18,16 +18,18 @@ use crate::store::{Image, Lease, Store, StoreError};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// A stage as it stands (while running) or as it ended.
 /// How a step ended: run, or taken from the step cache.
 pub(crate) enum Outcome {
     Done,
     Cached,
 }
 
+/// A stage as it stands (while running) or as it ended.
 pub(crate) struct StageState {
     /// The step-cache key of everything so far (see `cache`).
     pub key: Digest,
@@ -39,6 +41,8 @@ pub(crate) struct StageState {
     pub cmd_set: bool,
 }
 
+/// Runs the stages of a plan. Shared by the threads that build independent stages at once (see
+/// `schedule`): what a step changes is its own `StageState`; what the build shares is behind a lock.
 pub(crate) struct Executor<'a> {
     pub(super) store: &'a Store,
     pub(super) req: &'a BuildRequest,
@@ -48,22 +52,24 @@ pub(crate) struct Executor<'a> {
     pub(super) backend: Backend,
     pub(super) snapshots: Snapshots<'a>,
     pub(super) cache: StepCache,
-    pub(super) files: FileDigests,
+    pub(super) files: Mutex<FileDigests>,
     /// Keeps this build's blobs, and those of every image it reads, from a concurrent gc until the image
     /// is committed.
-    pub(super) lease: Lease,
+    pub(super) lease: Mutex<Lease>,
     // Declared before `work`: views are unmounted before their mount points are deleted.
-    pub(super) mounts: Vec<OverlayMount>,
+    pub(super) mounts: Mutex<Vec<OverlayMount>>,
     pub(super) work: tempfile::TempDir,
-    dirs: usize,
-    pub(super) stages: Vec<Option<StageState>>,
-    building: BTreeSet<usize>,
+    dirs: AtomicUsize,
+    /// Each stage's final state, set once when it finished.
+    pub(super) stages: Vec<OnceLock<StageState>>,
+    /// Which stages are waiting, building or done (see `schedule`).
+    pub(super) schedule: super::schedule::Board,
     /// Read-only views of other stages and images (`COPY --from`), made once per build.
-    pub(super) views: BTreeMap<String, PathBuf>,
-    declared_args: BTreeSet<String>,
+    pub(super) views: Mutex<BTreeMap<String, PathBuf>>,
+    declared_args: Mutex<BTreeSet<String>>,
     pub(super) expander: Expander,
     /// Images named by FROM, `COPY --from` and `RUN --mount from=`, as resolved and leased.
-    pub(super) images: BTreeMap<String, Image>,
+    pub(super) images: Mutex<BTreeMap<String, Image>>,
     /// This build's one "now" (or SOURCE_DATE_EPOCH): every step that runs is stamped with it.
     build_time: String,
 }
@@ -72,8 +78,16 @@ pub(crate) struct Executor<'a> {
 /// the image is one built before (then it keeps that build's time) or new (then it is `build_time`).
 const UNSETTLED_TIME: &str = "rbuild:unsettled-build-time";
 
+/// Take a lock even if a thread panicked while holding it: what it guards is a cache or a list that a
+/// half-finished update leaves usable, and the panic itself fails the build.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A step failure the engine itself finds (the instruction cannot do what it says); leaf modules'
+/// failures keep their type through [`StepFailure::new`].
 pub(super) fn fail(location: Location, message: impl Into<String>) -> StepFailure {
-    StepFailure { location, message: message.into() }
+    StepFailure::new(location, "", super::StepError::Instruction(message.into()))
 }
 
 impl<'a> Executor<'a> {
@@ -102,17 +116,17 @@ impl<'a> Executor<'a> {
             backend,
             snapshots: Snapshots::new(store),
             cache: StepCache::new(store, !req.no_cache),
-            files: FileDigests::load(store, &req.context_dir),
-            lease,
-            mounts: Vec::new(),
+            files: Mutex::new(FileDigests::load(store, &req.context_dir)),
+            lease: Mutex::new(lease),
+            mounts: Mutex::new(Vec::new()),
             work,
-            dirs: 0,
-            stages: (0..plan.stages.len()).map(|_| None).collect(),
-            building: BTreeSet::new(),
-            views: BTreeMap::new(),
-            declared_args: plan.meta_args.names().map(String::from).collect(),
+            dirs: AtomicUsize::new(0),
+            stages: (0..plan.stages.len()).map(|_| OnceLock::new()).collect(),
+            schedule: super::schedule::Board::new(plan),
+            views: Mutex::new(BTreeMap::new()),
+            declared_args: Mutex::new(plan.meta_args.names().map(String::from).collect()),
             expander: Expander::new(plan.escape),
-            images: BTreeMap::new(),
+            images: Mutex::new(BTreeMap::new()),
             // The CLI checked the epoch is a number; one out of chrono's range falls back to now.
             build_time: crate::image::timestamp(req.source_date_epoch)
                 .or_else(|_| crate::image::timestamp(None))
@@ -123,18 +137,19 @@ impl<'a> Executor<'a> {
     /// The image `reference` names, resolved once per build and leased (manifest, config, layers) under
     /// the store lock, so an `rmi` + `prune` meanwhile can neither remove what the build reads nor make
     /// two steps see two different images under one name.
-    pub(super) fn leased_image(&mut self, reference: &str) -> Result<Image, StoreError> {
-        if let Some(img) = self.images.get(reference) {
+    pub(super) fn leased_image(&self, reference: &str) -> Result<Image, StoreError> {
+        let mut images = lock(&self.images);
+        if let Some(img) = images.get(reference) {
             return Ok(img.clone());
         }
-        let img = self.store.lock()?.resolve_leased(reference, &mut self.lease)?;
-        self.images.insert(reference.to_string(), img.clone());
+        let img = self.store.lock()?.resolve_leased(reference, &mut lock(&self.lease))?;
+        images.insert(reference.to_string(), img.clone());
         Ok(img)
     }
 
-    pub(super) fn new_dir(&mut self, kind: &str) -> Result<PathBuf, std::io::Error> {
-        self.dirs += 1;
-        let p = self.work.path().join(format!("{kind}-{}", self.dirs));
+    pub(super) fn new_dir(&self, kind: &str) -> Result<PathBuf, std::io::Error> {
+        let n = self.dirs.fetch_add(1, Ordering::Relaxed) + 1;
+        let p = self.work.path().join(format!("{kind}-{n}"));
         std::fs::create_dir(&p)?;
         Ok(p)
     }
@@ -163,15 +178,9 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Build stage `idx` (and whatever it needs) unless already built.
-    pub fn build_stage(&mut self, idx: usize) -> Result<usize, StepFailure> {
-        if self.stages[idx].is_some() {
-            return Ok(idx);
-        }
+    /// Build stage `idx`; the schedule has built what the plan says it needs.
+    pub(super) fn build_stage(&self, idx: usize) -> Result<(), StepFailure> {
         let stage = &self.plan.stages[idx];
-        if !self.building.insert(idx) {
-            return Err(fail(stage.location, format!("circular dependency on stage {}", stage.display_name())));
-        }
         let label = stage.display_name();
         let total = stage.steps.len() + 1;
         let base_text = self.req.dockerfile_text.lines().nth(stage.location.start_line.saturating_sub(1));
@@ -183,18 +192,21 @@ impl<'a> Executor<'a> {
             self.run_trigger(&mut st, &trigger, stage.location)?;
         }
         for (i, step) in stage.steps.iter().enumerate() {
+            if self.schedule.failed() {
+                return Err(fail(step.location, "stopped: another stage failed"));
+            }
             let timer = self.progress.step(&label, i + 2, total, &step.original);
             match self.dispatch(&mut st, step)? {
                 Outcome::Cached => timer.cached(),
                 Outcome::Done => timer.done(),
             }
         }
-        self.building.remove(&idx);
-        self.stages[idx] = Some(st);
-        Ok(idx)
+        // The schedule builds each stage once; were it built twice, both results would be the same.
+        let _ = self.stages[idx].set(st);
+        Ok(())
     }
 
-    fn base_state(&mut self, idx: usize) -> Result<StageState, StepFailure> {
+    fn base_state(&self, idx: usize) -> Result<StageState, StepFailure> {
         let stage = &self.plan.stages[idx];
         let loc = stage.location;
         let (mut image, layers, key) = match &stage.base {
@@ -203,13 +215,12 @@ impl<'a> Executor<'a> {
                 (ImageState::scratch(os, arch, Some(variant)), Vec::new(), root_key("scratch"))
             }
             Base::Stage(i) => {
-                let i = self.build_stage(*i)?;
-                let base = self.stages[i].as_ref().ok_or_else(|| fail(loc, "base stage did not finish"))?;
+                let base = self.finished(*i, loc)?;
                 (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
                 let img = self.image(name, stage.platform.as_deref(), loc)?;
-                let bytes = self.store.read_blob(&img.config_digest).map_err(|e| fail(loc, e.to_string()))?;
+                let bytes = self.store.read_blob(&img.config_digest).map_err(|e| StepFailure::new(loc, "FROM", e))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
                 super::images::check_runnable(stage, &state, name)?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))
@@ -221,7 +232,7 @@ impl<'a> Executor<'a> {
         Ok(StageState { key, image, layers, rootfs: None, args: Scope::default(), cmd_set: false })
     }
 
-    fn run_trigger(&mut self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {
+    fn run_trigger(&self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {
         let bad = |e: String| fail(loc, format!("ONBUILD trigger {trigger:?} of the base image: {e}"));
         let parsed = dockerfile::parse(trigger).map_err(|e| bad(e.message))?;
         let ins = parsed.instructions.first().ok_or_else(|| bad("empty trigger".into()))?;
@@ -243,7 +254,7 @@ impl<'a> Executor<'a> {
         });
     }
 
-    fn dispatch(&mut self, st: &mut StageState, step: &Step) -> Result<Outcome, StepFailure> {
+    fn dispatch(&self, st: &mut StageState, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         match &step.command {
             Command::Run(r) => return self.run(st, r, step),
@@ -259,7 +270,7 @@ impl<'a> Executor<'a> {
         Ok(Outcome::Done)
     }
 
-    fn arg(&mut self, st: &mut StageState, decls: &[ArgDecl], step: &Step) -> Result<(), StepFailure> {
+    fn arg(&self, st: &mut StageState, decls: &[ArgDecl], step: &Step) -> Result<(), StepFailure> {
         for d in decls {
             let vars = StageVars { env: &st.image.config, args: &st.args };
             let value = match (self.req.build_args.get(&d.name), &d.default) {
@@ -269,7 +280,7 @@ impl<'a> Executor<'a> {
                 }
                 (None, None) => self.plan.meta_args.get(&d.name).cloned().flatten(),
             };
-            self.declared_args.insert(d.name.clone());
+            lock(&self.declared_args).insert(d.name.clone());
             st.args.set(&d.name, value);
         }
         self.history(st, step, true);
@@ -283,7 +294,7 @@ impl<'a> Executor<'a> {
         labels: &BTreeMap<String, String>,
     ) -> Result<(ImageState, Vec<Descriptor>), StepFailure> {
         let st = self.stages[idx].take().ok_or_else(|| fail(Location::default(), "target stage did not finish"))?;
-        if let Err(e) = self.files.save() {
+        if let Err(e) = lock(&self.files).save() {
             self.progress.debug(&format!("context digests: could not save: {e}"));
         }
         let mut image = st.image;
@@ -324,11 +335,12 @@ impl<'a> Executor<'a> {
 
     /// `--build-arg`s no ARG declared, as Docker warns.
     pub fn unused_build_args(&self) -> Vec<String> {
+        let declared = lock(&self.declared_args);
         let unused: Vec<&str> = self
             .plan
             .build_args
             .names()
-            .filter(|n| !self.declared_args.contains(*n) && !PREDEFINED_PROXY_ARGS.contains(n))
+            .filter(|n| !declared.contains(*n) && !PREDEFINED_PROXY_ARGS.contains(n))
             .filter(|n| *n != "SOURCE_DATE_EPOCH")
             .collect();
         if unused.is_empty() {

@@ -8,9 +8,10 @@ use super::fetch;
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
-use super::stage::{fail, Executor, Outcome, StageState};
-use super::StepFailure;
+use super::stage::{fail, lock, Executor, Outcome, StageState};
+use super::{StepError, StepFailure};
 use crate::digest::Digest;
+use crate::dockerfile::flags::{self, Deferred, NetworkMode, SecurityMode};
 use crate::dockerfile::instructions::{Copy, Run, Step};
 use crate::dockerfile::Location;
 use crate::image::state::HistoryEntry;
@@ -22,15 +23,27 @@ use crate::snapshot::Backend;
 use crate::users;
 use std::path::{Path, PathBuf};
 
+/// A flag's typed value once its variables are expanded (see `dockerfile::flags::Deferred`).
+fn typed<T: Clone>(
+    flag: &Option<Deferred<T>>,
+    name: &str,
+    expand: &dyn Fn(&str) -> Result<String, String>,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    let Some(d) = flag else { return Ok(None) };
+    d.resolve(expand, parse).map(Some).map_err(|e| format!("--{name}={}: {e}", d.unexpanded().unwrap_or_default()))
+}
+
 impl Executor<'_> {
-    pub(super) fn copy(&mut self, st: &mut StageState, c: &Copy, step: &Step) -> Result<Outcome, StepFailure> {
+    pub(super) fn copy(&self, st: &mut StageState, c: &Copy, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         let kw = if c.add { "ADD" } else { "COPY" };
         let failed = |e: String| fail(loc, format!("{kw}: {e}"));
-        let (sources, dest, from, chown, chmod, heredocs) = {
+        let (sources, dest, from, chown, chmod, checksum, heredocs) = {
             let ex = &self.expander;
             let vars = StageVars { env: &st.image.config, args: &st.args };
             let word = |w: &String| meta::expand_word(ex, w, &vars).map_err(failed);
+            let expand = |w: &str| meta::expand_word(ex, w, &vars);
             let sources = c.sources.iter().map(word).collect::<Result<Vec<_>, _>>()?;
             let mut heredocs = Vec::new();
             for h in &c.heredocs {
@@ -47,19 +60,11 @@ impl Executor<'_> {
                 sources,
                 word(&c.dest)?,
                 from.transpose()?,
-                c.chown.as_ref().map(word).transpose()?,
-                c.chmod.as_ref().map(word).transpose()?,
+                typed(&c.chown, "chown", &expand, flags::check_chown).map_err(failed)?,
+                typed(&c.chmod, "chmod", &expand, flags::parse_chmod).map_err(failed)?,
+                typed(&c.checksum, "checksum", &expand, flags::check_checksum).map_err(failed)?,
                 heredocs,
             )
-        };
-        let chmod = match chmod {
-            None => None,
-            Some(m) => Some(
-                u32::from_str_radix(&m, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| failed(format!("invalid --chmod={m}: use an octal mode such as 755")))?,
-            ),
         };
         if c.parents {
             return Err(failed("--parents is not supported yet".into()));
@@ -68,9 +73,10 @@ impl Executor<'_> {
         let mut downloads = Vec::new();
         if c.add {
             for url in sources.iter().filter(|s| fetch::is_url(s)) {
-                let dir = self.new_dir("download").map_err(|e| failed(e.to_string()))?;
-                let checksum = c.checksum.as_deref();
-                downloads.push(fetch::download(url, &dir, checksum).map_err(|e| failed(e.to_string()))?);
+                let dir =
+                    self.new_dir("download").map_err(|e| StepFailure::io(loc, kw, "creating a download dir", e))?;
+                let checksum = checksum.as_deref();
+                downloads.push(fetch::download(url, &dir, checksum).map_err(|e| StepFailure::new(loc, kw, e))?);
             }
         }
         let fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
@@ -79,8 +85,8 @@ impl Executor<'_> {
             None => {
                 let paths: Vec<String> =
                     sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
-                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut self.files)
-                    .map_err(|e| failed(format!("reading the sources: {e}")))?
+                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
+                    .map_err(|e| StepFailure::io(loc, kw, "reading the sources", e))?
                     .to_string()
                     .into_bytes()
             }
@@ -140,35 +146,48 @@ impl Executor<'_> {
             }
         };
         drop(mount);
-        result.map_err(|e| failed(e.to_string()))?;
+        result.map_err(|e| StepFailure::new(loc, kw, e))?;
         self.finish_step(st, fs, step, true)?;
         self.remember(st, key);
         Ok(Outcome::Done)
     }
 
-    pub(super) fn run(&mut self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
+    pub(super) fn run(&self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
         let loc = step.location;
         let failed = |e: String| fail(loc, format!("RUN: {e}"));
         let (argv, script) = runspec::argv(r, &st.image.config).map_err(failed)?;
         let mounts = {
             let vars = StageVars { env: &st.image.config, args: &st.args };
+            let expand = |w: &str| meta::expand_word(&self.expander, w, &vars);
             let mut out = Vec::new();
             for m in &r.mounts {
-                let m = meta::expand_word(&self.expander, m, &vars).map_err(failed)?;
-                out.push(runspec::parse_mount(&m).map_err(failed)?);
+                let typed = m.resolve(expand, flags::parse_mount).map_err(|e| failed(format!("--mount: {e}")))?;
+                out.push(typed);
             }
-            out
+            let network = typed(&r.network, "network", &expand, flags::parse_network).map_err(failed)?;
+            let security = typed(&r.security, "security", &expand, flags::parse_security).map_err(failed)?;
+            (out, network, security)
         };
-        let network = match r.network.as_deref() {
-            None | Some("default") => self.req.network,
-            Some("none") => Network::None,
-            Some("host") => Network::Host,
-            Some(other) => return Err(failed(format!("unsupported --network={other} (use none, host or default)"))),
+        let (typed_mounts, network, security) = mounts;
+        if security == Some(SecurityMode::Insecure) {
+            return Err(failed(
+                "--security=insecure is not supported: rbuild grants no entitlements; drop the flag".into(),
+            ));
+        }
+        let network = match network {
+            None | Some(NetworkMode::Default) => self.req.network,
+            Some(NetworkMode::None) => Network::None,
+            Some(NetworkMode::Host) => Network::Host,
         };
+        let workdir = st.image.config.working_dir.clone().unwrap_or_else(|| "/".into());
+        let mounts = typed_mounts
+            .iter()
+            .map(|m| runspec::mount_spec(m, &workdir))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| failed(format!("--mount: {e}")))?;
         let mut reads = format!("network={network:?}\n");
-        for (text, m) in r.mounts.iter().zip(&mounts) {
-            reads.push_str(text);
-            reads.push('\n');
+        for (typed, m) in typed_mounts.iter().zip(&mounts) {
+            reads.push_str(&format!("{typed:?}\n"));
             if let MountSpec::Bind { source, from, .. } = m {
                 let digest = match from {
                     Some(f) => self.source_key(f, loc)?,
@@ -176,9 +195,9 @@ impl Executor<'_> {
                         &self.ctx.root,
                         &self.ctx.included,
                         std::slice::from_ref(source),
-                        &mut self.files,
+                        &mut lock(&self.files),
                     )
-                    .map_err(|e| failed(format!("reading the bind source: {e}")))?,
+                    .map_err(|e| StepFailure::io(loc, "RUN --mount", "reading the bind source", e))?,
                 };
                 reads.push_str(&format!("{digest}\n"));
             }
@@ -200,7 +219,7 @@ impl Executor<'_> {
                 (Rootfs::Overlay { lowers: lowers.clone(), upper: upper.clone(), work: work.clone() }, None)
             }
             StepFs::Copy { rootfs, .. } => {
-                let before = diff::scan(rootfs).map_err(|e| failed(format!("scanning the rootfs: {e}")))?;
+                let before = diff::scan(rootfs).map_err(|e| StepFailure::io(loc, "RUN", "scanning the rootfs", e))?;
                 (Rootfs::Dir(rootfs.clone()), Some(before))
             }
         };
@@ -218,7 +237,9 @@ impl Executor<'_> {
             limits: self.req.limits,
         };
         self.progress.output_begins();
-        let outcome = sandbox::run(&spec).map_err(|e| failed(e.to_string()))?;
+        let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));
+        let outcome = sandbox::run_prefixed(&spec, init, &self.progress.output_prefix())
+            .map_err(|e| StepFailure::new(loc, "RUN", e))?;
         let written_root = match &fs {
             StepFs::Overlay { upper, .. } => upper.clone(),
             StepFs::Copy { rootfs, .. } => rootfs.clone(),
@@ -231,15 +252,12 @@ impl Executor<'_> {
             let shown = serde_json::to_string(&argv).unwrap_or_default();
             let oom =
                 if outcome.oom_killed { format!(" ({})", sandbox::oom_hint(&self.req.limits)) } else { String::new() };
-            return Err(fail(
-                loc,
-                format!("process {shown} did not complete successfully: exit code: {}{oom}", outcome.exit_code),
-            ));
+            return Err(StepFailure::new(loc, "", StepError::Exit { argv: shown, code: outcome.exit_code, hint: oom }));
         }
         if let (StepFs::Copy { rootfs, upper }, Some(before)) = (&fs, &before) {
             let ignore = runspec::stub_parents(&outcome.created_stubs);
             diff::diff(rootfs, before, upper, &ignore)
-                .map_err(|e| failed(format!("finding the step's changes: {e}")))?;
+                .map_err(|e| StepFailure::io(loc, "RUN", "finding the step's changes", e))?;
         }
         self.finish_step(st, fs, step, false)?;
         self.remember(st, key);
@@ -266,26 +284,24 @@ impl Executor<'_> {
     }
 
     /// The cache key standing for another stage's files (built on demand) or an image's.
-    fn source_key(&mut self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
+    fn source_key(&self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
         if let Some(i) = self.plan.stage_by_ref(from) {
-            let i = self.build_stage(i)?;
-            return self.stages[i].as_ref().map(|s| s.key.clone()).ok_or_else(|| fail(loc, "stage did not finish"));
+            return Ok(self.finished(i, loc)?.key.clone());
         }
-        let img = self
-            .image(from, None, loc)
-            .map_err(|e| fail(loc, format!("--from={from}: no stage of that name, and {}", e.message)))?;
+        let img = self.image(from, None, loc).map_err(|e| super::images::no_stage(from, e))?;
         Ok(img.manifest_digest)
     }
 
     /// On a cache hit, take the recorded layer instead of running the step.
-    fn reuse_cached(&mut self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
+    fn reuse_cached(&self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
         let Some((cached, source)) = self.cache.lookup(self.store, key) else { return Ok(false) };
         let blob = crate::store::from_oci_digest(cached.descriptor.digest())
-            .map_err(|e| fail(step.location, e.to_string()))?;
+            .map_err(|e| StepFailure::new(step.location, "", e))?;
         // Checked and leased under the store lock: a gc between the lookup and here makes this a miss.
-        let locked = self.store.lock().map_err(|e| fail(step.location, e.to_string()))?;
-        let present =
-            locked.protect_present(&mut self.lease, &[blob]).map_err(|e| fail(step.location, e.to_string()))?;
+        let locked = self.store.lock().map_err(|e| StepFailure::new(step.location, "", e))?;
+        let present = locked
+            .protect_present(&mut lock(&self.lease), &[blob])
+            .map_err(|e| StepFailure::new(step.location, "", e))?;
         drop(locked);
         // An imported record's blob is fetched (and leased) only when the build needs its bytes.
         if !present && source == HitSource::Local {
@@ -316,7 +332,7 @@ impl Executor<'_> {
     }
 
     /// After a step ran: record its layer under its key, and move the stage's key forward.
-    fn remember(&mut self, st: &mut StageState, key: Digest) {
+    fn remember(&self, st: &mut StageState, key: Digest) {
         if let (Some(descriptor), Some(diff_id), Some(h)) =
             (st.layers.last(), st.image.diff_ids.last(), st.image.history.last())
         {
@@ -351,11 +367,7 @@ impl Executor<'_> {
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
     /// persist in the store between builds, scratch dirs for tmpfs.
-    fn mount_binds(
-        &mut self,
-        mounts: &[MountSpec],
-        loc: crate::dockerfile::Location,
-    ) -> Result<Vec<Bind>, StepFailure> {
+    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<Vec<Bind>, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
         let mut binds = Vec::new();
         for m in mounts {
@@ -391,11 +403,7 @@ impl Executor<'_> {
         Ok(binds)
     }
 
-    fn scratch_copy(
-        &mut self,
-        path: &std::path::Path,
-        loc: crate::dockerfile::Location,
-    ) -> Result<PathBuf, StepFailure> {
+    fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
         let dir = self.new_dir("rwbind").map_err(|e| fail(loc, e.to_string()))?;
         let dest = dir.join("src");
         crate::fsops::copy_tree(path, &dest)

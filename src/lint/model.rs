@@ -168,7 +168,7 @@ fn lower_from(dockerfile: &Dockerfile, ins: &Instruction) -> Result<From, Instru
     let program = instructions::lower(&one)?;
     match program.stages.into_iter().next() {
         Some(stage) => Ok(stage.from),
-        None => Err(InstructionError { location: ins.location, message: "FROM did not form a stage".into() }),
+        None => Err(InstructionError { location: ins.location, at: None, message: "FROM did not form a stage".into() }),
     }
 }
 

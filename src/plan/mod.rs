@@ -2,10 +2,12 @@
 //! FROM feed FROM lines and must be re-declared to be seen inside a stage; `--build-arg` overrides defaults;
 //! predefined proxy and platform args), the expansion of FROM lines, stage names, and `--target`.
 //!
-//! Nothing here touches the store or the filesystem: a base that is not `scratch` or an earlier stage is just
-//! an image reference for the executor to resolve.
+//! It also builds the stage graph (`graph`): what each stage needs built first, cycles rejected before
+//! anything runs. Nothing here touches the store or the filesystem: a base that is not `scratch` or another
+//! stage is just an image reference for the executor to resolve.
 
 pub mod args;
+pub mod graph;
 
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{Program, Stage, Step};
@@ -27,7 +29,7 @@ fn err<T>(location: Location, message: impl Into<String>) -> Result<T, PlanError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Base {
     Scratch,
-    /// An earlier stage, by index.
+    /// Another stage of the Dockerfile, by index.
     Stage(usize),
     /// An image reference (expanded), to be found in the store.
     Image(String),
@@ -42,6 +44,8 @@ pub struct PlannedStage {
     pub platform: Option<String>,
     pub location: Location,
     pub steps: Vec<Step>,
+    /// The stages this one needs built first (see `graph`).
+    pub deps: Vec<graph::Dep>,
 }
 
 impl PlannedStage {
@@ -64,6 +68,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The stages the target needs (itself included), in index order: the others are never built.
+    pub fn needed(&self) -> Vec<usize> {
+        let mut needed = vec![false; self.stages.len()];
+        let mut todo = vec![self.target];
+        while let Some(i) = todo.pop() {
+            if !std::mem::replace(&mut needed[i], true) {
+                todo.extend(self.stages[i].deps.iter().map(|d| d.stage));
+            }
+        }
+        (0..self.stages.len()).filter(|i| needed[*i]).collect()
+    }
+
     /// Find a stage by `--from`/FROM reference: a stage name (case-insensitive) or a stage index.
     pub fn stage_by_ref(&self, reference: &str) -> Option<usize> {
         let lower = reference.to_ascii_lowercase();
@@ -89,6 +105,7 @@ pub fn resolve(program: &Program, build_args: BuildArgs, target: Option<&str>) -
     for stage in &program.stages {
         stages.push(plan_stage(stage, &stages, &meta, &expander)?);
     }
+    graph::link(&mut stages, &meta, &expander)?;
     let target = match target {
         None => stages.len() - 1,
         Some(t) => {
@@ -151,15 +168,17 @@ fn plan_stage(
             Some(lower)
         }
     };
-    let lower_image = image.to_ascii_lowercase();
-    let base = if let Some(s) = earlier.iter().find(|s| s.name.as_deref() == Some(lower_image.as_str())) {
-        Base::Stage(s.index)
-    } else if lower_image == "scratch" {
-        Base::Scratch
-    } else {
-        Base::Image(image)
-    };
-    Ok(PlannedStage { index: stage.index, name, base, platform, location: loc, steps: stage.steps.clone() })
+    // A name of another stage becomes `Base::Stage` in `graph::link`, once every stage's name is known.
+    let base = if image.eq_ignore_ascii_case("scratch") { Base::Scratch } else { Base::Image(image) };
+    Ok(PlannedStage {
+        index: stage.index,
+        name,
+        base,
+        platform,
+        location: loc,
+        steps: stage.steps.clone(),
+        deps: Vec::new(),
+    })
 }
 
 #[cfg(test)]

@@ -37,6 +37,18 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
+/// End every sandbox this process runs (SIGKILL to each registered pid, as on Ctrl-C but without
+/// marking the process interrupted): how a build stops its other stages once one has failed. Those
+/// runs end as killed (exit 137); sandboxes started afterwards are not affected.
+pub fn cancel_all() {
+    for slot in &VICTIMS {
+        let pid = slot.load(Ordering::SeqCst);
+        if pid > 0 {
+            let _ = signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
 /// One sandbox's registration; dropping it unregisters its pids.
 pub(crate) struct Watch {
     slots: Vec<usize>,

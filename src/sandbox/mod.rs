@@ -44,7 +44,8 @@ mod wire;
 
 pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
-pub use parent::{run, run_observed, run_with_init};
+pub use interrupt::cancel_all;
+pub use parent::{run, run_observed, run_prefixed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::granted_caps;
 pub use sys::{LinuxSys, Sys};

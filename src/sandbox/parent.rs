@@ -35,10 +35,18 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
     run_with_init(spec, Path::new("/proc/self/exe"))
 }
 
+/// Run `spec` with the command's stdout and stderr relayed line by line to rbuild's own, each line
+/// written whole and starting with `prefix`: how the output of commands running at once stays readable
+/// (a build's parallel stages).
+/// `init_program` is as for [`run_with_init`] (`/proc/self/exe` in rbuild itself).
+pub fn run_prefixed(spec: &RunSpec, init_program: &Path, prefix: &str) -> Result<RunOutcome, SandboxError> {
+    run_inner(spec, init_program, Some(prefix), &mut |_| {})
+}
+
 /// Run `spec` with `init_program` (an rbuild binary) as the sandbox init: for tests and other programs
 /// that link the library.
 pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, SandboxError> {
-    run_observed(spec, init_program, &mut |_| {})
+    run_inner(spec, init_program, None, &mut |_| {})
 }
 
 /// Like [`run_with_init`], calling `on_start` with the host pid of the sandbox's pid 1 once the command
@@ -47,6 +55,15 @@ pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, 
 pub fn run_observed(
     spec: &RunSpec,
     init_program: &Path,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<RunOutcome, SandboxError> {
+    run_inner(spec, init_program, None, on_start)
+}
+
+fn run_inner(
+    spec: &RunSpec,
+    init_program: &Path,
+    prefix: Option<&str>,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
@@ -68,8 +85,9 @@ pub fn run_observed(
     let (report_r, report_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
-    let mut init = spawn_init(spec, init_program, [&spec_r, &report_w, &status_w])?;
+    let mut init = spawn_init(spec, init_program, [&spec_r, &report_w, &status_w], prefix.is_some())?;
     drop((spec_r, report_w, status_w));
+    let relays = prefix.map(|p| relay(&mut init, p)).unwrap_or_default();
     watch.add(init.id() as i32);
     // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup.
     if let Err(e) = cgroup.as_ref().map_or(Ok(()), |cg| cg.add(init.id() as i32)) {
@@ -93,6 +111,10 @@ pub fn run_observed(
     let status = init.wait().map_err(SandboxError::Pipe);
     // Whatever ended the init, nothing of the sandbox outlives this call.
     let drained = cgroup.as_ref().map_or(Ok(()), Cgroup::drain);
+    // Every writer is gone now: the relays reach the end of their pipes.
+    for r in relays {
+        let _ = r.join();
+    }
     if foreground {
         take_terminal_back();
     }
@@ -149,7 +171,48 @@ pub(crate) fn namespace_flags(network: Network) -> CloneFlags {
     flags
 }
 
-fn spawn_init(spec: &RunSpec, program: &Path, fds: [&OwnedFd; 3]) -> Result<std::process::Child, SandboxError> {
+/// Copy the init's piped stdout and stderr to ours, a whole prefixed line per write.
+fn relay(init: &mut std::process::Child, prefix: &str) -> Vec<std::thread::JoinHandle<()>> {
+    fn copy(from: impl Read + Send + 'static, prefix: String, to_stdout: bool) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut reader = io::BufReader::new(from);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if !line.ends_with(b"\n") {
+                    line.push(b'\n');
+                }
+                let mut whole = prefix.as_bytes().to_vec();
+                whole.extend_from_slice(&line);
+                // A closed stdout (rbuild piped into `head`) must not stop the command: keep draining.
+                let _ = if to_stdout {
+                    io::stdout().lock().write_all(&whole)
+                } else {
+                    io::stderr().lock().write_all(&whole)
+                };
+            }
+        })
+    }
+    let mut out = Vec::new();
+    if let Some(o) = init.stdout.take() {
+        out.push(copy(o, prefix.to_string(), true));
+    }
+    if let Some(e) = init.stderr.take() {
+        out.push(copy(e, prefix.to_string(), false));
+    }
+    out
+}
+
+fn spawn_init(
+    spec: &RunSpec,
+    program: &Path,
+    fds: [&OwnedFd; 3],
+    piped: bool,
+) -> Result<std::process::Child, SandboxError> {
     let raw: [RawFd; 3] = fds.map(|f| f.as_raw_fd());
     let mut cmd = Command::new(program);
     cmd.arg(INIT_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
@@ -157,6 +220,9 @@ fn spawn_init(spec: &RunSpec, program: &Path, fds: [&OwnedFd; 3]) -> Result<std:
         Stdin::Null => Stdio::null(),
         Stdin::Inherit => Stdio::inherit(),
     });
+    if piped {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
     let flags = namespace_flags(spec.network);
     let parent = getpid();
     // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,

@@ -81,6 +81,8 @@ pub(super) fn instruction_from_line(line: &str, escape: char) -> Result<Instruct
         sub: None,
         original: String::new(),
         location: Location::default(),
+        flag_positions: Vec::new(),
+        args_position: Default::default(),
     };
     match kind {
         Keyword::Run | Keyword::Cmd | Keyword::Entrypoint | Keyword::Shell => maybe_json(rest, &mut out)?,

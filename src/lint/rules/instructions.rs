@@ -284,7 +284,7 @@ fn commands<'m, 'a>(stage: &'m Stage<'a>) -> impl Iterator<Item = (usize, &'m Co
 fn invalid_instruction(model: &Model, out: &mut Emitter) {
     for stage in &model.stages {
         if let Some(e) = &stage.from_error {
-            out.at(stage.line(), e.message.clone());
+            out.at_error(stage.line(), e);
         }
     }
     for step in model.preamble.iter().chain(model.stages.iter().flat_map(|s| s.steps.iter())) {
@@ -296,7 +296,7 @@ fn invalid_instruction(model: &Model, out: &mut Emitter) {
             .as_deref()
             .is_some_and(|s| matches!(s.kind, Keyword::Onbuild | Keyword::From | Keyword::Maintainer));
         if !bad_trigger {
-            out.at(step.line(), e.message.clone());
+            out.at_error(step.line(), e);
         }
     }
 }

@@ -103,6 +103,19 @@ impl Emitter<'_> {
     pub fn at(&mut self, line: usize, message: impl Into<String>) {
         self.out.push(Raw { rule: self.rule, line, column: 1, message: message.into() });
     }
+
+    /// A finding about one word (a flag, the arguments) of an instruction.
+    pub fn at_column(&mut self, line: usize, column: usize, message: impl Into<String>) {
+        self.out.push(Raw { rule: self.rule, line, column: column.max(1), message: message.into() });
+    }
+
+    /// A finding for a typed instruction's error: at its word when it knows which, else at `line`.
+    pub fn at_error(&mut self, line: usize, e: &crate::dockerfile::instructions::InstructionError) {
+        match e.at {
+            Some(p) => self.at_column(p.line, p.column, e.message.clone()),
+            None => self.at(line, e.message.clone()),
+        }
+    }
 }
 
 /// Variables known to have a value, for expanding FROM lines and the like.

@@ -2,6 +2,7 @@
 //! (pip, npm, gem, go, yarn). RPM-based managers are in `packages_rpm`.
 
 use super::{Emitter, Example, Rule};
+use crate::dockerfile::flags::{Deferred, Mount};
 use crate::dockerfile::instructions::Command as Instr;
 use crate::lint::finding::Severity;
 use crate::lint::model::{Model, Stage, Step};
@@ -258,6 +259,12 @@ pub(super) fn per_run(
 pub(super) fn mounts_over(step: &Step, dir: &str) -> bool {
     let Ok(Instr::Run(run)) = &step.command else { return false };
     run.mounts.iter().any(|m| {
+        let m = match m {
+            Deferred::Ready(Mount::Cache(c)) => return c.target.trim_end_matches('/') == dir,
+            Deferred::Ready(Mount::Tmpfs(t)) => return t.target.trim_end_matches('/') == dir,
+            Deferred::Ready(_) => return false,
+            Deferred::Expand(text) => text,
+        };
         let mut kind_ok = false;
         let mut target_ok = false;
         for field in m.split(',') {

@@ -116,8 +116,8 @@ fn expanded_words(cmd: &Command) -> Vec<&str> {
         Command::Copy(c) => {
             let mut w: Vec<&str> = c.sources.iter().map(String::as_str).collect();
             w.push(&c.dest);
-            w.extend(c.chown.as_deref());
-            w.extend(c.chmod.as_deref());
+            w.extend(c.chown.as_ref().and_then(|d| d.unexpanded()));
+            w.extend(c.chmod.as_ref().and_then(|d| d.unexpanded()));
             w
         }
         Command::Env(kvs) | Command::Label(kvs) => kvs.iter().map(|kv| kv.value.as_str()).collect(),
