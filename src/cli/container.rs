@@ -225,7 +225,7 @@ pub fn view(c: &Container) -> Value {
             "Labels": c.config.labels,
             "StopSignal": c.config.stop_signal,
         },
-        "HostConfig": {"NetworkMode": match spec.network { Network::Host => "host", Network::None => "none" }},
+        "HostConfig": {"NetworkMode": match spec.network { Network::Bridge => "bridge", Network::Host => "host", Network::None => "none" }},
         "NetworkSettings": {"Ports": {}, "IPAddress": ""},
     })
 }

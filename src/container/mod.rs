@@ -21,6 +21,9 @@
 pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
+// pasta's pre_exec: PDEATHSIG and the namespace descriptor it inherits.
+#[allow(unsafe_code)]
+pub mod network;
 mod names;
 pub mod rootfs;
 mod state;
@@ -86,6 +89,8 @@ pub enum ContainerError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
 }
 
 impl ContainerError {
@@ -114,6 +119,9 @@ pub struct Config {
     /// `--rm`: the monitor removes the container when its command ends.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Published ports (`-p`, `-P`), host ports resolved at create; pasta forwards them (`network`).
+    #[serde(default)]
+    pub ports: Vec<network::PortMapping>,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,

@@ -2,6 +2,7 @@
 //! container's `upper/` (or, with the copy backend, every layer extracted into `rootfs/`), and [`run`],
 //! which both the detached monitor and the foreground `rbuild run` use to execute a container.
 
+use super::network::{self, PortMapping};
 use super::{Container, ContainerError};
 use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
@@ -64,23 +65,33 @@ pub fn changes(rootfs: &Rootfs) -> &Path {
 
 /// Run `spec` in `dir`; an overlay that the kernel refuses before anything ran falls back to a copied
 /// rootfs (saving a probe of overlayfs on every run) when `fresh` (the copy replaces the upper dir, so
-/// never for a container that already ran). Returns the outcome and the rootfs really used.
+/// never for a container that already ran). A `Network::Bridge` spec gets its own namespace connected by
+/// pasta, publishing `ports`. Returns the outcome and the rootfs really used.
+#[allow(clippy::too_many_arguments)] // one run's inputs; a struct would be built and torn apart at once
 pub fn run_sandbox(
     store: &Store,
     image: &Image,
     dir: &Path,
     mut spec: RunSpec,
     fresh: bool,
+    ports: &[PortMapping],
     on_start: &mut dyn FnMut(i32),
     debug: bool,
 ) -> Result<(RunOutcome, Rootfs), ContainerError> {
-    let outcome = match sandbox::run_observed(&spec, Path::new("/proc/self/exe"), on_start) {
+    // Connected before the command starts; pasta ends when this returns.
+    let net = match spec.network {
+        sandbox::Network::Bridge => Some(network::Attached::start(ports)?),
+        _ => None,
+    };
+    let netns = net.as_ref().map(network::Attached::netns);
+    let exe = Path::new("/proc/self/exe");
+    let outcome = match sandbox::run_in_netns(&spec, exe, netns, on_start) {
         Err(SandboxError::OverlayMount { errno }) if fresh => {
             if debug {
                 eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
             }
             spec.rootfs = copy(store, image, dir)?;
-            sandbox::run_observed(&spec, Path::new("/proc/self/exe"), on_start)?
+            sandbox::run_in_netns(&spec, exe, netns, on_start)?
         }
         other => other?,
     };
@@ -180,6 +191,7 @@ fn run_held(
     }
     let fresh = c.state.started_at.is_none() && c.state.finished_at.is_none();
     let monitor_pid = std::process::id() as i32;
+    let ports = c.config.ports.clone();
     let mut failed_save = None;
     let dir = c.dir.clone();
     let mut started = |pid: i32| {
@@ -189,7 +201,7 @@ fn run_held(
             Err(e) => failed_save = Some(e),
         }
     };
-    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &mut started, debug)?;
+    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &ports, &mut started, debug)?;
     if let Some(e) = failed_save {
         return Err(e);
     }

@@ -17,7 +17,7 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{getpgrp, getpid, isatty, pipe2, tcgetpgrp, tcsetpgrp};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -49,6 +49,18 @@ pub fn run_observed(
     init_program: &Path,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
+    run_in_netns(spec, init_program, None, on_start)
+}
+
+/// Like [`run_observed`], the sandbox joining the network namespace `netns` (with `setns`, instead of
+/// making a new one) when given: a container's, which its caller connected to the outside before the
+/// command starts, so the command never sees a namespace without its network.
+pub fn run_in_netns(
+    spec: &RunSpec,
+    init_program: &Path,
+    netns: Option<BorrowedFd>,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
     let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
@@ -68,7 +80,7 @@ pub fn run_observed(
     let (report_r, report_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
-    let mut init = spawn_init(spec, init_program, [&spec_r, &report_w, &status_w])?;
+    let mut init = spawn_init(spec, init_program, netns, [&spec_r, &report_w, &status_w])?;
     drop((spec_r, report_w, status_w));
     watch.add(init.id() as i32);
     // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup.
@@ -143,13 +155,18 @@ fn seccomp_filter(spec: &RunSpec) -> Result<Option<Filter>, SandboxError> {
 pub(crate) fn namespace_flags(network: Network) -> CloneFlags {
     let mut flags =
         CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
-    if network == Network::None {
+    if network != Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     flags
 }
 
-fn spawn_init(spec: &RunSpec, program: &Path, fds: [&OwnedFd; 3]) -> Result<std::process::Child, SandboxError> {
+fn spawn_init(
+    spec: &RunSpec,
+    program: &Path,
+    netns: Option<BorrowedFd>,
+    fds: [&OwnedFd; 3],
+) -> Result<std::process::Child, SandboxError> {
     let raw: [RawFd; 3] = fds.map(|f| f.as_raw_fd());
     let mut cmd = Command::new(program);
     cmd.arg(INIT_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
@@ -157,10 +174,15 @@ fn spawn_init(spec: &RunSpec, program: &Path, fds: [&OwnedFd; 3]) -> Result<std:
         Stdin::Null => Stdio::null(),
         Stdin::Inherit => Stdio::inherit(),
     });
-    let flags = namespace_flags(spec.network);
+    let mut flags = namespace_flags(spec.network);
+    let netns = netns.map(|fd| fd.as_raw_fd());
+    if netns.is_some() {
+        flags.remove(CloneFlags::CLONE_NEWNET);
+    }
     let parent = getpid();
     // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,
-    // so it only makes plain system calls (fcntl, prctl, getppid, unshare) and allocates nothing.
+    // so it only makes plain system calls (fcntl, prctl, getppid, setns, unshare) and allocates nothing;
+    // `netns` is a descriptor the caller keeps open for the whole call.
     unsafe {
         cmd.pre_exec(move || {
             for fd in raw {
@@ -175,6 +197,11 @@ fn spawn_init(spec: &RunSpec, program: &Path, fds: [&OwnedFd; 3]) -> Result<std:
             }
             if libc::getppid() != parent.as_raw() {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            if let Some(fd) = netns {
+                if libc::setns(fd, libc::CLONE_NEWNET) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             LinuxSys.unshare(flags).map_err(|e| io::Error::from_raw_os_error(e as i32))
         });
@@ -262,7 +289,9 @@ impl Scratch {
         fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
         let hosts = match spec.network {
             Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
+            // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
             Network::None => DEFAULT_HOSTS.to_string(),
+            Network::Bridge => format!("{DEFAULT_HOSTS}127.0.1.1\t{}\n", spec.hostname),
         };
         let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]
