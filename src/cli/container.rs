@@ -226,7 +226,10 @@ pub fn view(c: &Container) -> Value {
             "StopSignal": c.config.stop_signal,
         },
         "HostConfig": {"NetworkMode": match spec.network { Network::Bridge => "bridge", Network::Host => "host", Network::None => "none" }},
-        "NetworkSettings": {"Ports": {}, "IPAddress": ""},
+        "NetworkSettings": {
+            "Ports": crate::container::network::inspect_ports(&c.config.ports),
+            "IPAddress": c.state.pid.filter(|_| c.is_running()).and_then(crate::container::network::address_of).unwrap_or_default(),
+        },
     })
 }
 

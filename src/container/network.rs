@@ -203,8 +203,14 @@ impl Attached {
         let mut cmd = Command::new(PASTA);
         cmd.args(["--foreground", "--quiet", "--config-net", "--no-map-gw", "--runas", "0"]);
         for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
+            // One option per mapping: pasta takes a bind address once per option, not per list item.
             let specs: Vec<String> = ports.iter().filter(|p| p.proto == proto).map(PortMapping::pasta_spec).collect();
-            cmd.arg(flag).arg(if specs.is_empty() { "none".to_string() } else { specs.join(",") });
+            if specs.is_empty() {
+                cmd.args([flag, "none"]);
+            }
+            for spec in specs {
+                cmd.arg(flag).arg(spec);
+            }
         }
         // Nothing of the host's own namespace is forwarded into the container (pasta's default is auto).
         cmd.args(["-T", "none", "-U", "none", "--pid"]).arg(&pid_file);
@@ -254,6 +260,37 @@ impl Drop for Attached {
         let _ = self.pasta.kill();
         let _ = self.pasta.wait();
     }
+}
+
+/// `NetworkSettings.Ports` as `docker inspect` shows it: `{"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}]}`.
+pub fn inspect_ports(ports: &[PortMapping]) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let entry = serde_json::json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()});
+        if let serde_json::Value::Array(list) = map.entry(key).or_insert_with(|| serde_json::json!([])) {
+            list.push(entry);
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// The IPv4 address of a running container (pid `pid`) other than loopback: pasta gives the namespace
+/// the host's outbound address. Read from the namespace's local routing table, `/proc/PID/net/fib_trie`.
+pub fn address_of(pid: i32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/fib_trie")).ok()?;
+    let mut last = None;
+    for line in text.lines() {
+        let line = line.trim_start_matches([' ', '|', '+', '-']).trim();
+        if line.contains("/32 host LOCAL") {
+            if let Some(ip) = last.filter(|ip: &Ipv4Addr| !ip.is_loopback()) {
+                return Some(ip.to_string());
+            }
+        } else {
+            last = line.parse::<Ipv4Addr>().ok();
+        }
+    }
+    None
 }
 
 /// pasta's messages, without the syslog noise it prints when there is no syslog.
