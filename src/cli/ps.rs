@@ -193,6 +193,7 @@ mod tests {
                 labels: BTreeMap::new(),
                 stop_signal: None,
                 auto_remove: false,
+                ports: Vec::new(),
                 spec,
             },
             state: State {

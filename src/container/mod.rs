@@ -507,6 +507,7 @@ mod tests {
             labels: BTreeMap::new(),
             stop_signal: None,
             auto_remove: false,
+            ports: Vec::new(),
             spec,
         }
     }
