@@ -206,3 +206,29 @@ fn the_container_hostname_resolves_inside_it() {
     );
     assert_eq!(out.trim(), "webhost");
 }
+
+#[test]
+fn defect_monitor_killed_with_sigkill_takes_pasta_and_the_published_port_with_it() {
+    let t = busybox();
+    let port = free_port();
+    let id = serve(&t, &["--name", "orphan", "-p", &format!("{port}:8080")]);
+    http_get(port, "/hostname");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(t.root().join("containers").join(&id).join("state.json")).unwrap())
+            .unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
+    let pasta_of_monitor = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            // "pid (comm) state ppid ...": pasta (it runs as passt.avx2 on x86) whose parent is the monitor.
+            let after = stat.rsplit_once(") ").map(|(_, a)| a.to_string()).unwrap_or_default();
+            let is_pasta = stat.contains("(pasta") || stat.contains("(passt");
+            is_pasta && after.split(' ').nth(1) == Some(monitor.to_string().as_str())
+        })
+    };
+    assert!(pasta_of_monitor(), "no pasta under the monitor {monitor}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_until("pasta to die with its monitor", || !pasta_of_monitor());
+    wait_until("the published port to be free", || TcpListener::bind(("0.0.0.0", port)).is_ok());
+    assert!(ok(&t, &["ps", "-a"]).contains("Exited (255)"));
+}
