@@ -232,3 +232,37 @@ fn defect_monitor_killed_with_sigkill_takes_pasta_and_the_published_port_with_it
     wait_until("the published port to be free", || TcpListener::bind(("0.0.0.0", port)).is_ok());
     assert!(ok(&t, &["ps", "-a"]).contains("Exited (255)"));
 }
+
+#[test]
+fn network_container_joins_a_running_containers_namespace() {
+    let t = busybox();
+    let id = serve(&t, &["--name", "srv"]);
+    // Its loopback is srv's: srv's httpd answers on 127.0.0.1:8080 there.
+    let page = ok(
+        &t,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:srv",
+            "busybox",
+            "wget",
+            "-q",
+            "-O-",
+            "http://127.0.0.1:8080/hostname",
+        ],
+    );
+    assert_eq!(page.trim(), &id[..12]);
+    ok(&t, &["create", "--name", "joiner", "--network", "container:srv", "busybox", "sleep", "60"]);
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", "joiner"])).unwrap();
+    assert_eq!(inspect[0]["HostConfig"]["NetworkMode"], format!("container:{id}"));
+    ok(&t, &["stop", "-t", "1", "srv"]);
+    let out = rb(&t, &["start", "joiner"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("srv is not running"), "{}", text(&out.stderr));
+    let out = rb(&t, &["run", "--rm", "--network", "container:srv", "-p", "80", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("-p/-P need --network bridge"), "{}", text(&out.stderr));
+    let out = rb(&t, &["run", "--rm", "--network", "appnet", "busybox", "true"]);
+    assert!(text(&out.stderr).contains("unknown network \"appnet\""), "{}", text(&out.stderr));
+}

@@ -194,6 +194,7 @@ mod tests {
                 stop_signal: None,
                 auto_remove: false,
                 ports: Vec::new(),
+                network_container: None,
                 spec,
             },
             state: State {

@@ -21,10 +21,10 @@
 pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
+mod names;
 // pasta's pre_exec: PDEATHSIG and the namespace descriptor it inherits.
 #[allow(unsafe_code)]
 pub mod network;
-mod names;
 pub mod rootfs;
 mod state;
 
@@ -122,6 +122,9 @@ pub struct Config {
     /// Published ports (`-p`, `-P`), host ports resolved at create; pasta forwards them (`network`).
     #[serde(default)]
     pub ports: Vec<network::PortMapping>,
+    /// `--network container:ID`: the container whose network namespace this one joins at each start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_container: Option<String>,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,
@@ -508,6 +511,7 @@ mod tests {
             stop_signal: None,
             auto_remove: false,
             ports: Vec::new(),
+            network_container: None,
             spec,
         }
     }

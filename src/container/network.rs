@@ -158,7 +158,11 @@ impl PortMapping {
 
 /// Turn `-p` flags and, with `-P`, the image's EXPOSEd ports (`8080/tcp`) into mappings, giving each
 /// mapping without a host port a free one.
-pub fn resolve_ports(publish: &[String], exposed: &[String], publish_all: bool) -> Result<Vec<PortMapping>, NetworkError> {
+pub fn resolve_ports(
+    publish: &[String],
+    exposed: &[String],
+    publish_all: bool,
+) -> Result<Vec<PortMapping>, NetworkError> {
     let mut ports = publish.iter().map(|p| PortMapping::parse(p)).collect::<Result<Vec<_>, _>>()?;
     if publish_all {
         for e in exposed {
@@ -172,6 +176,37 @@ pub fn resolve_ports(publish: &[String], exposed: &[String], publish_all: bool) 
         p.host_port = p.check_free()?;
     }
     Ok(ports)
+}
+
+/// How a bridge-mode container is connected: the ports pasta publishes for it, or the container whose
+/// namespace it joins instead (`--network container:ID`).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub ports: Vec<PortMapping>,
+    pub join: Option<String>,
+}
+
+/// The namespace a container's sandbox joins, held until the sandbox is gone.
+pub enum Link {
+    /// Its own, connected by pasta.
+    Pasta(Attached),
+    /// Another running container's.
+    Joined(OwnedFd),
+}
+
+impl Link {
+    pub fn netns(&self) -> BorrowedFd<'_> {
+        match self {
+            Link::Pasta(a) => a.netns(),
+            Link::Joined(fd) => fd.as_fd(),
+        }
+    }
+}
+
+/// The network namespace of process `pid` (a running container's pid 1).
+pub fn open_netns(pid: i32) -> Result<OwnedFd, NetworkError> {
+    let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    File::open(&path).map(OwnedFd::from).map_err(|source| NetworkError::Io { what: "opening", path, source })
 }
 
 /// A container's network namespace with pasta attached; dropping it ends pasta.
@@ -188,10 +223,8 @@ impl Attached {
             p.check_free()?;
         }
         let netns = new_netns()?;
-        let scratch = tempfile::Builder::new().prefix("rbuild-pasta-").tempdir().map_err(|source| NetworkError::Io {
-            what: "creating a temp dir in",
-            path: std::env::temp_dir(),
-            source,
+        let scratch = tempfile::Builder::new().prefix("rbuild-pasta-").tempdir().map_err(|source| {
+            NetworkError::Io { what: "creating a temp dir in", path: std::env::temp_dir(), source }
         })?;
         let (pid_file, log_file) = (scratch.path().join("pasta.pid"), scratch.path().join("pasta.log"));
         let log = File::create(&log_file).map_err(|source| NetworkError::Io {

@@ -2,7 +2,7 @@
 //! container's `upper/` (or, with the copy backend, every layer extracted into `rootfs/`), and [`run`],
 //! which both the detached monitor and the foreground `rbuild run` use to execute a container.
 
-use super::network::{self, PortMapping};
+use super::network;
 use super::{Container, ContainerError};
 use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
@@ -74,16 +74,16 @@ pub fn run_sandbox(
     dir: &Path,
     mut spec: RunSpec,
     fresh: bool,
-    ports: &[PortMapping],
+    plan: &network::Plan,
     on_start: &mut dyn FnMut(i32),
     debug: bool,
 ) -> Result<(RunOutcome, Rootfs), ContainerError> {
     // Connected before the command starts; pasta ends when this returns.
     let net = match spec.network {
-        sandbox::Network::Bridge => Some(network::Attached::start(ports)?),
+        sandbox::Network::Bridge => Some(connect(store, plan)?),
         _ => None,
     };
-    let netns = net.as_ref().map(network::Attached::netns);
+    let netns = net.as_ref().map(network::Link::netns);
     let exe = Path::new("/proc/self/exe");
     let outcome = match sandbox::run_in_netns(&spec, exe, netns, on_start) {
         Err(SandboxError::OverlayMount { errno }) if fresh => {
@@ -97,6 +97,17 @@ pub fn run_sandbox(
     };
     remove_stubs(changes(&spec.rootfs), &outcome.created_stubs);
     Ok((outcome, spec.rootfs))
+}
+
+/// The namespace a bridge-mode sandbox joins: its own, connected by pasta, or that of the running
+/// container `plan.join` (`--network container:NAME`).
+fn connect(store: &Store, plan: &network::Plan) -> Result<network::Link, ContainerError> {
+    let Some(id) = &plan.join else { return Ok(network::Link::Pasta(network::Attached::start(&plan.ports)?)) };
+    let other = super::Containers::new(store).find(id)?;
+    match other.state.pid.filter(|_| other.is_running()) {
+        Some(pid) => Ok(network::Link::Joined(network::open_netns(pid)?)),
+        None => Err(ContainerError::NotRunning { name: other.name().to_string() }),
+    }
 }
 
 /// Take the sandbox's mount-point stubs out of the container's changes (deepest first), so a later
@@ -191,7 +202,7 @@ fn run_held(
     }
     let fresh = c.state.started_at.is_none() && c.state.finished_at.is_none();
     let monitor_pid = std::process::id() as i32;
-    let ports = c.config.ports.clone();
+    let plan = network::Plan { ports: c.config.ports.clone(), join: c.config.network_container.clone() };
     let mut failed_save = None;
     let dir = c.dir.clone();
     let mut started = |pid: i32| {
@@ -201,7 +212,7 @@ fn run_held(
             Err(e) => failed_save = Some(e),
         }
     };
-    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &ports, &mut started, debug)?;
+    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &plan, &mut started, debug)?;
     if let Some(e) = failed_save {
         return Err(e);
     }
