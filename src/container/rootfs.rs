@@ -65,8 +65,9 @@ pub fn changes(rootfs: &Rootfs) -> &Path {
 
 /// Run `spec` in `dir`; an overlay that the kernel refuses before anything ran falls back to a copied
 /// rootfs (saving a probe of overlayfs on every run) when `fresh` (the copy replaces the upper dir, so
-/// never for a container that already ran). A `Network::Bridge` spec gets its own namespace connected by
-/// pasta, publishing `ports`. Returns the outcome and the rootfs really used.
+/// never for a container that already ran). A `Network::Bridge` spec runs in the namespace `plan` says:
+/// its own, connected by pasta and publishing `plan.ports`, or a running container's. Returns the outcome
+/// and the rootfs really used.
 #[allow(clippy::too_many_arguments)] // one run's inputs; a struct would be built and torn apart at once
 pub fn run_sandbox(
     store: &Store,

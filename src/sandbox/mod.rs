@@ -1,8 +1,8 @@
 //! The sandbox a RUN step (and `rbuild run`) executes in: new mount, pid, uts and ipc namespaces (and an
-//! empty network namespace with `Network::None`), a rootfs that is an overlay of read-only snapshots plus
+//! empty network namespace with `Network::None`; with `Network::Bridge` one the caller made and connected,
+//! joined with `setns`, see [`run_in_netns`]), a rootfs that is an overlay of read-only snapshots plus
 //! an upper dir (or a plain directory), `/proc`, a minimal `/dev`, a read-only `/sys`, the container's own
-//! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` (or a network namespace the caller made, joined with
-//! `setns`: a container's, connected by pasta), then `pivot_root`, the image's user, Docker's
+//! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`, then `pivot_root`, the image's user, Docker's
 //! default capabilities and `no_new_privs`, and finally `execve` of the command.
 //!
 //! Lifecycle, and why it looks like runc's: rbuild may be multi-threaded, so it never forks and keeps

@@ -289,8 +289,8 @@ impl Scratch {
         fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
         let hosts = match spec.network {
             Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
-            // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
             Network::None => DEFAULT_HOSTS.to_string(),
+            // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
             Network::Bridge => format!("{DEFAULT_HOSTS}127.0.1.1\t{}\n", spec.hostname),
         };
         let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
