@@ -21,6 +21,7 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)   # tests/
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)            # tests/registry.rs (htpasswd -B)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)                   # tests/registry.rs (test CA)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)                 # tests/output.rs (docker load)
+command -v pasta >/dev/null 2>&1 || need+=(passt)                       # container networking (pasta)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -287,7 +287,7 @@ fn defect4_net_raw_is_dropped_on_the_host_network() {
     for field in ["CapEff", "CapBnd"] {
         assert_eq!(caps(&both(&out), field) & CAP_NET_RAW, 0, "NET_RAW in {field}: {}", both(&out));
     }
-    let out = run(&t, &["probe", "/probe", "af-packet"]);
+    let out = run(&t, &["--network", "host", "probe", "/probe", "af-packet"]);
     assert!(!out.status.success(), "AF_PACKET opened by rbuild run on the host network: {}", both(&out));
     // In its own empty network namespace it keeps NET_RAW, as Docker does (ping on lo works).
     let out = run(&t, &["--network", "none", "probe", "/probe", "raw-socket"]);

@@ -232,8 +232,16 @@ pub fn view(c: &Container) -> Value {
             "Labels": c.config.labels,
             "StopSignal": c.config.stop_signal,
         },
-        "HostConfig": {"NetworkMode": match spec.network { Network::Host => "host", Network::None => "none" }},
-        "NetworkSettings": {"Ports": {}, "IPAddress": ""},
+        "HostConfig": {"NetworkMode": match (&c.config.network_container, spec.network) {
+            (Some(id), _) => format!("container:{id}"),
+            (None, Network::Bridge) => "bridge".to_string(),
+            (None, Network::Host) => "host".to_string(),
+            (None, Network::None) => "none".to_string(),
+        }},
+        "NetworkSettings": {
+            "Ports": crate::container::network::inspect_ports(&c.config.ports),
+            "IPAddress": c.state.pid.filter(|_| c.is_running()).and_then(crate::container::network::address_of).unwrap_or_default(),
+        },
     })
 }
 

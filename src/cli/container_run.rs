@@ -88,6 +88,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Resul
         Rootfs::Overlay { lowers: Vec::new(), upper: dir.join("upper"), work: dir.join("work") }
     };
     let spec = container_spec(a, &image, placeholder, binds, &id)?;
+    let net = super::run::network_plan(&store, a, &image)?;
     let config = image.config.config().clone().unwrap_or_default();
     let mut labels: BTreeMap<String, String> = config.labels().clone().unwrap_or_default().into_iter().collect();
     for l in &a.labels {
@@ -105,6 +106,8 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Resul
         labels,
         stop_signal: config.stop_signal().clone(),
         auto_remove: a.rm,
+        ports: net.ports,
+        network_container: net.join,
         spec,
     })?;
     match rootfs::prepare(&store, &image, &dir) {

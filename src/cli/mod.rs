@@ -22,6 +22,7 @@ pub mod listing;
 mod login;
 mod logs;
 mod parse;
+mod port;
 mod prune;
 mod prune_opts;
 mod ps;
@@ -119,6 +120,8 @@ pub enum Command {
     Rm(container::RmArgs),
     /// Rename a container
     Rename(container::RenameArgs),
+    /// List a container's published ports
+    Port(port::PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -166,6 +169,7 @@ const SUBCOMMANDS: &[&str] = &[
     "logs",
     "rm",
     "rename",
+    "port",
     "container",
     "system",
     "lint",
@@ -314,6 +318,7 @@ pub fn main() -> ExitCode {
         Command::Logs(a) => logs::run(&globals, a),
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),
+        Command::Port(a) => port::run(&globals, a),
         Command::Container(c) => container::run(&globals, c),
         Command::ContainerMonitor(a) => {
             Ok(crate::container::monitor::main(&globals.root, &a.id, a.ready_fd, globals.debug))

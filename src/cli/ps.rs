@@ -5,6 +5,7 @@ use super::format::{Format, Headers};
 use super::images::open_store;
 use super::listing::human_duration;
 use super::{Globals, UsageError};
+use crate::container::network::PortMapping;
 use crate::container::{Container, Containers, Status};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -154,7 +155,12 @@ fn row(c: &Container, now: DateTime<Utc>, no_trunc: bool) -> Row {
         command: format!("\"{}\"", command.replace('\\', "\\\\").replace('"', "\\\"")),
         created_at: created.map(|t| t.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
         running_for: created.map(|t| format!("{} ago", human_duration(now - t))).unwrap_or_default(),
-        ports: String::new(),
+        // As docker: the published ports of a running container.
+        ports: if c.is_running() {
+            c.config.ports.iter().map(PortMapping::display).collect::<Vec<_>>().join(", ")
+        } else {
+            String::new()
+        },
         state: c.state.status.as_str().to_string(),
         status: status_text(c, now),
         names: c.name().to_string(),
@@ -187,6 +193,8 @@ mod tests {
                 labels: BTreeMap::new(),
                 stop_signal: None,
                 auto_remove: false,
+                ports: Vec::new(),
+                network_container: None,
                 spec,
             },
             state: State {

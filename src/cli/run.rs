@@ -5,6 +5,7 @@
 //! rbuild itself fails (image missing, sandbox setup), 128+N when rbuild is stopped by signal N.
 
 use super::{Globals, UsageError};
+use crate::container::network::{self, PortMapping};
 use crate::container::{rootfs, ContainerError};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin, DEFAULT_PATH};
 use crate::store::{Image, Store};
@@ -17,8 +18,8 @@ use std::process::ExitCode;
 /// The container's filesystem is the image's snapshots plus its own upper dir; with --rm it is removed
 /// afterwards, otherwise the container is kept (see `rbuild ps -a`) and its id is printed on stderr.
 /// With -d it runs in the background under a monitor process and its id is printed on stdout.
-/// Standard input is attached with -i (and -t), as with docker; the network is the host's unless
-/// --network none.
+/// Standard input is attached with -i (and -t), as with docker; the container gets a network namespace
+/// of its own, connected by pasta (--network bridge, the default), or the host's, or none.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Remove the container's filesystem when the command exits
@@ -45,9 +46,16 @@ pub struct RunArgs {
     /// Bind-mount a host path: HOST:CONTAINER[:ro|rw]
     #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
     pub volumes: Vec<String>,
-    /// Network: the host's, or none (only a loopback interface)
-    #[arg(long, value_enum, default_value = "host")]
+    /// Network: bridge (its own namespace, connected by pasta), host, none (only loopback), or
+    /// container:NAME (join that running container's namespace)
+    #[arg(long, value_parser = parse_network, default_value = "bridge", value_name = "MODE")]
     pub network: NetworkArg,
+    /// Publish a container port on the host: [IP:]HOSTPORT:CTRPORT[/udp], or CTRPORT for a free host port
+    #[arg(value_parser = super::text(), short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Keep standard input attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -70,10 +78,27 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkArg {
+    Bridge,
     Host,
     None,
+    /// `container:NAME`: the network namespace of that (running) container.
+    Container(String),
+}
+
+fn parse_network(s: &str) -> Result<NetworkArg, String> {
+    match s {
+        "bridge" | "default" => Ok(NetworkArg::Bridge),
+        "host" => Ok(NetworkArg::Host),
+        "none" => Ok(NetworkArg::None),
+        _ => match s.strip_prefix("container:") {
+            Some(name) if !name.is_empty() => Ok(NetworkArg::Container(name.to_string())),
+            _ => Err(format!(
+                "unknown network {s:?}: use bridge, host, none or container:NAME (named networks are not supported yet)"
+            )),
+        },
+    }
 }
 
 /// Internal: the sandbox init (see `rbuild::sandbox`). Started by rbuild, never by hand.
@@ -130,11 +155,38 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     let _cleanup = RemoveOnDrop(dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let spec = container_spec(a, &image, rootfs::prepare(&store, &image, &dir)?, binds, &id)?;
+    let net = network_plan(&store, a, &image)?;
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let (outcome, _) = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &mut |_| {}, g.debug)?;
+    let (outcome, _) = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, g.debug)?;
     Ok(outcome_code(&outcome, &spec))
+}
+
+/// How the container is connected: its published ports, or the container whose namespace it joins
+/// (resolved to an id now, as docker does).
+pub(super) fn network_plan(store: &Store, a: &RunArgs, image: &Image) -> anyhow::Result<network::Plan> {
+    let join = match &a.network {
+        NetworkArg::Container(name) => Some(crate::container::Containers::new(store).find(name)?.id().to_string()),
+        _ => None,
+    };
+    Ok(network::Plan { ports: published_ports(a, image)?, join })
+}
+
+/// `-p` and `-P` (the image's EXPOSEd ports), host ports resolved; only a bridge network publishes.
+fn published_ports(a: &RunArgs, image: &Image) -> anyhow::Result<Vec<PortMapping>> {
+    if a.network != NetworkArg::Bridge && (!a.publish.is_empty() || a.publish_all) {
+        // Docker ignores them with a warning; refusing says plainly that nothing would be published.
+        return Err(UsageError(
+            "-p/-P need --network bridge (with host the host's ports are the container's; a joined namespace \
+             publishes through its container)"
+                .into(),
+        )
+        .into());
+    }
+    let config = image.config.config().clone().unwrap_or_default();
+    let exposed = config.exposed_ports().clone().unwrap_or_default();
+    Ok(network::resolve_ports(&a.publish, &exposed, a.publish_all)?)
 }
 
 /// The exit code of a foreground run, saying so when the OOM killer ended it.
@@ -190,6 +242,8 @@ pub(super) fn container_spec(
         cwd: cwd.unwrap_or_else(|| "/".to_string()),
         user: a.user.clone().or_else(|| config.user().clone()).filter(|u| !u.is_empty()),
         network: match a.network {
+            // A joined namespace is the container's own too (not the host's): bridge's caps and /etc/hosts.
+            NetworkArg::Bridge | NetworkArg::Container(_) => Network::Bridge,
             NetworkArg::Host => Network::Host,
             NetworkArg::None => Network::None,
         },

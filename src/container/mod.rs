@@ -22,6 +22,9 @@ pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
 mod names;
+// pasta's pre_exec: PDEATHSIG and the namespace descriptor it inherits.
+#[allow(unsafe_code)]
+pub mod network;
 pub mod rootfs;
 mod state;
 
@@ -86,6 +89,8 @@ pub enum ContainerError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
 }
 
 impl ContainerError {
@@ -114,6 +119,12 @@ pub struct Config {
     /// `--rm`: the monitor removes the container when its command ends.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Published ports (`-p`, `-P`), host ports resolved at create; pasta forwards them (`network`).
+    #[serde(default)]
+    pub ports: Vec<network::PortMapping>,
+    /// `--network container:ID`: the container whose network namespace this one joins at each start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_container: Option<String>,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,
@@ -499,6 +510,8 @@ mod tests {
             labels: BTreeMap::new(),
             stop_signal: None,
             auto_remove: false,
+            ports: Vec::new(),
+            network_container: None,
             spec,
         }
     }

@@ -2,6 +2,7 @@
 //! container's `upper/` (or, with the copy backend, every layer extracted into `rootfs/`), and [`run`],
 //! which both the detached monitor and the foreground `rbuild run` use to execute a container.
 
+use super::network;
 use super::{Container, ContainerError};
 use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
@@ -64,28 +65,50 @@ pub fn changes(rootfs: &Rootfs) -> &Path {
 
 /// Run `spec` in `dir`; an overlay that the kernel refuses before anything ran falls back to a copied
 /// rootfs (saving a probe of overlayfs on every run) when `fresh` (the copy replaces the upper dir, so
-/// never for a container that already ran). Returns the outcome and the rootfs really used.
+/// never for a container that already ran). A `Network::Bridge` spec runs in the namespace `plan` says:
+/// its own, connected by pasta and publishing `plan.ports`, or a running container's. Returns the outcome
+/// and the rootfs really used.
+#[allow(clippy::too_many_arguments)] // one run's inputs; a struct would be built and torn apart at once
 pub fn run_sandbox(
     store: &Store,
     image: &Image,
     dir: &Path,
     mut spec: RunSpec,
     fresh: bool,
+    plan: &network::Plan,
     on_start: &mut dyn FnMut(i32),
     debug: bool,
 ) -> Result<(RunOutcome, Rootfs), ContainerError> {
-    let outcome = match sandbox::run_observed(&spec, Path::new("/proc/self/exe"), on_start) {
+    // Connected before the command starts; pasta ends when this returns.
+    let net = match spec.network {
+        sandbox::Network::Bridge => Some(connect(store, plan)?),
+        _ => None,
+    };
+    let netns = net.as_ref().map(network::Link::netns);
+    let exe = Path::new("/proc/self/exe");
+    let outcome = match sandbox::run_in_netns(&spec, exe, netns, on_start) {
         Err(SandboxError::OverlayMount { errno }) if fresh => {
             if debug {
                 eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
             }
             spec.rootfs = copy(store, image, dir)?;
-            sandbox::run_observed(&spec, Path::new("/proc/self/exe"), on_start)?
+            sandbox::run_in_netns(&spec, exe, netns, on_start)?
         }
         other => other?,
     };
     remove_stubs(changes(&spec.rootfs), &outcome.created_stubs);
     Ok((outcome, spec.rootfs))
+}
+
+/// The namespace a bridge-mode sandbox joins: its own, connected by pasta, or that of the running
+/// container `plan.join` (`--network container:NAME`).
+fn connect(store: &Store, plan: &network::Plan) -> Result<network::Link, ContainerError> {
+    let Some(id) = &plan.join else { return Ok(network::Link::Pasta(network::Attached::start(&plan.ports)?)) };
+    let other = super::Containers::new(store).find(id)?;
+    match other.state.pid.filter(|_| other.is_running()) {
+        Some(pid) => Ok(network::Link::Joined(network::open_netns(pid)?)),
+        None => Err(ContainerError::NotRunning { name: other.name().to_string() }),
+    }
 }
 
 /// Take the sandbox's mount-point stubs out of the container's changes (deepest first), so a later
@@ -180,6 +203,7 @@ fn run_held(
     }
     let fresh = c.state.started_at.is_none() && c.state.finished_at.is_none();
     let monitor_pid = std::process::id() as i32;
+    let plan = network::Plan { ports: c.config.ports.clone(), join: c.config.network_container.clone() };
     let mut failed_save = None;
     let dir = c.dir.clone();
     let mut started = |pid: i32| {
@@ -189,7 +213,7 @@ fn run_held(
             Err(e) => failed_save = Some(e),
         }
     };
-    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &mut started, debug)?;
+    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &plan, &mut started, debug)?;
     if let Some(e) = failed_save {
         return Err(e);
     }

@@ -203,7 +203,8 @@ impl StepCache {
     /// Remember an image's time, atomically; touched again when reused, so the least recently used
     /// records are the ones builder prune drops first.
     pub fn record_image_time(&self, key: &Digest, created: &str) -> io::Result<()> {
-        super::stage::lock(&self.image_times).push(crate::cachex::ImageTime { key: key.clone(), created: created.to_string() });
+        super::stage::lock(&self.image_times)
+            .push(crate::cachex::ImageTime { key: key.clone(), created: created.to_string() });
         let path = self.image_path(key);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -110,12 +110,8 @@ impl Executor<'_> {
                 }
                 mounts.push(m);
             }
-            let config = CacheConfig {
-                version: cachex::format::VERSION,
-                records,
-                images: self.cache.image_times(),
-                mounts,
-            };
+            let config =
+                CacheConfig { version: cachex::format::VERSION, records, images: self.cache.image_times(), mounts };
             self.fetch_for(to, &config)?;
             export::export(self.store, to, &config, &self.req.registry, &report)?;
         }

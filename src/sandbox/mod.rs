@@ -1,5 +1,6 @@
 //! The sandbox a RUN step (and `rbuild run`) executes in: new mount, pid, uts and ipc namespaces (and an
-//! empty network namespace with `Network::None`), a rootfs that is an overlay of read-only snapshots plus
+//! empty network namespace with `Network::None`; with `Network::Bridge` one the caller made and connected,
+//! joined with `setns`, see [`run_in_netns`]), a rootfs that is an overlay of read-only snapshots plus
 //! an upper dir (or a plain directory), `/proc`, a minimal `/dev`, a read-only `/sys`, the container's own
 //! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`, then `pivot_root`, the image's user, Docker's
 //! default capabilities and `no_new_privs`, and finally `execve` of the command.
@@ -45,7 +46,7 @@ mod wire;
 pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;
-pub use parent::{run, run_observed, run_prefixed, run_with_init};
+pub use parent::{run, run_in_netns, run_observed, run_prefixed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::granted_caps;
 pub use sys::{LinuxSys, Sys};
@@ -82,6 +83,10 @@ pub enum Network {
     Host,
     /// A new network namespace with only `lo`, up.
     None,
+    /// A network namespace of the container's own (Docker's default bridge isolation). Run through
+    /// [`run_in_netns`] with a namespace the caller connected (a container's: `pasta` gives it the
+    /// outside, see `crate::container::network`); without one it is a new namespace like [`Network::None`].
+    Bridge,
 }
 
 /// A host path mounted into the container.

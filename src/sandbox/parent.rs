@@ -17,7 +17,7 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{getpgrp, getpid, isatty, pipe2, tcgetpgrp, tcsetpgrp};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -40,13 +40,13 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
 /// (a build's parallel stages).
 /// `init_program` is as for [`run_with_init`] (`/proc/self/exe` in rbuild itself).
 pub fn run_prefixed(spec: &RunSpec, init_program: &Path, prefix: &str) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, Some(prefix), &mut |_| {})
+    run_inner(spec, init_program, Some(prefix), None, &mut |_| {})
 }
 
 /// Run `spec` with `init_program` (an rbuild binary) as the sandbox init: for tests and other programs
 /// that link the library.
 pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, None, &mut |_| {})
+    run_inner(spec, init_program, None, None, &mut |_| {})
 }
 
 /// Like [`run_with_init`], calling `on_start` with the host pid of the sandbox's pid 1 once the command
@@ -57,13 +57,26 @@ pub fn run_observed(
     init_program: &Path,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, None, on_start)
+    run_in_netns(spec, init_program, None, on_start)
+}
+
+/// Like [`run_observed`], the sandbox joining the network namespace `netns` (with `setns`, instead of
+/// making a new one) when given: a container's, which its caller connected to the outside before the
+/// command starts, so the command never sees a namespace without its network.
+pub fn run_in_netns(
+    spec: &RunSpec,
+    init_program: &Path,
+    netns: Option<BorrowedFd>,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<RunOutcome, SandboxError> {
+    run_inner(spec, init_program, None, netns, on_start)
 }
 
 fn run_inner(
     spec: &RunSpec,
     init_program: &Path,
     prefix: Option<&str>,
+    netns: Option<BorrowedFd>,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
@@ -85,7 +98,7 @@ fn run_inner(
     let (report_r, report_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
-    let mut init = spawn_init(spec, init_program, [&spec_r, &report_w, &status_w], prefix.is_some())?;
+    let mut init = spawn_init(spec, init_program, netns, [&spec_r, &report_w, &status_w], prefix.is_some())?;
     drop((spec_r, report_w, status_w));
     let relays = prefix.map(|p| relay(&mut init, p)).unwrap_or_default();
     watch.add(init.id() as i32);
@@ -165,7 +178,7 @@ fn seccomp_filter(spec: &RunSpec) -> Result<Option<Filter>, SandboxError> {
 pub(crate) fn namespace_flags(network: Network) -> CloneFlags {
     let mut flags =
         CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
-    if network == Network::None {
+    if network != Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     flags
@@ -210,6 +223,7 @@ fn relay(init: &mut std::process::Child, prefix: &str) -> Vec<std::thread::JoinH
 fn spawn_init(
     spec: &RunSpec,
     program: &Path,
+    netns: Option<BorrowedFd>,
     fds: [&OwnedFd; 3],
     piped: bool,
 ) -> Result<std::process::Child, SandboxError> {
@@ -223,10 +237,15 @@ fn spawn_init(
     if piped {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    let flags = namespace_flags(spec.network);
+    let mut flags = namespace_flags(spec.network);
+    let netns = netns.map(|fd| fd.as_raw_fd());
+    if netns.is_some() {
+        flags.remove(CloneFlags::CLONE_NEWNET);
+    }
     let parent = getpid();
     // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,
-    // so it only makes plain system calls (fcntl, prctl, getppid, unshare) and allocates nothing.
+    // so it only makes plain system calls (fcntl, prctl, getppid, setns, unshare) and allocates nothing;
+    // `netns` is a descriptor the caller keeps open for the whole call.
     unsafe {
         cmd.pre_exec(move || {
             for fd in raw {
@@ -241,6 +260,11 @@ fn spawn_init(
             }
             if libc::getppid() != parent.as_raw() {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            if let Some(fd) = netns {
+                if libc::setns(fd, libc::CLONE_NEWNET) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             LinuxSys.unshare(flags).map_err(|e| io::Error::from_raw_os_error(e as i32))
         });
@@ -329,6 +353,8 @@ impl Scratch {
         let hosts = match spec.network {
             Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
             Network::None => DEFAULT_HOSTS.to_string(),
+            // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
+            Network::Bridge => format!("{DEFAULT_HOSTS}127.0.1.1\t{}\n", spec.hostname),
         };
         let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]

@@ -117,7 +117,7 @@ impl<'a, S: Sys> Setup<'a, S> {
         // Without this, mounts below would propagate back into the host's (usually shared) mounts.
         self.mount(None, Path::new("/"), None, private, None, || "making mounts private".into())?;
         self.mount_rootfs(&root)?;
-        if self.spec.run.network == Network::None {
+        if self.spec.run.network != Network::Host {
             self.sys.loopback_up().map_err(SandboxError::setup("bringing up lo"))?;
         }
         self.mount_proc(&root)?;

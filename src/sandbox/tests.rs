@@ -220,6 +220,9 @@ fn a_directory_rootfs_is_bind_mounted_and_none_network_brings_lo_up() {
     assert!(sys.calls.iter().any(|c| c == "capset eff=0xa00425fb prm=0xa00425fb inh=0x0"), "{:#?}", sys.calls);
     assert!(namespace_flags(Network::None).contains(CloneFlags::CLONE_NEWNET));
     assert!(!namespace_flags(Network::Host).contains(CloneFlags::CLONE_NEWNET));
+    // A container's own namespace: new unless the caller hands one in (run_in_netns), never the host's.
+    assert!(namespace_flags(Network::Bridge).contains(CloneFlags::CLONE_NEWNET));
+    assert_eq!(granted_caps(Network::Bridge), granted_caps(Network::None));
     let all = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
     assert_eq!(namespace_flags(Network::Host), all);
 }
