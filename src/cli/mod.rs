@@ -8,6 +8,7 @@ mod container;
 mod container_run;
 mod container_stop;
 mod context;
+mod exec;
 mod export;
 mod format;
 mod history;
@@ -115,6 +116,8 @@ pub enum Command {
     Wait(container_stop::WaitArgs),
     /// Show a container's output
     Logs(logs::LogsArgs),
+    /// Run a command in a running container
+    Exec(exec::ExecArgs),
     /// Remove containers
     Rm(container::RmArgs),
     /// Rename a container
@@ -135,6 +138,8 @@ pub enum Command {
     Logout(login::LogoutArgs),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
     SandboxInit(run::InitArgs),
+    #[command(name = crate::sandbox::JOIN_SUBCOMMAND, hide = true)]
+    SandboxJoin(run::InitArgs),
     #[command(name = crate::container::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container_run::MonitorArgs),
 }
@@ -164,6 +169,7 @@ const SUBCOMMANDS: &[&str] = &[
     "restart",
     "wait",
     "logs",
+    "exec",
     "rm",
     "rename",
     "container",
@@ -174,6 +180,7 @@ const SUBCOMMANDS: &[&str] = &[
     "login",
     "logout",
     crate::sandbox::INIT_SUBCOMMAND,
+    crate::sandbox::JOIN_SUBCOMMAND,
     crate::container::monitor::SUBCOMMAND,
     "help",
 ];
@@ -278,7 +285,7 @@ pub fn main() -> ExitCode {
     };
     let globals = Globals { root: cli.root.clone().unwrap_or_else(default_root), debug: cli.debug };
     // Not in the sandbox's init: it is pid 1 of a sandbox and keeps the signal dispositions it sets up.
-    let is_init = matches!(cli.command, Command::SandboxInit(_));
+    let is_init = matches!(cli.command, Command::SandboxInit(_) | Command::SandboxJoin(_));
     if !is_init {
         if let Err(e) = crate::interrupt::install() {
             if cli.debug {
@@ -312,6 +319,7 @@ pub fn main() -> ExitCode {
         Command::Restart(a) => container_run::restart(&globals, a),
         Command::Wait(a) => container_stop::wait(&globals, a),
         Command::Logs(a) => logs::run(&globals, a),
+        Command::Exec(a) => exec::run(&globals, a),
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),
         Command::Container(c) => container::run(&globals, c),
@@ -324,6 +332,9 @@ pub fn main() -> ExitCode {
         Command::Login(a) => login::login(&globals, a),
         Command::Logout(a) => login::logout(&globals, a),
         Command::SandboxInit(a) => run::init(a),
+        Command::SandboxJoin(a) => {
+            Ok(ExitCode::from(crate::sandbox::join_main(a.spec_fd, a.report_fd, a.status_fd).clamp(0, 255) as u8))
+        }
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,7 @@
 //! This module never deletes a container that is running unless asked to (`force`), and then only after
 //! its processes are gone; mounts live in the sandbox's own mount namespace and vanish with it.
 
+pub mod exec;
 pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
@@ -59,6 +60,9 @@ pub enum ContainerError {
     AlreadyRunning { name: String },
     #[error("Container {name} is not running")]
     NotRunning { name: String },
+    /// Docker's wording for `exec` into a container that is not running.
+    #[error("container {id} is not running")]
+    ExecNotRunning { id: String },
     #[error("invalid signal: {0} (use a name such as TERM, SIGKILL or a number such as 9)")]
     BadSignal(String),
     #[error("cannot send {signal} to container {name}: {errno}")]

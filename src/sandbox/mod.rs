@@ -34,6 +34,7 @@ mod exec;
 mod fake;
 mod init;
 mod interrupt;
+mod join;
 mod parent;
 mod seccomp;
 mod setup;
@@ -44,6 +45,7 @@ mod wire;
 
 pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
+pub use join::{join, join_main, JOIN_SUBCOMMAND};
 pub use parent::{run, run_observed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::granted_caps;
