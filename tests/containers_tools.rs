@@ -100,3 +100,101 @@ fn exec_into_a_stopped_container_is_refused_as_docker_does() {
     fails(&t, &["exec", "c1", "true"], 1, "is not running");
     fails(&t, &["exec", "nope", "true"], 1, "No such container: nope");
 }
+
+/// A container with `/d/f`, an absolute and a relative symlink pointing out of it, and a host file.
+fn with_links(t: &Store) {
+    ok(
+        t,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /d; echo secret > /d/f; ln -s /etc/hostname /d/abs; ln -s ../../../../../etc /d/rel; \
+             touch /ready; exec sleep 1000",
+        ],
+    );
+    common::wait_until("the container's files exist", || {
+        rb(t, &["exec", "c1", "test", "-e", "/ready"]).status.success()
+    });
+}
+
+#[test]
+fn cp_out_of_a_container_resolves_symlinks_and_dotdot_inside_it() {
+    let t = busybox();
+    with_links(&t);
+    let out = t.path("out");
+    ok(&t, &["cp", "c1:/d", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "secret\n");
+    // Links are copied as links, not followed.
+    assert_eq!(std::fs::read_link(out.join("abs")).unwrap(), std::path::Path::new("/etc/hostname"));
+    // `..` stops at the container's root, and an escaping relative link lands inside it: the container's
+    // passwd (busybox's), never the host's.
+    let container_passwd = ok(&t, &["exec", "c1", "cat", "/etc/passwd"]);
+    for src in ["c1:/../../../../etc/passwd", "c1:/d/rel/passwd", "c1:/d/abs/../passwd"] {
+        let dest = t.path("pw");
+        ok(&t, &["cp", src, dest.to_str().unwrap()]);
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), container_passwd, "{src}");
+        std::fs::remove_file(&dest).unwrap();
+    }
+    // `-`: a tar on stdout, rooted at the copied name.
+    let tar = rb(&t, &["cp", "c1:/d", "-"]);
+    let entries = common::read_tar(&tar.stdout);
+    assert!(entries.contains_key("d/f"), "{:?}", entries.keys());
+    fails(
+        &t,
+        &["cp", "c1:/no/such", t.path("x").to_str().unwrap()],
+        1,
+        "Could not find the file /no/such in container c1",
+    );
+}
+
+#[test]
+fn cp_into_a_container_never_writes_to_the_host_through_its_links() {
+    let t = busybox();
+    with_links(&t);
+    let marker = format!("rbuild-cp-test-{}", std::process::id());
+    let src = t.path(&marker);
+    std::fs::write(&src, "from host\n").unwrap();
+    ok(&t, &["cp", src.to_str().unwrap(), "c1:/d/rel/"]);
+    ok(&t, &["cp", src.to_str().unwrap(), "c1:/../../../tmp/dotdot"]);
+    assert_eq!(ok(&t, &["exec", "c1", "cat", &format!("/etc/{marker}")]), "from host\n");
+    assert_eq!(ok(&t, &["exec", "c1", "cat", "/tmp/dotdot"]), "from host\n");
+    assert!(!std::path::Path::new("/etc").join(&marker).exists(), "cp wrote through the link to the host");
+    // An absolute link at the destination is followed inside the container (as docker does), never to
+    // the host's file of that name.
+    let host_hostname = std::fs::read_to_string("/etc/hostname").ok();
+    ok(&t, &["cp", src.to_str().unwrap(), "c1:/d/abs"]);
+    assert_eq!(ok(&t, &["exec", "c1", "cat", "/etc/hostname"]), "from host\n");
+    assert_eq!(std::fs::read_to_string("/etc/hostname").ok(), host_hostname);
+    // `-`: a tar on stdin extracted into a directory.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "t.txt", &b"tar"[..]).unwrap();
+    let data = b.into_inner().unwrap();
+    t.rbuild().args(["cp", "-", "c1:/tmp"]).write_stdin(data).assert().success();
+    assert_eq!(ok(&t, &["exec", "c1", "cat", "/tmp/t.txt"]), "tar");
+}
+
+#[test]
+fn cp_works_on_a_stopped_container_and_writes_into_its_layer() {
+    let t = busybox();
+    with_links(&t);
+    ok(&t, &["stop", "-t", "0", "c1"]);
+    let out = t.path("f");
+    ok(&t, &["cp", "c1:/d/f", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "secret\n");
+    std::fs::write(&out, "written while stopped\n").unwrap();
+    ok(&t, &["cp", out.to_str().unwrap(), "c1:/d/rel/stopped"]);
+    ok(&t, &["start", "c1"]);
+    common::wait_until("restarted", || rb(&t, &["exec", "c1", "true"]).status.success());
+    assert_eq!(ok(&t, &["exec", "c1", "cat", "/etc/stopped"]), "written while stopped\n");
+    // Nothing of the helper's mount stays.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("rbuild-view-"), "a view mount was left:\n{mounts}");
+}

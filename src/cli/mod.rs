@@ -8,6 +8,7 @@ mod container;
 mod container_run;
 mod container_stop;
 mod context;
+mod cp;
 mod exec;
 mod export;
 mod format;
@@ -118,6 +119,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Run a command in a running container
     Exec(exec::ExecArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
     /// Remove containers
     Rm(container::RmArgs),
     /// Rename a container
@@ -140,6 +143,8 @@ pub enum Command {
     SandboxInit(run::InitArgs),
     #[command(name = crate::sandbox::JOIN_SUBCOMMAND, hide = true)]
     SandboxJoin(run::InitArgs),
+    #[command(name = crate::container::view::SUBCOMMAND, hide = true)]
+    ContainerMount(cp::MountArgs),
     #[command(name = crate::container::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container_run::MonitorArgs),
 }
@@ -170,6 +175,7 @@ const SUBCOMMANDS: &[&str] = &[
     "wait",
     "logs",
     "exec",
+    "cp",
     "rm",
     "rename",
     "container",
@@ -181,6 +187,7 @@ const SUBCOMMANDS: &[&str] = &[
     "logout",
     crate::sandbox::INIT_SUBCOMMAND,
     crate::sandbox::JOIN_SUBCOMMAND,
+    crate::container::view::SUBCOMMAND,
     crate::container::monitor::SUBCOMMAND,
     "help",
 ];
@@ -320,6 +327,8 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => container_stop::wait(&globals, a),
         Command::Logs(a) => logs::run(&globals, a),
         Command::Exec(a) => exec::run(&globals, a),
+        Command::Cp(a) => cp::run(&globals, a),
+        Command::ContainerMount(a) => Ok(cp::mount_helper(a)),
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),
         Command::Container(c) => container::run(&globals, c),

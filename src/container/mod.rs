@@ -18,6 +18,7 @@
 //! This module never deletes a container that is running unless asked to (`force`), and then only after
 //! its processes are gone; mounts live in the sandbox's own mount namespace and vanish with it.
 
+pub mod cp;
 pub mod exec;
 pub mod log;
 #[allow(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod monitor;
 mod names;
 pub mod rootfs;
 mod state;
+pub mod view;
 
 pub use state::{State, Status, UNKNOWN_EXIT_CODE};
 
@@ -63,6 +65,14 @@ pub enum ContainerError {
     /// Docker's wording for `exec` into a container that is not running.
     #[error("container {id} is not running")]
     ExecNotRunning { id: String },
+    #[error("Could not find the file {path} in container {container}")]
+    CpNotFound { path: String, container: String },
+    #[error("cp: {path} {reason}")]
+    CpPath { path: String, reason: String },
+    #[error("container {name}: its image has {count} layers, too many to mount its filesystem at once here")]
+    TooManyLayers { name: String, count: usize },
+    #[error("container {name}: its filesystem could not be mounted (the error is above)")]
+    ViewMount { name: String },
     #[error("invalid signal: {0} (use a name such as TERM, SIGKILL or a number such as 9)")]
     BadSignal(String),
     #[error("cannot send {signal} to container {name}: {errno}")]

@@ -48,7 +48,7 @@ pub use init::init_main;
 pub use join::{join, join_main, JOIN_SUBCOMMAND};
 pub use parent::{run, run_observed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
-pub use setup::granted_caps;
+pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};
 
 use nix::errno::Errno;
