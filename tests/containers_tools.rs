@@ -198,3 +198,105 @@ fn cp_works_on_a_stopped_container_and_writes_into_its_layer() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains("rbuild-view-"), "a view mount was left:\n{mounts}");
 }
+
+/// A stopped container `c1` that added `/f` and `/newdir`, deleted `/bin/ls` and changed `/etc/passwd`.
+fn changed(t: &Store) {
+    ok(
+        t,
+        &[
+            "run",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /f; rm /bin/ls; mkdir /newdir; echo y >> /etc/passwd",
+        ],
+    );
+}
+
+#[test]
+fn diff_lists_added_changed_and_deleted_paths_as_docker() {
+    let t = busybox();
+    changed(&t);
+    let out = ok(&t, &["diff", "c1"]);
+    assert_eq!(out, "C /bin\nD /bin/ls\nC /etc\nC /etc/passwd\nA /f\nA /newdir\n");
+}
+
+/// `umoci unpack` of `image` from the store; the rootfs path.
+fn umoci_unpack(t: &TestContext, image: &str, name: &str) -> std::path::PathBuf {
+    let bundle = t.path(name);
+    let out = std::process::Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}/oci:{image}", t.root().display()))
+        .arg(&bundle)
+        .output()
+        .expect("umoci is required: apt-get install -y umoci");
+    assert!(out.status.success(), "umoci unpack: {}", text(&out.stderr));
+    bundle.join("rootfs")
+}
+
+#[test]
+fn commit_makes_one_layer_with_the_changes_and_deletions_and_applies_changes() {
+    let t = busybox();
+    changed(&t);
+    let base_layers = t.layer_count("busybox:latest");
+    let id = ok(&t, &["commit", "--change", "CMD [\"cat\",\"/f\"]", "-m", "my message", "-a", "me", "c1", "mine:0.1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(t.layer_count("mine:0.1"), base_layers + 1);
+    assert_eq!(ok(&t, &["run", "--rm", "mine:0.1"]), "x\n");
+    let config = t.config("mine:0.1");
+    assert_eq!(config["author"], "me");
+    let history = config["history"].as_array().unwrap();
+    assert_eq!(history.last().unwrap()["comment"], "my message");
+    let rootfs = umoci_unpack(&t, "mine:0.1", "bundle");
+    assert_eq!(std::fs::read_to_string(rootfs.join("f")).unwrap(), "x\n");
+    assert!(rootfs.join("newdir").is_dir());
+    assert!(!rootfs.join("bin/ls").exists(), "the deletion was not committed");
+    assert!(rootfs.join("bin/busybox").exists());
+    assert!(std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap().ends_with("y\n"));
+    // A bad --change is a clear error and makes no image.
+    let out = rb(&t, &["commit", "--change", "RUN true", "c1", "bad:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a valid change command"), "{}", text(&out.stderr));
+    assert!(!ok(&t, &["images"]).contains("bad"));
+}
+
+#[test]
+fn export_of_a_container_equals_umoci_unpack_of_its_commit() {
+    let t = busybox();
+    changed(&t);
+    ok(&t, &["commit", "c1", "mine:0.1"]);
+    let rootfs = umoci_unpack(&t, "mine:0.1", "bundle");
+    let tar = t.path("export.tar");
+    ok(&t, &["export", "c1", "-o", tar.to_str().unwrap()]);
+    let exported = common::read_tar(&std::fs::read(&tar).unwrap());
+    // Names alike (read_tar drops a directory's trailing `/`), and the contents of what changed.
+    let mut unpacked = std::collections::BTreeSet::new();
+    for e in walkdir::WalkDir::new(&rootfs).min_depth(1) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(&rootfs).unwrap().to_string_lossy().into_owned();
+        unpacked.insert(rel);
+    }
+    let names: std::collections::BTreeSet<String> = exported.keys().cloned().collect();
+    assert_eq!(names, unpacked);
+    assert_eq!(exported["f"].data, b"x\n");
+}
+
+#[test]
+fn commit_of_a_container_whose_image_is_gone_is_a_clear_error() {
+    let t = busybox();
+    changed(&t);
+    // Whatever took the image's blobs (rmi leaves them to the container; here they are simply gone).
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::read_dir(t.root().join("containers")).unwrap().next().unwrap().unwrap().path().join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let manifest = config["manifest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    std::fs::remove_file(t.root().join("oci/blobs/sha256").join(manifest)).unwrap();
+    fails(&t, &["commit", "c1", "mine:0.1"], 1, "its image busybox is no longer complete in the store");
+}

@@ -4,11 +4,13 @@
 
 mod build;
 mod builder;
+mod commit;
 mod container;
 mod container_run;
 mod container_stop;
 mod context;
 mod cp;
+mod diff;
 mod exec;
 mod export;
 mod format;
@@ -121,6 +123,10 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Copy files between a container and the host
     Cp(cp::CpArgs),
+    /// Show what a container changed (A/C/D)
+    Diff(diff::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
     /// Remove containers
     Rm(container::RmArgs),
     /// Rename a container
@@ -176,6 +182,8 @@ const SUBCOMMANDS: &[&str] = &[
     "logs",
     "exec",
     "cp",
+    "diff",
+    "commit",
     "rm",
     "rename",
     "container",
@@ -328,6 +336,8 @@ pub fn main() -> ExitCode {
         Command::Logs(a) => logs::run(&globals, a),
         Command::Exec(a) => exec::run(&globals, a),
         Command::Cp(a) => cp::run(&globals, a),
+        Command::Diff(a) => diff::run(&globals, a),
+        Command::Commit(a) => commit::run(&globals, a),
         Command::ContainerMount(a) => Ok(cp::mount_helper(a)),
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),

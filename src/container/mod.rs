@@ -18,6 +18,7 @@
 //! This module never deletes a container that is running unless asked to (`force`), and then only after
 //! its processes are gone; mounts live in the sandbox's own mount namespace and vanish with it.
 
+pub mod changes;
 pub mod cp;
 pub mod exec;
 pub mod log;
@@ -73,6 +74,15 @@ pub enum ContainerError {
     TooManyLayers { name: String, count: usize },
     #[error("container {name}: its filesystem could not be mounted (the error is above)")]
     ViewMount { name: String },
+    #[error(
+        "container {name} uses the copy backend, which keeps no record of its changes: {what} needs the \
+         overlay backend (create it without RBUILD_SNAPSHOTTER=copy)"
+    )]
+    CopyBackend { name: String, what: &'static str },
+    #[error("--change: {reason}")]
+    CommitChange { reason: String },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     #[error("invalid signal: {0} (use a name such as TERM, SIGKILL or a number such as 9)")]
     BadSignal(String),
     #[error("cannot send {signal} to container {name}: {errno}")]

@@ -13,7 +13,7 @@
 use super::{Container, ContainerError};
 use crate::digest::Digest;
 use crate::sandbox::Rootfs;
-use crate::store::Store;
+use crate::store::{Image, Store};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -56,10 +56,19 @@ impl RootView {
         };
         let mut view = match &c.config.spec.rootfs {
             Rootfs::Dir(dir) => RootView::bare(dir.clone()),
-            Rootfs::Overlay { .. } => mount_overlay(store, c)?,
+            Rootfs::Overlay { .. } => mount_overlay(store, c, false)?,
         };
         view._lock = Some(lock);
         Ok(view)
+    }
+
+    /// The container's files alone (no `/proc`, `/dev`, `/sys` or bind mounts), read-only, whether it
+    /// runs or not: what `export` writes.
+    pub fn files(store: &Store, c: &Container) -> Result<RootView, ContainerError> {
+        match &c.config.spec.rootfs {
+            Rootfs::Dir(dir) => Ok(RootView::bare(dir.clone())),
+            Rootfs::Overlay { .. } => mount_overlay(store, c, true),
+        }
     }
 
     fn bare(path: PathBuf) -> RootView {
@@ -77,18 +86,33 @@ impl Drop for RootView {
     }
 }
 
-/// Mount the container's overlay (lower dirs looked up again, as a start does) in a helper.
-fn mount_overlay(store: &Store, c: &Container) -> Result<RootView, ContainerError> {
+/// The image of `c`, or the error saying it was removed.
+pub fn image_of(store: &Store, c: &Container) -> Result<Image, ContainerError> {
     let (name, reference) = (c.config.name.clone(), c.config.image.clone());
     let gone = |source| ContainerError::ImageGone { name: name.clone(), image: reference.clone(), source };
     let manifest = Digest::parse(&c.config.manifest)
         .map_err(|_| gone(crate::store::StoreError::UnsupportedDigest(c.config.manifest.clone())))?;
-    let image = store.load_image(&manifest, Vec::new()).map_err(gone)?;
+    store.load_image(&manifest, Vec::new()).map_err(gone)
+}
+
+/// Mount the container's overlay (lower dirs looked up again, as a start does) in a helper; with
+/// `frozen`, its upper dir becomes the top-most of read-only lowers instead, so a running container's
+/// files are seen as they are without mounting its upper dir a second time (and without its `/proc`,
+/// `/dev`, `/sys` and bind mounts, which `export` must not descend into).
+fn mount_overlay(store: &Store, c: &Container, frozen: bool) -> Result<RootView, ContainerError> {
+    let image = image_of(store, c)?;
     let (lowers, upper, work) = match super::rootfs::overlay(store, &image, &c.dir)? {
         Rootfs::Overlay { lowers, upper, work } => (lowers, upper, work),
         Rootfs::Dir(dir) => return Ok(RootView::bare(dir)),
     };
-    let (parent, options) = crate::sandbox::overlay_options(&lowers, &upper, &work);
+    let (parent, options) = if frozen {
+        let all: Vec<PathBuf> = std::iter::once(upper.clone()).chain(lowers.iter().cloned()).collect();
+        let (parent, options) = crate::sandbox::overlay_options(&all, &upper, &work);
+        let lower_only = options.split(",upperdir=").next().unwrap_or_default().to_string();
+        (parent, lower_only)
+    } else {
+        crate::sandbox::overlay_options(&lowers, &upper, &work)
+    };
     if options.len() > MAX_OVERLAY_OPTIONS {
         return Err(ContainerError::TooManyLayers { name: c.config.name.clone(), count: lowers.len() });
     }
