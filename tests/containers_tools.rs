@@ -300,3 +300,64 @@ fn commit_of_a_container_whose_image_is_gone_is_a_clear_error() {
     std::fs::remove_file(t.root().join("oci/blobs/sha256").join(manifest)).unwrap();
     fails(&t, &["commit", "c1", "mine:0.1"], 1, "its image busybox is no longer complete in the store");
 }
+
+/// The counter a ticking container writes to `/cnt`.
+fn counter(t: &TestContext) -> String {
+    ok(t, &["exec", "c1", "cat", "/cnt"])
+}
+
+#[test]
+fn pause_freezes_every_process_and_unpause_thaws_them() {
+    let t = busybox();
+    ok(
+        &t,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /cnt; usleep 20000; done",
+        ],
+    );
+    common::wait_until("the counter runs", || rb(&t, &["exec", "c1", "cat", "/cnt"]).status.success());
+    assert_eq!(ok(&t, &["pause", "c1"]), "c1\n");
+    assert!(ok(&t, &["ps", "--filter", "name=c1", "--format", "{{.Status}}"]).contains("(Paused)"));
+    let inspect: serde_json::Value = serde_json::from_str(&ok(&t, &["container", "inspect", "c1"])).unwrap();
+    assert_eq!(inspect[0]["State"]["Paused"], true);
+    fails(&t, &["pause", "c1"], 1, "Container c1 is already paused");
+    // Frozen: the counter does not move (cp reads the files without entering the frozen container).
+    let read = || String::from_utf8(rb(&t, &["cp", "c1:/cnt", "-"]).stdout).unwrap();
+    let frozen = read();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(read(), frozen, "the container kept running while paused");
+    assert_eq!(ok(&t, &["unpause", "c1"]), "c1\n");
+    fails(&t, &["unpause", "c1"], 1, "Container c1 is not paused");
+    let before = counter(&t);
+    common::wait_until("the counter moves again", || counter(&t) != before);
+    // A paused container is thawed by the signals that end it: rm -f does not hang on it.
+    ok(&t, &["pause", "c1"]);
+    ok(&t, &["rm", "-f", "c1"]);
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn pause_of_a_container_that_is_not_running_is_refused() {
+    let t = busybox();
+    ok(&t, &["create", "--name", "c1", "busybox", "true"]);
+    fails(&t, &["pause", "c1"], 1, "Container c1 is not running");
+    fails(&t, &["unpause", "c1"], 1, "Container c1 is not paused");
+}
+
+#[test]
+fn commit_of_a_running_container_pauses_it_and_leaves_it_running() {
+    let t = busybox();
+    ok(&t, &["run", "-d", "--name", "c1", "busybox", "sh", "-c", "echo live > /live; exec sleep 1000"]);
+    common::wait_until("the file exists", || rb(&t, &["exec", "c1", "test", "-e", "/live"]).status.success());
+    ok(&t, &["commit", "--change", "CMD [\"cat\",\"/live\"]", "c1", "live:1"]);
+    assert_eq!(ok(&t, &["run", "--rm", "live:1"]), "live\n");
+    let status = ok(&t, &["ps", "--filter", "name=c1", "--format", "{{.Status}}"]);
+    assert!(status.starts_with("Up") && !status.contains("Paused"), "{status}");
+}

@@ -21,6 +21,10 @@ pub struct CommitArgs {
     /// Author (e.g. "John Hannibal Smith <hannibal@a-team.com>")
     #[arg(value_parser = super::text(), short, long)]
     pub author: Option<String>,
+    /// Pause the container during commit (docker's default; --pause=false to keep it running)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub pause: bool,
     /// The container: name, full id or unique id prefix
     #[arg(value_parser = super::text(), value_name = "CONTAINER")]
     pub container: String,
@@ -38,7 +42,12 @@ pub fn run(g: &Globals, a: CommitArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError("a committed image cannot be named with a digest".into()).into());
     }
     let store = Store::open(&g.root)?;
-    let c = Containers::new(&store).find(&a.container)?;
+    let mut c = Containers::new(&store).find(&a.container)?;
+    // Frozen meanwhile, so the layer is one consistent moment of its files.
+    let paused = a.pause && c.state.status == crate::container::Status::Running && c.is_running();
+    if paused {
+        crate::container::pause::pause(&mut c)?;
+    }
     let mut edit = |state: &mut crate::image::state::ImageState| {
         for change in &a.changes {
             super::import::apply_change(state, change).map_err(|e| format!("{change:?}: {e}"))?;
@@ -46,7 +55,11 @@ pub fn run(g: &Globals, a: CommitArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     };
     let opts = CommitOptions { message: a.message.clone(), author: a.author.clone(), edit: &mut edit, tags };
-    let id = commit(&store, &c, opts)?;
+    let result = commit(&store, &c, opts);
+    if paused {
+        crate::container::pause::unpause(&mut c)?;
+    }
+    let id = result?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }

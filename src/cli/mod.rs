@@ -26,6 +26,7 @@ pub mod listing;
 mod login;
 mod logs;
 mod parse;
+mod pause;
 mod prune;
 mod prune_opts;
 mod ps;
@@ -127,6 +128,10 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Create a new image from a container's changes
     Commit(commit::CommitArgs),
+    /// Pause all processes within containers
+    Pause(pause::PauseArgs),
+    /// Unpause all processes within containers
+    Unpause(pause::PauseArgs),
     /// Remove containers
     Rm(container::RmArgs),
     /// Rename a container
@@ -184,6 +189,8 @@ const SUBCOMMANDS: &[&str] = &[
     "cp",
     "diff",
     "commit",
+    "pause",
+    "unpause",
     "rm",
     "rename",
     "container",
@@ -338,6 +345,8 @@ pub fn main() -> ExitCode {
         Command::Cp(a) => cp::run(&globals, a),
         Command::Diff(a) => diff::run(&globals, a),
         Command::Commit(a) => commit::run(&globals, a),
+        Command::Pause(a) => pause::pause(&globals, a),
+        Command::Unpause(a) => pause::unpause(&globals, a),
         Command::ContainerMount(a) => Ok(cp::mount_helper(a)),
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),

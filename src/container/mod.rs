@@ -25,6 +25,7 @@ pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
 mod names;
+pub mod pause;
 pub mod rootfs;
 mod state;
 pub mod view;
@@ -79,6 +80,17 @@ pub enum ContainerError {
          overlay backend (create it without RBUILD_SNAPSHOTTER=copy)"
     )]
     CopyBackend { name: String, what: &'static str },
+    #[error(
+        "container {name} has no freezer cgroup of its own (neither cgroup v2 nor the v1 freezer hierarchy is \
+         usable here), so it cannot be paused; stop it instead"
+    )]
+    NoFreezer { name: String },
+    #[error("the kernel did not finish freezing or thawing {} in time", path.display())]
+    FreezeTimeout { path: PathBuf },
+    #[error("Container {name} is already paused")]
+    AlreadyPaused { name: String },
+    #[error("Container {name} is not paused")]
+    NotPaused { name: String },
     #[error("--change: {reason}")]
     CommitChange { reason: String },
     #[error(transparent)]
@@ -332,6 +344,10 @@ impl Container {
             Some(pid) if self.is_running() => pid,
             _ => return Err(ContainerError::NotRunning { name: self.config.name.clone() }),
         };
+        if self.state.status == Status::Paused {
+            // A frozen process cannot act on the signal: thaw it first (see `pause`).
+            pause::unpause(&mut self.clone())?;
+        }
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(errno) => {

@@ -99,9 +99,15 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
     Ok(RunOutcome { exit_code, created_stubs, oom_killed: false })
 }
 
-/// The `cgroup.procs` files of every hierarchy in which `pid` sits elsewhere than rbuild itself (the
-/// sandbox's own cgroups, wherever [`super::cgroup`] made them).
+/// The `cgroup.procs` files of every hierarchy in which `pid` sits elsewhere than rbuild itself.
 fn cgroups_of(pid: i32) -> Result<Vec<PathBuf>, SandboxError> {
+    Ok(sandbox_cgroups(pid)?.into_iter().map(|(_, dir)| dir.join("cgroup.procs")).collect())
+}
+
+/// The cgroup directories of `pid` in every hierarchy where it sits elsewhere than rbuild itself (the
+/// sandbox's own cgroups, wherever [`super::cgroup`] made them), with each hierarchy's controller list
+/// as `/proc/*/cgroup` names it (empty for cgroup v2).
+pub fn sandbox_cgroups(pid: i32) -> Result<Vec<(String, PathBuf)>, SandboxError> {
     let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let theirs = fs::read_to_string(&path).map_err(|source| SandboxError::Io { what: "reading", path, source })?;
     let ours = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
@@ -117,7 +123,7 @@ fn cgroups_of(pid: i32) -> Result<Vec<PathBuf>, SandboxError> {
             continue;
         }
         if let Some(dir) = hierarchy_mount(&ctrls).map(|m| m.join(&path)).filter(|d| d.is_dir()) {
-            out.push(dir.join("cgroup.procs"));
+            out.push((ctrls, dir));
         }
     }
     Ok(out)

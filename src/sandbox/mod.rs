@@ -45,7 +45,7 @@ mod wire;
 
 pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
-pub use join::{join, join_main, JOIN_SUBCOMMAND};
+pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
 pub use parent::{run, run_observed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
