@@ -361,3 +361,23 @@ fn commit_of_a_running_container_pauses_it_and_leaves_it_running() {
     let status = ok(&t, &["ps", "--filter", "name=c1", "--format", "{{.Status}}"]);
     assert!(status.starts_with("Up") && !status.contains("Paused"), "{status}");
 }
+
+#[test]
+fn top_lists_the_containers_processes_like_ps_ef() {
+    let t = busybox();
+    ok(&t, &["run", "-d", "--name", "c1", "busybox", "sh", "-c", "sleep 1001 & exec sleep 1002"]);
+    common::wait_until("both sleeps run", || ok(&t, &["top", "c1"]).contains("sleep 1001"));
+    let out = ok(&t, &["top", "c1"]);
+    let mut lines = out.lines();
+    let titles: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(titles, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "only the container's processes:\n{out}");
+    let parent = rows.iter().find(|r| r[7..] == ["sleep", "1002"]).expect(&out);
+    let child = rows.iter().find(|r| r[7..] == ["sleep", "1001"]).expect(&out);
+    assert_eq!(parent[0], "root");
+    // Host pids: the background sleep's parent is the container's pid 1.
+    assert_eq!(child[2], parent[1]);
+    ok(&t, &["stop", "-t", "0", "c1"]);
+    fails(&t, &["top", "c1"], 1, "Container c1 is not running");
+}

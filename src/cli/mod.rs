@@ -41,6 +41,7 @@ mod system_df;
 mod system_prune;
 mod tag;
 pub mod template;
+mod top;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -130,6 +131,8 @@ pub enum Command {
     Commit(commit::CommitArgs),
     /// Pause all processes within containers
     Pause(pause::PauseArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
     /// Unpause all processes within containers
     Unpause(pause::PauseArgs),
     /// Remove containers
@@ -190,6 +193,7 @@ const SUBCOMMANDS: &[&str] = &[
     "diff",
     "commit",
     "pause",
+    "top",
     "unpause",
     "rm",
     "rename",
@@ -346,6 +350,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(&globals, a),
         Command::Commit(a) => commit::run(&globals, a),
         Command::Pause(a) => pause::pause(&globals, a),
+        Command::Top(a) => top::run(&globals, a),
         Command::Unpause(a) => pause::unpause(&globals, a),
         Command::ContainerMount(a) => Ok(cp::mount_helper(a)),
         Command::Rm(a) => container::rm(&globals, a),

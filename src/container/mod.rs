@@ -28,6 +28,7 @@ mod names;
 pub mod pause;
 pub mod rootfs;
 mod state;
+pub mod top;
 pub mod view;
 
 pub use state::{State, Status, UNKNOWN_EXIT_CODE};
