@@ -25,6 +25,9 @@
 //! session keyring, and the seccomp filter of [`seccomp`] (Docker's default profile unless told
 //! otherwise), loaded as the last step before `execve`.
 //!
+//! [`join`] runs a second command in a running sandbox (`rbuild exec`): the same last steps, in the
+//! sandbox's namespaces and cgroups instead of new ones (see `join.rs`).
+//!
 //! This module must never touch a host path through the image's symlinks (every mount point is resolved
 //! inside the rootfs) and keeps each `unsafe` block beside a `// SAFETY:` comment.
 
