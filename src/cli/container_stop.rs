@@ -41,7 +41,7 @@ pub struct WaitArgs {
 
 /// Run `each` for every container named; errors are printed and make the exit code 1 (as docker's
 /// commands on several containers do).
-fn for_each(queries: &[String], mut each: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
+pub(super) fn for_each(queries: &[String], mut each: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
     let mut failed = false;
     for q in queries {
         if let Err(e) = each(q) {

@@ -92,7 +92,7 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
 const CHANGES: &str = "CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR";
 
 /// One `--change`: a Dockerfile metadata instruction, parsed and applied exactly as a build would.
-fn apply_change(state: &mut ImageState, change: &str) -> Result<(), String> {
+pub(super) fn apply_change(state: &mut ImageState, change: &str) -> Result<(), String> {
     let parsed = dockerfile::parse(change).map_err(|e| e.message)?;
     let [ins] = parsed.instructions.as_slice() else {
         return Err("give exactly one instruction per --change".into());

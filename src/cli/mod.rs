@@ -4,10 +4,14 @@
 
 mod build;
 mod builder;
+mod commit;
 mod container;
 mod container_run;
 mod container_stop;
 mod context;
+mod cp;
+mod diff;
+mod exec;
 mod export;
 mod format;
 mod history;
@@ -22,6 +26,7 @@ pub mod listing;
 mod login;
 mod logs;
 mod parse;
+mod pause;
 mod port;
 mod prune;
 mod prune_opts;
@@ -37,6 +42,7 @@ mod system_df;
 mod system_prune;
 mod tag;
 pub mod template;
+mod top;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -116,6 +122,20 @@ pub enum Command {
     Wait(container_stop::WaitArgs),
     /// Show a container's output
     Logs(logs::LogsArgs),
+    /// Run a command in a running container
+    Exec(exec::ExecArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
+    /// Show what a container changed (A/C/D)
+    Diff(diff::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Pause all processes within containers
+    Pause(pause::PauseArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Unpause all processes within containers
+    Unpause(pause::PauseArgs),
     /// Remove containers
     Rm(container::RmArgs),
     /// Rename a container
@@ -138,6 +158,10 @@ pub enum Command {
     Logout(login::LogoutArgs),
     #[command(name = crate::sandbox::INIT_SUBCOMMAND, hide = true)]
     SandboxInit(run::InitArgs),
+    #[command(name = crate::sandbox::JOIN_SUBCOMMAND, hide = true)]
+    SandboxJoin(run::InitArgs),
+    #[command(name = crate::container::view::SUBCOMMAND, hide = true)]
+    ContainerMount(cp::MountArgs),
     #[command(name = crate::container::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container_run::MonitorArgs),
 }
@@ -167,6 +191,13 @@ const SUBCOMMANDS: &[&str] = &[
     "restart",
     "wait",
     "logs",
+    "exec",
+    "cp",
+    "diff",
+    "commit",
+    "pause",
+    "top",
+    "unpause",
     "rm",
     "rename",
     "port",
@@ -178,6 +209,8 @@ const SUBCOMMANDS: &[&str] = &[
     "login",
     "logout",
     crate::sandbox::INIT_SUBCOMMAND,
+    crate::sandbox::JOIN_SUBCOMMAND,
+    crate::container::view::SUBCOMMAND,
     crate::container::monitor::SUBCOMMAND,
     "help",
 ];
@@ -282,7 +315,7 @@ pub fn main() -> ExitCode {
     };
     let globals = Globals { root: cli.root.clone().unwrap_or_else(default_root), debug: cli.debug };
     // Not in the sandbox's init: it is pid 1 of a sandbox and keeps the signal dispositions it sets up.
-    let is_init = matches!(cli.command, Command::SandboxInit(_));
+    let is_init = matches!(cli.command, Command::SandboxInit(_) | Command::SandboxJoin(_));
     if !is_init {
         if let Err(e) = crate::interrupt::install() {
             if cli.debug {
@@ -316,6 +349,14 @@ pub fn main() -> ExitCode {
         Command::Restart(a) => container_run::restart(&globals, a),
         Command::Wait(a) => container_stop::wait(&globals, a),
         Command::Logs(a) => logs::run(&globals, a),
+        Command::Exec(a) => exec::run(&globals, a),
+        Command::Cp(a) => cp::run(&globals, a),
+        Command::Diff(a) => diff::run(&globals, a),
+        Command::Commit(a) => commit::run(&globals, a),
+        Command::Pause(a) => pause::pause(&globals, a),
+        Command::Top(a) => top::run(&globals, a),
+        Command::Unpause(a) => pause::unpause(&globals, a),
+        Command::ContainerMount(a) => Ok(cp::mount_helper(a)),
         Command::Rm(a) => container::rm(&globals, a),
         Command::Rename(a) => container::rename(&globals, a),
         Command::Port(a) => port::run(&globals, a),
@@ -329,6 +370,9 @@ pub fn main() -> ExitCode {
         Command::Login(a) => login::login(&globals, a),
         Command::Logout(a) => login::logout(&globals, a),
         Command::SandboxInit(a) => run::init(a),
+        Command::SandboxJoin(a) => {
+            Ok(ExitCode::from(crate::sandbox::join_main(a.spec_fd, a.report_fd, a.status_fd).clamp(0, 255) as u8))
+        }
     };
     match result {
         Ok(code) => code,

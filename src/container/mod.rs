@@ -18,6 +18,9 @@
 //! This module never deletes a container that is running unless asked to (`force`), and then only after
 //! its processes are gone; mounts live in the sandbox's own mount namespace and vanish with it.
 
+pub mod changes;
+pub mod cp;
+pub mod exec;
 pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
@@ -25,8 +28,11 @@ mod names;
 // pasta's pre_exec: PDEATHSIG and the namespace descriptor it inherits.
 #[allow(unsafe_code)]
 pub mod network;
+pub mod pause;
 pub mod rootfs;
 mod state;
+pub mod top;
+pub mod view;
 
 pub use state::{State, Status, UNKNOWN_EXIT_CODE};
 
@@ -62,6 +68,37 @@ pub enum ContainerError {
     AlreadyRunning { name: String },
     #[error("Container {name} is not running")]
     NotRunning { name: String },
+    /// Docker's wording for `exec` into a container that is not running.
+    #[error("container {id} is not running")]
+    ExecNotRunning { id: String },
+    #[error("Could not find the file {path} in container {container}")]
+    CpNotFound { path: String, container: String },
+    #[error("cp: {path} {reason}")]
+    CpPath { path: String, reason: String },
+    #[error("container {name}: its image has {count} layers, too many to mount its filesystem at once here")]
+    TooManyLayers { name: String, count: usize },
+    #[error("container {name}: its filesystem could not be mounted (the error is above)")]
+    ViewMount { name: String },
+    #[error(
+        "container {name} uses the copy backend, which keeps no record of its changes: {what} needs the \
+         overlay backend (create it without RBUILD_SNAPSHOTTER=copy)"
+    )]
+    CopyBackend { name: String, what: &'static str },
+    #[error(
+        "container {name} has no freezer cgroup of its own (neither cgroup v2 nor the v1 freezer hierarchy is \
+         usable here), so it cannot be paused; stop it instead"
+    )]
+    NoFreezer { name: String },
+    #[error("the kernel did not finish freezing or thawing {} in time", path.display())]
+    FreezeTimeout { path: PathBuf },
+    #[error("Container {name} is already paused")]
+    AlreadyPaused { name: String },
+    #[error("Container {name} is not paused")]
+    NotPaused { name: String },
+    #[error("--change: {reason}")]
+    CommitChange { reason: String },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     #[error("invalid signal: {0} (use a name such as TERM, SIGKILL or a number such as 9)")]
     BadSignal(String),
     #[error("cannot send {signal} to container {name}: {errno}")]
@@ -319,6 +356,10 @@ impl Container {
             Some(pid) if self.is_running() => pid,
             _ => return Err(ContainerError::NotRunning { name: self.config.name.clone() }),
         };
+        if self.state.status == Status::Paused {
+            // A frozen process cannot act on the signal: thaw it first (see `pause`).
+            pause::unpause(&mut self.clone())?;
+        }
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(errno) => {

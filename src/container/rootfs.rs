@@ -189,11 +189,7 @@ fn run_held(
         .map_err(|_| gone(crate::store::StoreError::UnsupportedDigest(c.config.manifest.clone())))?;
     let mut lease = store.lease()?;
     let image = store.load_image(&manifest, Vec::new()).map_err(gone)?;
-    let mut digests = vec![image.manifest_digest.clone(), image.config_digest.clone()];
-    for layer in image.manifest.layers() {
-        digests.push(crate::store::from_oci_digest(layer.digest())?);
-    }
-    if !store.lock()?.protect_present(&mut lease, &digests)? {
+    if !super::changes::protect_image(store, &mut lease, &image)? {
         return Err(gone(crate::store::StoreError::BlobNotFound(manifest)));
     }
     let mut spec = c.config.spec.clone();

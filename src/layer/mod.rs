@@ -20,7 +20,7 @@ mod write;
 pub use compress::{decompress, Compression};
 pub use extract::{extract, extract_tar, extract_tar_within, extract_with, Whiteouts};
 pub use limits::ArchiveLimits;
-pub use whiteout::is_opaque_dir;
+pub use whiteout::{is_opaque_dir, is_overlay_whiteout};
 pub use write::{ingest_tar, write, write_tree};
 
 use crate::digest::Digest;

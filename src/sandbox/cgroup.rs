@@ -133,6 +133,10 @@ impl Cgroup {
                 fs::write(devices.join("devices.allow"), rule).map_err(|e| Missing::io("devices", e))?;
             }
         }
+        // A freezer of its own, so `rbuild pause` can freeze exactly this sandbox: optional, as devices.
+        if let Ok(freezer) = Self::v1_dir(root, "freezer", name) {
+            cg.dirs.push(freezer);
+        }
         if let Some(bytes) = limits.memory {
             let memory = Self::v1_dir(root, "memory", name)?;
             cg.dirs.push(memory.clone());

@@ -21,41 +21,15 @@ use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
 
 /// Exit code of the init when the setup failed (the status pipe says why), as Docker's 125.
-const SETUP_FAILED: i32 = 125;
+pub(crate) const SETUP_FAILED: i32 = 125;
 
 /// Entry point of the hidden init subcommand: the three descriptors rbuild passed (spec to read, pid
 /// report and status to write). Returns the exit code to relay.
 pub fn init_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
-    for fd in [spec_fd, report_fd, status_fd] {
-        // SAFETY: F_GETFD only reads the descriptor's flags; it checks that rbuild really passed it open.
-        if fd <= 2 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            eprintln!("rbuild {}: descriptor {fd} is not open (internal command)", super::INIT_SUBCOMMAND);
-            return SETUP_FAILED;
-        }
-    }
-    // SAFETY: each descriptor was checked open above, was created for this process by rbuild, and is
-    // owned by nothing else here; the File takes sole ownership.
-    let (mut spec_in, report, mut status) =
-        unsafe { (File::from_raw_fd(spec_fd), File::from_raw_fd(report_fd), File::from_raw_fd(status_fd)) };
-    for f in [&report, &status] {
-        // The command must not inherit them; the pre_exec in rbuild had cleared the flag to pass them here.
-        let fd = std::os::fd::AsRawFd::as_raw_fd(f);
-        // SAFETY: F_SETFD only changes the flags of a descriptor this process owns.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    let mut text = String::new();
-    let spec: InitSpec = match spec_in
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())
-        .and_then(|_| serde_json::from_str(&text).map_err(|e| format!("reading the spec: {e}")))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            send(&mut status, &Message::Failed(WireError::Init(e)));
-            return SETUP_FAILED;
-        }
+    let (spec, report, mut status) = match receive::<InitSpec>(spec_fd, report_fd, status_fd) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    drop(spec_in);
     // SAFETY: this process is single-threaded (freshly exec'd, no thread started), so the child may keep
     // running arbitrary code.
     match unsafe { fork() } {
@@ -74,8 +48,47 @@ pub fn init_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
     }
 }
 
+/// Take the three descriptors rbuild passed (spec to read, pid report and status to write) and read the
+/// spec of type `T`. On failure the error went to the status pipe (when it could) and the exit code to
+/// return is given.
+pub(crate) fn receive<T: serde::de::DeserializeOwned>(
+    spec_fd: RawFd,
+    report_fd: RawFd,
+    status_fd: RawFd,
+) -> Result<(T, File, File), i32> {
+    for fd in [spec_fd, report_fd, status_fd] {
+        // SAFETY: F_GETFD only reads the descriptor's flags; it checks that rbuild really passed it open.
+        if fd <= 2 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            eprintln!("rbuild: descriptor {fd} is not open (internal command)");
+            return Err(SETUP_FAILED);
+        }
+    }
+    // SAFETY: each descriptor was checked open above, was created for this process by rbuild, and is
+    // owned by nothing else here; the File takes sole ownership.
+    let (mut spec_in, report, mut status) =
+        unsafe { (File::from_raw_fd(spec_fd), File::from_raw_fd(report_fd), File::from_raw_fd(status_fd)) };
+    for f in [&report, &status] {
+        // The command must not inherit them; the pre_exec in rbuild had cleared the flag to pass them here.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(f);
+        // SAFETY: F_SETFD only changes the flags of a descriptor this process owns.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let mut text = String::new();
+    match spec_in
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_str(&text).map_err(|e| format!("reading the spec: {e}")))
+    {
+        Ok(s) => Ok((s, report, status)),
+        Err(e) => {
+            send(&mut status, &Message::Failed(WireError::Init(e)));
+            Err(SETUP_FAILED)
+        }
+    }
+}
+
 /// In the init: report the child's pid, then wait for it and turn its end into an exit code.
-fn relay(child: Pid, mut report: File) -> i32 {
+pub(crate) fn relay(child: Pid, mut report: File) -> i32 {
     // rbuild decides what a Ctrl-C does (it kills the namespace); a tty's signals must not kill the relay.
     for sig in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM] {
         // SAFETY: SIG_IGN runs no code; this process is single-threaded.
@@ -107,6 +120,17 @@ fn run_child(spec: &InitSpec, mut status: File) -> ! {
         Ok((root, user))
     });
     send(&mut status, &Message::Stubs(setup.stubs().to_vec()));
+    exec_command(spec, status, result)
+}
+
+/// The hand-over once the root is entered and the user taken (or the error that stopped it): find the
+/// program, reset signals, load the seccomp filter, execute. Never returns; a failure goes to the status
+/// pipe and becomes docker's exit code.
+pub(crate) fn exec_command(
+    spec: &InitSpec,
+    mut status: File,
+    result: Result<(std::path::PathBuf, crate::users::ResolvedUser), super::SandboxError>,
+) -> ! {
     let err = match result {
         Err(e) => e,
         Ok((root, user)) => {
@@ -137,7 +161,7 @@ fn run_child(spec: &InitSpec, mut status: File) -> ! {
 
 /// Put the command in its own process group (its own session without a terminal for RUN), and hand it
 /// the terminal's foreground when rbuild had it, so Ctrl-C in `rbuild run -it sh` reaches the shell.
-fn enter_session(spec: &InitSpec) {
+pub(crate) fn enter_session(spec: &InitSpec) {
     if spec.run.stdin == Stdin::Null {
         let _ = setsid();
         return;
@@ -154,7 +178,7 @@ fn enter_session(spec: &InitSpec) {
     }
 }
 
-fn send(status: &mut File, message: &Message) {
+pub(crate) fn send(status: &mut File, message: &Message) {
     if let Ok(mut line) = serde_json::to_string(message) {
         line.push('\n');
         let _ = status.write_all(line.as_bytes());

@@ -26,6 +26,9 @@
 //! session keyring, and the seccomp filter of [`seccomp`] (Docker's default profile unless told
 //! otherwise), loaded as the last step before `execve`.
 //!
+//! [`join`] runs a second command in a running sandbox (`rbuild exec`): the same last steps, in the
+//! sandbox's namespaces and cgroups instead of new ones (see `join.rs`).
+//!
 //! This module must never touch a host path through the image's symlinks (every mount point is resolved
 //! inside the rootfs) and keeps each `unsafe` block beside a `// SAFETY:` comment.
 
@@ -35,6 +38,7 @@ mod exec;
 mod fake;
 mod init;
 mod interrupt;
+mod join;
 mod parent;
 mod seccomp;
 mod setup;
@@ -46,9 +50,10 @@ mod wire;
 pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;
+pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
 pub use parent::{run, run_in_netns, run_observed, run_prefixed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
-pub use setup::granted_caps;
+pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};
 
 use nix::errno::Errno;

@@ -151,7 +151,11 @@ fn run_inner(
 
 /// Read the pid of the sandbox's pid 1 (registering it for Ctrl-C), then the status pipe to its end:
 /// the command was executed, or the setup gave up.
-fn collect_reports(watch: &mut Watch, report: OwnedFd, status: OwnedFd) -> Result<(Option<i32>, String), SandboxError> {
+pub(crate) fn collect_reports(
+    watch: &mut Watch,
+    report: OwnedFd,
+    status: OwnedFd,
+) -> Result<(Option<i32>, String), SandboxError> {
     let mut text = String::new();
     File::from(report).read_to_string(&mut text).map_err(SandboxError::Pipe)?;
     let pid1 = text.trim().parse::<i32>().ok();
@@ -165,7 +169,7 @@ fn collect_reports(watch: &mut Watch, report: OwnedFd, status: OwnedFd) -> Resul
 }
 
 /// The filter the child loads: the profile resolved for the capabilities this sandbox's root holds.
-fn seccomp_filter(spec: &RunSpec) -> Result<Option<Filter>, SandboxError> {
+pub(crate) fn seccomp_filter(spec: &RunSpec) -> Result<Option<Filter>, SandboxError> {
     let caps = cap_names(granted_caps(spec.network));
     match &spec.seccomp {
         Seccomp::Unconfined => Ok(None),
@@ -275,7 +279,7 @@ fn spawn_init(
     })
 }
 
-fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
+pub(crate) fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
     if spec.argv.first().is_none_or(|a| a.is_empty()) {
         return Err(SandboxError::EmptyCommand);
     }

@@ -349,7 +349,7 @@ impl<'a, S: Sys> Setup<'a, S> {
 
 /// The overlay options and the directory they are relative to: lower dirs named relative to their
 /// common parent (top-most first), upper and work dirs absolute. `\`, `,` and `:` are escaped.
-pub(crate) fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> (PathBuf, String) {
+pub fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> (PathBuf, String) {
     let parent = common_parent(lowers);
     let names: Vec<String> = lowers
         .iter()
