@@ -90,18 +90,18 @@ impl<S: Send + 'static> Offloaded<S> {
 
     /// Send the full buffer to the worker (starting it first if needed) and take a spare one.
     fn hand_off(&mut self) -> io::Result<()> {
-        if matches!(self.stage, Stage::Inline(_)) {
-            let Stage::Inline(state) = mem::replace(&mut self.stage, Stage::Failed) else { unreachable!() };
-            self.stage = Stage::Threaded(Worker::spawn(state, self.step)?);
-        }
-        let Stage::Threaded(worker) = &mut self.stage else { return Err(gone()) };
+        let mut worker = match mem::replace(&mut self.stage, Stage::Failed) {
+            Stage::Inline(state) => Worker::spawn(state, self.step)?,
+            Stage::Threaded(worker) => worker,
+            Stage::Failed => return Err(gone()),
+        };
         let chunk = mem::take(&mut self.buf);
         if worker.chunks.as_ref().is_some_and(|tx| tx.send(chunk).is_ok()) {
             self.buf = worker.spare.try_recv().unwrap_or_default();
+            self.stage = Stage::Threaded(worker);
             return Ok(());
         }
         // The worker stopped: it failed, and its error is the one to report.
-        let Stage::Threaded(mut worker) = mem::replace(&mut self.stage, Stage::Failed) else { unreachable!() };
         worker.join().and_then(|_| Err(gone()))
     }
 }
