@@ -2,7 +2,8 @@
 //! becomes files in a directory ([`extract`]).
 //!
 //! `write` makes one streaming pass — tar → sha256 (diff_id) → compressor → sha256 (digest) → temp file →
-//! commit into `blobs/` — and never holds a layer in memory. Entries are sorted, so the same tree gives
+//! commit into `blobs/` — and never holds a layer in memory; both hashes and the file writes run on
+//! worker threads beside the compressor (see docs/layers.md). Entries are sorted, so the same tree gives
 //! the same bytes; with `source_date_epoch` every mtime is clamped to it, so the digest is reproducible.
 //! Overlay whiteouts (char device 0/0, opaque-dir xattrs) become OCI whiteouts (`.wh.NAME`,
 //! `.wh..wh..opq`). `extract` is the only way tar content reaches disk and must never write outside its
@@ -75,5 +76,7 @@ impl LayerError {
     }
 }
 
+#[cfg(test)]
+mod pipeline_tests;
 #[cfg(test)]
 mod tests;

@@ -1,17 +1,20 @@
 //! Writing layers: a directory tree (a step's upper dir) or an existing tar stream becomes a layer blob
-//! in one streaming pass: tar → sha256 (diff_id) → compressor → sha256 (digest) → store temp file.
+//! in one streaming pass: tar → sha256 (diff_id) → compressor → sha256 (digest) → store temp file. Both
+//! hashes run on worker threads (the diff_id's in [`DiffIdTee`], the digest's in the store's blob writer),
+//! so the thread writing the tar only reads files and feeds the compressor.
 
 use super::compress::Compressor;
 use super::whiteout;
 use super::{Layer, LayerError, LayerOptions};
-use crate::digest::HashingWriter;
-use crate::store::{to_oci_digest, BlobWriter, Store};
+use crate::digest::Digest;
+use crate::store::{to_oci_digest, BlobWriter, Offloaded, Store};
 use oci_spec::image::DescriptorBuilder;
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use tar::{EntryType, Header};
 
@@ -20,16 +23,14 @@ use tar::{EntryType, Header};
 const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
 
-type TarSink = tar::Builder<HashingWriter<Compressor>>;
+type TarSink = tar::Builder<DiffIdTee>;
 /// Extended attributes as (name, value) pairs, sorted by name.
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Write the tree under `dir` as a layer blob and return its descriptor and diff_id. `dir` itself is the
 /// layer root and gets no entry; an empty dir gives the empty tar (1024 zero bytes).
 pub fn write(store: &Store, dir: &Path, opts: &LayerOptions) -> Result<Layer, LayerError> {
-    let sink =
-        HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?);
-    finish(write_tree(dir, sink, opts)?, opts)
+    finish(write_tree(dir, DiffIdTee::new(opts, store)?, opts)?, opts)
 }
 
 /// Write the tree under `dir` as a tar stream into `out` (entries sorted, as for a layer), e.g. the
@@ -59,8 +60,7 @@ pub fn write_tree<W: Write>(dir: &Path, out: W, opts: &LayerOptions) -> Result<t
 /// diff_id is the sha256 of the input) and compressing them as `opts` says. The stream is parsed on the
 /// way through so that something that is not a tar is refused; `source_date_epoch` does not apply.
 pub fn ingest_tar(store: &Store, tar_stream: impl Read, opts: &LayerOptions) -> Result<Layer, LayerError> {
-    let sink =
-        HashingWriter::new(Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?);
+    let sink = DiffIdTee::new(opts, store)?;
     let mut archive = tar::Archive::new(Tee { inner: tar_stream, sink, error: None });
     for entry in archive.entries().map_err(LayerError::TarRead)? {
         let mut entry = entry.map_err(LayerError::TarRead)?;
@@ -78,10 +78,53 @@ pub fn ingest_tar(store: &Store, tar_stream: impl Read, opts: &LayerOptions) -> 
     publish(tee.sink, opts)
 }
 
+/// The head of the layer pipeline: the uncompressed tar goes to the compressor, and its sha256 (the
+/// diff_id) is computed on a worker thread.
+pub(crate) struct DiffIdTee {
+    compressor: Compressor,
+    hash: Offloaded<Sha256>,
+    count: u64,
+}
+
+fn hash_step(h: &mut Sha256, chunk: &[u8]) -> io::Result<()> {
+    h.update(chunk);
+    Ok(())
+}
+
+impl DiffIdTee {
+    fn new(opts: &LayerOptions, store: &Store) -> Result<DiffIdTee, LayerError> {
+        let compressor = Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?;
+        Ok(DiffIdTee { compressor, hash: Offloaded::new(Sha256::new(), hash_step), count: 0 })
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The diff_id and the compressor, to be finished.
+    fn finish(self) -> io::Result<(Digest, Compressor)> {
+        let hasher = self.hash.finish()?;
+        Ok((Digest::from_sha256(hasher.finalize().into()), self.compressor))
+    }
+}
+
+impl Write for DiffIdTee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.compressor.write(buf)?;
+        self.hash.push(&buf[..n])?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.compressor.flush()
+    }
+}
+
 /// A reader that copies everything read into the layer pipeline.
 struct Tee<R> {
     inner: R,
-    sink: HashingWriter<Compressor>,
+    sink: DiffIdTee,
     error: Option<io::Error>,
 }
 
@@ -101,8 +144,8 @@ fn finish(tar: TarSink, opts: &LayerOptions) -> Result<Layer, LayerError> {
     publish(sink, opts)
 }
 
-fn publish(sink: HashingWriter<Compressor>, opts: &LayerOptions) -> Result<Layer, LayerError> {
-    let (diff_id, _, compressor) = sink.finish();
+fn publish(sink: DiffIdTee, opts: &LayerOptions) -> Result<Layer, LayerError> {
+    let (diff_id, compressor) = sink.finish().map_err(LayerError::TarWrite)?;
     let blob: BlobWriter = compressor.finish().map_err(LayerError::TarWrite)?;
     let (digest, size) = blob.commit(None)?;
     let descriptor = DescriptorBuilder::default()

@@ -1,31 +1,81 @@
 //! Atomic blob ingestion, containerd-style: bytes stream into a temp file under `<root>/tmp/` while
 //! being hashed; `commit` fsyncs, checks the digest and size, renames into `blobs/sha256/` and fsyncs
 //! the directory. A writer dropped or failing verification leaves nothing behind.
+//!
+//! Hashing and the file writes run on a worker thread ([`Offloaded`]) once a blob passes 1 MiB, so a
+//! layer's compressor never waits for them; and the kernel is asked to start writing back every
+//! [`WRITEBACK`] bytes as they arrive, so the fsync at commit finds little left to do.
 
+use super::offload::Offloaded;
 use super::{Store, StoreError};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
+use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
+/// Start writeback after this many new bytes: large enough to be one sequential write for the disk.
+const WRITEBACK: u64 = 8 << 20;
+
 /// A blob being written. `impl Write`; nothing is visible in the store until [`BlobWriter::commit`].
 pub struct BlobWriter {
-    inner: HashingWriter<NamedTempFile>,
+    sink: Offloaded<Sink>,
+    count: u64,
     blobs_dir: PathBuf,
     store: Store,
+}
+
+/// The temp file and the hash of what went into it: the worker's state.
+struct Sink {
+    file: NamedTempFile,
+    hasher: Sha256,
+    written: u64,
+    /// Bytes already handed to writeback.
+    flushed: u64,
+}
+
+fn sink_step(s: &mut Sink, chunk: &[u8]) -> io::Result<()> {
+    s.file.write_all(chunk)?;
+    s.hasher.update(chunk);
+    s.written += chunk.len() as u64;
+    if s.written - s.flushed >= WRITEBACK {
+        start_writeback(s.file.as_file(), s.flushed, s.written - s.flushed);
+        s.flushed = s.written;
+    }
+    Ok(())
+}
+
+/// Ask the kernel to start writing `len` bytes at `offset` to disk now, without waiting. Only a hint
+/// (the fsync at commit is what makes the blob durable and reports errors), so failures (a filesystem
+/// without it, e.g. some FUSE) are ignored.
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the call's duration
+    // because `file` is borrowed.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 impl BlobWriter {
     pub(super) fn create(store: &Store) -> Result<BlobWriter, StoreError> {
         let file = store.temp_file("blob")?;
-        Ok(BlobWriter { inner: HashingWriter::new(file), blobs_dir: store.blobs_dir(), store: store.clone() })
+        let sink = Sink { file, hasher: Sha256::new(), written: 0, flushed: 0 };
+        Ok(BlobWriter {
+            sink: Offloaded::new(sink, sink_step),
+            count: 0,
+            blobs_dir: store.blobs_dir(),
+            store: store.clone(),
+        })
     }
 
     /// Bytes written so far.
     pub fn count(&self) -> u64 {
-        self.inner.count()
+        self.count
     }
 
     /// Publish the blob, verifying it against `expected` when given. Returns its digest and size.
@@ -39,7 +89,9 @@ impl BlobWriter {
         expected: Option<&Digest>,
         expected_size: Option<u64>,
     ) -> Result<(Digest, u64), StoreError> {
-        let (digest, size, mut tmp) = self.inner.finish();
+        let tmp_dir = self.store.tmp_dir();
+        let sink = self.sink.finish().map_err(StoreError::io("cannot write blob into", &tmp_dir))?;
+        let (digest, size, mut tmp) = (Digest::from_sha256(sink.hasher.finalize().into()), sink.written, sink.file);
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(StoreError::DigestMismatch { expected: expected.clone(), actual: digest });
@@ -85,11 +137,14 @@ fn refresh(store: &Store, dest: &Path) -> Result<bool, StoreError> {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         crate::interrupt::check()?;
-        self.inner.write(buf)
+        self.sink.push(buf)?;
+        self.count += buf.len() as u64;
+        Ok(buf.len())
     }
 
+    /// Buffered bytes reach the file at commit; until then nothing is visible anyway.
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 

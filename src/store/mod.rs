@@ -22,6 +22,7 @@ pub mod json;
 mod layout;
 mod lease;
 mod lock;
+mod offload;
 mod repair;
 mod resolve;
 pub mod settings;
@@ -32,6 +33,7 @@ pub use extensions::{ConfigExtensions, Healthcheck};
 pub use index::REF_NAME_ANNOTATION;
 pub use lease::Lease;
 pub use lock::Locked;
+pub(crate) use offload::Offloaded;
 pub use resolve::{Image, ImageSummary};
 
 use crate::digest::Digest;
