@@ -6,60 +6,12 @@
 
 mod common;
 
-use common::{pids_with, require_root, TestContext};
+use common::containers::*;
+
+use common::{pids_with, TestContext};
 use serde_json::Value;
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// A store with busybox imported; dropping it removes every container left (a failed assertion must not
-/// leave a detached container running after its store is gone).
-struct Store(TestContext);
-
-impl std::ops::Deref for Store {
-    type Target = TestContext;
-    fn deref(&self) -> &TestContext {
-        &self.0
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = rb(&self.0, &["ps", "-a", "-q", "--no-trunc"]);
-        for id in text(&ids.stdout).lines() {
-            let _ = rb(&self.0, &["rm", "-f", id]);
-        }
-    }
-}
-
-fn busybox() -> Store {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
-    Store(t)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn rb(t: &TestContext, args: &[&str]) -> Output {
-    t.rbuild().args(args).output().unwrap()
-}
-
-/// Run rbuild, asserting success; its stdout.
-fn ok(t: &TestContext, args: &[&str]) -> String {
-    let out = rb(t, args);
-    assert!(out.status.success(), "rbuild {args:?} failed ({:?}): {}", out.status, text(&out.stderr));
-    text(&out.stdout)
-}
-
-/// Run rbuild, asserting it fails with `code` and says `words` on stderr.
-fn fails(t: &TestContext, args: &[&str], code: i32, words: &str) {
-    let out = rb(t, args);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "rbuild {args:?}: {stderr}");
-    assert!(stderr.contains(words), "rbuild {args:?}: expected {words:?} in: {stderr}");
-}
 
 /// `run -d ARGS`: the full id it prints.
 fn run_d(t: &TestContext, args: &[&str]) -> String {

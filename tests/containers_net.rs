@@ -7,52 +7,13 @@
 
 mod common;
 
-use common::{pids_with, require_root, wait_until, TestContext};
+use common::containers::*;
+
+use common::{pids_with, wait_until, TestContext};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Output;
 use std::time::Duration;
-
-/// A store with busybox imported; dropping it removes every container left running.
-struct Store(TestContext);
-
-impl std::ops::Deref for Store {
-    type Target = TestContext;
-    fn deref(&self) -> &TestContext {
-        &self.0
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = rb(&self.0, &["ps", "-a", "-q", "--no-trunc"]);
-        for id in text(&ids.stdout).lines() {
-            let _ = rb(&self.0, &["rm", "-f", id]);
-        }
-    }
-}
-
-fn busybox() -> Store {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
-    Store(t)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn rb(t: &TestContext, args: &[&str]) -> Output {
-    t.rbuild().args(args).output().unwrap()
-}
-
-fn ok(t: &TestContext, args: &[&str]) -> String {
-    let out = rb(t, args);
-    assert!(out.status.success(), "rbuild {args:?} failed ({:?}): {}", out.status, text(&out.stderr));
-    text(&out.stdout)
-}
 
 /// A host port nobody listens on right now.
 fn free_port() -> u16 {

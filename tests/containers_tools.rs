@@ -5,56 +5,9 @@
 
 mod common;
 
-use common::{require_root, TestContext};
-use std::process::Output;
+use common::containers::*;
 
-/// A store with busybox imported; dropping it removes every container left, so a failed assertion
-/// never leaves a detached container running after its store is gone.
-struct Store(TestContext);
-
-impl std::ops::Deref for Store {
-    type Target = TestContext;
-    fn deref(&self) -> &TestContext {
-        &self.0
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = rb(&self.0, &["ps", "-a", "-q", "--no-trunc"]);
-        for id in text(&ids.stdout).lines() {
-            let _ = rb(&self.0, &["rm", "-f", id]);
-        }
-    }
-}
-
-fn busybox() -> Store {
-    require_root();
-    let t = TestContext::new();
-    t.import_busybox();
-    Store(t)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn rb(t: &TestContext, args: &[&str]) -> Output {
-    t.rbuild().args(args).output().unwrap()
-}
-
-fn ok(t: &TestContext, args: &[&str]) -> String {
-    let out = rb(t, args);
-    assert!(out.status.success(), "rbuild {args:?} failed ({:?}): {}", out.status, text(&out.stderr));
-    text(&out.stdout)
-}
-
-fn fails(t: &TestContext, args: &[&str], code: i32, words: &str) {
-    let out = rb(t, args);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "rbuild {args:?}: {stderr}");
-    assert!(stderr.contains(words), "rbuild {args:?}: expected {words:?} in: {stderr}");
-}
+use common::TestContext;
 
 #[test]
 fn exec_enters_the_containers_pid_namespace_and_files() {

@@ -9,12 +9,12 @@ use super::{Layer, LayerError, LayerOptions};
 use crate::digest::Digest;
 use crate::store::{to_oci_digest, BlobWriter, Offloaded, Store};
 use oci_spec::image::DescriptorBuilder;
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use tar::{EntryType, Header};
 

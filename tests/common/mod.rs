@@ -2,6 +2,7 @@
 //! writes (index.json, manifests, configs, layer tars) that use no rbuild code.
 #![allow(dead_code)]
 
+pub mod containers;
 pub mod rootfs;
 
 use assert_cmd::Command;
