@@ -10,10 +10,10 @@
 
 use super::init::{enter_session, exec_command, receive, relay, send, SETUP_FAILED};
 use super::interrupt::Watch;
-use super::parent::{check_spec, collect_reports, seccomp_filter};
+use super::parent::{check_spec, collect_reports, command_outcome, seccomp_filter};
 use super::setup::Setup;
 use super::sys::LinuxSys;
-use super::wire::{read_messages, InitSpec, Message, WireError};
+use super::wire::{InitSpec, Message, WireError};
 use super::{RunOutcome, RunSpec, SandboxError, Stdin};
 use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -84,18 +84,7 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
     let status = init.wait().map_err(SandboxError::Pipe)?;
     sent?;
     let (pid, status_text) = collected?;
-    if let Some(signal) = watch.interrupted() {
-        return Err(SandboxError::Interrupted { signal });
-    }
-    drop(watch);
-    let (created_stubs, failure) = read_messages(&status_text)?;
-    if let Some(failure) = failure {
-        return Err(failure.into());
-    }
-    if pid.is_none() {
-        return Err(SandboxError::InitFailed { status: status.to_string() });
-    }
-    let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(128);
+    let (exit_code, created_stubs) = command_outcome(watch, status, pid, &status_text)?;
     Ok(RunOutcome { exit_code, created_stubs, oom_killed: false })
 }
 

@@ -133,18 +133,7 @@ fn run_inner(
     }
     let (status, (pid1, status_text)) = (status?, collected?);
     drained?;
-    if let Some(signal) = watch.interrupted() {
-        return Err(SandboxError::Interrupted { signal });
-    }
-    drop(watch);
-    let (created_stubs, failure) = read_messages(&status_text)?;
-    if let Some(failure) = failure {
-        return Err(failure.into());
-    }
-    if pid1.is_none() {
-        return Err(SandboxError::InitFailed { status: status.to_string() });
-    }
-    let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(128);
+    let (exit_code, created_stubs) = command_outcome(watch, status, pid1, &status_text)?;
     let oom_killed = cgroup.as_ref().is_some_and(Cgroup::oom_killed);
     Ok(RunOutcome { exit_code, created_stubs, oom_killed })
 }
@@ -186,6 +175,29 @@ pub(crate) fn namespace_flags(network: Network) -> CloneFlags {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     flags
+}
+
+/// What the init's exit status and its status-pipe text say about the command: its exit code and the
+/// mount-point stubs the sandbox created, or why it never ran (interrupted, a setup failure, an init that
+/// died before forking). Shared by a new sandbox and by one joined (`exec`).
+pub(super) fn command_outcome(
+    watch: Watch,
+    status: std::process::ExitStatus,
+    pid1: Option<i32>,
+    status_text: &str,
+) -> Result<(i32, Vec<String>), SandboxError> {
+    if let Some(signal) = watch.interrupted() {
+        return Err(SandboxError::Interrupted { signal });
+    }
+    drop(watch);
+    let (created_stubs, failure) = read_messages(status_text)?;
+    if let Some(failure) = failure {
+        return Err(failure.into());
+    }
+    if pid1.is_none() {
+        return Err(SandboxError::InitFailed { status: status.to_string() });
+    }
+    Ok((status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(128), created_stubs))
 }
 
 /// Copy the init's piped stdout and stderr to ours, a whole prefixed line per write.
