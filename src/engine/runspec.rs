@@ -71,7 +71,7 @@ fn is_lone_marker(line: &str) -> bool {
 pub enum MountSpec {
     Bind { source: String, target: String, from: Option<String>, readwrite: bool },
     Cache { id: String, target: String, readonly: bool },
-    Tmpfs { target: String },
+    Tmpfs { target: String, size: Option<u64> },
 }
 
 /// What the executor does for a typed `--mount` (see `dockerfile::flags`); the kinds rbuild cannot
@@ -100,7 +100,7 @@ pub fn mount_spec(m: &Mount, workdir: &str) -> Result<MountSpec, String> {
         }),
         Mount::Cache(c) if c.from.is_some() => Err("type=cache with from= is not supported yet".into()),
         Mount::Cache(c) => Ok(MountSpec::Cache { id: c.id.clone(), target: target(&c.target)?, readonly: c.readonly }),
-        Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)? }),
+        Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)?, size: t.size }),
         Mount::Secret(_) => Err("type=secret is not supported yet".into()),
         Mount::Ssh(_) => Err("type=ssh is not supported yet".into()),
     }

@@ -17,7 +17,7 @@ use crate::dockerfile::Location;
 use crate::image::state::HistoryEntry;
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
-use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin};
+use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin, Tmpfs};
 use crate::snapshot::diff;
 use crate::snapshot::Backend;
 use crate::users;
@@ -206,7 +206,7 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let mut binds = self.mount_binds(&mounts, loc)?;
+        let (mut binds, tmpfs) = self.mount_binds(&mounts, loc)?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
@@ -232,6 +232,7 @@ impl Executor<'_> {
             network,
             hostname: "rbuild".into(),
             binds,
+            tmpfs,
             stdin: Stdin::Null,
             seccomp: self.req.seccomp.clone(),
             limits: self.req.limits,
@@ -366,10 +367,14 @@ impl Executor<'_> {
     }
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
-    /// persist in the store between builds, scratch dirs for tmpfs.
-    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<Vec<Bind>, StepFailure> {
+    /// persist in the store between builds; and the tmpfs mounts.
+    fn mount_binds(
+        &self,
+        mounts: &[MountSpec],
+        loc: crate::dockerfile::Location,
+    ) -> Result<(Vec<Bind>, Vec<Tmpfs>), StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
-        let mut binds = Vec::new();
+        let (mut binds, mut tmpfs) = (Vec::new(), Vec::new());
         for m in mounts {
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
@@ -393,14 +398,14 @@ impl Executor<'_> {
                     std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
                     Bind { source: dir, target: target.clone(), readonly: *readonly }
                 }
-                MountSpec::Tmpfs { target } => {
-                    let dir = self.new_dir("tmpfs").map_err(|e| failed(e.to_string()))?;
-                    Bind { source: dir, target: target.clone(), readonly: false }
+                MountSpec::Tmpfs { target, size } => {
+                    tmpfs.push(Tmpfs { target: target.clone(), size: *size });
+                    continue;
                 }
             };
             binds.push(bind);
         }
-        Ok(binds)
+        Ok((binds, tmpfs))
     }
 
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
