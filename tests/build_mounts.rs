@@ -49,3 +49,75 @@ fn defect11_tmpfs_mount_is_a_real_tmpfs_and_leaves_nothing_in_the_layer() {
     assert!(String::from_utf8_lossy(&layer["seen"].data).contains(" /x tmpfs "), "{:?}", layer["seen"]);
     assert!(layer.keys().all(|k| !k.starts_with("x")), "tmpfs contents leaked: {:?}", layer.keys());
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok) {
+        if entry.file_type().is_file() {
+            let data = std::fs::read(entry.path()).unwrap_or_default();
+            if data.windows(needle.len()).any(|w| w == needle) {
+                hits.push(entry.path().to_path_buf());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn secret_is_readable_in_the_step_and_nowhere_in_the_store() {
+    let t = TestContext::busybox();
+    let secret = "sekrit-4f1c9a-value";
+    std::fs::write(t.path("token"), secret).unwrap();
+    // The steps show the secret only upper-cased, so the Dockerfile, the layers and the history never
+    // hold its bytes unless rbuild leaks them.
+    t.write(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN --mount=type=secret,id=tok tr a-z A-Z < /run/secrets/tok > /file \
+         && stat -c %a /run/secrets/tok > /file-mode\n\
+         RUN --mount=type=secret,id=tok,env=TOKEN,target=/etc/tok,mode=0444,uid=7 \
+         echo \"$TOKEN\" | tr a-z A-Z > /env && stat -c %u:%a /etc/tok > /env-file\n\
+         RUN --mount=type=secret,id=absent echo optional-ok > /optional-ok\n",
+    );
+    let token = t.path("token");
+    t.build("sec:1", &["--secret", &format!("id=tok,src={}", token.display())]);
+    let upper = secret.to_uppercase();
+    let (l1, l2) = (t.layer("sec:1", 1), t.layer("sec:1", 2));
+    assert_eq!((&l1["file"].data[..], &l1["file-mode"].data[..]), (upper.as_bytes(), &b"400\n"[..]));
+    assert_eq!(
+        (l2["env"].data.clone(), &l2["env-file"].data[..]),
+        (format!("{upper}\n").into_bytes(), &b"7:444\n"[..])
+    );
+    assert_eq!(t.layer("sec:1", 3)["optional-ok"].data, b"optional-ok\n");
+    // No layer holds the secret or its mount point; the config and history do not name the value.
+    for n in 0..t.layer_count("sec:1") {
+        for (path, e) in t.layer("sec:1", n) {
+            assert!(!e.data.windows(secret.len()).any(|w| w == secret.as_bytes()), "layer {n}: {path}");
+            if n > 0 {
+                assert!(!path.starts_with("run") && path != "etc/tok", "layer {n} has the mount point {path}");
+            }
+        }
+    }
+    let inspect = t.ok(&["inspect", "sec:1"]);
+    assert!(!t.config("sec:1").to_string().contains(secret) && !inspect.contains(secret));
+    // Nothing in the store (blobs, step cache, tmp) holds the bytes.
+    assert_eq!(files_containing(&t.root(), secret.as_bytes()), Vec::<std::path::PathBuf>::new());
+    // From the environment too, and a rebuild with another value reuses the cache (keyed on the id only).
+    let out = t
+        .rbuild()
+        .env("TOK_VAR", secret)
+        .args(["build", "-q", "-t", "sec:2", "--secret", "id=tok,env=TOK_VAR", "ctx"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(t.manifest("sec:1"), t.manifest("sec:2"));
+}
+
+#[test]
+fn required_secret_missing_is_a_clear_error_naming_id_and_line() {
+    let t = TestContext::busybox();
+    t.write("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=npmrc,required=true cat /run/secrets/npmrc\n");
+    let err = t.fails(&["build", "-q", "-t", "req:1", "ctx"], 1);
+    assert!(err.contains("Dockerfile:2") && err.contains("\"npmrc\"") && err.contains("--secret id=npmrc"), "{err}");
+}

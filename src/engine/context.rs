@@ -26,7 +26,8 @@ impl Context {
     /// The root is made absolute (`rbuild build .`): bind mounts resolve their sources inside it, and the
     /// sandbox mounts only absolute paths.
     pub fn open(root: &Path, dockerfile: &Path) -> Result<Context, ContextError> {
-        let root = &std::path::absolute(root).map_err(|e| ContextError::Absolute { root: root.to_path_buf(), source: e })?;
+        let root =
+            &std::path::absolute(root).map_err(|e| ContextError::Absolute { root: root.to_path_buf(), source: e })?;
         let ignore = IgnoreFile::load(root, dockerfile)?;
         let matcher = ignore.matcher()?;
         let included = walk(root, &matcher)?.into_iter().map(|e| e.path).collect();

@@ -69,9 +69,31 @@ fn is_lone_marker(line: &str) -> bool {
 /// One `RUN --mount=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountSpec {
-    Bind { source: String, target: String, from: Option<String>, readwrite: bool },
-    Cache { id: String, target: String, readonly: bool },
-    Tmpfs { target: String, size: Option<u64> },
+    Bind {
+        source: String,
+        target: String,
+        from: Option<String>,
+        readwrite: bool,
+    },
+    Cache {
+        id: String,
+        target: String,
+        readonly: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+    /// A build secret: a file at `target` and/or the variable `env`.
+    Secret {
+        id: String,
+        target: Option<String>,
+        env: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// What the executor does for a typed `--mount` (see `dockerfile::flags`); the kinds rbuild cannot
@@ -101,7 +123,15 @@ pub fn mount_spec(m: &Mount, workdir: &str) -> Result<MountSpec, String> {
         Mount::Cache(c) if c.from.is_some() => Err("type=cache with from= is not supported yet".into()),
         Mount::Cache(c) => Ok(MountSpec::Cache { id: c.id.clone(), target: target(&c.target)?, readonly: c.readonly }),
         Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)?, size: t.size }),
-        Mount::Secret(_) => Err("type=secret is not supported yet".into()),
+        Mount::Secret(s) => Ok(MountSpec::Secret {
+            id: s.id.clone(),
+            target: s.target.as_deref().map(target).transpose()?,
+            env: s.env.clone(),
+            required: s.required,
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+        }),
         Mount::Ssh(_) => Err("type=ssh is not supported yet".into()),
     }
 }
@@ -211,7 +241,9 @@ mod tests {
                 readwrite: true
             }
         );
-        assert!(spec("type=secret,id=x,target=/s").unwrap_err().contains("not supported"));
+        assert!(
+            matches!(spec("type=secret,id=x,target=s"), Ok(MountSpec::Secret { target: Some(t), .. }) if t == "/s")
+        );
         assert!(spec("type=ssh").unwrap_err().contains("not supported"));
         assert!(spec("type=cache,target=/c,from=x").unwrap_err().contains("not supported"));
         let relative = mount_spec(&crate::dockerfile::flags::parse_mount("target=.").unwrap(), "/src/");

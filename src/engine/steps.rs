@@ -8,6 +8,7 @@ use super::fetch;
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
+use super::secrets::SecretFile;
 use super::stage::{fail, lock, Executor, Outcome, StageState};
 use super::{StepError, StepFailure};
 use crate::digest::Digest;
@@ -206,7 +207,7 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let (mut binds, tmpfs) = self.mount_binds(&mounts, loc)?;
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self.mount_binds(&mounts, loc)?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
@@ -226,7 +227,7 @@ impl Executor<'_> {
         let spec = RunSpec {
             rootfs,
             argv: argv.clone(),
-            env: self.run_env(st),
+            env: [self.run_env(st), secret_env].concat(),
             cwd: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
             user: st.image.config.user.clone(),
             network,
@@ -367,14 +368,10 @@ impl Executor<'_> {
     }
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
-    /// persist in the store between builds; and the tmpfs mounts.
-    fn mount_binds(
-        &self,
-        mounts: &[MountSpec],
-        loc: crate::dockerfile::Location,
-    ) -> Result<(Vec<Bind>, Vec<Tmpfs>), StepFailure> {
+    /// persist in the store between builds, private copies of secrets; the tmpfs mounts and secret variables.
+    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
-        let (mut binds, mut tmpfs) = (Vec::new(), Vec::new());
+        let mut out = StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new() };
         for m in mounts {
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
@@ -399,13 +396,32 @@ impl Executor<'_> {
                     Bind { source: dir, target: target.clone(), readonly: *readonly }
                 }
                 MountSpec::Tmpfs { target, size } => {
-                    tmpfs.push(Tmpfs { target: target.clone(), size: *size });
+                    out.tmpfs.push(Tmpfs { target: target.clone(), size: *size });
                     continue;
                 }
+                MountSpec::Secret { id, target, env, required, mode, uid, gid } => {
+                    let Some(value) = self.req.secrets.get(id) else {
+                        if *required {
+                            return Err(failed(format!(
+                                "secret {id:?} is required but was not given: pass --secret id={id},src=FILE \
+                                 (or id={id},env=VAR)"
+                            )));
+                        }
+                        continue;
+                    };
+                    if let Some(var) = env {
+                        out.env.push(format!("{var}={}", String::from_utf8_lossy(value)));
+                    }
+                    let Some(target) = target else { continue };
+                    let file = SecretFile::write(id, value, *mode, *uid, *gid).map_err(|e| failed(e.to_string()))?;
+                    let bind = Bind { source: file.path(), target: target.clone(), readonly: true };
+                    out.secrets.push(file);
+                    bind
+                }
             };
-            binds.push(bind);
+            out.binds.push(bind);
         }
-        Ok((binds, tmpfs))
+        Ok(out)
     }
 
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
@@ -415,4 +431,14 @@ impl Executor<'_> {
             .map_err(|e| fail(loc, format!("RUN --mount: copying {} for a writable bind: {e}", path.display())))?;
         Ok(dest)
     }
+}
+
+/// What a RUN's `--mount`s give the sandbox; the secret copies are removed when this is dropped, after
+/// the step.
+struct StepMounts {
+    binds: Vec<Bind>,
+    tmpfs: Vec<Tmpfs>,
+    /// `VAR=value` of `type=secret,env=VAR`.
+    env: Vec<String>,
+    secrets: Vec<SecretFile>,
 }
