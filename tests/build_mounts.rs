@@ -121,3 +121,66 @@ fn required_secret_missing_is_a_clear_error_naming_id_and_line() {
     let err = t.fails(&["build", "-q", "-t", "req:1", "ctx"], 1);
     assert!(err.contains("Dockerfile:2") && err.contains("\"npmrc\"") && err.contains("--secret id=npmrc"), "{err}");
 }
+
+#[test]
+fn ssh_add_in_a_step_lists_the_key_of_a_forwarded_agent() {
+    let t = TestContext::busybox();
+    // An agent holding one fresh key, on a socket of the test's own.
+    let sock = t.path("agent.sock");
+    let key = t.path("id_ed25519");
+    let agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).spawn();
+    let _agent = KillOnDrop(agent.expect("ssh-agent: apt-get install -y openssh-client"));
+    common::wait_until("the ssh agent's socket", || sock.exists());
+    let run = |cmd: &mut std::process::Command| assert!(cmd.status().unwrap().success(), "{cmd:?}");
+    run(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "forwarded-key", "-f"])
+        .arg(&key));
+    run(std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(std::process::Stdio::null()));
+    // busybox has no ssh-add: give the image the host's, with its libraries, at the same paths.
+    let ldd = std::process::Command::new("ldd").arg("/usr/bin/ssh-add").output().unwrap();
+    let mut files = vec!["/usr/bin/ssh-add".to_string()];
+    files.extend(
+        String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')).map(String::from),
+    );
+    for f in &files {
+        let dest = t.ctx().join("sysroot").join(f.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(f, &dest).unwrap();
+    }
+    t.write(
+        "Dockerfile",
+        "FROM busybox\nCOPY sysroot/ /\n\
+         RUN --mount=type=ssh ssh-add -l > /listed && echo \"$SSH_AUTH_SOCK\" > /sock\n\
+         RUN --mount=type=ssh,id=other echo optional-ok > /skipped\n",
+    );
+    let built = t
+        .rbuild()
+        .args(["build", "-q", "-t", "ssh:1", "--ssh"])
+        .arg(format!("default={}", sock.display()))
+        .arg("ctx")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let layer = t.layer("ssh:1", 2);
+    assert!(String::from_utf8_lossy(&layer["listed"].data).contains("forwarded-key"), "{:?}", layer["listed"]);
+    assert_eq!(layer["sock"].data, b"/run/buildkit/ssh_agent.0\n");
+    assert!(layer.keys().all(|k| !k.starts_with("run")), "mount point left in the layer: {:?}", layer.keys());
+    assert_eq!(t.layer("ssh:1", 3)["skipped"].data, b"optional-ok\n");
+    // required without --ssh: a clear error.
+    t.write("Dockerfile", "FROM busybox\nRUN --mount=type=ssh,required=true true\n");
+    let err = t.fails(&["build", "-q", "-t", "ssh:2", "ctx"], 1);
+    assert!(err.contains("Dockerfile:2") && err.contains("--ssh default"), "{err}");
+}
+
+/// Ends a child the test started, however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

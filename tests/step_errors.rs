@@ -17,6 +17,7 @@ fn request(t: &TestContext, dockerfile: &str) -> BuildRequest {
         tags: vec![],
         build_args: Default::default(),
         secrets: Default::default(),
+        ssh: Default::default(),
         target: None,
         labels: Default::default(),
         compression: rbuild::layer::Compression::Gzip,

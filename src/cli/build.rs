@@ -38,6 +38,10 @@ pub struct BuildCommand {
     #[arg(value_parser = super::text(), long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
 
+    /// Forward an ssh agent to `RUN --mount=type=ssh`: ID (default: $SSH_AUTH_SOCK) or ID=SOCKET; repeatable
+    #[arg(value_parser = super::text(), long = "ssh", value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
+
     /// Build this stage (by name) instead of the last one
     #[arg(value_parser = super::text(), long)]
     pub target: Option<String>,
@@ -191,6 +195,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         tags,
         build_args,
         secrets: crate::engine::secrets::Secrets::parse(&a.secrets).map_err(|e| UsageError(e.to_string()))?,
+        ssh: crate::engine::secrets::SshAgents::parse(&a.ssh).map_err(|e| UsageError(e.to_string()))?,
         target: a.target.clone(),
         labels,
         compression: match a.compression {

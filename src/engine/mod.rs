@@ -44,6 +44,8 @@ pub struct BuildRequest {
     pub build_args: BuildArgs,
     /// `--secret` values for `RUN --mount=type=secret` (never in the image or the cache).
     pub secrets: secrets::Secrets,
+    /// `--ssh` agent sockets for `RUN --mount=type=ssh`.
+    pub ssh: secrets::SshAgents,
     pub target: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub compression: Compression,

@@ -1,5 +1,6 @@
 //! Build secrets: `rbuild build --secret id=X,src=FILE|env=VAR` (docker's syntax) and what a
-//! `RUN --mount=type=secret` step gets of them.
+//! `RUN --mount=type=secret` step gets of them; and the ssh agents `--ssh ID[=SOCKET]` forwards to
+//! `RUN --mount=type=ssh` (the agent's socket itself is bind-mounted; key files are not supported).
 //!
 //! The values are read once, when the build starts, and live only in memory, in the step's environment
 //! (`env=`) and in a private copy outside the store (a 0700 dir under /dev/shm when it exists) that is
@@ -20,6 +21,8 @@ pub enum SecretError {
     Read { id: String, path: PathBuf, source: std::io::Error },
     #[error("--secret id={id}: the environment variable {var} is not set")]
     Unset { id: String, var: String },
+    #[error("--ssh {spec:?}: {why}")]
+    Ssh { spec: String, why: String },
     #[error("writing the secret {id} for the step: {source}")]
     Write { id: String, source: std::io::Error },
 }
@@ -48,6 +51,46 @@ impl Secrets {
 
     pub fn get(&self, id: &str) -> Option<&[u8]> {
         self.0.get(id).map(Vec::as_slice)
+    }
+}
+
+/// The ssh agent sockets by id (`--ssh`).
+#[derive(Debug, Clone, Default)]
+pub struct SshAgents(BTreeMap<String, PathBuf>);
+
+impl SshAgents {
+    /// Parse every `--ssh ID[=SOCKET]`: without a socket, the agent of `$SSH_AUTH_SOCK` (docker's rule).
+    pub fn parse(specs: &[String]) -> Result<SshAgents, SecretError> {
+        let mut out = BTreeMap::new();
+        for spec in specs {
+            let bad = |why: String| SecretError::Ssh { spec: spec.clone(), why };
+            let (id, socket) = match spec.split_once('=') {
+                Some((id, paths)) if paths.contains(',') => {
+                    return Err(bad(format!("give one agent socket for {id}, not a list")));
+                }
+                Some((id, path)) => (id, PathBuf::from(path)),
+                None => match std::env::var_os("SSH_AUTH_SOCK") {
+                    Some(p) => (spec.as_str(), PathBuf::from(p)),
+                    None => return Err(bad("SSH_AUTH_SOCK is not set: start an agent or give ID=SOCKET".into())),
+                },
+            };
+            if id.is_empty() {
+                return Err(bad("it needs an id (default)".into()));
+            }
+            let meta = std::fs::metadata(&socket).map_err(|e| bad(format!("{}: {e}", socket.display())))?;
+            if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+                return Err(bad(format!(
+                    "{} is not an agent socket (private key files are not supported: load them into ssh-agent)",
+                    socket.display()
+                )));
+            }
+            out.insert(id.to_string(), std::path::absolute(&socket).map_err(|e| bad(e.to_string()))?);
+        }
+        Ok(SshAgents(out))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Path> {
+        self.0.get(id).map(PathBuf::as_path)
     }
 }
 
@@ -138,6 +181,18 @@ mod tests {
         assert_eq!(s.get("b"), Some(&b"fromenv"[..]));
         assert_eq!(s.get("RBUILD_TEST_SECRET_VAR"), Some(&b"fromenv"[..]));
         assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn ssh_needs_a_socket() {
+        let t = tempfile::tempdir().unwrap();
+        let sock = t.path().join("agent");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let a = SshAgents::parse(&[format!("default={}", sock.display())]).unwrap();
+        assert_eq!(a.get("default"), Some(sock.as_path()));
+        std::fs::write(t.path().join("key"), "k").unwrap();
+        let e = SshAgents::parse(&[format!("default={}", t.path().join("key").display())]).unwrap_err();
+        assert!(e.to_string().contains("not an agent socket"), "{e}");
     }
 
     #[test]

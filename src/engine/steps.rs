@@ -183,7 +183,11 @@ impl Executor<'_> {
         let workdir = st.image.config.working_dir.clone().unwrap_or_else(|| "/".into());
         let mounts = typed_mounts
             .iter()
-            .map(|m| runspec::mount_spec(m, &workdir))
+            .enumerate()
+            .map(|(i, m)| {
+                let ssh_index = typed_mounts[..i].iter().filter(|m| matches!(m, flags::Mount::Ssh(_))).count();
+                runspec::mount_spec(m, &workdir, ssh_index)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed(format!("--mount: {e}")))?;
         let mut reads = format!("network={network:?}\n");
@@ -399,6 +403,10 @@ impl Executor<'_> {
                     out.tmpfs.push(Tmpfs { target: target.clone(), size: *size });
                     continue;
                 }
+                MountSpec::Ssh { id, target, required } => {
+                    self.ssh_bind(&mut out, id, target, *required, loc)?;
+                    continue;
+                }
                 MountSpec::Secret { id, target, env, required, mode, uid, gid } => {
                     let Some(value) = self.req.secrets.get(id) else {
                         if *required {
@@ -422,6 +430,31 @@ impl Executor<'_> {
             out.binds.push(bind);
         }
         Ok(out)
+    }
+
+    /// `type=ssh`: the agent's socket bound in; the first one is `SSH_AUTH_SOCK` (as BuildKit).
+    fn ssh_bind(
+        &self,
+        out: &mut StepMounts,
+        id: &str,
+        target: &str,
+        required: bool,
+        loc: Location,
+    ) -> Result<(), StepFailure> {
+        let Some(socket) = self.req.ssh.get(id) else {
+            if required {
+                return Err(fail(
+                    loc,
+                    format!("RUN --mount: ssh agent {id:?} is required but was not given: pass --ssh {id}[=SOCKET]"),
+                ));
+            }
+            return Ok(());
+        };
+        if !out.env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+            out.env.push(format!("SSH_AUTH_SOCK={target}"));
+        }
+        out.binds.push(Bind { source: socket.to_path_buf(), target: target.to_string(), readonly: false });
+        Ok(())
     }
 
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
