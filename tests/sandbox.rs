@@ -29,6 +29,7 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         network: Network::None,
         hostname: "sandbox-test".into(),
         binds: vec![],
+        tmpfs: vec![],
         stdin: Stdin::Null,
         seccomp: Default::default(),
         limits: Default::default(),

@@ -16,6 +16,8 @@ fn request(t: &TestContext, dockerfile: &str) -> BuildRequest {
         dockerfile_text: dockerfile.to_string(),
         tags: vec![],
         build_args: Default::default(),
+        secrets: Default::default(),
+        ssh: Default::default(),
         target: None,
         labels: Default::default(),
         compression: rbuild::layer::Compression::Gzip,

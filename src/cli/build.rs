@@ -34,6 +34,14 @@ pub struct BuildCommand {
     #[arg(value_parser = super::text(), long = "build-arg", value_name = "NAME[=VALUE]")]
     pub build_args: Vec<String>,
 
+    /// Expose a secret to `RUN --mount=type=secret`: id=ID,src=FILE or id=ID,env=VAR; repeatable
+    #[arg(value_parser = super::text(), long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
+    pub secrets: Vec<String>,
+
+    /// Forward an ssh agent to `RUN --mount=type=ssh`: ID (default: $SSH_AUTH_SOCK) or ID=SOCKET; repeatable
+    #[arg(value_parser = super::text(), long = "ssh", value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
+
     /// Build this stage (by name) instead of the last one
     #[arg(value_parser = super::text(), long)]
     pub target: Option<String>,
@@ -186,6 +194,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         dockerfile_text,
         tags,
         build_args,
+        secrets: crate::engine::secrets::Secrets::parse(&a.secrets).map_err(|e| UsageError(e.to_string()))?,
+        ssh: crate::engine::secrets::SshAgents::parse(&a.ssh).map_err(|e| UsageError(e.to_string()))?,
         target: a.target.clone(),
         labels,
         compression: match a.compression {

@@ -249,6 +249,7 @@ pub(super) fn container_spec(
         },
         hostname,
         binds,
+        tmpfs: vec![],
         stdin: if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null },
         seccomp,
         limits,

@@ -11,6 +11,8 @@ pub enum ContextError {
     Ignore(#[from] IgnoreFileError),
     #[error(transparent)]
     Walk(#[from] WalkError),
+    #[error("build context {root:?}: cannot make it an absolute path: {source}")]
+    Absolute { root: PathBuf, source: std::io::Error },
 }
 
 pub struct Context {
@@ -21,7 +23,11 @@ pub struct Context {
 
 impl Context {
     /// Walk `root` with the ignore file that applies to `dockerfile`.
+    /// The root is made absolute (`rbuild build .`): bind mounts resolve their sources inside it, and the
+    /// sandbox mounts only absolute paths.
     pub fn open(root: &Path, dockerfile: &Path) -> Result<Context, ContextError> {
+        let root =
+            &std::path::absolute(root).map_err(|e| ContextError::Absolute { root: root.to_path_buf(), source: e })?;
         let ignore = IgnoreFile::load(root, dockerfile)?;
         let matcher = ignore.matcher()?;
         let included = walk(root, &matcher)?.into_iter().map(|e| e.path).collect();

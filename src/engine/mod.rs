@@ -18,6 +18,7 @@ pub mod output;
 pub mod progress;
 pub mod runspec;
 mod schedule;
+pub mod secrets;
 mod stage;
 mod steps;
 
@@ -41,6 +42,10 @@ pub struct BuildRequest {
     pub dockerfile_text: String,
     pub tags: Vec<ImageRef>,
     pub build_args: BuildArgs,
+    /// `--secret` values for `RUN --mount=type=secret` (never in the image or the cache).
+    pub secrets: secrets::Secrets,
+    /// `--ssh` agent sockets for `RUN --mount=type=ssh`.
+    pub ssh: secrets::SshAgents,
     pub target: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub compression: Compression,

@@ -69,15 +69,44 @@ fn is_lone_marker(line: &str) -> bool {
 /// One `RUN --mount=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountSpec {
-    Bind { source: String, target: String, from: Option<String>, readwrite: bool },
-    Cache { id: String, target: String, readonly: bool },
-    Tmpfs { target: String },
+    Bind {
+        source: String,
+        target: String,
+        from: Option<String>,
+        readwrite: bool,
+    },
+    Cache {
+        id: String,
+        target: String,
+        readonly: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+    /// An ssh agent socket (default target `/run/buildkit/ssh_agent.N`, N counting the step's ssh mounts).
+    Ssh {
+        id: String,
+        target: String,
+        required: bool,
+    },
+    /// A build secret: a file at `target` and/or the variable `env`.
+    Secret {
+        id: String,
+        target: Option<String>,
+        env: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// What the executor does for a typed `--mount` (see `dockerfile::flags`); the kinds rbuild cannot
 /// provide yet are refused here, when the step runs.
 /// A relative target is under `workdir`, an empty one is `workdir` (BuildKit's rules); `/` is refused.
-pub fn mount_spec(m: &Mount, workdir: &str) -> Result<MountSpec, String> {
+/// `ssh_index` is how many ssh mounts of the step came before this one.
+pub fn mount_spec(m: &Mount, workdir: &str, ssh_index: usize) -> Result<MountSpec, String> {
     let resolved = |t: &str| match t {
         "" => workdir.to_string(),
         t if t.starts_with('/') => t.to_string(),
@@ -100,9 +129,21 @@ pub fn mount_spec(m: &Mount, workdir: &str) -> Result<MountSpec, String> {
         }),
         Mount::Cache(c) if c.from.is_some() => Err("type=cache with from= is not supported yet".into()),
         Mount::Cache(c) => Ok(MountSpec::Cache { id: c.id.clone(), target: target(&c.target)?, readonly: c.readonly }),
-        Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)? }),
-        Mount::Secret(_) => Err("type=secret is not supported yet".into()),
-        Mount::Ssh(_) => Err("type=ssh is not supported yet".into()),
+        Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)?, size: t.size }),
+        Mount::Secret(s) => Ok(MountSpec::Secret {
+            id: s.id.clone(),
+            target: s.target.as_deref().map(target).transpose()?,
+            env: s.env.clone(),
+            required: s.required,
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+        }),
+        Mount::Ssh(s) => Ok(MountSpec::Ssh {
+            id: s.id.clone(),
+            target: target(s.target.as_deref().unwrap_or(&format!("/run/buildkit/ssh_agent.{ssh_index}")))?,
+            required: s.required,
+        }),
     }
 }
 
@@ -197,7 +238,7 @@ mod tests {
 
     #[test]
     fn typed_mounts_map_to_what_the_executor_does() {
-        let spec = |t: &str| mount_spec(&crate::dockerfile::flags::parse_mount(t).unwrap(), "/");
+        let spec = |t: &str| mount_spec(&crate::dockerfile::flags::parse_mount(t).unwrap(), "/", 0);
         assert_eq!(
             spec("type=cache,target=/root/.cache").unwrap(),
             MountSpec::Cache { id: "/root/.cache".into(), target: "/root/.cache".into(), readonly: false }
@@ -211,12 +252,14 @@ mod tests {
                 readwrite: true
             }
         );
-        assert!(spec("type=secret,id=x,target=/s").unwrap_err().contains("not supported"));
-        assert!(spec("type=ssh").unwrap_err().contains("not supported"));
+        assert!(
+            matches!(spec("type=secret,id=x,target=s"), Ok(MountSpec::Secret { target: Some(t), .. }) if t == "/s")
+        );
+        assert!(matches!(spec("type=ssh"), Ok(MountSpec::Ssh { target, .. }) if target == "/run/buildkit/ssh_agent.0"));
         assert!(spec("type=cache,target=/c,from=x").unwrap_err().contains("not supported"));
-        let relative = mount_spec(&crate::dockerfile::flags::parse_mount("target=.").unwrap(), "/src/");
+        let relative = mount_spec(&crate::dockerfile::flags::parse_mount("target=.").unwrap(), "/src/", 0);
         assert!(matches!(relative, Ok(MountSpec::Bind { target, .. }) if target == "/src/."));
-        let none = mount_spec(&crate::dockerfile::flags::parse_mount("from=bin").unwrap(), "/work");
+        let none = mount_spec(&crate::dockerfile::flags::parse_mount("from=bin").unwrap(), "/work", 0);
         assert!(matches!(none, Ok(MountSpec::Bind { target, .. }) if target == "/work"));
         assert!(spec("type=cache").unwrap_err().contains("cannot cover /"));
     }

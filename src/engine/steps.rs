@@ -8,6 +8,7 @@ use super::fetch;
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
+use super::secrets::SecretFile;
 use super::stage::{fail, lock, Executor, Outcome, StageState};
 use super::{StepError, StepFailure};
 use crate::digest::Digest;
@@ -17,7 +18,7 @@ use crate::dockerfile::Location;
 use crate::image::state::HistoryEntry;
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
-use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin};
+use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin, Tmpfs};
 use crate::snapshot::diff;
 use crate::snapshot::Backend;
 use crate::users;
@@ -182,7 +183,11 @@ impl Executor<'_> {
         let workdir = st.image.config.working_dir.clone().unwrap_or_else(|| "/".into());
         let mounts = typed_mounts
             .iter()
-            .map(|m| runspec::mount_spec(m, &workdir))
+            .enumerate()
+            .map(|(i, m)| {
+                let ssh_index = typed_mounts[..i].iter().filter(|m| matches!(m, flags::Mount::Ssh(_))).count();
+                runspec::mount_spec(m, &workdir, ssh_index)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed(format!("--mount: {e}")))?;
         let mut reads = format!("network={network:?}\n");
@@ -206,7 +211,7 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let mut binds = self.mount_binds(&mounts, loc)?;
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self.mount_binds(&mounts, loc)?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
@@ -226,12 +231,13 @@ impl Executor<'_> {
         let spec = RunSpec {
             rootfs,
             argv: argv.clone(),
-            env: self.run_env(st),
+            env: [self.run_env(st), secret_env].concat(),
             cwd: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
             user: st.image.config.user.clone(),
             network,
             hostname: "rbuild".into(),
             binds,
+            tmpfs,
             stdin: Stdin::Null,
             seccomp: self.req.seccomp.clone(),
             limits: self.req.limits,
@@ -366,10 +372,10 @@ impl Executor<'_> {
     }
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
-    /// persist in the store between builds, scratch dirs for tmpfs.
-    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<Vec<Bind>, StepFailure> {
+    /// persist in the store between builds, private copies of secrets; the tmpfs mounts and secret variables.
+    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
-        let mut binds = Vec::new();
+        let mut out = StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new() };
         for m in mounts {
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
@@ -393,14 +399,62 @@ impl Executor<'_> {
                     std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
                     Bind { source: dir, target: target.clone(), readonly: *readonly }
                 }
-                MountSpec::Tmpfs { target } => {
-                    let dir = self.new_dir("tmpfs").map_err(|e| failed(e.to_string()))?;
-                    Bind { source: dir, target: target.clone(), readonly: false }
+                MountSpec::Tmpfs { target, size } => {
+                    out.tmpfs.push(Tmpfs { target: target.clone(), size: *size });
+                    continue;
+                }
+                MountSpec::Ssh { id, target, required } => {
+                    self.ssh_bind(&mut out, id, target, *required, loc)?;
+                    continue;
+                }
+                MountSpec::Secret { id, target, env, required, mode, uid, gid } => {
+                    let Some(value) = self.req.secrets.get(id) else {
+                        if *required {
+                            return Err(failed(format!(
+                                "secret {id:?} is required but was not given: pass --secret id={id},src=FILE \
+                                 (or id={id},env=VAR)"
+                            )));
+                        }
+                        continue;
+                    };
+                    if let Some(var) = env {
+                        out.env.push(format!("{var}={}", String::from_utf8_lossy(value)));
+                    }
+                    let Some(target) = target else { continue };
+                    let file = SecretFile::write(id, value, *mode, *uid, *gid).map_err(|e| failed(e.to_string()))?;
+                    let bind = Bind { source: file.path(), target: target.clone(), readonly: true };
+                    out.secrets.push(file);
+                    bind
                 }
             };
-            binds.push(bind);
+            out.binds.push(bind);
         }
-        Ok(binds)
+        Ok(out)
+    }
+
+    /// `type=ssh`: the agent's socket bound in; the first one is `SSH_AUTH_SOCK` (as BuildKit).
+    fn ssh_bind(
+        &self,
+        out: &mut StepMounts,
+        id: &str,
+        target: &str,
+        required: bool,
+        loc: Location,
+    ) -> Result<(), StepFailure> {
+        let Some(socket) = self.req.ssh.get(id) else {
+            if required {
+                return Err(fail(
+                    loc,
+                    format!("RUN --mount: ssh agent {id:?} is required but was not given: pass --ssh {id}[=SOCKET]"),
+                ));
+            }
+            return Ok(());
+        };
+        if !out.env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+            out.env.push(format!("SSH_AUTH_SOCK={target}"));
+        }
+        out.binds.push(Bind { source: socket.to_path_buf(), target: target.to_string(), readonly: false });
+        Ok(())
     }
 
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
@@ -410,4 +464,14 @@ impl Executor<'_> {
             .map_err(|e| fail(loc, format!("RUN --mount: copying {} for a writable bind: {e}", path.display())))?;
         Ok(dest)
     }
+}
+
+/// What a RUN's `--mount`s give the sandbox; the secret copies are removed when this is dropped, after
+/// the step.
+struct StepMounts {
+    binds: Vec<Bind>,
+    tmpfs: Vec<Tmpfs>,
+    /// `VAR=value` of `type=secret,env=VAR`.
+    env: Vec<String>,
+    secrets: Vec<SecretFile>,
 }

@@ -103,6 +103,15 @@ pub struct Bind {
     pub readonly: bool,
 }
 
+/// A tmpfs mounted into the container (mode 1777, nodev, nosuid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    /// Absolute path in the container; resolved inside the rootfs.
+    pub target: String,
+    /// Bytes; `None` is the kernel's default (half of RAM).
+    pub size: Option<u64>,
+}
+
 /// Where the command's standard input comes from. Output always goes to rbuild's stdout/stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stdin {
@@ -130,6 +139,10 @@ pub struct RunSpec {
     pub network: Network,
     pub hostname: String,
     pub binds: Vec<Bind>,
+    /// Fresh tmpfs mounts (`RUN --mount=type=tmpfs`), mounted after the binds; nothing written there
+    /// reaches the rootfs.
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
     pub stdin: Stdin,
     /// The seccomp filter (`--security-opt seccomp=`).
     pub seccomp: Seccomp,

@@ -252,6 +252,16 @@ impl<'a, S: Sys> Setup<'a, S> {
             }
             self.mount(None, &target, None, flags, None, || format!("making {} nodev, nosuid", bind.target))?;
         }
+        for t in &self.spec.run.tmpfs {
+            let target = self.stub(root, &t.target, Kind::Dir)?;
+            let data = match t.size {
+                Some(size) => format!("mode=1777,size={size}"),
+                None => "mode=1777".to_string(),
+            };
+            let flags = MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
+            let step = || format!("mounting a tmpfs on {}", t.target);
+            self.mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), flags, Some(&data), step)?;
+        }
         Ok(())
     }
 

@@ -47,6 +47,7 @@ impl Fixture {
                 network: Network::Host,
                 hostname: "box".into(),
                 binds: vec![],
+                tmpfs: vec![],
                 stdin: Stdin::Null,
                 seccomp: Default::default(),
                 limits: Default::default(),
