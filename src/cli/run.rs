@@ -140,7 +140,7 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
+fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<ExitCode> {
     if !a.rm || a.detach {
         // A kept or detached container is recorded in the store's container model (see `rbuild ps`).
         return super::container_run::run_kept(g, a, binds);
@@ -149,6 +149,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
+    let binds = volume_binds(&store, &binds)?;
     let id = crate::container::new_id()?;
     // The pid in the name lets the next command remove it if this one is killed.
     let dir = store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()));
@@ -269,9 +270,19 @@ fn add_default(env: &mut Vec<String>, key: &str, value: &str) {
     }
 }
 
-/// `HOST:CONTAINER[:ro|rw]`, the host path absolute and existing.
-pub(super) fn parse_volume(v: &str) -> Result<Bind, UsageError> {
-    let bad = |why: &str| UsageError(format!("invalid volume {v:?}: {why} (expected HOST:CONTAINER[:ro])"));
+/// One `-v`: a host path bound in, or a named volume of the store (made on first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeArg {
+    Host(Bind),
+    Named { name: String, target: String, readonly: bool },
+}
+
+/// `HOST:CONTAINER[:ro|rw]` (the host path absolute and existing) or `NAME:CONTAINER[:ro|rw]` (a NAME
+/// without `/` is a named volume, as docker reads it).
+pub(super) fn parse_volume(v: &str) -> Result<VolumeArg, UsageError> {
+    let bad = |why: &str| {
+        UsageError(format!("invalid volume {v:?}: {why} (expected HOST:CONTAINER[:ro] or NAME:CONTAINER[:ro])"))
+    };
     let parts: Vec<&str> = v.split(':').collect();
     let (host, target, readonly) = match parts.as_slice() {
         [h, t] => (*h, *t, false),
@@ -280,11 +291,38 @@ pub(super) fn parse_volume(v: &str) -> Result<Bind, UsageError> {
         [_, _, opt] => return Err(bad(&format!("unknown option {opt:?}"))),
         _ => return Err(bad("wrong number of fields")),
     };
-    if !host.starts_with('/') || !target.starts_with('/') {
+    if !target.starts_with('/') {
+        return Err(bad("the container path must be absolute"));
+    }
+    if !host.contains('/') {
+        if !crate::container::volume::is_valid_name(host) {
+            return Err(bad(&format!(
+                "{host:?} is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]) and a host path must be absolute"
+            )));
+        }
+        return Ok(VolumeArg::Named { name: host.to_string(), target: target.to_string(), readonly });
+    }
+    if !host.starts_with('/') {
         return Err(bad("both paths must be absolute"));
     }
     let source = PathBuf::from(host).canonicalize().map_err(|e| bad(&format!("{host}: {e}")))?;
-    Ok(Bind { source, target: target.to_string(), readonly })
+    Ok(VolumeArg::Host(Bind { source, target: target.to_string(), readonly }))
+}
+
+/// The binds of the `-v`s: named volumes created when missing (the store keeps them, see
+/// `crate::container::volume`).
+pub(super) fn volume_binds(store: &Store, volumes: &[VolumeArg]) -> anyhow::Result<Vec<Bind>> {
+    let vols = crate::container::volume::Volumes::new(store);
+    volumes
+        .iter()
+        .map(|v| match v {
+            VolumeArg::Host(b) => Ok(b.clone()),
+            VolumeArg::Named { name, target, readonly } => {
+                let (vol, _) = vols.create(Some(name), Default::default())?;
+                Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly: *readonly })
+            }
+        })
+        .collect()
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -304,9 +342,12 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let host = t.path().canonicalize().unwrap();
         let b = parse_volume(&format!("{}:/data:ro", host.display())).unwrap();
-        assert_eq!(b, Bind { source: host.clone(), target: "/data".into(), readonly: true });
-        assert!(!parse_volume(&format!("{}:/data", host.display())).unwrap().readonly);
-        assert!(parse_volume("relative:/data").is_err());
+        assert_eq!(b, VolumeArg::Host(Bind { source: host.clone(), target: "/data".into(), readonly: true }));
+        let named = VolumeArg::Named { name: "cache".into(), target: "/data".into(), readonly: false };
+        assert_eq!(parse_volume("cache:/data").unwrap(), named);
+        assert!(parse_volume("./relative:/data").is_err());
+        assert!(parse_volume("-bad:/data").is_err());
+        assert!(parse_volume("cache:data").is_err());
         assert!(parse_volume(&format!("{}:/data:zz", host.display())).is_err());
         assert!(parse_volume("/definitely/missing/path:/data").is_err());
     }

@@ -1,0 +1,114 @@
+//! Volumes through the real binary: `rbuild volume create|ls|rm|inspect|prune` with docker's output,
+//! and `run/create -v NAME:/path` (named volumes kept in the store, shared between containers).
+//! Tests that run containers need root (namespaces, mounts; CI runs as root) and fail loudly without it.
+
+mod common;
+
+use common::{require_root, TestContext};
+
+/// A store with busybox imported; dropping it removes every container left.
+struct Store(TestContext);
+
+impl std::ops::Deref for Store {
+    type Target = TestContext;
+    fn deref(&self) -> &TestContext {
+        &self.0
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let out = self.0.rbuild().args(["ps", "-a", "-q", "--no-trunc"]).output().unwrap();
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = self.0.rbuild().args(["rm", "-f", id]).output();
+        }
+    }
+}
+
+fn busybox() -> Store {
+    Store(TestContext::busybox())
+}
+
+#[test]
+fn volume_create_ls_inspect_rm_print_what_docker_prints() {
+    require_root();
+    let t = TestContext::new();
+    assert_eq!(t.ok(&["volume", "create", "data"]), "data\n");
+    // Creating an existing volume again is not an error, as with docker.
+    assert_eq!(t.ok(&["volume", "create", "data"]), "data\n");
+    let anon = t.ok(&["volume", "create", "-l", "k=v"]).trim().to_string();
+    assert_eq!(anon.len(), 64, "an unnamed volume gets 64 hex digits: {anon}");
+    let ls = t.ok(&["volume", "ls"]);
+    let mut expect = [format!("local     {anon}"), "local     data".to_string()];
+    expect.sort();
+    assert_eq!(ls, format!("DRIVER    VOLUME NAME\n{}\n", expect.join("\n")));
+    let mut q: Vec<String> = t.ok(&["volume", "ls", "-q"]).lines().map(String::from).collect();
+    q.sort();
+    assert_eq!(q, {
+        let mut v = vec![anon.clone(), "data".to_string()];
+        v.sort();
+        v
+    });
+
+    let inspect: serde_json::Value = serde_json::from_str(&t.ok(&["volume", "inspect", "data", &anon])).unwrap();
+    let data = &inspect[0];
+    assert_eq!(data["Name"], "data");
+    assert_eq!(data["Driver"], "local");
+    assert_eq!(data["Scope"], "local");
+    assert_eq!(data["Mountpoint"], t.root().join("volumes/data/_data").to_str().unwrap());
+    assert!(t.root().join("volumes/data/_data").is_dir());
+    assert!(chrono::DateTime::parse_from_rfc3339(data["CreatedAt"].as_str().unwrap()).is_ok());
+    assert_eq!(inspect[1]["Labels"]["k"], "v");
+
+    let err = t.fails(&["volume", "inspect", "nope"], 1);
+    assert!(err.contains("get nope: no such volume"), "{err}");
+    let err = t.fails(&["volume", "create", "bad/name"], 1);
+    assert!(err.contains("includes invalid characters for a local volume name"), "{err}");
+
+    assert_eq!(t.ok(&["volume", "rm", "data"]), "data\n");
+    assert!(!t.root().join("volumes/data").exists());
+    let err = t.fails(&["volume", "rm", "data"], 1);
+    assert!(err.contains("no such volume"), "{err}");
+    assert_eq!(t.ok(&["volume", "rm", "-f", "data"]), "");
+}
+
+#[test]
+fn named_volume_data_written_by_one_container_is_seen_by_the_next() {
+    let t = busybox();
+    t.ok(&["run", "--rm", "-v", "shared:/data", "busybox", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(t.ok(&["volume", "ls", "-q"]), "shared\n", "-v NAME:/path creates the volume on first use");
+    assert_eq!(t.ok(&["run", "--rm", "-v", "shared:/data:ro", "busybox", "cat", "/data/f"]), "kept\n");
+    // A kept container sees it too, and :ro is read-only.
+    let out = t.rbuild().args(["run", "-v", "shared:/data:ro", "busybox", "touch", "/data/g"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "touch on a :ro volume must fail");
+    assert!(!t.root().join("volumes/shared/_data/g").exists());
+}
+
+#[test]
+fn volume_rm_of_a_volume_a_container_uses_is_refused() {
+    let t = busybox();
+    let id = t.ok(&["create", "--name", "user", "-v", "busy:/data", "busybox", "true"]).trim().to_string();
+    let err = t.fails(&["volume", "rm", "busy"], 1);
+    assert!(err.contains("remove busy: volume is in use - [user]"), "{err}");
+    assert!(t.root().join("volumes/busy/_data").is_dir(), "a refused rm keeps the volume");
+    // Prune (even -a) leaves it alone too.
+    t.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(t.root().join("volumes/busy/_data").is_dir());
+    t.ok(&["rm", &id]);
+    assert_eq!(t.ok(&["volume", "rm", "busy"]), "busy\n");
+}
+
+#[test]
+fn volume_prune_removes_unused_anonymous_volumes_and_with_all_named_ones() {
+    require_root();
+    let t = TestContext::new();
+    t.ok(&["volume", "create", "named"]);
+    let anon = t.ok(&["volume", "create"]).trim().to_string();
+    std::fs::write(t.root().join(format!("volumes/{anon}/_data/f")), vec![7u8; 5000]).unwrap();
+    let out = t.ok(&["volume", "prune", "-f"]);
+    assert!(out.starts_with(&format!("Deleted Volumes:\n{anon}\n\nTotal reclaimed space: ")), "{out}");
+    assert_eq!(t.ok(&["volume", "ls", "-q"]), "named\n");
+    let out = t.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(out.starts_with("Deleted Volumes:\nnamed\n"), "{out}");
+    assert_eq!(t.ok(&["volume", "ls", "-q"]), "");
+}
