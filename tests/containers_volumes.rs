@@ -112,3 +112,51 @@ fn volume_prune_removes_unused_anonymous_volumes_and_with_all_named_ones() {
     assert!(out.starts_with("Deleted Volumes:\nnamed\n"), "{out}");
     assert_eq!(t.ok(&["volume", "ls", "-q"]), "");
 }
+
+fn volume_names(t: &TestContext) -> Vec<String> {
+    t.ok(&["volume", "ls", "-q"]).lines().map(String::from).collect()
+}
+
+#[test]
+fn image_volume_gets_an_anonymous_volume_that_rm_v_and_run_rm_remove() {
+    let t = busybox();
+    t.write("Dockerfile", "FROM busybox\nVOLUME /vol\n");
+    t.build("withvol", &[]);
+    // run --rm: the anonymous volume lives while the container does, then goes with it.
+    let seen = t.ok(&["run", "--rm", "withvol", "sh", "-c", "grep ' /vol ' /proc/mounts | wc -l"]);
+    assert_eq!(seen.trim(), "1", "/vol is a mount of its own in the container");
+    assert!(volume_names(&t).is_empty(), "run --rm removes its anonymous volume");
+
+    let kept = t.ok(&["create", "--name", "keeps", "withvol", "true"]).trim().to_string();
+    let names = volume_names(&t);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(names[0].len(), 64, "an anonymous volume has a 64-hex name: {names:?}");
+    t.ok(&["rm", &kept]);
+    assert_eq!(volume_names(&t), names, "rm without -v keeps anonymous volumes, as docker does");
+
+    t.ok(&["volume", "create", "named"]);
+    let c = t.ok(&["create", "-v", "named:/data", "withvol", "true"]).trim().to_string();
+    let with_new: Vec<String> = volume_names(&t).into_iter().filter(|n| !names.contains(n) && n != "named").collect();
+    assert_eq!(with_new.len(), 1, "{with_new:?}");
+    t.ok(&["rm", "-v", &c]);
+    let mut left = volume_names(&t);
+    left.sort();
+    let mut expect = vec![names[0].clone(), "named".to_string()];
+    expect.sort();
+    assert_eq!(left, expect, "rm -v removes the container's anonymous volume and keeps named ones");
+}
+
+#[test]
+fn system_prune_volumes_removes_unused_anonymous_volumes() {
+    let t = busybox();
+    t.ok(&["volume", "create", "named"]);
+    let anon = t.ok(&["volume", "create"]).trim().to_string();
+    t.ok(&["create", "-v", "/used", "busybox", "true"]);
+    assert_eq!(volume_names(&t).len(), 3);
+    t.ok(&["system", "prune", "-f"]);
+    assert_eq!(volume_names(&t).len(), 3, "without --volumes no volume is pruned");
+    // The stopped container goes first, so its anonymous volume is unused by then.
+    let out = t.ok(&["system", "prune", "--volumes", "-f"]);
+    assert!(out.contains("Deleted Volumes:\n") && out.contains(&anon), "{out}");
+    assert_eq!(volume_names(&t), ["named"]);
+}

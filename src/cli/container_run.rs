@@ -79,7 +79,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
     // Until config.json names the image (a gc root from then on), the lease keeps it.
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
-    let binds = volume_binds(&store, &binds)?;
+    let binds = volume_binds(&store, &image, &binds)?;
     let id = container::new_id()?;
     let dir = store.container_dir(&id);
     // The real rootfs is made once the name is taken; an overlay's lowers are looked up at each start.

@@ -149,7 +149,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<Exit
     // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
-    let binds = volume_binds(&store, &binds)?;
+    let binds = volume_binds(&store, &image, &binds)?;
     let id = crate::container::new_id()?;
     // The pid in the name lets the next command remove it if this one is killed.
     let dir = store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()));
@@ -160,7 +160,10 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<Exit
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let (outcome, _) = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, g.debug)?;
+    let result = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, g.debug);
+    // `--rm` takes the container's anonymous volumes with it, as docker's does.
+    crate::container::volume::remove_anonymous(&store, &spec.binds);
+    let (outcome, _) = result?;
     Ok(outcome_code(&outcome, &spec))
 }
 
@@ -274,7 +277,15 @@ fn add_default(env: &mut Vec<String>, key: &str, value: &str) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeArg {
     Host(Bind),
-    Named { name: String, target: String, readonly: bool },
+    Named {
+        name: String,
+        target: String,
+        readonly: bool,
+    },
+    /// `-v /path`: a new anonymous volume.
+    Anonymous {
+        target: String,
+    },
 }
 
 /// `HOST:CONTAINER[:ro|rw]` (the host path absolute and existing) or `NAME:CONTAINER[:ro|rw]` (a NAME
@@ -285,6 +296,7 @@ pub(super) fn parse_volume(v: &str) -> Result<VolumeArg, UsageError> {
     };
     let parts: Vec<&str> = v.split(':').collect();
     let (host, target, readonly) = match parts.as_slice() {
+        [t] if t.starts_with('/') => return Ok(VolumeArg::Anonymous { target: t.to_string() }),
         [h, t] => (*h, *t, false),
         [h, t, "ro"] => (*h, *t, true),
         [h, t, "rw"] => (*h, *t, false),
@@ -309,17 +321,36 @@ pub(super) fn parse_volume(v: &str) -> Result<VolumeArg, UsageError> {
     Ok(VolumeArg::Host(Bind { source, target: target.to_string(), readonly }))
 }
 
-/// The binds of the `-v`s: named volumes created when missing (the store keeps them, see
-/// `crate::container::volume`).
-pub(super) fn volume_binds(store: &Store, volumes: &[VolumeArg]) -> anyhow::Result<Vec<Bind>> {
+/// The binds of the `-v`s, then an anonymous volume for each of the image's `VOLUME`s no `-v` covers:
+/// named volumes are created when missing (the store keeps them, see `crate::container::volume`).
+pub(super) fn volume_binds(store: &Store, image: &Image, volumes: &[VolumeArg]) -> anyhow::Result<Vec<Bind>> {
     let vols = crate::container::volume::Volumes::new(store);
+    let config = image.config.config().clone().unwrap_or_default();
+    let mut image_volumes = config.volumes().clone().unwrap_or_default();
+    image_volumes.sort();
+    let covered = |path: &str| {
+        volumes.iter().any(|v| match v {
+            VolumeArg::Host(b) => b.target == path,
+            VolumeArg::Named { target, .. } | VolumeArg::Anonymous { target } => target == path,
+        })
+    };
+    let implied = image_volumes
+        .into_iter()
+        .filter(|p| !covered(p))
+        .map(|target| VolumeArg::Anonymous { target })
+        .collect::<Vec<_>>();
     volumes
         .iter()
+        .chain(&implied)
         .map(|v| match v {
             VolumeArg::Host(b) => Ok(b.clone()),
             VolumeArg::Named { name, target, readonly } => {
                 let (vol, _) = vols.create(Some(name), Default::default())?;
                 Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly: *readonly })
+            }
+            VolumeArg::Anonymous { target } => {
+                let (vol, _) = vols.create(None, Default::default())?;
+                Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly: false })
             }
         })
         .collect()

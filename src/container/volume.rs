@@ -207,3 +207,24 @@ impl<'a> Volumes<'a> {
         Ok((removed, bytes))
     }
 }
+
+/// Remove the anonymous volumes among a removed container's binds that no other container uses
+/// (`rm -v`, `run --rm`). Named volumes stay, as with docker. A failure is reported, not returned: the
+/// container is gone by then, and `volume prune` finds what is left.
+pub fn remove_anonymous(store: &Store, binds: &[crate::sandbox::Bind]) {
+    let volumes = Volumes::new(store);
+    let root = store.volumes_dir();
+    for b in binds {
+        let Some(name) = b.source.parent().filter(|p| p.parent() == Some(&root)).and_then(|p| p.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        match volumes.get(&name) {
+            Ok(v) if v.meta.anonymous && v.mountpoint == b.source => match volumes.remove(&name) {
+                Ok(()) | Err(VolumeError::InUse { .. } | VolumeError::NotFound(_)) => {}
+                Err(e) => eprintln!("warning: anonymous volume {name} not removed: {e}"),
+            },
+            _ => {}
+        }
+    }
+}
