@@ -160,3 +160,22 @@ fn system_prune_volumes_removes_unused_anonymous_volumes() {
     assert!(out.contains("Deleted Volumes:\n") && out.contains(&anon), "{out}");
     assert_eq!(volume_names(&t), ["named"]);
 }
+
+#[test]
+fn a_new_volume_is_initialised_from_the_image_content_at_its_path() {
+    let t = busybox();
+    t.write("Dockerfile", "FROM busybox\nRUN mkdir -p /seed/sub && echo from-image > /seed/sub/f && chown 1234 /seed/sub/f\nRUN mkdir /anon && echo anon > /anon/a\nVOLUME /anon\n");
+    t.build("seeded", &[]);
+    t.ok(&["run", "--rm", "-v", "seeded-vol:/seed", "seeded", "sh", "-c", "echo added > /seed/g"]);
+    let data = t.root().join("volumes/seeded-vol/_data");
+    assert_eq!(std::fs::read_to_string(data.join("sub/f")).unwrap(), "from-image\n");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(data.join("sub/f")).unwrap()), 1234);
+    // Not empty any more: a second use keeps what the first wrote and does not copy again.
+    let out = t.ok(&["run", "--rm", "-v", "seeded-vol:/seed", "seeded", "sh", "-c", "rm /seed/sub/f; cat /seed/g"]);
+    assert_eq!(out, "added\n");
+    assert_eq!(t.ok(&["run", "--rm", "-v", "seeded-vol:/seed", "seeded", "ls", "/seed/sub"]), "");
+    // An image VOLUME's anonymous volume starts with the image's content at that path too.
+    assert_eq!(t.ok(&["run", "--rm", "seeded", "cat", "/anon/a"]), "anon\n");
+    // A volume mounted where the image has nothing starts empty.
+    assert_eq!(t.ok(&["run", "--rm", "-v", "fresh:/nothing", "seeded", "ls", "-A", "/nothing"]), "");
+}

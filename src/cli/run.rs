@@ -339,19 +339,26 @@ pub(super) fn volume_binds(store: &Store, image: &Image, volumes: &[VolumeArg]) 
         .filter(|p| !covered(p))
         .map(|target| VolumeArg::Anonymous { target })
         .collect::<Vec<_>>();
+    // The image's files, mounted once, the first time a volume is empty (docker's copy-up).
+    let mut image_view = None;
+    let mut bind = |vol: crate::container::volume::Volume, target: &String, readonly: bool| -> anyhow::Result<Bind> {
+        if vol.is_empty() {
+            if image_view.is_none() {
+                image_view = Some(crate::container::view::RootView::image_files(store, image)?);
+            }
+            vol.copy_up(image_view.as_ref().expect("mounted above").path(), target)?;
+        }
+        Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly })
+    };
     volumes
         .iter()
         .chain(&implied)
         .map(|v| match v {
             VolumeArg::Host(b) => Ok(b.clone()),
             VolumeArg::Named { name, target, readonly } => {
-                let (vol, _) = vols.create(Some(name), Default::default())?;
-                Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly: *readonly })
+                bind(vols.create(Some(name), Default::default())?.0, target, *readonly)
             }
-            VolumeArg::Anonymous { target } => {
-                let (vol, _) = vols.create(None, Default::default())?;
-                Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly: false })
-            }
+            VolumeArg::Anonymous { target } => bind(vols.create(None, Default::default())?.0, target, false),
         })
         .collect()
 }

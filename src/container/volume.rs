@@ -27,6 +27,10 @@ pub enum VolumeError {
     Io { what: &'static str, path: PathBuf, source: io::Error },
     #[error("malformed {}: {source}", path.display())]
     Json { path: PathBuf, source: serde_json::Error },
+    #[error("volume {name}: its content from the image at {target}: {source}")]
+    CopyUp { name: String, target: String, source: io::Error },
+    #[error("volume {name}: the image path {target}: {source}")]
+    ImagePath { name: String, target: String, source: crate::rootpath::RootPathError },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -76,6 +80,26 @@ impl Volume {
 
 const META: &str = "volume.json";
 const DATA: &str = "_data";
+
+impl Volume {
+    /// Nothing in `_data` yet: the next container to mount it initialises it ([`Volume::copy_up`]).
+    pub fn is_empty(&self) -> bool {
+        fs::read_dir(&self.mountpoint).is_ok_and(|mut d| d.next().is_none())
+    }
+
+    /// Docker's copy-up, for an empty volume ([`Volume::is_empty`]): what the image has at `target`
+    /// (resolved inside `image_root`), ownership and modes included, when that is a directory.
+    pub fn copy_up(&self, image_root: &Path, target: &str) -> Result<(), VolumeError> {
+        let copy_err = |source| VolumeError::CopyUp { name: self.name.clone(), target: target.to_string(), source };
+        let rel = crate::rootpath::resolve(image_root, Path::new(target), true, crate::rootpath::Escape::Clamp)
+            .map_err(|source| VolumeError::ImagePath { name: self.name.clone(), target: target.to_string(), source })?;
+        let from = image_root.join(rel);
+        if !from.is_dir() {
+            return Ok(());
+        }
+        crate::fsops::copy_tree(&from, &self.mountpoint).map_err(copy_err)
+    }
+}
 
 /// The volumes of one store.
 pub struct Volumes<'a> {
