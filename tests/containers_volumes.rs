@@ -179,3 +179,16 @@ fn a_new_volume_is_initialised_from_the_image_content_at_its_path() {
     // A volume mounted where the image has nothing starts empty.
     assert_eq!(t.ok(&["run", "--rm", "-v", "fresh:/nothing", "seeded", "ls", "-A", "/nothing"]), "");
 }
+
+#[test]
+fn read_only_makes_the_rootfs_read_only_but_not_volumes() {
+    let t = busybox();
+    let out = t.rbuild().args(["run", "--rm", "--read-only", "busybox", "touch", "/x"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "touch /x on a read-only rootfs must fail: {stderr}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    t.ok(&["run", "--rm", "--read-only", "-v", "rw:/data", "busybox", "touch", "/data/x", "/dev/shm/y"]);
+    assert!(t.root().join("volumes/rw/_data/x").exists());
+    // Without the flag the same write succeeds.
+    t.ok(&["run", "--rm", "busybox", "touch", "/x"]);
+}

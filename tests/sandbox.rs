@@ -32,6 +32,7 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         stdin: Stdin::Null,
         seccomp: Default::default(),
         limits: Default::default(),
+        readonly_rootfs: false,
     }
 }
 

@@ -43,9 +43,13 @@ pub struct RunArgs {
     /// User to run as: name|uid[:group|gid], resolved from the image's /etc/passwd and /etc/group
     #[arg(value_parser = super::text(), short = 'u', long = "user", value_name = "USER")]
     pub user: Option<String>,
-    /// Bind-mount a host path: HOST:CONTAINER[:ro|rw]
-    #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    /// Bind-mount a host path (HOST:CONTAINER[:ro|rw]), mount a named volume (NAME:CONTAINER[:ro|rw],
+    /// created on first use) or a new anonymous volume (CONTAINER)
+    #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "SRC:CTR[:ro]")]
     pub volumes: Vec<String>,
+    /// Mount the container's root filesystem read-only (volumes, binds and /dev stay writable)
+    #[arg(long)]
+    pub read_only: bool,
     /// Network: bridge (its own namespace, connected by pasta), host, none (only loopback), or
     /// container:NAME (join that running container's namespace)
     #[arg(long, value_parser = parse_network, default_value = "bridge", value_name = "MODE")]
@@ -256,6 +260,7 @@ pub(super) fn container_spec(
         stdin: if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null },
         seccomp,
         limits,
+        readonly_rootfs: a.read_only,
     })
 }
 

@@ -135,6 +135,9 @@ pub struct RunSpec {
     pub seccomp: Seccomp,
     /// Processes and memory (`--pids-limit`, `--memory`), applied through the sandbox's cgroup.
     pub limits: Limits,
+    /// `run --read-only`: the root filesystem is mounted read-only (binds, volumes, /dev, /proc are not).
+    #[serde(default)]
+    pub readonly_rootfs: bool,
 }
 
 /// How the command ended.

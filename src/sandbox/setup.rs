@@ -124,7 +124,13 @@ impl<'a, S: Sys> Setup<'a, S> {
         self.mount_dev(&root)?;
         self.mount_sys(&root)?;
         self.mount_etc_files(&root)?;
-        self.mount_binds(&root)
+        self.mount_binds(&root)?;
+        if self.spec.run.readonly_rootfs {
+            // Last, once every stub is made: only the root's own mount turns read-only, not those on it.
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV | MsFlags::MS_RDONLY;
+            self.mount(None, &root, None, flags, None, || "making the rootfs read-only".into())?;
+        }
+        Ok(())
     }
 
     fn mount_rootfs(&mut self, root: &Path) -> Result<(), SandboxError> {

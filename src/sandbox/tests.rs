@@ -50,6 +50,7 @@ impl Fixture {
                 stdin: Stdin::Null,
                 seccomp: Default::default(),
                 limits: Default::default(),
+                readonly_rootfs: false,
             },
             mountpoint: self.path("rootfs"),
             etc_files: ["hosts", "resolv.conf", "hostname"]
