@@ -192,3 +192,22 @@ fn read_only_makes_the_rootfs_read_only_but_not_volumes() {
     // Without the flag the same write succeeds.
     t.ok(&["run", "--rm", "busybox", "touch", "/x"]);
 }
+
+#[test]
+fn mount_long_form_mounts_volumes_and_binds() {
+    let t = busybox();
+    let host = t.path("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("h"), "from-host\n").unwrap();
+    let bind = format!("type=bind,source={},target=/h,readonly", host.display());
+    t.ok(&["run", "--rm", "--mount", "type=volume,source=long,target=/m", "busybox", "sh", "-c", "echo v > /m/f"]);
+    assert_eq!(
+        t.ok(&["run", "--rm", "-v", "long:/m", "--mount", &bind, "busybox", "cat", "/m/f", "/h/h"]),
+        "v\nfrom-host\n"
+    );
+    let out = t.rbuild().args(["run", "--rm", "--mount", &bind, "busybox", "touch", "/h/new"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a readonly bind refuses writes");
+    assert!(!host.join("new").exists());
+    let err = t.fails(&["run", "--rm", "--mount", "type=bind,target=/h", "busybox", "true"], 2);
+    assert!(err.contains("source is required when specifying a bind mount"), "{err}");
+}

@@ -2,7 +2,7 @@
 //! and `restart`. The model and the monitor live in `crate::container`; this file turns flags into a
 //! container config and reports like docker.
 
-use super::run::{container_spec, outcome_code, parse_volume, volume_binds, RunArgs, VolumeArg};
+use super::run::{container_spec, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
 use super::{Globals, UsageError};
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
 use crate::sandbox::{Rootfs, Stdin};
@@ -43,7 +43,7 @@ pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.detach {
         return Err(UsageError("create takes no -d (start runs a created container in the background)".into()).into());
     }
-    let binds = a.volumes.iter().map(|v| parse_volume(v)).collect::<Result<Vec<_>, _>>()?;
+    let binds = volume_args(&a)?;
     let (_, c) = create_container(g, &a, binds)?;
     println!("{}", c.id());
     Ok(ExitCode::SUCCESS)

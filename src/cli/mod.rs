@@ -25,6 +25,7 @@ mod lint;
 pub mod listing;
 mod login;
 mod logs;
+mod mount_arg;
 mod parse;
 mod pause;
 mod port;

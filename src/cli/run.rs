@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// created on first use) or a new anonymous volume (CONTAINER)
     #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "SRC:CTR[:ro]")]
     pub volumes: Vec<String>,
+    /// Mount a volume or bind: type=bind|volume,source=…,target=…[,readonly] (docker's long -v)
+    #[arg(value_parser = super::text(), long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
     /// Mount the container's root filesystem read-only (volumes, binds and /dev stay writable)
     #[arg(long)]
     pub read_only: bool,
@@ -122,7 +125,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
 pub(super) const RUNNER_FAILED: u8 = 125;
 
 pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
-    let binds = a.volumes.iter().map(|v| parse_volume(v)).collect::<Result<Vec<_>, _>>()?;
+    let binds = volume_args(&a)?;
     if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
         return Err(UsageError(format!("the working directory must be absolute, got {w:?}")).into());
     }
@@ -324,6 +327,12 @@ pub(super) fn parse_volume(v: &str) -> Result<VolumeArg, UsageError> {
     }
     let source = PathBuf::from(host).canonicalize().map_err(|e| bad(&format!("{host}: {e}")))?;
     Ok(VolumeArg::Host(Bind { source, target: target.to_string(), readonly }))
+}
+
+/// The `-v`s, then the `--mount`s.
+pub(super) fn volume_args(a: &RunArgs) -> Result<Vec<VolumeArg>, UsageError> {
+    let volumes = a.volumes.iter().map(|v| parse_volume(v));
+    volumes.chain(a.mounts.iter().map(|m| super::mount_arg::parse_mount(m))).collect()
 }
 
 /// The binds of the `-v`s, then an anonymous volume for each of the image's `VOLUME`s no `-v` covers:
