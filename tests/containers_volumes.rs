@@ -176,8 +176,18 @@ fn a_new_volume_is_initialised_from_the_image_content_at_its_path() {
     assert_eq!(t.ok(&["run", "--rm", "-v", "seeded-vol:/seed", "seeded", "ls", "/seed/sub"]), "");
     // An image VOLUME's anonymous volume starts with the image's content at that path too.
     assert_eq!(t.ok(&["run", "--rm", "seeded", "cat", "/anon/a"]), "anon\n");
+    // The copy backend (where overlayfs cannot be mounted) copies up the same content.
+    let out = t
+        .rbuild()
+        .env("RBUILD_SNAPSHOTTER", "copy")
+        .args(["run", "--rm", "-v", "copied:/seed", "seeded", "cat", "/seed/sub/f"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-image\n", "{}", String::from_utf8_lossy(&out.stderr));
     // A volume mounted where the image has nothing starts empty.
     assert_eq!(t.ok(&["run", "--rm", "-v", "fresh:/nothing", "seeded", "ls", "-A", "/nothing"]), "");
+    let left: Vec<_> = std::fs::read_dir(t.root().join("tmp")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "the image views' scratch dirs and mount points are gone: {left:?}");
 }
 
 #[test]

@@ -80,7 +80,8 @@ impl RootView {
             .prefix("rbuild-image-view-")
             .tempdir_in(&tmp)
             .map_err(ContainerError::io("creating a scratch dir in", &tmp))?;
-        let (lowers, upper) = match super::rootfs::overlay(store, image, scratch.path())? {
+        // With the copy backend (no overlayfs here) the image is extracted into the scratch dir instead.
+        let (lowers, upper) = match super::rootfs::prepare(store, image, scratch.path())? {
             Rootfs::Overlay { lowers, upper, .. } => (lowers, upper),
             Rootfs::Dir(dir) => {
                 let mut view = RootView::bare(dir);
