@@ -75,11 +75,8 @@ impl RootView {
 
     /// An image's files alone, read-only: what a new volume is initialised with (docker's copy-up).
     pub fn image_files(store: &Store, image: &Image) -> Result<RootView, ContainerError> {
-        let tmp = store.root().join("tmp");
-        let scratch = tempfile::Builder::new()
-            .prefix("rbuild-image-view-")
-            .tempdir_in(&tmp)
-            .map_err(ContainerError::io("creating a scratch dir in", &tmp))?;
+        // Named after this process, so the debris sweep removes it should rbuild be killed meanwhile.
+        let scratch = store.temp_dir("image-view")?;
         // With the copy backend (no overlayfs here) the image is extracted into the scratch dir instead.
         let (lowers, upper) = match super::rootfs::prepare(store, image, scratch.path())? {
             Rootfs::Overlay { lowers, upper, .. } => (lowers, upper),

@@ -133,8 +133,10 @@ impl<'a> Volumes<'a> {
             return Ok((v, false));
         }
         let dir = self.store.volume_dir(&name);
-        // Built in tmp/ and renamed into place, so a half-made volume is never listed.
-        let tmp = self.store.tmp_dir().join(format!("volume-{}-{name}", std::process::id()));
+        // Built in a temp dir of tmp/ (swept if this process dies) and renamed into place, so a
+        // half-made volume is never listed.
+        let building = self.store.temp_dir("volume")?;
+        let tmp = building.path().join(&name);
         fs::create_dir_all(tmp.join(DATA)).map_err(io_err("creating", &tmp))?;
         let meta =
             Meta { created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), labels, anonymous };
@@ -203,9 +205,11 @@ impl<'a> Volumes<'a> {
             return Err(VolumeError::InUse { name: name.to_string(), users });
         }
         let dir = self.store.volume_dir(name);
-        let doomed = self.store.tmp_dir().join(format!("volume-rm-{}-{name}", std::process::id()));
-        fs::rename(&dir, &doomed).map_err(io_err("removing", &dir))?;
-        fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))
+        // A removal cut short stays in this temp dir, which the next command's debris sweep removes.
+        let doomed = self.store.temp_dir("volume-rm")?;
+        fs::rename(&dir, doomed.path().join(name)).map_err(io_err("removing", &dir))?;
+        let path = doomed.path().to_path_buf();
+        doomed.close().map_err(io_err("removing", &path))
     }
 
     /// Remove the volumes no container uses: anonymous ones only unless `all` (docker 23's rule).
