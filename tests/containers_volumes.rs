@@ -221,3 +221,21 @@ fn mount_long_form_mounts_volumes_and_binds() {
     let err = t.fails(&["run", "--rm", "--mount", "type=bind,target=/h", "busybox", "true"], 2);
     assert!(err.contains("source is required when specifying a bind mount"), "{err}");
 }
+
+#[test]
+fn mount_type_tmpfs_is_a_fresh_writable_tmpfs_even_on_a_read_only_rootfs() {
+    let t = busybox();
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--mount",
+        "type=tmpfs,target=/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /scratch/x && grep ' /scratch ' /proc/mounts | cut -d' ' -f3",
+    ]);
+    assert_eq!(out, "tmpfs\n");
+    assert!(volume_names(&t).is_empty(), "a tmpfs mount makes no volume");
+}

@@ -33,6 +33,7 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         seccomp: Default::default(),
         limits: Default::default(),
         readonly_rootfs: false,
+        tmpfs: Vec::new(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `run/create --mount type=bind|volume,source=…,target=…[,readonly]`: docker's long form of `-v`,
+//! `run/create --mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`: docker's long form of `-v`,
 //! read into the same [`VolumeArg`]s. (A Dockerfile's `RUN --mount` is another grammar, with other
 //! types and defaults: `crate::dockerfile::flags`.)
 
@@ -52,7 +52,9 @@ pub(super) fn parse_mount(text: &str) -> Result<VolumeArg, UsageError> {
         ("volume", Some(name)) => Err(bad(format!(
             "{name:?} is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]); for a host path use type=bind"
         ))),
-        (other, _) => Err(bad(format!("mount type {other:?} is not supported: use bind or volume"))),
+        ("tmpfs", Some(_)) => Err(bad("a tmpfs mount takes no source".into())),
+        ("tmpfs", None) => Ok(VolumeArg::Tmpfs { target }),
+        (other, _) => Err(bad(format!("mount type {other:?} is not supported: use bind, volume or tmpfs"))),
     }
 }
 
@@ -66,6 +68,7 @@ mod tests {
         assert_eq!(parse_mount("type=volume,source=data,target=/d,readonly").unwrap(), named);
         assert_eq!(parse_mount("src=data,dst=/d,ro=true").unwrap(), named);
         assert_eq!(parse_mount("target=/d").unwrap(), VolumeArg::Anonymous { target: "/d".into() });
+        assert_eq!(parse_mount("type=tmpfs,dst=/t").unwrap(), VolumeArg::Tmpfs { target: "/t".into() });
         let t = tempfile::tempdir().unwrap();
         let host = t.path().canonicalize().unwrap();
         let bind = parse_mount(&format!("type=bind,source={},target=/h", host.display())).unwrap();
@@ -76,6 +79,7 @@ mod tests {
             "source=data",
             "source=data,target=rel",
             "type=nfs,target=/d",
+            "type=tmpfs,source=x,target=/t",
             "source=data,target=/d,colour=red",
             "source=data,target=/d,ro=maybe",
             "type=bind,source=/definitely/missing,target=/d",

@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// created on first use) or a new anonymous volume (CONTAINER)
     #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "SRC:CTR[:ro]")]
     pub volumes: Vec<String>,
-    /// Mount a volume or bind: type=bind|volume,source=…,target=…[,readonly] (docker's long -v)
+    /// Mount a volume, bind or tmpfs: type=bind|volume|tmpfs,source=…,target=…[,readonly] (docker's long -v)
     #[arg(value_parser = super::text(), long = "mount", value_name = "SPEC")]
     pub mounts: Vec<String>,
     /// Mount the container's root filesystem read-only (volumes, binds and /dev stay writable)
@@ -264,6 +264,13 @@ pub(super) fn container_spec(
         seccomp,
         limits,
         readonly_rootfs: a.read_only,
+        tmpfs: volume_args(a)?
+            .into_iter()
+            .filter_map(|v| match v {
+                VolumeArg::Tmpfs { target } => Some(target),
+                _ => None,
+            })
+            .collect(),
     })
 }
 
@@ -292,6 +299,10 @@ pub enum VolumeArg {
     },
     /// `-v /path`: a new anonymous volume.
     Anonymous {
+        target: String,
+    },
+    /// `--mount type=tmpfs,target=…`: no bind; the sandbox mounts a fresh tmpfs (see `container_spec`).
+    Tmpfs {
         target: String,
     },
 }
@@ -345,7 +356,9 @@ pub(super) fn volume_binds(store: &Store, image: &Image, volumes: &[VolumeArg]) 
     let covered = |path: &str| {
         volumes.iter().any(|v| match v {
             VolumeArg::Host(b) => b.target == path,
-            VolumeArg::Named { target, .. } | VolumeArg::Anonymous { target } => target == path,
+            VolumeArg::Named { target, .. } | VolumeArg::Anonymous { target } | VolumeArg::Tmpfs { target } => {
+                target == path
+            }
         })
     };
     let implied = image_volumes
@@ -367,12 +380,17 @@ pub(super) fn volume_binds(store: &Store, image: &Image, volumes: &[VolumeArg]) 
     volumes
         .iter()
         .chain(&implied)
-        .map(|v| match v {
-            VolumeArg::Host(b) => Ok(b.clone()),
-            VolumeArg::Named { name, target, readonly } => {
-                bind(vols.create(Some(name), Default::default())?.0, target, *readonly)
-            }
-            VolumeArg::Anonymous { target } => bind(vols.create(None, Default::default())?.0, target, false),
+        .filter_map(|v| match v {
+            VolumeArg::Host(b) => Some(Ok(b.clone())),
+            VolumeArg::Named { name, target, readonly } => Some(
+                vols.create(Some(name), Default::default())
+                    .map_err(Into::into)
+                    .and_then(|(vol, _)| bind(vol, target, *readonly)),
+            ),
+            VolumeArg::Anonymous { target } => Some(
+                vols.create(None, Default::default()).map_err(Into::into).and_then(|(vol, _)| bind(vol, target, false)),
+            ),
+            VolumeArg::Tmpfs { .. } => None,
         })
         .collect()
 }

@@ -138,6 +138,9 @@ pub struct RunSpec {
     /// `run --read-only`: the root filesystem is mounted read-only (binds, volumes, /dev, /proc are not).
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// `run --mount type=tmpfs,target=…`: a fresh tmpfs on each of these paths.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
 }
 
 /// How the command ended.
