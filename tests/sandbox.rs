@@ -33,6 +33,8 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         stdin: Stdin::Null,
         seccomp: Default::default(),
         limits: Default::default(),
+        readonly_rootfs: false,
+        tmpfs: Vec::new(),
     }
 }
 

@@ -51,6 +51,9 @@ pub struct RmArgs {
     /// Kill and remove a running container
     #[arg(short, long)]
     pub force: bool,
+    /// Also remove the container's anonymous volumes (named volumes stay)
+    #[arg(short, long)]
+    pub volumes: bool,
     /// Containers: name, full id or unique id prefix
     #[arg(value_parser = super::text(), required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -106,8 +109,13 @@ pub fn rm(g: &Globals, a: RmArgs) -> anyhow::Result<ExitCode> {
     let containers = Containers::new(&store);
     let mut failed = false;
     for q in &a.containers {
-        match containers.find(q).and_then(|mut c| containers.remove(&mut c, a.force)) {
-            Ok(()) => println!("{q}"),
+        match containers.find(q).and_then(|mut c| containers.remove(&mut c, a.force).map(|()| c)) {
+            Ok(c) => {
+                if a.volumes {
+                    crate::container::volume::remove_anonymous(&store, &c.config.spec.binds);
+                }
+                println!("{q}");
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;

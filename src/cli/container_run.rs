@@ -2,10 +2,10 @@
 //! and `restart`. The model and the monitor live in `crate::container`; this file turns flags into a
 //! container config and reports like docker.
 
-use super::run::{container_spec, outcome_code, parse_volume, RunArgs};
+use super::run::{container_spec, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
 use super::{Globals, UsageError};
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
-use crate::sandbox::{Bind, Rootfs, Stdin};
+use crate::sandbox::{Rootfs, Stdin};
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -43,7 +43,7 @@ pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.detach {
         return Err(UsageError("create takes no -d (start runs a created container in the background)".into()).into());
     }
-    let binds = a.volumes.iter().map(|v| parse_volume(v)).collect::<Result<Vec<_>, _>>()?;
+    let binds = volume_args(&a)?;
     let (_, c) = create_container(g, &a, binds)?;
     println!("{}", c.id());
     Ok(ExitCode::SUCCESS)
@@ -51,7 +51,7 @@ pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `run` without `--rm`: create, then run in the foreground (this process holds the container) or,
 /// with `-d`, under a monitor, printing the full id as docker does.
-pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
+pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<ExitCode> {
     if a.detach && (a.interactive || a.tty) {
         return Err(
             UsageError("-d with -i or -t needs attach, which rbuild does not have yet: drop -i/-t".into()).into()
@@ -71,7 +71,7 @@ pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<Ex
 
 /// Record a new container of `a.image`: its config (image, sandbox spec, name, labels) and its
 /// filesystem (snapshots unpacked, or the layers copied with the copy backend).
-fn create_container(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<(Store, Container)> {
+fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<(Store, Container)> {
     if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
         return Err(UsageError(format!("the working directory must be absolute, got {w:?}")).into());
     }
@@ -79,6 +79,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Resul
     // Until config.json names the image (a gc root from then on), the lease keeps it.
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
+    let binds = volume_binds(&store, &image, &binds)?;
     let id = container::new_id()?;
     let dir = store.container_dir(&id);
     // The real rootfs is made once the name is taken; an overlay's lowers are looked up at each start.

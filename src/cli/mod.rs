@@ -25,6 +25,7 @@ mod lint;
 pub mod listing;
 mod login;
 mod logs;
+mod mount_arg;
 mod parse;
 mod pause;
 mod port;
@@ -43,6 +44,7 @@ mod system_prune;
 mod tag;
 pub mod template;
 mod top;
+mod volume;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -145,6 +147,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Manage volumes (create, ls, rm, inspect, prune)
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage the store as a whole (check, df, prune)
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -203,6 +208,7 @@ const SUBCOMMANDS: &[&str] = &[
     "port",
     "container",
     "system",
+    "volume",
     "lint",
     "pull",
     "push",
@@ -364,6 +370,7 @@ pub fn main() -> ExitCode {
         Command::ContainerMonitor(a) => {
             Ok(crate::container::monitor::main(&globals.root, &a.id, a.ready_fd, globals.debug))
         }
+        Command::Volume(c) => volume::run(&globals, c),
         Command::System(c) => system::run(&globals, c),
         Command::Pull(a) => pull::run(&globals, a),
         Command::Push(a) => push::run(&globals, a),

@@ -43,9 +43,16 @@ pub struct RunArgs {
     /// User to run as: name|uid[:group|gid], resolved from the image's /etc/passwd and /etc/group
     #[arg(value_parser = super::text(), short = 'u', long = "user", value_name = "USER")]
     pub user: Option<String>,
-    /// Bind-mount a host path: HOST:CONTAINER[:ro|rw]
-    #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    /// Bind-mount a host path (HOST:CONTAINER[:ro|rw]), mount a named volume (NAME:CONTAINER[:ro|rw],
+    /// created on first use) or a new anonymous volume (CONTAINER)
+    #[arg(value_parser = super::text(), short = 'v', long = "volume", value_name = "SRC:CTR[:ro]")]
     pub volumes: Vec<String>,
+    /// Mount a volume, bind or tmpfs: type=bind|volume|tmpfs,source=…,target=…[,readonly] (docker's long -v)
+    #[arg(value_parser = super::text(), long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
+    /// Mount the container's root filesystem read-only (volumes, binds and /dev stay writable)
+    #[arg(long)]
+    pub read_only: bool,
     /// Network: bridge (its own namespace, connected by pasta), host, none (only loopback), or
     /// container:NAME (join that running container's namespace)
     #[arg(long, value_parser = parse_network, default_value = "bridge", value_name = "MODE")]
@@ -118,7 +125,7 @@ pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
 pub(super) const RUNNER_FAILED: u8 = 125;
 
 pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
-    let binds = a.volumes.iter().map(|v| parse_volume(v)).collect::<Result<Vec<_>, _>>()?;
+    let binds = volume_args(&a)?;
     if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
         return Err(UsageError(format!("the working directory must be absolute, got {w:?}")).into());
     }
@@ -140,7 +147,7 @@ pub fn run(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode> {
+fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<ExitCode> {
     if !a.rm || a.detach {
         // A kept or detached container is recorded in the store's container model (see `rbuild ps`).
         return super::container_run::run_kept(g, a, binds);
@@ -149,6 +156,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
+    let binds = volume_binds(&store, &image, &binds)?;
     let id = crate::container::new_id()?;
     // The pid in the name lets the next command remove it if this one is killed.
     let dir = store.root().join("tmp").join(format!("run-{}-{id}", std::process::id()));
@@ -159,7 +167,10 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<Bind>) -> anyhow::Result<ExitCode>
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let (outcome, _) = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, g.debug)?;
+    let result = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, g.debug);
+    // `--rm` takes the container's anonymous volumes with it, as docker's does.
+    crate::container::volume::remove_anonymous(&store, &spec.binds);
+    let (outcome, _) = result?;
     Ok(outcome_code(&outcome, &spec))
 }
 
@@ -253,6 +264,14 @@ pub(super) fn container_spec(
         stdin: if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null },
         seccomp,
         limits,
+        readonly_rootfs: a.read_only,
+        tmpfs: volume_args(a)?
+            .into_iter()
+            .filter_map(|v| match v {
+                VolumeArg::Tmpfs { target } => Some(target),
+                _ => None,
+            })
+            .collect(),
     })
 }
 
@@ -270,22 +289,111 @@ fn add_default(env: &mut Vec<String>, key: &str, value: &str) {
     }
 }
 
-/// `HOST:CONTAINER[:ro|rw]`, the host path absolute and existing.
-pub(super) fn parse_volume(v: &str) -> Result<Bind, UsageError> {
-    let bad = |why: &str| UsageError(format!("invalid volume {v:?}: {why} (expected HOST:CONTAINER[:ro])"));
+/// One `-v`: a host path bound in, or a named volume of the store (made on first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeArg {
+    Host(Bind),
+    Named {
+        name: String,
+        target: String,
+        readonly: bool,
+    },
+    /// `-v /path`: a new anonymous volume.
+    Anonymous {
+        target: String,
+    },
+    /// `--mount type=tmpfs,target=…`: no bind; the sandbox mounts a fresh tmpfs (see `container_spec`).
+    Tmpfs {
+        target: String,
+    },
+}
+
+/// `HOST:CONTAINER[:ro|rw]` (the host path absolute and existing) or `NAME:CONTAINER[:ro|rw]` (a NAME
+/// without `/` is a named volume, as docker reads it).
+pub(super) fn parse_volume(v: &str) -> Result<VolumeArg, UsageError> {
+    let bad = |why: &str| {
+        UsageError(format!("invalid volume {v:?}: {why} (expected HOST:CONTAINER[:ro] or NAME:CONTAINER[:ro])"))
+    };
     let parts: Vec<&str> = v.split(':').collect();
     let (host, target, readonly) = match parts.as_slice() {
+        [t] if t.starts_with('/') => return Ok(VolumeArg::Anonymous { target: t.to_string() }),
         [h, t] => (*h, *t, false),
         [h, t, "ro"] => (*h, *t, true),
         [h, t, "rw"] => (*h, *t, false),
         [_, _, opt] => return Err(bad(&format!("unknown option {opt:?}"))),
         _ => return Err(bad("wrong number of fields")),
     };
-    if !host.starts_with('/') || !target.starts_with('/') {
+    if !target.starts_with('/') {
+        return Err(bad("the container path must be absolute"));
+    }
+    if !host.contains('/') {
+        if !crate::container::volume::is_valid_name(host) {
+            return Err(bad(&format!(
+                "{host:?} is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]) and a host path must be absolute"
+            )));
+        }
+        return Ok(VolumeArg::Named { name: host.to_string(), target: target.to_string(), readonly });
+    }
+    if !host.starts_with('/') {
         return Err(bad("both paths must be absolute"));
     }
     let source = PathBuf::from(host).canonicalize().map_err(|e| bad(&format!("{host}: {e}")))?;
-    Ok(Bind { source, target: target.to_string(), readonly })
+    Ok(VolumeArg::Host(Bind { source, target: target.to_string(), readonly }))
+}
+
+/// The `-v`s, then the `--mount`s.
+pub(super) fn volume_args(a: &RunArgs) -> Result<Vec<VolumeArg>, UsageError> {
+    let volumes = a.volumes.iter().map(|v| parse_volume(v));
+    volumes.chain(a.mounts.iter().map(|m| super::mount_arg::parse_mount(m))).collect()
+}
+
+/// The binds of the `-v`s, then an anonymous volume for each of the image's `VOLUME`s no `-v` covers:
+/// named volumes are created when missing (the store keeps them, see `crate::container::volume`).
+pub(super) fn volume_binds(store: &Store, image: &Image, volumes: &[VolumeArg]) -> anyhow::Result<Vec<Bind>> {
+    let vols = crate::container::volume::Volumes::new(store);
+    let config = image.config.config().clone().unwrap_or_default();
+    let mut image_volumes = config.volumes().clone().unwrap_or_default();
+    image_volumes.sort();
+    let covered = |path: &str| {
+        volumes.iter().any(|v| match v {
+            VolumeArg::Host(b) => b.target == path,
+            VolumeArg::Named { target, .. } | VolumeArg::Anonymous { target } | VolumeArg::Tmpfs { target } => {
+                target == path
+            }
+        })
+    };
+    let implied = image_volumes
+        .into_iter()
+        .filter(|p| !covered(p))
+        .map(|target| VolumeArg::Anonymous { target })
+        .collect::<Vec<_>>();
+    // The image's files, mounted once, the first time a volume is empty (docker's copy-up).
+    let mut image_view = None;
+    let mut bind = |vol: crate::container::volume::Volume, target: &String, readonly: bool| -> anyhow::Result<Bind> {
+        if vol.is_empty() {
+            if image_view.is_none() {
+                image_view = Some(crate::container::view::RootView::image_files(store, image)?);
+            }
+            vol.copy_up(image_view.as_ref().expect("mounted above").path(), target)?;
+        }
+        Ok(Bind { source: vol.mountpoint, target: target.clone(), readonly })
+    };
+    volumes
+        .iter()
+        .chain(&implied)
+        .filter_map(|v| match v {
+            VolumeArg::Host(b) => Some(Ok(b.clone())),
+            VolumeArg::Named { name, target, readonly } => Some(
+                vols.create(Some(name), Default::default())
+                    .map_err(Into::into)
+                    .and_then(|(vol, _)| bind(vol, target, *readonly)),
+            ),
+            VolumeArg::Anonymous { target } => Some(
+                vols.create(None, Default::default()).map_err(Into::into).and_then(|(vol, _)| bind(vol, target, false)),
+            ),
+            VolumeArg::Tmpfs { .. } => None,
+        })
+        .collect()
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -305,9 +413,12 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let host = t.path().canonicalize().unwrap();
         let b = parse_volume(&format!("{}:/data:ro", host.display())).unwrap();
-        assert_eq!(b, Bind { source: host.clone(), target: "/data".into(), readonly: true });
-        assert!(!parse_volume(&format!("{}:/data", host.display())).unwrap().readonly);
-        assert!(parse_volume("relative:/data").is_err());
+        assert_eq!(b, VolumeArg::Host(Bind { source: host.clone(), target: "/data".into(), readonly: true }));
+        let named = VolumeArg::Named { name: "cache".into(), target: "/data".into(), readonly: false };
+        assert_eq!(parse_volume("cache:/data").unwrap(), named);
+        assert!(parse_volume("./relative:/data").is_err());
+        assert!(parse_volume("-bad:/data").is_err());
+        assert!(parse_volume("cache:data").is_err());
         assert!(parse_volume(&format!("{}:/data:zz", host.display())).is_err());
         assert!(parse_volume("/definitely/missing/path:/data").is_err());
     }

@@ -33,6 +33,7 @@ pub mod rootfs;
 mod state;
 pub mod top;
 pub mod view;
+pub mod volume;
 
 pub use state::{State, Status, UNKNOWN_EXIT_CODE};
 

@@ -161,6 +161,7 @@ pub fn run(
     if c.config.auto_remove && c.state.status == super::Status::Exited {
         // `--rm`: removed before the lock goes, so whoever waited for the end finds it gone.
         super::Containers::new(store).remove(c, false)?;
+        super::volume::remove_anonymous(store, &c.config.spec.binds);
     }
     result
 }

@@ -31,6 +31,8 @@ pub struct RootView {
     path: PathBuf,
     helper: Option<Child>,
     _mountpoint: Option<tempfile::TempDir>,
+    /// The empty upper and work dirs of an image's view (see [`RootView::image_files`]).
+    _scratch: Option<tempfile::TempDir>,
     _lock: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
@@ -71,8 +73,30 @@ impl RootView {
         }
     }
 
+    /// An image's files alone, read-only: what a new volume is initialised with (docker's copy-up).
+    pub fn image_files(store: &Store, image: &Image) -> Result<RootView, ContainerError> {
+        // Named after this process, so the debris sweep removes it should rbuild be killed meanwhile.
+        let scratch = store.temp_dir("image-view")?;
+        // With the copy backend (no overlayfs here) the image is extracted into the scratch dir instead.
+        let (lowers, upper) = match super::rootfs::prepare(store, image, scratch.path())? {
+            Rootfs::Overlay { lowers, upper, .. } => (lowers, upper),
+            Rootfs::Dir(dir) => {
+                let mut view = RootView::bare(dir);
+                view._scratch = Some(scratch);
+                return Ok(view);
+            }
+        };
+        // The empty upper dir as the top lower: a mount of lower dirs only needs two of them.
+        let all: Vec<PathBuf> = std::iter::once(upper.clone()).chain(lowers.iter().cloned()).collect();
+        let (parent, options) = crate::sandbox::overlay_options(&all, &upper, &scratch.path().join("work"));
+        let lower_only = options.split(",upperdir=").next().unwrap_or_default().to_string();
+        let mut view = spawn_helper(store, &parent, &lower_only, lowers.len(), "image")?;
+        view._scratch = Some(scratch);
+        Ok(view)
+    }
+
     fn bare(path: PathBuf) -> RootView {
-        RootView { path, helper: None, _mountpoint: None, _lock: None }
+        RootView { path, helper: None, _mountpoint: None, _scratch: None, _lock: None }
     }
 }
 
@@ -113,8 +137,20 @@ fn mount_overlay(store: &Store, c: &Container, frozen: bool) -> Result<RootView,
     } else {
         crate::sandbox::overlay_options(&lowers, &upper, &work)
     };
+    spawn_helper(store, &parent, &options, lowers.len(), &c.config.name)
+}
+
+/// Start the helper that mounts an overlay (`options` relative to `parent`) in a namespace of its own;
+/// `name` and `layers` say what in an error.
+fn spawn_helper(
+    store: &Store,
+    parent: &Path,
+    options: &str,
+    layers: usize,
+    name: &str,
+) -> Result<RootView, ContainerError> {
     if options.len() > MAX_OVERLAY_OPTIONS {
-        return Err(ContainerError::TooManyLayers { name: c.config.name.clone(), count: lowers.len() });
+        return Err(ContainerError::TooManyLayers { name: name.to_string(), count: layers });
     }
     let tmp = tempfile::Builder::new()
         .prefix("rbuild-view-")
@@ -122,8 +158,8 @@ fn mount_overlay(store: &Store, c: &Container, frozen: bool) -> Result<RootView,
         .map_err(ContainerError::io("creating a mount point in", &store.root().join("tmp")))?;
     let mut helper = Command::new("/proc/self/exe")
         .arg(SUBCOMMAND)
-        .arg(&parent)
-        .arg(&options)
+        .arg(parent)
+        .arg(options)
         .arg(tmp.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -134,11 +170,11 @@ fn mount_overlay(store: &Store, c: &Container, frozen: bool) -> Result<RootView,
     if line.trim() != "ready" {
         drop(helper.stdin.take());
         let _ = helper.wait();
-        return Err(ContainerError::ViewMount { name: c.config.name.clone() });
+        return Err(ContainerError::ViewMount { name: name.to_string() });
     }
     let path =
         PathBuf::from(format!("/proc/{}/root", helper.id())).join(tmp.path().strip_prefix("/").unwrap_or(tmp.path()));
-    Ok(RootView { path, helper: Some(helper), _mountpoint: Some(tmp), _lock: None })
+    Ok(RootView { path, helper: Some(helper), _mountpoint: Some(tmp), _scratch: None, _lock: None })
 }
 
 /// The helper: a mount namespace of its own, the overlay (options relative to `parent`) on

@@ -241,6 +241,8 @@ impl Executor<'_> {
             stdin: Stdin::Null,
             seccomp: self.req.seccomp.clone(),
             limits: self.req.limits,
+            readonly_rootfs: false,
+            tmpfs: Vec::new(),
         };
         self.progress.output_begins();
         let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));

@@ -148,6 +148,12 @@ pub struct RunSpec {
     pub seccomp: Seccomp,
     /// Processes and memory (`--pids-limit`, `--memory`), applied through the sandbox's cgroup.
     pub limits: Limits,
+    /// `run --read-only`: the root filesystem is mounted read-only (binds, volumes, /dev, /proc are not).
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// `run --mount type=tmpfs,target=…`: a fresh tmpfs on each of these paths.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
 }
 
 /// How the command ended.

@@ -51,6 +51,8 @@ impl Fixture {
                 stdin: Stdin::Null,
                 seccomp: Default::default(),
                 limits: Default::default(),
+                readonly_rootfs: false,
+                tmpfs: Vec::new(),
             },
             mountpoint: self.path("rootfs"),
             etc_files: ["hosts", "resolv.conf", "hostname"]

@@ -6,7 +6,8 @@
 //! `cache/steps/<key>.json` (step cache records, each naming a layer blob), `cache/images/<key>.json` (the
 //! time a fully cached build gives its image), `cache/context/` (context file digests by stat stamp),
 //! `cache/mounts/<id>/` (`RUN --mount=type=cache`), `containers/<id>/` (kept containers: `config.json`
-//! naming the image, `state.json`, `ctr.log`, `monitor.lock`, the writable layer; see `crate::container`).
+//! naming the image, `state.json`, `ctr.log`, `monitor.lock`, the writable layer; see `crate::container`), `volumes/<name>/` (a volume: `_data` and `volume.json`; see
+//! `crate::container::volume`).
 
 use super::Store;
 use std::path::PathBuf;
@@ -38,6 +39,14 @@ impl Store {
 
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.containers_dir().join(id)
+    }
+
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.root().join("volumes")
+    }
+
+    pub fn volume_dir(&self, name: &str) -> PathBuf {
+        self.volumes_dir().join(name)
     }
 
     pub(crate) fn leases_dir(&self) -> PathBuf {
