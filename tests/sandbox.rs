@@ -34,7 +34,6 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         seccomp: Default::default(),
         limits: Default::default(),
         readonly_rootfs: false,
-        tmpfs: Vec::new(),
     }
 }
 

@@ -260,18 +260,18 @@ pub(super) fn container_spec(
         },
         hostname,
         binds,
-        tmpfs: vec![],
+        // docker's defaults for a container's tmpfs mount: nosuid, nodev, noexec, mode 1777.
+        tmpfs: volume_args(a)?
+            .into_iter()
+            .filter_map(|v| match v {
+                VolumeArg::Tmpfs { target } => Some(sandbox::Tmpfs { target, size: None, noexec: true }),
+                _ => None,
+            })
+            .collect(),
         stdin: if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null },
         seccomp,
         limits,
         readonly_rootfs: a.read_only,
-        tmpfs: volume_args(a)?
-            .into_iter()
-            .filter_map(|v| match v {
-                VolumeArg::Tmpfs { target } => Some(target),
-                _ => None,
-            })
-            .collect(),
     })
 }
 

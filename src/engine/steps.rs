@@ -242,7 +242,6 @@ impl Executor<'_> {
             seccomp: self.req.seccomp.clone(),
             limits: self.req.limits,
             readonly_rootfs: false,
-            tmpfs: Vec::new(),
         };
         self.progress.output_begins();
         let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));
@@ -402,7 +401,7 @@ impl Executor<'_> {
                     Bind { source: dir, target: target.clone(), readonly: *readonly }
                 }
                 MountSpec::Tmpfs { target, size } => {
-                    out.tmpfs.push(Tmpfs { target: target.clone(), size: *size });
+                    out.tmpfs.push(Tmpfs { target: target.clone(), size: *size, noexec: false });
                     continue;
                 }
                 MountSpec::Ssh { id, target, required } => {

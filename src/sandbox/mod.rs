@@ -103,13 +103,16 @@ pub struct Bind {
     pub readonly: bool,
 }
 
-/// A tmpfs mounted into the container (mode 1777, nodev, nosuid).
+/// A tmpfs mounted into the container (mode 1777, nodev, nosuid; noexec where asked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmpfs {
     /// Absolute path in the container; resolved inside the rootfs.
     pub target: String,
     /// Bytes; `None` is the kernel's default (half of RAM).
     pub size: Option<u64>,
+    /// docker's default for a container's `--mount type=tmpfs`; BuildKit's RUN tmpfs mounts allow exec.
+    #[serde(default)]
+    pub noexec: bool,
 }
 
 /// Where the command's standard input comes from. Output always goes to rbuild's stdout/stderr.
@@ -139,8 +142,8 @@ pub struct RunSpec {
     pub network: Network,
     pub hostname: String,
     pub binds: Vec<Bind>,
-    /// Fresh tmpfs mounts (`RUN --mount=type=tmpfs`), mounted after the binds; nothing written there
-    /// reaches the rootfs.
+    /// Fresh tmpfs mounts (`RUN --mount=type=tmpfs`, `run --mount type=tmpfs`), mounted after the binds;
+    /// nothing written there reaches the rootfs.
     #[serde(default)]
     pub tmpfs: Vec<Tmpfs>,
     pub stdin: Stdin,
@@ -151,9 +154,6 @@ pub struct RunSpec {
     /// `run --read-only`: the root filesystem is mounted read-only (binds, volumes, /dev, /proc are not).
     #[serde(default)]
     pub readonly_rootfs: bool,
-    /// `run --mount type=tmpfs,target=…`: a fresh tmpfs on each of these paths.
-    #[serde(default)]
-    pub tmpfs: Vec<String>,
 }
 
 /// How the command ended.

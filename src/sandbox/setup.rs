@@ -125,13 +125,6 @@ impl<'a, S: Sys> Setup<'a, S> {
         self.mount_sys(&root)?;
         self.mount_etc_files(&root)?;
         self.mount_binds(&root)?;
-        for target in self.spec.run.tmpfs.clone() {
-            let path = self.stub(&root, &target, Kind::Dir)?;
-            // docker's defaults for a tmpfs mount: nosuid, nodev, noexec, world-writable with the sticky bit.
-            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            let step = || format!("mounting a tmpfs on {target}");
-            self.mount(Some(Path::new("tmpfs")), &path, Some("tmpfs"), flags, Some("mode=1777"), step)?;
-        }
         if self.spec.run.readonly_rootfs {
             // Last, once every stub is made: only the root's own mount turns read-only, not those on it.
             let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV | MsFlags::MS_RDONLY;
@@ -271,7 +264,10 @@ impl<'a, S: Sys> Setup<'a, S> {
                 Some(size) => format!("mode=1777,size={size}"),
                 None => "mode=1777".to_string(),
             };
-            let flags = MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
+            let mut flags = MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
+            if t.noexec {
+                flags |= MsFlags::MS_NOEXEC;
+            }
             let step = || format!("mounting a tmpfs on {}", t.target);
             self.mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), flags, Some(&data), step)?;
         }

@@ -52,7 +52,6 @@ impl Fixture {
                 seccomp: Default::default(),
                 limits: Default::default(),
                 readonly_rootfs: false,
-                tmpfs: Vec::new(),
             },
             mountpoint: self.path("rootfs"),
             etc_files: ["hosts", "resolv.conf", "hostname"]
