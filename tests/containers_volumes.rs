@@ -4,30 +4,8 @@
 
 mod common;
 
+use common::containers::busybox;
 use common::{require_root, TestContext};
-
-/// A store with busybox imported; dropping it removes every container left.
-struct Store(TestContext);
-
-impl std::ops::Deref for Store {
-    type Target = TestContext;
-    fn deref(&self) -> &TestContext {
-        &self.0
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let out = self.0.rbuild().args(["ps", "-a", "-q", "--no-trunc"]).output().unwrap();
-        for id in String::from_utf8_lossy(&out.stdout).lines() {
-            let _ = self.0.rbuild().args(["rm", "-f", id]).output();
-        }
-    }
-}
-
-fn busybox() -> Store {
-    Store(TestContext::busybox())
-}
 
 #[test]
 fn volume_create_ls_inspect_rm_print_what_docker_prints() {
