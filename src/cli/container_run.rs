@@ -5,7 +5,7 @@
 use super::run::{container_spec, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
 use super::{Globals, UsageError};
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
-use crate::sandbox::{Rootfs, Stdin};
+use crate::sandbox::Rootfs;
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -63,8 +63,7 @@ pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Resu
         println!("{}", c.id());
         return Ok(ExitCode::SUCCESS);
     }
-    let stdin = if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null };
-    let outcome = rootfs::run(&store, &mut c, stdin, &mut || {}, &mut || {}, g.debug)?;
+    let outcome = rootfs::run(&store, &mut c, super::run::stdin_mode(a), &mut || {}, &mut || {}, g.debug)?;
     eprintln!("container {} kept in {} (run with --rm to remove it)", c.id(), c.dir.display());
     Ok(outcome_code(&outcome, &c.config.spec))
 }

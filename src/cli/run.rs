@@ -268,11 +268,20 @@ pub(super) fn container_spec(
                 _ => None,
             })
             .collect(),
-        stdin: if a.interactive || a.tty { Stdin::Inherit } else { Stdin::Null },
+        stdin: stdin_mode(a),
         seccomp,
         limits,
         readonly_rootfs: a.read_only,
     })
+}
+
+/// `-t`: a pseudo-terminal of its own (fed from stdin with `-i`); `-i` alone: rbuild's stdin.
+pub(super) fn stdin_mode(a: &RunArgs) -> Stdin {
+    match (a.interactive, a.tty) {
+        (input, true) => Stdin::Terminal { input },
+        (true, false) => Stdin::Inherit,
+        (false, false) => Stdin::Null,
+    }
 }
 
 fn set_env(env: &mut Vec<String>, key: &str, kv: &str) {

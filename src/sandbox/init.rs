@@ -166,6 +166,14 @@ pub(crate) fn enter_session(spec: &InitSpec) {
         let _ = setsid();
         return;
     }
+    if let Stdin::Terminal { .. } = spec.run.stdin {
+        // A session of its own whose controlling terminal is the pty slave on fd 0 (the command is then
+        // the terminal's foreground group, so its Ctrl-C and SIGWINCH reach it).
+        let _ = setsid();
+        // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal a terminal another session owns).
+        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+        return;
+    }
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     if spec.foreground {
         // A background group changing the foreground gets SIGTTOU unless it blocks it.

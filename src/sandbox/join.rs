@@ -135,7 +135,8 @@ fn spawn(stdin: Stdin, program: &Path, fds: [&OwnedFd; 3]) -> Result<std::proces
     cmd.arg(JOIN_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
     cmd.stdin(match stdin {
         Stdin::Null => Stdio::null(),
-        Stdin::Inherit => Stdio::inherit(),
+        // `exec -t` is refused by the CLI; a terminal here means rbuild's own.
+        Stdin::Inherit | Stdin::Terminal { .. } => Stdio::inherit(),
     });
     // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,
     // so it only makes plain system calls (fcntl, prctl) and allocates nothing.

@@ -40,6 +40,7 @@ mod init;
 mod interrupt;
 mod join;
 mod parent;
+mod pty;
 mod seccomp;
 mod setup;
 mod sys;
@@ -123,6 +124,10 @@ pub enum Stdin {
     /// rbuild's own stdin; when it is rbuild's controlling terminal and rbuild is in the foreground, the
     /// command becomes the terminal's foreground process group (`rbuild run -it`).
     Inherit,
+    /// A new pseudo-terminal (`rbuild run -t`, see `pty.rs`): the command's stdin, stdout and stderr are
+    /// its slave, its controlling terminal; rbuild relays the master to its stdout and, with `input`
+    /// (`-i`), its stdin to the master.
+    Terminal { input: bool },
 }
 
 /// Everything one sandboxed command needs.

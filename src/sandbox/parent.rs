@@ -5,6 +5,7 @@
 
 use super::cgroup::Cgroup;
 use super::interrupt::Watch;
+use super::pty::Pty;
 use super::seccomp::{Filter, Profile, Seccomp, DEFAULT_PROFILE};
 use super::setup::overlay_options;
 use super::setup::{cap_names, granted_caps};
@@ -82,7 +83,15 @@ fn run_inner(
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
     let foreground = spec.stdin == Stdin::Inherit && owns_terminal();
-    let console = if spec.stdin == Stdin::Inherit { stdin_terminal() } else { None };
+    let mut pty = match spec.stdin {
+        Stdin::Terminal { input } => Some(Pty::open(input)?),
+        _ => None,
+    };
+    let console = match (&spec.stdin, &pty) {
+        (_, Some(pty)) => Some(pty.slave_path.clone()),
+        (Stdin::Inherit, None) => stdin_terminal(),
+        _ => None,
+    };
     let init_spec = InitSpec {
         run: RunSpec { rootfs: scratch.shorten_lowers(&spec.rootfs)?, ..spec.clone() },
         mountpoint: scratch.mountpoint(),
@@ -98,8 +107,14 @@ fn run_inner(
     let (report_r, report_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
-    let mut init = spawn_init(spec, init_program, netns, [&spec_r, &report_w, &status_w], prefix.is_some())?;
+    let terminal = pty.as_ref().and_then(Pty::slave);
+    let mut init = spawn_init(spec, init_program, netns, [&spec_r, &report_w, &status_w], terminal, prefix.is_some())?;
     drop((spec_r, report_w, status_w));
+    if let Err(e) = pty.as_mut().map_or(Ok(()), Pty::start) {
+        let _ = init.kill();
+        let _ = init.wait();
+        return Err(e);
+    }
     let relays = prefix.map(|p| relay(&mut init, p)).unwrap_or_default();
     watch.add(init.id() as i32);
     // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup.
@@ -127,6 +142,9 @@ fn run_inner(
     // Every writer is gone now: the relays reach the end of their pipes.
     for r in relays {
         let _ = r.join();
+    }
+    if let Some(pty) = pty {
+        pty.finish();
     }
     if foreground {
         take_terminal_back();
@@ -241,6 +259,7 @@ fn spawn_init(
     program: &Path,
     netns: Option<BorrowedFd>,
     fds: [&OwnedFd; 3],
+    terminal: Option<&OwnedFd>,
     piped: bool,
 ) -> Result<std::process::Child, SandboxError> {
     let raw: [RawFd; 3] = fds.map(|f| f.as_raw_fd());
@@ -248,8 +267,12 @@ fn spawn_init(
     cmd.arg(INIT_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
     cmd.stdin(match spec.stdin {
         Stdin::Null => Stdio::null(),
-        Stdin::Inherit => Stdio::inherit(),
+        Stdin::Inherit | Stdin::Terminal { .. } => Stdio::inherit(),
     });
+    if let Some(slave) = terminal {
+        let dup = || slave.try_clone().map(Stdio::from).map_err(SandboxError::Pipe);
+        cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
+    }
     if piped {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }

@@ -1,0 +1,158 @@
+//! `rbuild run -t`: the command runs on a pseudo-terminal rbuild allocates (not on rbuild's own
+//! terminal), bound at the container's `/dev/console`; rbuild relays it with its own terminal in raw mode
+//! (restored at the end) and passes window size changes on. Driven through the real binary, with rbuild
+//! itself on a pty pair the test opens (its controlling terminal, as in an interactive shell). Root only.
+
+mod common;
+
+use common::{require_root, TestContext};
+use nix::pty::{openpty, Winsize};
+use nix::sys::termios::{tcgetattr, LocalFlags};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+fn busybox() -> TestContext {
+    require_root();
+    let t = TestContext::new();
+    t.import_busybox();
+    t
+}
+
+fn size(rows: u16, cols: u16) -> Winsize {
+    Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }
+}
+
+/// rbuild on a pty pair of the test's: the master (to type into and read from), the slave (to inspect
+/// its modes), rbuild's process, and everything read from the master so far.
+struct Session {
+    master: File,
+    slave: OwnedFd,
+    child: Child,
+    rx: Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Session {
+    fn start(t: &TestContext, args: &[&str], rows: u16, cols: u16) -> Session {
+        let pair = openpty(Some(&size(rows, cols)), None).unwrap();
+        let fd = pair.slave.as_raw_fd();
+        let mut cmd = t.process();
+        cmd.args(args)
+            .stdin(Stdio::from(pair.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pair.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(pair.slave.try_clone().unwrap()));
+        // SAFETY: setsid and ioctl are plain system calls, fine between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The pty becomes rbuild's controlling terminal, rbuild its foreground group (SIGWINCH).
+                libc::setsid();
+                if libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let master = File::from(pair.master);
+        let mut reader = master.try_clone().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Session { master, slave: pair.slave, child, rx, seen: String::new() }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        self.master.write_all(format!("{line}\r").as_bytes()).unwrap();
+    }
+
+    /// Read until the output holds `needle` (the long limit only turns a hang into a failure).
+    fn expect(&mut self, needle: &str) {
+        while !self.seen.contains(needle) {
+            match self.rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!("never saw {needle:?}; the terminal showed:\n{}", self.seen),
+            }
+        }
+    }
+
+    /// Whether `needle` arrives within a short while (for polling a change that propagates by signal).
+    fn sees_soon(&mut self, needle: &str) -> bool {
+        while !self.seen.contains(needle) {
+            match self.rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        let ws = size(rows, cols);
+        // SAFETY: TIOCSWINSZ reads one winsize from a struct we own.
+        assert_eq!(unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const Winsize) }, 0);
+    }
+}
+
+/// The minor number of the test's pty slave (its `/dev/pts/N`).
+fn minor(fd: &OwnedFd) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap().rdev();
+    nix::sys::stat::minor(rdev)
+}
+
+#[test]
+fn run_t_gives_the_command_a_terminal_even_without_one_on_stdin() {
+    let t = busybox();
+    // Docker's `run -t` allocates a terminal whatever rbuild's stdin is; before, `tty` said "not a tty".
+    let out = t.process().args(["run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // The pty's output processing turns "\n" into "\r\n", as docker's does.
+    assert_eq!(stdout, "/dev/console\r\n24 80\r\n");
+}
+
+#[test]
+fn run_it_relays_its_own_pty_in_raw_mode_and_passes_resizes_on() {
+    let t = busybox();
+    let mut s = Session::start(&t, &["run", "--rm", "-it", "busybox", "sh"], 33, 111);
+    let outer = minor(&s.slave);
+    s.type_line("tty; stty size; echo \"M:$(stat -c %T /dev/console):$((1+1))\"");
+    s.expect("/dev/console");
+    s.expect("33 111");
+    s.expect(":2\r\n");
+    // The command's terminal is a pty of its own, not rbuild's (which the old code bound there).
+    let line = s.seen.rsplit("M:").next().unwrap().split(':').next().unwrap().to_string();
+    let inner = u64::from_str_radix(line.trim(), 16).unwrap_or_else(|_| panic!("no minor in {:?}", s.seen));
+    assert_ne!(inner, outer, "the container's /dev/console is rbuild's own terminal");
+    // rbuild's terminal is raw while it relays: no echo, no line editing of its own.
+    let modes = tcgetattr(&s.slave).unwrap();
+    assert!(!modes.local_flags.intersects(LocalFlags::ECHO | LocalFlags::ICANON), "{:?}", modes.local_flags);
+    // A resize of rbuild's terminal reaches the command's (SIGWINCH to rbuild, TIOCSWINSZ on the master).
+    s.resize(40, 120);
+    let mut resized = false;
+    for _ in 0..60 {
+        s.type_line("stty size");
+        if s.sees_soon("40 120") {
+            resized = true;
+            break;
+        }
+    }
+    assert!(resized, "the new size never reached the container:\n{}", s.seen);
+    s.type_line("exit 3");
+    let status = s.child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{}", s.seen);
+    // And rbuild gave its terminal its modes back.
+    let modes = tcgetattr(&s.slave).unwrap();
+    assert!(modes.local_flags.contains(LocalFlags::ECHO | LocalFlags::ICANON), "{:?}", modes.local_flags);
+}
