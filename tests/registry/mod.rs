@@ -66,64 +66,31 @@ fn make_certs(dir: &Path) -> PathBuf {
         "-subj",
         "/CN=rbuild test CA",
     ]));
-    run(Command::new("openssl").current_dir(dir).arg("req").args(ec).args([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]));
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    run(Command::new("openssl").current_dir(dir).args([
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]));
+    issue_cert(dir, "server.key", "server.crt", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
     dir.join("ca.crt")
 }
 
 /// A client certificate signed by the test CA in `dir`: `client.cert` and `client.key`.
 fn make_client_cert(dir: &Path) {
+    issue_cert(dir, "client.key", "client.cert", "/CN=rbuild test client", "extendedKeyUsage=clientAuth");
+}
+
+/// A new EC key `key` and a certificate `cert` for `subject`, signed by the test CA in `dir` (`ca.crt`,
+/// `ca.key`) with the extension line `ext`, valid for two days.
+fn issue_cert(dir: &Path, key: &str, cert: &str, subject: &str, ext: &str) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run(Command::new("openssl").current_dir(dir).arg("req").args(ec).args([
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-        "-subj",
-        "/CN=rbuild test client",
-    ]));
-    std::fs::write(dir.join("client-ext.cnf"), "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n").unwrap();
-    run(Command::new("openssl").current_dir(dir).args([
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "client.cert",
-        "-days",
-        "2",
-        "-extfile",
-        "client-ext.cnf",
-    ]));
+    let csr = format!("{cert}.csr");
+    run(Command::new("openssl")
+        .current_dir(dir)
+        .arg("req")
+        .args(ec)
+        .args(["-keyout", key, "-out", &csr, "-subj", subject]));
+    let ext_file = format!("{cert}.ext");
+    std::fs::write(dir.join(&ext_file), format!("{ext}\nbasicConstraints=CA:FALSE\n")).unwrap();
+    run(Command::new("openssl")
+        .current_dir(dir)
+        .args(["x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key"])
+        .args(["-CAcreateserial", "-out", cert, "-days", "2", "-extfile", &ext_file]));
 }
 
 impl Registry {
