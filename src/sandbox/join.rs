@@ -10,7 +10,7 @@
 
 use super::init::{enter_session, exec_command, receive, relay, send, SETUP_FAILED};
 use super::interrupt::Watch;
-use super::parent::{check_spec, collect_reports, command_outcome, seccomp_filter};
+use super::parent::{check_spec, collect_reports, command_outcome, pass_fds_and_die_with_parent, seccomp_filter};
 use super::setup::Setup;
 use super::sys::LinuxSys;
 use super::wire::{InitSpec, Message, WireError};
@@ -22,7 +22,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -141,18 +141,7 @@ fn spawn(stdin: Stdin, program: &Path, fds: [&OwnedFd; 3]) -> Result<std::proces
     // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,
     // so it only makes plain system calls (fcntl, prctl) and allocates nothing.
     unsafe {
-        cmd.pre_exec(move || {
-            for fd in raw {
-                // Let exactly these three descriptors through the exec.
-                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || pass_fds_and_die_with_parent(&raw));
     }
     cmd.spawn().map_err(|source| SandboxError::Start { program: program.to_path_buf(), source })
 }

@@ -287,16 +287,8 @@ fn spawn_init(
     // `netns` is a descriptor the caller keeps open for the whole call.
     unsafe {
         cmd.pre_exec(move || {
-            for fd in raw {
-                // Let exactly these three descriptors through the exec.
-                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
             // The init (and through it the namespace) dies with the thread that started it.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            pass_fds_and_die_with_parent(&raw)?;
             if libc::getppid() != parent.as_raw() {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
@@ -312,6 +304,23 @@ fn spawn_init(
         Some(libc::EPERM) => SandboxError::NotPermitted(source),
         _ => SandboxError::Start { program: program.to_path_buf(), source },
     })
+}
+
+/// For a `pre_exec` closure (between fork and exec of a possibly multi-threaded process: plain system
+/// calls only, no allocation): let exactly `fds` through the exec, and die with the thread that started
+/// the child.
+pub(super) fn pass_fds_and_die_with_parent(fds: &[RawFd]) -> io::Result<()> {
+    for &fd in fds {
+        // SAFETY: fcntl on a descriptor number only changes that descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: PR_SET_PDEATHSIG only sets this process's parent-death signal.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub(crate) fn check_spec(spec: &RunSpec) -> Result<(), SandboxError> {
