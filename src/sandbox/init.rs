@@ -26,16 +26,23 @@ pub(crate) const SETUP_FAILED: i32 = 125;
 /// Entry point of the hidden init subcommand: the three descriptors rbuild passed (spec to read, pid
 /// report and status to write). Returns the exit code to relay.
 pub fn init_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
-    let (spec, report, mut status) = match receive::<InitSpec>(spec_fd, report_fd, status_fd) {
+    let (spec, report, status) = match receive::<InitSpec>(spec_fd, report_fd, status_fd) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    // SAFETY: this process is single-threaded (freshly exec'd, no thread started), so the child may keep
+    fork_and_relay(report, status, &spec, run_child)
+}
+
+/// Fork once: the child (pid 1 of the sandbox's pid namespace) runs `child(spec, status pipe)`; this
+/// process reports the child's pid on `report`, waits for it and returns the exit code to relay. Only
+/// for the freshly exec'd, single-threaded init processes (this one and `join`'s).
+pub(crate) fn fork_and_relay<S>(report: File, mut status: File, spec: &S, child: fn(&S, File) -> !) -> i32 {
+    // SAFETY: the callers are single-threaded (freshly exec'd, no thread started), so the child may keep
     // running arbitrary code.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             drop(report);
-            run_child(&spec, status)
+            child(spec, status)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(status);

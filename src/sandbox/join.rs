@@ -8,7 +8,7 @@
 //! `no_new_privs`, the seccomp filter) before `execve`. The init relays the exit code, as the sandbox init
 //! does; setup failures travel on the status pipe.
 
-use super::init::{enter_session, exec_command, receive, relay, send, SETUP_FAILED};
+use super::init::{enter_session, exec_command, fork_and_relay, receive, send, SETUP_FAILED};
 use super::interrupt::Watch;
 use super::parent::{check_spec, collect_reports, command_outcome, pass_fds_and_die_with_parent, seccomp_filter};
 use super::setup::Setup;
@@ -19,7 +19,6 @@ use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::Signal;
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
@@ -156,22 +155,7 @@ pub fn join_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
         send(&mut status, &Message::Failed(WireError::from(&e)));
         return SETUP_FAILED;
     }
-    // SAFETY: this process is single-threaded (freshly exec'd, no thread started), so the child may keep
-    // running arbitrary code.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            drop(report);
-            run_child(&spec.init, status)
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(status);
-            relay(child, report)
-        }
-        Err(errno) => {
-            send(&mut status, &Message::Failed(WireError::Init(format!("fork: {errno}"))));
-            SETUP_FAILED
-        }
-    }
+    fork_and_relay(report, status, &spec.init, run_child)
 }
 
 /// Open every namespace of `pid1` first (its `/proc` entry is the host's until the mount namespace
