@@ -171,32 +171,15 @@ fn row(c: &Container, now: DateTime<Utc>, no_trunc: bool) -> Row {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::{Config, State};
-    use std::collections::BTreeMap;
+    use crate::container::State;
 
     fn container(status: Status, exit: Option<i32>, started: &str, finished: &str) -> Container {
-        let spec: crate::sandbox::RunSpec = serde_json::from_value(serde_json::json!({
-            "rootfs": {"Dir": "/x"}, "argv": ["sh", "-c", "while true; do sleep 1; done"], "env": [], "cwd": "/",
-            "user": null, "network": "Host", "hostname": "h", "binds": [], "stdin": "Null", "seccomp": "Default",
-            "limits": {"memory": null, "pids": null}
-        }))
-        .unwrap();
+        let mut config = crate::container::test_config(&"0123456789abcdef".repeat(4), "web");
+        config.created = "2026-01-01T00:00:00Z".into();
+        config.spec.argv = ["sh", "-c", "while true; do sleep 1; done"].map(String::from).to_vec();
         Container {
             dir: "/x".into(),
-            config: Config {
-                id: "0123456789abcdef".repeat(4),
-                name: "web".into(),
-                created: "2026-01-01T00:00:00Z".into(),
-                image: "busybox".into(),
-                image_id: "sha256:00".into(),
-                manifest: "sha256:00".into(),
-                labels: BTreeMap::new(),
-                stop_signal: None,
-                auto_remove: false,
-                ports: Vec::new(),
-                network_container: None,
-                spec,
-            },
+            config,
             state: State {
                 status,
                 exit_code: exit,

@@ -532,31 +532,35 @@ impl<'a> Containers<'a> {
     }
 }
 
+/// A container config for unit tests: `argv` `true`, image busybox, created now.
+#[cfg(test)]
+pub(crate) fn test_config(id: &str, name: &str) -> Config {
+    let spec: RunSpec = serde_json::from_value(serde_json::json!({
+        "rootfs": {"Dir": "/x"}, "argv": ["true"], "env": [], "cwd": "/", "user": null, "network": "Host",
+        "hostname": "h", "binds": [], "stdin": "Null", "seccomp": "Default", "limits": {"memory": null, "pids": null}
+    }))
+    .unwrap();
+    Config {
+        id: id.into(),
+        name: name.into(),
+        created: now(),
+        image: "busybox".into(),
+        image_id: "sha256:00".into(),
+        manifest: "sha256:00".into(),
+        labels: BTreeMap::new(),
+        stop_signal: None,
+        auto_remove: false,
+        ports: Vec::new(),
+        network_container: None,
+        spec,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn config(id: &str, name: &str) -> Config {
-        let spec: RunSpec = serde_json::from_value(serde_json::json!({
-            "rootfs": {"Dir": "/x"}, "argv": ["true"], "env": [], "cwd": "/", "user": null, "network": "Host",
-            "hostname": "h", "binds": [], "stdin": "Null", "seccomp": "Default", "limits": {"memory": null, "pids": null}
-        }))
-        .unwrap();
-        Config {
-            id: id.into(),
-            name: name.into(),
-            created: now(),
-            image: "busybox".into(),
-            image_id: "sha256:00".into(),
-            manifest: "sha256:00".into(),
-            labels: BTreeMap::new(),
-            stop_signal: None,
-            auto_remove: false,
-            ports: Vec::new(),
-            network_container: None,
-            spec,
-        }
-    }
+    use super::test_config as config;
 
     #[test]
     fn containers_are_found_by_id_name_or_unique_prefix_and_names_stay_unique() {
