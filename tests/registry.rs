@@ -202,6 +202,23 @@ fn a_two_platform_index_is_selected_by_platform_and_a_missing_platform_lists_the
     assert_eq!(store_state(&w.root()), before);
 }
 
+/// Pull `reference` into a store holding one built image: the pull must fail (exit 1) and leave the store
+/// exactly as it was. The store and the error text, for the caller's further checks.
+fn failing_pull(reference: &str) -> (TestContext, String) {
+    let t = TestContext::new();
+    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
+    t.build("keep:1", &[]);
+    let before = store_state(&t.root());
+    let (code, _, stderr) = out({
+        let mut c = rb(&t);
+        c.args(["pull", reference]);
+        c
+    });
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(store_state(&t.root()), before, "a failed pull of {reference} changed the store");
+    (t, stderr)
+}
+
 #[test]
 fn a_tampered_blob_fails_with_a_digest_error_and_leaves_the_store_unchanged() {
     let src = TestContext::new();
@@ -214,18 +231,8 @@ fn a_tampered_blob_fails_with_a_digest_error_and_leaves_the_store_unchanged() {
     bytes[mid] ^= 0xff;
     std::fs::write(&data, &bytes).unwrap();
 
-    let t = TestContext::new();
-    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
-    t.build("keep:1", &[]);
-    let before = store_state(&t.root());
-    let (code, _, stderr) = out({
-        let mut c = rb(&t);
-        c.args(["pull", &format!("{}/t/bb:1", registry.host)]);
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
+    let (t, stderr) = failing_pull(&format!("{}/t/bb:1", registry.host));
     assert!(stderr.contains("digest mismatch") && stderr.contains(&layer), "{stderr}");
-    assert_eq!(store_state(&t.root()), before, "a failed pull changed the store");
     let tmp: Vec<_> = std::fs::read_dir(t.root().join("tmp")).unwrap().flatten().collect();
     assert!(tmp.iter().all(|e| !e.file_name().to_string_lossy().starts_with("blob-")), "temp blob left: {tmp:?}");
 }
@@ -356,18 +363,8 @@ fn a_truncated_download_fails_after_retries_and_leaves_the_store_unchanged() {
     ok(c);
 
     let proxy = reg::proxy::FaultProxy::start(&registry.host, reg::proxy::Fault::TruncateBlobGets);
-    let t = TestContext::new();
-    t.write("Dockerfile", "FROM scratch\nENV A=1\n");
-    t.build("keep:1", &[]);
-    let before = store_state(&t.root());
-    let (code, _, stderr) = out({
-        let mut c = rb(&t);
-        c.args(["pull", &format!("{}/big:1", proxy.host)]);
-        c
-    });
-    assert_eq!(code, 1, "{stderr}");
+    let (_store, stderr) = failing_pull(&format!("{}/big:1", proxy.host));
     assert!(stderr.contains(&proxy.host), "{stderr}");
-    assert_eq!(store_state(&t.root()), before, "a truncated pull changed the store");
     let blob_gets = proxy.log.lock().unwrap().iter().filter(|l| l.starts_with("GET") && l.contains("/blobs/")).count();
     assert!(blob_gets >= 2, "the broken download was not retried: {:?}", proxy.log.lock().unwrap());
 }
