@@ -22,6 +22,7 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)            # tests/
 command -v openssl >/dev/null 2>&1 || need+=(openssl)                   # tests/registry.rs (test CA)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)                 # tests/output.rs (docker load)
 command -v pasta >/dev/null 2>&1 || need+=(passt)                       # container networking (pasta)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)                       # named networks (bridge, veth pairs)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)          # tests/build_mounts.rs (RUN --mount=type=ssh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2

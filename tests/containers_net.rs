@@ -225,5 +225,5 @@ fn network_container_joins_a_running_containers_namespace() {
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("-p/-P need --network bridge"), "{}", text(&out.stderr));
     let out = rb(&t, &["run", "--rm", "--network", "appnet", "busybox", "true"]);
-    assert!(text(&out.stderr).contains("unknown network \"appnet\""), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("network appnet not found"), "{}", text(&out.stderr));
 }

@@ -34,6 +34,7 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         seccomp: Default::default(),
         limits: Default::default(),
         readonly_rootfs: false,
+        hosts_file: None,
     }
 }
 

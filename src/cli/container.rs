@@ -241,6 +241,7 @@ pub fn view(c: &Container) -> Value {
             "StopSignal": c.config.stop_signal,
         },
         "HostConfig": {"NetworkMode": match (&c.config.network_container, spec.network) {
+            _ if c.config.network.is_some() => c.config.network.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
             (Some(id), _) => format!("container:{id}"),
             (None, Network::Bridge) => "bridge".to_string(),
             (None, Network::Host) => "host".to_string(),

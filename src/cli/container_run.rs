@@ -108,6 +108,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         auto_remove: a.rm,
         ports: net.ports,
         network_container: net.join,
+        network: net.named,
         spec,
     })?;
     match rootfs::prepare(&store, &image, &dir) {

@@ -26,6 +26,7 @@ pub mod listing;
 mod login;
 mod logs;
 mod mount_arg;
+mod network;
 mod parse;
 mod pause;
 mod port;
@@ -150,6 +151,9 @@ pub enum Command {
     /// Manage volumes (create, ls, rm, inspect, prune)
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks (create, ls, rm, inspect, prune)
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage the store as a whole (check, df, prune)
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -209,6 +213,7 @@ const SUBCOMMANDS: &[&str] = &[
     "container",
     "system",
     "volume",
+    "network",
     "lint",
     "pull",
     "push",
@@ -371,6 +376,7 @@ pub fn main() -> ExitCode {
             Ok(crate::container::monitor::main(&globals.root, &a.id, a.ready_fd, globals.debug))
         }
         Command::Volume(c) => volume::run(&globals, c),
+        Command::Network(c) => network::run(&globals, c),
         Command::System(c) => system::run(&globals, c),
         Command::Pull(a) => pull::run(&globals, a),
         Command::Push(a) => push::run(&globals, a),

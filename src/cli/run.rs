@@ -53,10 +53,13 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only (volumes, binds and /dev stay writable)
     #[arg(long)]
     pub read_only: bool,
-    /// Network: bridge (its own namespace, connected by pasta), host, none (only loopback), or
-    /// container:NAME (join that running container's namespace)
+    /// Network: bridge (its own namespace, connected by pasta), host, none (only loopback),
+    /// container:NAME (join that running container's namespace), or a network made by `network create`
     #[arg(long, value_parser = parse_network, default_value = "bridge", value_name = "MODE")]
     pub network: NetworkArg,
+    /// Another name the container's peers on its named network reach it by
+    #[arg(value_parser = super::text(), long = "network-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
     /// Publish a container port on the host: [IP:]HOSTPORT:CTRPORT[/udp], or CTRPORT for a free host port
     #[arg(value_parser = super::text(), short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
@@ -92,6 +95,8 @@ pub enum NetworkArg {
     None,
     /// `container:NAME`: the network namespace of that (running) container.
     Container(String),
+    /// A named network (`rbuild network create`).
+    Named(String),
 }
 
 fn parse_network(s: &str) -> Result<NetworkArg, String> {
@@ -101,8 +106,10 @@ fn parse_network(s: &str) -> Result<NetworkArg, String> {
         "none" => Ok(NetworkArg::None),
         _ => match s.strip_prefix("container:") {
             Some(name) if !name.is_empty() => Ok(NetworkArg::Container(name.to_string())),
+            _ if crate::container::networks::is_valid_name(s) => Ok(NetworkArg::Named(s.to_string())),
             _ => Err(format!(
-                "unknown network {s:?}: use bridge, host, none or container:NAME (named networks are not supported yet)"
+                "invalid network {s:?}: use bridge, host, none, container:NAME or the name of a network \
+                 (rbuild network ls)"
             )),
         },
     }
@@ -163,7 +170,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<Exit
     let _cleanup = RemoveOnDrop(dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let spec = container_spec(a, &image, rootfs::prepare(&store, &image, &dir)?, binds, &id)?;
-    let net = network_plan(&store, a, &image)?;
+    let net = network::Plan { container_id: id.clone(), ..network_plan(&store, a, &image)? };
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
@@ -181,15 +188,41 @@ pub(super) fn network_plan(store: &Store, a: &RunArgs, image: &Image) -> anyhow:
         NetworkArg::Container(name) => Some(crate::container::Containers::new(store).find(name)?.id().to_string()),
         _ => None,
     };
-    Ok(network::Plan { ports: published_ports(a, image)?, join })
+    let named = match &a.network {
+        NetworkArg::Named(name) => {
+            let net = crate::container::networks::Networks::new(store).get(name)?;
+            if net.internal && (!a.publish.is_empty() || a.publish_all) {
+                return Err(
+                    UsageError(format!("-p/-P: network {name} is internal, nothing can be published from it")).into()
+                );
+            }
+            Some(network::Membership { id: net.id, name: net.name, aliases: a.network_alias.clone() })
+        }
+        _ if !a.network_alias.is_empty() => {
+            return Err(UsageError(
+                "--network-alias is only for a container on a network made by `rbuild network create`".into(),
+            )
+            .into())
+        }
+        _ => None,
+    };
+    let ports = published_ports(a, image)?;
+    Ok(network::Plan {
+        ports,
+        join,
+        named,
+        container_id: String::new(),
+        container_name: a.name.clone().unwrap_or_default(),
+    })
 }
 
 /// `-p` and `-P` (the image's EXPOSEd ports), host ports resolved; only a bridge network publishes.
 fn published_ports(a: &RunArgs, image: &Image) -> anyhow::Result<Vec<PortMapping>> {
-    if a.network != NetworkArg::Bridge && (!a.publish.is_empty() || a.publish_all) {
+    let publishes = matches!(a.network, NetworkArg::Bridge | NetworkArg::Named(_));
+    if !publishes && (!a.publish.is_empty() || a.publish_all) {
         // Docker ignores them with a warning; refusing says plainly that nothing would be published.
         return Err(UsageError(
-            "-p/-P need --network bridge (with host the host's ports are the container's; a joined namespace \
+            "-p/-P need --network bridge or a named network (with host the host's ports are the container's; a joined namespace \
              publishes through its container)"
                 .into(),
         )
@@ -254,7 +287,7 @@ pub(super) fn container_spec(
         user: a.user.clone().or_else(|| config.user().clone()).filter(|u| !u.is_empty()),
         network: match a.network {
             // A joined namespace is the container's own too (not the host's): bridge's caps and /etc/hosts.
-            NetworkArg::Bridge | NetworkArg::Container(_) => Network::Bridge,
+            NetworkArg::Bridge | NetworkArg::Container(_) | NetworkArg::Named(_) => Network::Bridge,
             NetworkArg::Host => Network::Host,
             NetworkArg::None => Network::None,
         },
@@ -272,6 +305,7 @@ pub(super) fn container_spec(
         seccomp,
         limits,
         readonly_rootfs: a.read_only,
+        hosts_file: None,
     })
 }
 

@@ -24,10 +24,14 @@ pub mod exec;
 pub mod log;
 #[allow(unsafe_code)]
 pub mod monitor;
+// `ip`'s pre_exec: setns into a network's or a container's namespace.
+#[allow(unsafe_code)]
+pub mod bridge;
 mod names;
 // pasta's pre_exec: PDEATHSIG and the namespace descriptor it inherits.
 #[allow(unsafe_code)]
 pub mod network;
+pub mod networks;
 pub mod pause;
 pub mod rootfs;
 mod state;
@@ -163,6 +167,9 @@ pub struct Config {
     /// `--network container:ID`: the container whose network namespace this one joins at each start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_container: Option<String>,
+    /// `--network NAME`: the named network it is attached to while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<network::Membership>,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,
@@ -552,6 +559,7 @@ pub(crate) fn test_config(id: &str, name: &str) -> Config {
         auto_remove: false,
         ports: Vec::new(),
         network_container: None,
+        network: None,
         spec,
     }
 }

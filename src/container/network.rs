@@ -51,6 +51,10 @@ pub enum NetworkError {
     PastaTimeout,
     #[error("{what} {}: {source}", path.display())]
     Io { what: &'static str, path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Bridge(#[from] super::bridge::BridgeError),
+    #[error(transparent)]
+    Networks(#[from] super::networks::NetworksError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -179,12 +183,31 @@ pub fn resolve_ports(
 }
 
 /// How a bridge-mode container is connected: the ports pasta publishes for it, or the container whose
-/// namespace it joins instead (`--network container:ID`).
+/// namespace it joins instead (`--network container:ID`), and the named network it is attached to.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub ports: Vec<PortMapping>,
     pub join: Option<String>,
+    pub named: Option<Membership>,
+    /// The container's id and name (empty for a foreground `run --rm` without `--name`): what its
+    /// peers on a named network call it.
+    pub container_id: String,
+    pub container_name: String,
 }
+
+/// A container's place on a named network (`--network NAME`, `--network-alias`), kept in its config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The network's id (its name may be taken again by another network once it is removed).
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// The name pasta gives its interface in a container that is on a named network, whose `eth0` is the
+/// network's veth.
+pub const PASTA_IFNAME: &str = "pasta0";
 
 /// The namespace a container's sandbox joins, held until the sandbox is gone.
 pub enum Link {
@@ -192,13 +215,17 @@ pub enum Link {
     Pasta(Attached),
     /// Another running container's.
     Joined(OwnedFd),
+    /// Its own on a named network: attached to the network's bridge, and connected by pasta for the
+    /// way out and published ports unless the network is internal. Dropping it detaches first.
+    Network { endpoint: Box<super::bridge::Endpoint>, pasta: Option<Attached>, own: Option<OwnedFd> },
 }
 
 impl Link {
     pub fn netns(&self) -> BorrowedFd<'_> {
         match self {
-            Link::Pasta(a) => a.netns(),
-            Link::Joined(fd) => fd.as_fd(),
+            Link::Pasta(a) | Link::Network { pasta: Some(a), .. } => a.netns(),
+            Link::Joined(fd) | Link::Network { own: Some(fd), .. } => fd.as_fd(),
+            Link::Network { pasta: None, own: None, .. } => unreachable!("a network link holds a namespace"),
         }
     }
 }
@@ -217,8 +244,9 @@ pub struct Attached {
 }
 
 impl Attached {
-    /// Make a network namespace and connect it with pasta, publishing `ports`.
-    pub fn start(ports: &[PortMapping]) -> Result<Attached, NetworkError> {
+    /// Make a network namespace and connect it with pasta, publishing `ports`; pasta's interface is named
+    /// `ifname` (else after the host's).
+    pub fn start(ports: &[PortMapping], ifname: Option<&str>) -> Result<Attached, NetworkError> {
         for p in ports {
             p.check_free()?;
         }
@@ -250,6 +278,9 @@ impl Attached {
         if ports.iter().all(|p| p.host_ip.is_ipv4()) {
             // Docker's default bridge is IPv4 only; skipping IPv6 setup makes pasta ready in ~35 ms, not ~55.
             cmd.arg("--ipv4-only");
+        }
+        if let Some(name) = ifname {
+            cmd.args(["--ns-ifname", name]);
         }
         cmd.arg("--netns").arg(format!("/proc/self/fd/{fd}"));
         cmd.stdin(Stdio::null()).stdout(Stdio::from(log.try_clone().map_err(NetworkError::Namespace)?));
@@ -340,7 +371,7 @@ fn read_log(path: &std::path::Path) -> String {
 
 /// A new network namespace, made by a short-lived thread (unsharing a network namespace moves only the
 /// calling thread, so this process's other threads stay on the host's network).
-fn new_netns() -> Result<OwnedFd, NetworkError> {
+pub fn new_netns() -> Result<OwnedFd, NetworkError> {
     std::thread::spawn(|| -> io::Result<OwnedFd> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
         File::open("/proc/thread-self/ns/net").map(OwnedFd::from)

@@ -8,6 +8,7 @@ use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
 use crate::snapshot::Snapshots;
 use crate::store::{Image, Store};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// The rootfs of a new container in `dir`: overlay unless `RBUILD_SNAPSHOTTER=copy`.
@@ -81,7 +82,7 @@ pub fn run_sandbox(
 ) -> Result<(RunOutcome, Rootfs), ContainerError> {
     // Connected before the command starts; pasta ends when this returns.
     let net = match spec.network {
-        sandbox::Network::Bridge => Some(connect(store, plan)?),
+        sandbox::Network::Bridge => Some(connect(store, plan, &mut spec, dir)?),
         _ => None,
     };
     let netns = net.as_ref().map(network::Link::netns);
@@ -100,10 +101,44 @@ pub fn run_sandbox(
     Ok((outcome, spec.rootfs))
 }
 
-/// The namespace a bridge-mode sandbox joins: its own, connected by pasta, or that of the running
-/// container `plan.join` (`--network container:NAME`).
-fn connect(store: &Store, plan: &network::Plan) -> Result<network::Link, ContainerError> {
-    let Some(id) = &plan.join else { return Ok(network::Link::Pasta(network::Attached::start(&plan.ports)?)) };
+/// The namespace a bridge-mode sandbox joins: its own, connected by pasta (and attached to the named
+/// network `plan.named`, whose `/etc/hosts` it then gets), or that of the running container `plan.join`
+/// (`--network container:NAME`).
+fn connect(
+    store: &Store,
+    plan: &network::Plan,
+    spec: &mut RunSpec,
+    dir: &Path,
+) -> Result<network::Link, ContainerError> {
+    if let Some(m) = &plan.named {
+        let net = super::networks::Networks::new(store).get(&m.id).map_err(|e| match e {
+            super::networks::NetworksError::NotFound(_) => {
+                network::NetworkError::from(super::networks::NetworksError::NotFound(m.name.clone()))
+            }
+            e => e.into(),
+        })?;
+        // An internal network has no way out: no pasta, a bare namespace.
+        let (pasta, own) = if net.internal {
+            (None, Some(network::new_netns()?))
+        } else {
+            (Some(network::Attached::start(&plan.ports, Some(network::PASTA_IFNAME))?), None)
+        };
+        let ns = pasta.as_ref().map(network::Attached::netns).or(own.as_ref().map(|fd| fd.as_fd()));
+        let member = super::bridge::Member {
+            container_id: plan.container_id.clone(),
+            name: plan.container_name.clone(),
+            aliases: m.aliases.clone(),
+            hostname: spec.hostname.clone(),
+        };
+        let hosts = dir.join("hosts");
+        let ns = ns.expect("one of them is set");
+        let endpoint = super::bridge::attach(store, &net, ns, &member, &hosts).map_err(network::NetworkError::from)?;
+        spec.hosts_file = Some(hosts);
+        return Ok(network::Link::Network { endpoint: Box::new(endpoint), pasta, own });
+    }
+    let Some(id) = &plan.join else {
+        return Ok(network::Link::Pasta(network::Attached::start(&plan.ports, None)?));
+    };
     let other = super::Containers::new(store).find(id)?;
     match other.state.pid.filter(|_| other.is_running()) {
         Some(pid) => Ok(network::Link::Joined(network::open_netns(pid)?)),
@@ -200,7 +235,13 @@ fn run_held(
     }
     let fresh = c.state.started_at.is_none() && c.state.finished_at.is_none();
     let monitor_pid = std::process::id() as i32;
-    let plan = network::Plan { ports: c.config.ports.clone(), join: c.config.network_container.clone() };
+    let plan = network::Plan {
+        ports: c.config.ports.clone(),
+        join: c.config.network_container.clone(),
+        named: c.config.network.clone(),
+        container_id: c.config.id.clone(),
+        container_name: c.config.name.clone(),
+    };
     let mut failed_save = None;
     let dir = c.dir.clone();
     let mut started = |pid: i32| {

@@ -242,6 +242,7 @@ impl Executor<'_> {
             seccomp: self.req.seccomp.clone(),
             limits: self.req.limits,
             readonly_rootfs: false,
+            hosts_file: None,
         };
         self.progress.output_begins();
         let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));

@@ -52,7 +52,7 @@ pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
-pub use parent::{run, run_in_netns, run_observed, run_prefixed, run_with_init};
+pub use parent::{run, run_in_netns, run_observed, run_prefixed, run_with_init, DEFAULT_HOSTS};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};
@@ -159,6 +159,10 @@ pub struct RunSpec {
     /// `run --read-only`: the root filesystem is mounted read-only (binds, volumes, /dev, /proc are not).
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// A file to bind-mount as `/etc/hosts` instead of one made for the run: a named network's, which
+    /// it rewrites in place as containers come and go (`crate::container::bridge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_file: Option<PathBuf>,
 }
 
 /// How the command ended.

@@ -28,7 +28,7 @@ use std::process::{Command, Stdio};
 const MAX_OVERLAY_OPTIONS: usize = 4000;
 
 /// `/etc/hosts` when the host has none, or for an empty network namespace.
-const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /// Run `spec` in a new sandbox. The sandbox init is this very program (`/proc/self/exe`), which must
 /// therefore be the rbuild binary; see [`run_with_init`] otherwise.
@@ -386,6 +386,7 @@ fn take_terminal_back() {
 /// `/etc/resolv.conf` and `/etc/hostname`; removed when dropped (nothing is mounted on the host side).
 struct Scratch {
     dir: tempfile::TempDir,
+    hosts: Option<PathBuf>,
 }
 
 impl Scratch {
@@ -395,14 +396,25 @@ impl Scratch {
             path: std::env::temp_dir(),
             source,
         })?;
-        let scratch = Scratch { dir };
+        let scratch = Scratch { dir, hosts: spec.hosts_file.clone() };
         let root = scratch.mountpoint();
         fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
+        // The container's own name resolves inside it in every mode, as with Docker (apache's AH00558
+        // otherwise); 127.0.1.1 is Debian's address for it.
+        let own = format!("127.0.1.1\t{}\n", spec.hostname);
         let hosts = match spec.network {
-            Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
-            Network::None => DEFAULT_HOSTS.to_string(),
-            // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
-            Network::Bridge => format!("{DEFAULT_HOSTS}127.0.1.1\t{}\n", spec.hostname),
+            Network::Host => {
+                let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string());
+                let named = host.lines().any(|l| {
+                    !l.trim_start().starts_with('#') && l.split_whitespace().skip(1).any(|n| n == spec.hostname)
+                });
+                match (named, host.is_empty() || host.ends_with('\n')) {
+                    (true, _) => host,
+                    (false, true) => format!("{host}{own}"),
+                    (false, false) => format!("{host}\n{own}"),
+                }
+            }
+            Network::None | Network::Bridge => format!("{DEFAULT_HOSTS}{own}"),
         };
         let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]
@@ -445,7 +457,13 @@ impl Scratch {
     fn etc_files(&self) -> Vec<EtcFile> {
         ["hosts", "resolv.conf", "hostname"]
             .iter()
-            .map(|name| EtcFile { target: format!("/etc/{name}"), source: self.dir.path().join(name) })
+            .map(|name| EtcFile {
+                target: format!("/etc/{name}"),
+                source: match &self.hosts {
+                    Some(hosts) if *name == "hosts" => hosts.clone(),
+                    _ => self.dir.path().join(name),
+                },
+            })
             .collect()
     }
 }

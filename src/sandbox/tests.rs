@@ -52,6 +52,7 @@ impl Fixture {
                 seccomp: Default::default(),
                 limits: Default::default(),
                 readonly_rootfs: false,
+                hosts_file: None,
             },
             mountpoint: self.path("rootfs"),
             etc_files: ["hosts", "resolv.conf", "hostname"]

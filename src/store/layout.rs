@@ -7,7 +7,8 @@
 //! time a fully cached build gives its image), `cache/context/` (context file digests by stat stamp),
 //! `cache/mounts/<id>/` (`RUN --mount=type=cache`), `containers/<id>/` (kept containers: `config.json`
 //! naming the image, `state.json`, `ctr.log`, `monitor.lock`, the writable layer; see `crate::container`), `volumes/<name>/` (a volume: `_data` and `volume.json`; see
-//! `crate::container::volume`).
+//! `crate::container::volume`), `networks/<id>.json` (a named network; `<id>.lock`, `<id>.endpoints/`: its
+//! running containers; see `crate::container::networks`).
 
 use super::Store;
 use std::path::PathBuf;
@@ -47,6 +48,10 @@ impl Store {
 
     pub fn volume_dir(&self, name: &str) -> PathBuf {
         self.volumes_dir().join(name)
+    }
+
+    pub fn networks_dir(&self) -> PathBuf {
+        self.root().join("networks")
     }
 
     pub(crate) fn leases_dir(&self) -> PathBuf {

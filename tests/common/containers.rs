@@ -1,5 +1,5 @@
 //! Helpers for the container tests (`tests/containers*.rs`): a store with busybox imported that removes
-//! every container left when it is dropped (a failed assertion must not leave a detached container running
+//! every container (and then every named network) left when it is dropped (a failed assertion must not leave a detached container running
 //! after its store is gone), and short ways to run rbuild against it.
 
 use super::{require_root, TestContext};
@@ -20,6 +20,8 @@ impl Drop for Store {
         for id in text(&ids.stdout).lines() {
             let _ = rb(&self.0, &["rm", "-f", id]);
         }
+        // A named network's namespace is a mount under /run: it must not outlive the store.
+        let _ = rb(&self.0, &["network", "prune", "-f"]);
     }
 }
 
