@@ -122,6 +122,10 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_leave_nothing_
     assert_eq!(net["Containers"][&id]["IPv4Address"], "10.89.0.2/24", "{net}");
     let ctr: Value = serde_json::from_str(&ok(&t, &["inspect", "server"])).unwrap();
     assert_eq!(ctr[0]["HostConfig"]["NetworkMode"], "appnet");
+    let settings = &ctr[0]["NetworkSettings"];
+    assert_eq!(settings["IPAddress"], "10.89.0.2", "{settings}");
+    assert_eq!(settings["Networks"]["appnet"]["Aliases"], serde_json::json!(["web"]), "{settings}");
+    assert_eq!(settings["Networks"]["appnet"]["Gateway"], "10.89.0.1", "{settings}");
     fails(&t, &["network", "rm", "appnet"], 1, "has active endpoints (server)");
     let netns = format!("/run/rbuild/netns/{net_id}");
     assert_eq!(mounts_naming(&netns).len(), 1, "the network's namespace is one bind mount");
@@ -132,6 +136,17 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_leave_nothing_
     let endpoints = t.root().join("networks").join(format!("{net_id}.endpoints"));
     assert_eq!(std::fs::read_dir(&endpoints).unwrap().count(), 0, "an endpoint record outlived rm -f");
     assert_eq!(inspect(&t, "appnet")["Containers"], serde_json::json!({}));
+    // The server's veth went with its namespace: the network's namespace holds only lo and the bridge.
+    let links_in_network = || {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={netns}"))
+            .args(["ip", "-o", "link"])
+            .output()
+            .unwrap();
+        text(&out.stdout).lines().filter_map(|l| l.split(':').nth(1)).map(|n| n.trim().to_string()).collect::<Vec<_>>()
+    };
+    wait_until("the server's veth to go", || links_in_network().len() == 2);
+    assert_eq!(links_in_network(), ["lo".to_string(), format!("rb-{}", &net_id[..12])]);
     ok(&t, &["network", "rm", "appnet"]);
     assert!(mounts_naming(&net_id).is_empty(), "{:?}", mounts_naming(&net_id));
     assert!(!std::path::Path::new(&netns).exists());

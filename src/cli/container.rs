@@ -173,7 +173,7 @@ pub fn inspect(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for q in &a.containers {
         match containers.find(q) {
-            Ok(c) => views.push(view(&c)),
+            Ok(c) => views.push(view(&store, &c)),
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;
@@ -188,7 +188,7 @@ pub fn inspect(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// A container as docker's `inspect` shows it (the fields rbuild has).
-pub fn view(c: &Container) -> Value {
+pub fn view(store: &crate::store::Store, c: &Container) -> Value {
     let s = &c.state;
     let spec = &c.config.spec;
     let running = matches!(s.status, Status::Running | Status::Paused);
@@ -247,9 +247,20 @@ pub fn view(c: &Container) -> Value {
             (None, Network::Host) => "host".to_string(),
             (None, Network::None) => "none".to_string(),
         }},
-        "NetworkSettings": {
-            "Ports": crate::container::network::inspect_ports(&c.config.ports),
-            "IPAddress": c.state.pid.filter(|_| c.is_running()).and_then(crate::container::network::address_of).unwrap_or_default(),
+        "NetworkSettings": match &c.config.network {
+            Some(m) => {
+                let (ip, networks) =
+                    crate::container::networks::container_settings(store, m, c.id(), c.is_running());
+                serde_json::json!({
+                    "Ports": crate::container::network::inspect_ports(&c.config.ports),
+                    "IPAddress": ip.map(|i| i.to_string()).unwrap_or_default(),
+                    "Networks": networks,
+                })
+            }
+            None => serde_json::json!({
+                "Ports": crate::container::network::inspect_ports(&c.config.ports),
+                "IPAddress": c.state.pid.filter(|_| c.is_running()).and_then(crate::container::network::address_of).unwrap_or_default(),
+            }),
         },
     })
 }
@@ -258,7 +269,7 @@ pub fn view(c: &Container) -> Value {
 /// when none is, so the caller looks for an image.
 pub fn find_view(store: &crate::store::Store, query: &str) -> Result<Option<Value>, ContainerError> {
     match Containers::new(store).find(query) {
-        Ok(c) => Ok(Some(view(&c))),
+        Ok(c) => Ok(Some(view(store, &c))),
         Err(ContainerError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }

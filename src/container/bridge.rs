@@ -272,6 +272,12 @@ impl Endpoints {
         self.read(false)
     }
 
+    /// The record of one container, held or not.
+    pub fn record(&self, container_id: &str) -> Option<EndpointRecord> {
+        let bytes = fs::read(self.dir.join(format!("{container_id}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Rewrite every attached container's `/etc/hosts` in place (a bind mount follows the inode).
     fn refresh_hosts(all: &[EndpointRecord]) {
         for e in all {

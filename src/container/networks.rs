@@ -336,6 +336,30 @@ impl<'a> Networks<'a> {
     }
 }
 
+/// A container's `NetworkSettings.Networks` entry for its named network, as docker's `inspect` shows it
+/// (the address only while it runs), and that address.
+pub fn container_settings(
+    store: &Store,
+    m: &super::network::Membership,
+    container_id: &str,
+    running: bool,
+) -> (Option<Ipv4Addr>, serde_json::Value) {
+    let net = Networks::new(store).get(&m.id).ok();
+    let ip = net
+        .as_ref()
+        .filter(|_| running)
+        .and_then(|n| bridge::Endpoints::new(store, n).record(container_id))
+        .map(|e| e.ip);
+    let entry = serde_json::json!({
+        "NetworkID": m.id,
+        "Aliases": m.aliases,
+        "IPAddress": ip.map(|i| i.to_string()).unwrap_or_default(),
+        "IPPrefixLen": if ip.is_some() { net.as_ref().map_or(0, |n| n.subnet.prefix) } else { 0 },
+        "Gateway": net.as_ref().filter(|_| ip.is_some()).map(|n| n.gateway.to_string()).unwrap_or_default(),
+    });
+    (ip, serde_json::json!({ m.name.clone(): entry }))
+}
+
 /// docker's `network inspect` object of a pre-defined network.
 pub fn inspect_reserved(name: &str, driver: &str) -> serde_json::Value {
     serde_json::json!({
