@@ -43,6 +43,8 @@ pub enum BridgeError {
     IpFailed { name: String, script: String, stderr: String },
     #[error("network {name}: no free address left in {subnet}; remove containers from it or make a larger network")]
     Full { name: String, subnet: Subnet },
+    #[error("network {0} was removed meanwhile (see rbuild network ls)")]
+    Removed(String),
     #[error("{what} {}: {source}", path.display())]
     Io { what: &'static str, path: PathBuf, source: io::Error },
 }
@@ -226,8 +228,8 @@ impl Endpoints {
         Endpoints { dir: base.join(format!("{}.endpoints", net.id)), lock_path: base.join(format!("{}.lock", net.id)) }
     }
 
-    /// The network's lock: held while its namespace is made and containers attach or detach.
-    fn lock(&self) -> Result<Flock<File>, BridgeError> {
+    /// The network's lock: held while its namespace is made or ended and containers attach or detach.
+    pub fn lock(&self) -> Result<Flock<File>, BridgeError> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -307,6 +309,10 @@ pub fn attach(
     let endpoints = Endpoints::new(store, net);
     fs::create_dir_all(&endpoints.dir).map_err(io_err("creating", &endpoints.dir))?;
     let _lock = endpoints.lock()?;
+    // `network rm` holds this lock while it checks for endpoints and ends the namespace.
+    if !store.networks_dir().join(format!("{}.json", net.id)).exists() {
+        return Err(BridgeError::Removed(net.name.clone()));
+    }
     let ns = ensure(net)?;
     let mut all = endpoints.read(true)?;
     let taken = |ip: &Ipv4Addr| *ip == net.gateway || all.iter().any(|e| e.ip == *ip);

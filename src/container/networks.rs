@@ -272,7 +272,10 @@ impl<'a> Networks<'a> {
         }
         let _lock = self.store.lock()?;
         let net = self.get(query)?;
-        let attached = bridge::Endpoints::new(self.store, &net).live()?;
+        let endpoints = bridge::Endpoints::new(self.store, &net);
+        // No container attaches while this holds: none can slip in between the check and the teardown.
+        let _net_lock = endpoints.lock()?;
+        let attached = endpoints.live()?;
         if !attached.is_empty() {
             let containers = attached.into_iter().map(|e| e.display_name()).collect();
             return Err(NetworksError::InUse { name: net.name, containers });
