@@ -155,6 +155,20 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_leave_nothing_
 }
 
 #[test]
+fn system_prune_removes_networks_no_container_uses() {
+    let t = busybox();
+    ok(&t, &["network", "create", "idle"]);
+    ok(&t, &["network", "create", "busy"]);
+    ok(&t, &["network", "create", "leftover"]);
+    ok(&t, &["run", "-d", "--name", "up", "--network", "busy", "busybox", "sleep", "60"]);
+    ok(&t, &["create", "--name", "stopped", "--network", "leftover", "busybox", "true"]);
+    let out = ok(&t, &["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Networks:\nidle\nleftover\n"), "{out}");
+    let left: Vec<String> = ok(&t, &["network", "ls", "--format", "{{.Name}}"]).lines().map(String::from).collect();
+    assert_eq!(left, ["bridge", "busy", "host", "none"]);
+}
+
+#[test]
 fn a_running_container_sees_peers_come_and_go_in_its_hosts_file() {
     let t = busybox();
     ok(&t, &["network", "create", "appnet"]);

@@ -179,14 +179,18 @@ pub fn run(g: &Globals, c: NetworkCommand) -> anyhow::Result<ExitCode> {
             {
                 return Ok(ExitCode::SUCCESS);
             }
-            let removed = nets.prune()?;
-            if !removed.is_empty() {
-                println!("Deleted Networks:");
-                for name in removed {
-                    println!("{name}");
-                }
-            }
+            print_pruned(&nets.prune()?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's prune report of networks: the names, when there are any.
+pub(super) fn print_pruned(removed: &[String]) {
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for name in removed {
+            println!("{name}");
+        }
+    }
 }
