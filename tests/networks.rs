@@ -93,6 +93,9 @@ fn network_create_ls_inspect_rm_prune_like_docker() {
     assert!(pruned.contains("backend") && !pruned.contains("custom"), "{pruned}");
     let left: Vec<String> = ok(&t, &["network", "ls", "--format", "{{.Name}}"]).lines().map(String::from).collect();
     assert_eq!(left, ["bridge", "custom", "host", "none"]);
+    // rm takes a network only stopped containers name (docker's rule); they then fail to start.
+    ok(&t, &["network", "rm", "custom"]);
+    fails(&t, &["start", "user"], 1, "network custom not found");
 }
 
 #[test]

@@ -215,17 +215,19 @@ pub enum Link {
     Pasta(Attached),
     /// Another running container's.
     Joined(OwnedFd),
-    /// Its own on a named network: attached to the network's bridge, and connected by pasta for the
-    /// way out and published ports unless the network is internal. Dropping it detaches first.
-    Network { endpoint: Box<super::bridge::Endpoint>, pasta: Option<Attached>, own: Option<OwnedFd> },
+    /// Its own with no way out (an internal network's, before it is attached).
+    Bare(OwnedFd),
+    /// Its own (`base`: [`Link::Pasta`] for the way out and published ports, or [`Link::Bare`] on an
+    /// internal network) attached to a named network's bridge. Dropping it detaches first.
+    Network { endpoint: Box<super::bridge::Endpoint>, base: Box<Link> },
 }
 
 impl Link {
     pub fn netns(&self) -> BorrowedFd<'_> {
         match self {
-            Link::Pasta(a) | Link::Network { pasta: Some(a), .. } => a.netns(),
-            Link::Joined(fd) | Link::Network { own: Some(fd), .. } => fd.as_fd(),
-            Link::Network { pasta: None, own: None, .. } => unreachable!("a network link holds a namespace"),
+            Link::Pasta(a) => a.netns(),
+            Link::Joined(fd) | Link::Bare(fd) => fd.as_fd(),
+            Link::Network { base, .. } => base.netns(),
         }
     }
 }

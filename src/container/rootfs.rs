@@ -8,7 +8,6 @@ use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
 use crate::snapshot::Snapshots;
 use crate::store::{Image, Store};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// The rootfs of a new container in `dir`: overlay unless `RBUILD_SNAPSHOTTER=copy`.
@@ -118,12 +117,11 @@ fn connect(
             e => e.into(),
         })?;
         // An internal network has no way out: no pasta, a bare namespace.
-        let (pasta, own) = if net.internal {
-            (None, Some(network::new_netns()?))
+        let base = if net.internal {
+            network::Link::Bare(network::new_netns()?)
         } else {
-            (Some(network::Attached::start(&plan.ports, Some(network::PASTA_IFNAME))?), None)
+            network::Link::Pasta(network::Attached::start(&plan.ports, Some(network::PASTA_IFNAME))?)
         };
-        let ns = pasta.as_ref().map(network::Attached::netns).or(own.as_ref().map(|fd| fd.as_fd()));
         let member = super::bridge::Member {
             container_id: plan.container_id.clone(),
             name: plan.container_name.clone(),
@@ -131,10 +129,10 @@ fn connect(
             hostname: spec.hostname.clone(),
         };
         let hosts = dir.join("hosts");
-        let ns = ns.expect("one of them is set");
-        let endpoint = super::bridge::attach(store, &net, ns, &member, &hosts).map_err(network::NetworkError::from)?;
+        let endpoint =
+            super::bridge::attach(store, &net, base.netns(), &member, &hosts).map_err(network::NetworkError::from)?;
         spec.hosts_file = Some(hosts);
-        return Ok(network::Link::Network { endpoint: Box::new(endpoint), pasta, own });
+        return Ok(network::Link::Network { endpoint: Box::new(endpoint), base: Box::new(base) });
     }
     let Some(id) = &plan.join else {
         return Ok(network::Link::Pasta(network::Attached::start(&plan.ports, None)?));
