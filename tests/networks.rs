@@ -172,6 +172,27 @@ fn system_prune_removes_networks_no_container_uses() {
 }
 
 #[test]
+fn connect_and_disconnect_move_a_stopped_container_on_and_off_a_network() {
+    let t = busybox();
+    ok(&t, &["network", "create", "appnet"]);
+    ok(&t, &["create", "--name", "c1", "busybox", "sleep", "60"]);
+    ok(&t, &["network", "connect", "--alias", "cc", "appnet", "c1"]);
+    fails(&t, &["network", "connect", "appnet", "c1"], 1, "already on network appnet");
+    ok(&t, &["start", "c1"]);
+    ok(&t, &["run", "--rm", "--network", "appnet", "busybox", "ping", "-c", "1", "-W", "5", "cc"]);
+    let ctr: Value = serde_json::from_str(&ok(&t, &["inspect", "c1"])).unwrap();
+    assert_eq!(ctr[0]["HostConfig"]["NetworkMode"], "appnet");
+    fails(&t, &["network", "disconnect", "appnet", "c1"], 1, "container c1 is running");
+    ok(&t, &["stop", "-t", "1", "c1"]);
+    ok(&t, &["network", "disconnect", "appnet", "c1"]);
+    fails(&t, &["network", "disconnect", "appnet", "c1"], 1, "container c1 is not connected to network appnet");
+    let ctr: Value = serde_json::from_str(&ok(&t, &["inspect", "c1"])).unwrap();
+    assert_eq!(ctr[0]["HostConfig"]["NetworkMode"], "bridge");
+    ok(&t, &["create", "--name", "onhost", "--network", "host", "busybox", "true"]);
+    fails(&t, &["network", "connect", "appnet", "onhost"], 1, "uses --network host");
+}
+
+#[test]
 fn a_running_container_sees_peers_come_and_go_in_its_hosts_file() {
     let t = busybox();
     ok(&t, &["network", "create", "appnet"]);

@@ -22,6 +22,29 @@ pub enum NetworkCommand {
     Inspect(InspectArgs),
     /// Remove every network no container uses
     Prune(PruneArgs),
+    /// Put a stopped container on a network (it attaches when it starts)
+    Connect(ConnectArgs),
+    /// Take a stopped container off a network (back on the default bridge)
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Another name the container's peers reach it by
+    #[arg(value_parser = super::text(), long = "alias", value_name = "ALIAS")]
+    pub aliases: Vec<String>,
+    #[arg(value_parser = super::text(), value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_parser = super::text(), value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    #[arg(value_parser = super::text(), value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_parser = super::text(), value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -174,6 +197,8 @@ pub fn run(g: &Globals, c: NetworkCommand) -> anyhow::Result<ExitCode> {
             println!();
             return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
         }
+        NetworkCommand::Connect(a) => nets.connect(&a.network, &a.container, a.aliases)?,
+        NetworkCommand::Disconnect(a) => nets.disconnect(&a.network, &a.container)?,
         NetworkCommand::Prune(a) => {
             if !prune_opts::confirm(a.force, "This will remove all custom networks not used by at least one container.")
             {

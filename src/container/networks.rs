@@ -43,6 +43,17 @@ pub enum NetworksError {
     SubnetInUse { subnet: Subnet, other: String, other_subnet: Subnet },
     #[error("no free subnet left in 10.89.0.0/16: remove unused networks (rbuild network prune) or give --subnet")]
     NoFreeSubnet,
+    #[error(
+        "container {container} is running: rbuild connects and disconnects stopped containers only (stop it, \
+         then {verb}, then start it)"
+    )]
+    Running { container: String, verb: &'static str },
+    #[error("container {container} uses --network {mode}: only a container on the default bridge or a named network joins one")]
+    NotBridge { container: String, mode: String },
+    #[error("container {container} is already on network {network} (one named network per container for now)")]
+    AlreadyConnected { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
     #[error("{what} {}: {source}", path.display())]
     Io { what: &'static str, path: PathBuf, source: io::Error },
     #[error("malformed {}: {source}", path.display())]
@@ -302,6 +313,56 @@ impl<'a> Networks<'a> {
             }
         }
         Ok(removed)
+    }
+
+    /// `network connect`: put a container that is not running on `net`, known to its peers also by
+    /// `aliases`; it attaches at its next start (its own link there, as `run --network` gives).
+    pub fn connect(&self, net: &str, container: &str, aliases: Vec<String>) -> Result<(), NetworksError> {
+        let net = self.get(net)?;
+        self.edit_stopped(container, "connect", |c| {
+            let name = c.config.name.clone();
+            if c.config.spec.network != crate::sandbox::Network::Bridge || c.config.network_container.is_some() {
+                let mode = match (&c.config.network_container, c.config.spec.network) {
+                    (Some(id), _) => format!("container:{id}"),
+                    (None, n) => format!("{n:?}").to_lowercase(),
+                };
+                return Err(NetworksError::NotBridge { container: name, mode });
+            }
+            if let Some(m) = &c.config.network {
+                return Err(NetworksError::AlreadyConnected { container: name, network: m.name.clone() });
+            }
+            c.config.network = Some(super::network::Membership { id: net.id.clone(), name: net.name.clone(), aliases });
+            Ok(())
+        })
+    }
+
+    /// `network disconnect`: take a container that is not running off `net`; it is back on the default
+    /// bridge at its next start.
+    pub fn disconnect(&self, net: &str, container: &str) -> Result<(), NetworksError> {
+        let net = self.get(net)?;
+        self.edit_stopped(container, "disconnect", |c| match &c.config.network {
+            Some(m) if m.id == net.id => {
+                c.config.network = None;
+                Ok(())
+            }
+            _ => Err(NetworksError::NotConnected { container: c.config.name.clone(), network: net.name.clone() }),
+        })
+    }
+
+    /// Change the config of a container that is not running, holding its lock so no start interleaves.
+    fn edit_stopped(
+        &self,
+        query: &str,
+        verb: &'static str,
+        edit: impl FnOnce(&mut super::Container) -> Result<(), NetworksError>,
+    ) -> Result<(), NetworksError> {
+        let mut c = super::Containers::new(self.store).find(query).map_err(Box::new)?;
+        let Some(_held) = c.hold().map_err(Box::new)? else {
+            return Err(NetworksError::Running { container: c.config.name.clone(), verb });
+        };
+        edit(&mut c)?;
+        c.save_config().map_err(Box::new)?;
+        Ok(())
     }
 
     /// docker's `network inspect` object of a named network.
