@@ -5,7 +5,6 @@
 use super::cache::{self, CachedLayer, HitSource, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
-use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
 use super::secrets::SecretFile;
@@ -18,9 +17,7 @@ use crate::dockerfile::Location;
 use crate::image::state::HistoryEntry;
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
-use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin, Tmpfs};
-use crate::snapshot::diff;
-use crate::snapshot::Backend;
+use crate::sandbox::{self, Bind, Network, RunSpec, Stdin, Tmpfs};
 use crate::users;
 use std::path::{Path, PathBuf};
 
@@ -106,14 +103,8 @@ impl Executor<'_> {
             None => None,
         };
         let fs = self.prepare_step(st, loc)?;
-        let mount = self.mount_step(&fs, loc)?;
-        // With overlay rbuild writes through the merged mount and the kernel fills the upper dir; with the
-        // copy backend it writes the upper dir itself, reading the rootfs for what is already there.
-        let (root, upper) = match (&mount, &fs) {
-            (Some(m), _) => (m.path().to_path_buf(), m.path().to_path_buf()),
-            (None, StepFs::Copy { rootfs, upper }) => (rootfs.clone(), upper.clone()),
-            (None, StepFs::Overlay { .. }) => return Err(failed("overlay step without a mount".into())),
-        };
+        let mount = fs.mount().map_err(|e| StepFailure::new(loc, "", e))?;
+        let (root, upper) = (mount.root.clone(), mount.upper.clone());
         let owner = match chown {
             None => (0, 0),
             Some(spec) => {
@@ -148,7 +139,7 @@ impl Executor<'_> {
         };
         drop(mount);
         result.map_err(|e| StepFailure::new(loc, kw, e))?;
-        self.finish_step(st, fs, step, true)?;
+        self.finish_step(st, fs, step)?;
         self.remember(st, key);
         Ok(Outcome::Done)
     }
@@ -218,18 +209,10 @@ impl Executor<'_> {
             std::fs::write(&path, body).map_err(|e| failed(format!("writing the heredoc script: {e}")))?;
             binds.push(Bind { source: path, target: format!("{}/{name}", runspec::SCRIPT_DIR), readonly: true });
         }
-        let fs = self.prepare_step(st, loc)?;
-        let (rootfs, before) = match &fs {
-            StepFs::Overlay { lowers, upper, work } => {
-                (Rootfs::Overlay { lowers: lowers.clone(), upper: upper.clone(), work: work.clone() }, None)
-            }
-            StepFs::Copy { rootfs, .. } => {
-                let before = diff::scan(rootfs).map_err(|e| StepFailure::io(loc, "RUN", "scanning the rootfs", e))?;
-                (Rootfs::Dir(rootfs.clone()), Some(before))
-            }
-        };
+        let mut fs = self.prepare_step(st, loc)?;
+        fs.track_changes().map_err(|e| StepFailure::new(loc, "RUN", e))?;
         let spec = RunSpec {
-            rootfs,
+            rootfs: fs.rootfs(),
             argv: argv.clone(),
             env: [self.run_env(st), secret_env].concat(),
             cwd: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
@@ -247,26 +230,14 @@ impl Executor<'_> {
         let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));
         let outcome = sandbox::run_prefixed(&spec, init, &self.progress.output_prefix())
             .map_err(|e| StepFailure::new(loc, "RUN", e))?;
-        let written_root = match &fs {
-            StepFs::Overlay { upper, .. } => upper.clone(),
-            StepFs::Copy { rootfs, .. } => rootfs.clone(),
-        };
-        runspec::remove_stubs(&written_root, &outcome.created_stubs);
-        if let StepFs::Overlay { upper, lowers, .. } = &fs {
-            runspec::prune_stub_parents(upper, &outcome.created_stubs, lowers);
-        }
+        fs.clean_stubs(&outcome.created_stubs);
         if outcome.exit_code != 0 {
             let shown = serde_json::to_string(&argv).unwrap_or_default();
             let oom =
                 if outcome.oom_killed { format!(" ({})", sandbox::oom_hint(&self.req.limits)) } else { String::new() };
             return Err(StepFailure::new(loc, "", StepError::Exit { argv: shown, code: outcome.exit_code, hint: oom }));
         }
-        if let (StepFs::Copy { rootfs, upper }, Some(before)) = (&fs, &before) {
-            let ignore = runspec::stub_parents(&outcome.created_stubs);
-            diff::diff(rootfs, before, upper, &ignore)
-                .map_err(|e| StepFailure::io(loc, "RUN", "finding the step's changes", e))?;
-        }
-        self.finish_step(st, fs, step, false)?;
+        self.finish_step(st, fs, step)?;
         self.remember(st, key);
         Ok(Outcome::Done)
     }
@@ -330,10 +301,6 @@ impl Executor<'_> {
             author: None,
             empty_layer: false,
         });
-        // The copy backend's flattened rootfs does not have this layer: rebuild it when next needed.
-        if self.backend == Backend::Copy {
-            st.rootfs = None;
-        }
         st.key = key.clone();
         Ok(true)
     }

@@ -28,10 +28,10 @@ pub fn enter_private_mount_namespace() -> Result<(), nix::Error> {
 /// The backend for this process: `RBUILD_SNAPSHOTTER=overlay|copy` forces one; otherwise overlay when a test
 /// mount under `scratch` works in our private namespace, else copy. `why` says why copy was chosen.
 pub fn detect(scratch: &Path) -> (Backend, Option<String>) {
-    match std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref() {
-        Some("copy") => return (Backend::Copy, Some("RBUILD_SNAPSHOTTER=copy".into())),
-        Some("overlay") => return (Backend::Overlay, None),
-        _ => {}
+    match forced() {
+        Some(Backend::Copy) => return (Backend::Copy, Some("RBUILD_SNAPSHOTTER=copy".into())),
+        Some(Backend::Overlay) => return (Backend::Overlay, None),
+        None => {}
     }
     if !PRIVATE_NS.load(Ordering::SeqCst) {
         return (Backend::Copy, Some("no private mount namespace (rbuild needs root for overlay mounts)".into()));
@@ -39,6 +39,15 @@ pub fn detect(scratch: &Path) -> (Backend, Option<String>) {
     match probe(scratch) {
         Ok(()) => (Backend::Overlay, None),
         Err(e) => (Backend::Copy, Some(format!("overlayfs cannot be mounted here: {e}"))),
+    }
+}
+
+/// The backend `RBUILD_SNAPSHOTTER=overlay|copy` asks for, if any.
+pub fn forced() -> Option<Backend> {
+    match std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref() {
+        Some("copy") => Some(Backend::Copy),
+        Some("overlay") => Some(Backend::Overlay),
+        _ => None,
     }
 }
 
