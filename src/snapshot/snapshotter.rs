@@ -16,7 +16,7 @@
 //! an upper dir, merged into the flat dir on commit; a command writes the flat dir in place, and its
 //! changes are found by a scan before and a diff after (`diff`).
 
-use super::overlay::OverlayMount;
+use super::overlay::{self, OverlayMount, ReadOnlyBind};
 use super::{chain_ids, diff, stubs, Backend, SnapshotError, Snapshots};
 use crate::digest::Digest;
 use crate::sandbox::Rootfs;
@@ -86,10 +86,11 @@ pub struct Writable {
     _mount: Option<OverlayMount>,
 }
 
-/// A read-only view of a chain, valid (mounted, with overlay) while this lives.
+/// A read-only view of a chain, valid (mounted) while this lives.
 pub struct View {
     path: PathBuf,
-    _mount: Option<OverlayMount>,
+    _overlay: Option<OverlayMount>,
+    _bind: Option<ReadOnlyBind>,
 }
 
 impl View {
@@ -186,24 +187,30 @@ impl<'a> Snapshotter<'a> {
     }
 
     /// A read-only view of `parent` made under `at`; the copy backend takes `flat` when it is current.
+    /// Overlay views are read-only mounts; a copy view is a read-only bind of the flat dir where this
+    /// process has its private mount namespace, else (no mount privileges) the flat dir itself.
     pub fn view(&self, parent: Parent<'_>, flat: Option<&Flat>, at: &Path) -> Result<View, SnapshotError> {
-        let bare = |path: PathBuf| View { path, _mount: None };
-        if self.backend == Backend::Copy {
-            if let Some(f) = flat.filter(|f| f.layers == parent.layers.len()) {
-                return Ok(bare(f.dir.clone()));
+        let target = make_dir(&at.join("merged"))?;
+        let dir = match self.backend {
+            Backend::Overlay => {
+                let lowers = self.snapshots.lowers(parent.layers, parent.diff_ids)?;
+                if !lowers.is_empty() {
+                    // One lower is padded with an empty one: even a single snapshot is seen read-only.
+                    let mount = OverlayMount::mount(&lowers, None, &target, &at.join("empty"))?;
+                    return Ok(View { path: target, _overlay: Some(mount), _bind: None });
+                }
+                make_dir(&at.join("empty"))?
             }
-            return Ok(bare(self.flat(parent, None, at)?.dir));
+            Backend::Copy => match flat.filter(|f| f.layers == parent.layers.len()) {
+                Some(f) => f.dir.clone(),
+                None => self.flat(parent, None, &at.join("rootfs"))?.dir,
+            },
+        };
+        if !overlay::in_private_namespace() {
+            return Ok(View { path: dir, _overlay: None, _bind: None });
         }
-        let lowers = self.snapshots.lowers(parent.layers, parent.diff_ids)?;
-        match lowers.as_slice() {
-            [] => Ok(bare(make_dir(at)?)),
-            [only] => Ok(bare(only.clone())),
-            _ => {
-                let target = make_dir(&at.join("merged"))?;
-                let mount = OverlayMount::mount(&lowers, None, &target, &at.join("empty"))?;
-                Ok(View { path: target, _mount: Some(mount) })
-            }
-        }
+        let bind = ReadOnlyBind::mount(&dir, &target)?;
+        Ok(View { path: target, _overlay: None, _bind: Some(bind) })
     }
 }
 
