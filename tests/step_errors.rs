@@ -107,3 +107,18 @@ fn defect_a_failing_layer_write_keeps_the_store_error_in_its_chain() {
     );
     assert!(shown.contains("Dockerfile:2:1: writing the layer: "), "{shown}");
 }
+
+#[test]
+fn defect_a_failing_mount_points_at_its_flag_not_the_instruction() {
+    let t = TestContext::new();
+    let (err, shown) = step_failure(&t, "FROM scratch\nRUN --mount=type=bind,source=missing,target=/m true\n");
+    assert!(matches!(err, StepError::Instruction(_)), "{err:?}");
+    assert!(shown.contains("Dockerfile:2:5: RUN --mount: source \"missing\" not found"), "{shown}");
+    assert!(shown.ends_with("       |     ^"), "the caret under --mount:\n{shown}");
+    // The second of two flags, on a continuation line: the caret is under that one.
+    let df = "FROM scratch\nRUN --mount=type=tmpfs,target=/t \\\n    --mount=type=bind,source=gone,target=/m true\n";
+    let (_, shown) = step_failure(&t, df);
+    assert!(shown.contains("Dockerfile:3:5: RUN --mount: source \"gone\" not found"), "{shown}");
+    assert!(shown.contains("     3 |     --mount=type=bind"), "the flag's own line:\n{shown}");
+    assert!(!shown.contains(":0:"), "{shown}");
+}

@@ -234,7 +234,7 @@ impl<'a> Executor<'a> {
         let parsed = dockerfile::parse(trigger).map_err(|e| bad(e.message))?;
         let ins = parsed.instructions.first().ok_or_else(|| bad("empty trigger".into()))?;
         let command = instructions::lower_command(ins).map_err(|e| bad(e.message))?;
-        let step = Step { command, location: loc, original: trigger.to_string() };
+        let step = Step { command, location: loc, original: trigger.to_string(), flags: Vec::new() };
         self.dispatch(st, &step).map(|_| ())
     }
 

@@ -152,19 +152,24 @@ impl Executor<'_> {
             let vars = StageVars { env: &st.image.config, args: &st.args };
             let expand = |w: &str| meta::expand_word(&self.expander, w, &vars);
             let mut out = Vec::new();
-            for m in &r.mounts {
-                let typed = m.resolve(expand, flags::parse_mount).map_err(|e| failed(format!("--mount: {e}")))?;
+            for (i, m) in r.mounts.iter().enumerate() {
+                let typed = m
+                    .resolve(expand, flags::parse_mount)
+                    .map_err(|e| failed(format!("--mount: {e}")).at(step.flag_at("mount", i)))?;
                 out.push(typed);
             }
-            let network = typed(&r.network, "network", &expand, flags::parse_network).map_err(failed)?;
-            let security = typed(&r.security, "security", &expand, flags::parse_security).map_err(failed)?;
+            let network = typed(&r.network, "network", &expand, flags::parse_network)
+                .map_err(|e| failed(e).at(step.flag_at("network", 0)))?;
+            let security = typed(&r.security, "security", &expand, flags::parse_security)
+                .map_err(|e| failed(e).at(step.flag_at("security", 0)))?;
             (out, network, security)
         };
         let (typed_mounts, network, security) = mounts;
         if security == Some(SecurityMode::Insecure) {
             return Err(failed(
                 "--security=insecure is not supported: rbuild grants no entitlements; drop the flag".into(),
-            ));
+            )
+            .at(step.flag_at("security", 0)));
         }
         let network = match network {
             None | Some(NetworkMode::Default) => self.req.network,
@@ -178,22 +183,23 @@ impl Executor<'_> {
             .map(|(i, m)| {
                 let ssh_index = typed_mounts[..i].iter().filter(|m| matches!(m, flags::Mount::Ssh(_))).count();
                 runspec::mount_spec(m, &workdir, ssh_index)
+                    .map_err(|e| failed(format!("--mount: {e}")).at(step.flag_at("mount", i)))
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed(format!("--mount: {e}")))?;
+            .collect::<Result<Vec<_>, _>>()?;
         let mut reads = format!("network={network:?}\n");
-        for (typed, m) in typed_mounts.iter().zip(&mounts) {
+        for (i, (typed, m)) in typed_mounts.iter().zip(&mounts).enumerate() {
             reads.push_str(&format!("{typed:?}\n"));
             if let MountSpec::Bind { source, from, .. } = m {
+                let at = step.flag_at("mount", i);
                 let digest = match from {
-                    Some(f) => self.source_key(f, loc)?,
+                    Some(f) => self.source_key(f, loc).map_err(|e| e.at(at))?,
                     None => cache::context_digest(
                         &self.ctx.root,
                         &self.ctx.included,
                         std::slice::from_ref(source),
                         &mut lock(&self.files),
                     )
-                    .map_err(|e| StepFailure::io(loc, "RUN --mount", "reading the bind source", e))?,
+                    .map_err(|e| StepFailure::io(loc, "RUN --mount", "reading the bind source", e).at(at))?,
                 };
                 reads.push_str(&format!("{digest}\n"));
             }
@@ -202,7 +208,10 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self.mount_binds(&mounts, loc)?;
+        let mounted = std::cell::Cell::new(0);
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self
+            .mount_binds(&mounts, loc, &mounted)
+            .map_err(|e| e.at(mounted.get().checked_sub(1).and_then(|i| step.flag_at("mount", i))))?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
@@ -341,10 +350,17 @@ impl Executor<'_> {
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
     /// persist in the store between builds, private copies of secrets; the tmpfs mounts and secret variables.
-    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<StepMounts, StepFailure> {
+    /// `started` counts the mounts begun, so a failure names its `--mount` flag.
+    fn mount_binds(
+        &self,
+        mounts: &[MountSpec],
+        loc: crate::dockerfile::Location,
+        started: &std::cell::Cell<usize>,
+    ) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
         let mut out = StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new() };
         for m in mounts {
+            started.set(started.get() + 1);
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
                     let (root, what) = match from {
