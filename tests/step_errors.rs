@@ -122,3 +122,13 @@ fn defect_a_failing_mount_points_at_its_flag_not_the_instruction() {
     assert!(shown.contains("     3 |     --mount=type=bind"), "the flag's own line:\n{shown}");
     assert!(!shown.contains(":0:"), "{shown}");
 }
+
+#[test]
+fn defect_a_failing_copy_flag_points_at_that_flag() {
+    let t = TestContext::new();
+    t.write("a.txt", "a");
+    let (err, shown) = step_failure(&t, "FROM scratch\nCOPY --chmod=644 --chown=nobody-here a.txt /a\n");
+    assert!(matches!(err, StepError::Instruction(_)), "{err:?}");
+    assert!(shown.contains("Dockerfile:2:18: COPY: --chown=nobody-here: "), "{shown}");
+    assert!(shown.ends_with(&format!("       | {}^", " ".repeat(17))), "the caret under --chown:\n{shown}");
+}

@@ -37,6 +37,7 @@ impl Executor<'_> {
         let loc = step.location;
         let kw = if c.add { "ADD" } else { "COPY" };
         let failed = |e: String| fail(loc, format!("{kw}: {e}"));
+        let flag = |name: &str| step.flag_at(name, 0);
         let (sources, dest, from, chown, chmod, checksum, heredocs) = {
             let ex = &self.expander;
             let vars = StageVars { env: &st.image.config, args: &st.args };
@@ -58,9 +59,10 @@ impl Executor<'_> {
                 sources,
                 word(&c.dest)?,
                 from.transpose()?,
-                typed(&c.chown, "chown", &expand, flags::check_chown).map_err(failed)?,
-                typed(&c.chmod, "chmod", &expand, flags::parse_chmod).map_err(failed)?,
-                typed(&c.checksum, "checksum", &expand, flags::check_checksum).map_err(failed)?,
+                typed(&c.chown, "chown", &expand, flags::check_chown).map_err(|e| failed(e).at(flag("chown")))?,
+                typed(&c.chmod, "chmod", &expand, flags::parse_chmod).map_err(|e| failed(e).at(flag("chmod")))?,
+                typed(&c.checksum, "checksum", &expand, flags::check_checksum)
+                    .map_err(|e| failed(e).at(flag("checksum")))?,
                 heredocs,
             )
         };
@@ -79,7 +81,7 @@ impl Executor<'_> {
         }
         let fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
         let read = match &from {
-            Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
+            Some(f) => self.source_key(f, loc).map_err(|e| e.at(flag("from")))?.to_string().into_bytes(),
             None => {
                 let paths: Vec<String> =
                     sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
@@ -99,7 +101,7 @@ impl Executor<'_> {
             return Ok(Outcome::Cached);
         }
         let source = match &from {
-            Some(f) => Some(self.source_view(f, loc)?),
+            Some(f) => Some(self.source_view(f, loc).map_err(|e| e.at(flag("from")))?),
             None => None,
         };
         let fs = self.prepare_step(st, loc)?;
@@ -108,7 +110,8 @@ impl Executor<'_> {
         let owner = match chown {
             None => (0, 0),
             Some(spec) => {
-                let u = users::resolve(&root, &spec, true).map_err(|e| failed(format!("--chown={spec}: {e}")))?;
+                let u = users::resolve(&root, &spec, true)
+                    .map_err(|e| failed(format!("--chown={spec}: {e}")).at(flag("chown")))?;
                 (u.uid, u.gid)
             }
         };
