@@ -161,6 +161,7 @@ impl<'a> Snapshotter<'a> {
     pub fn commit(&self, mut active: Active, diff_id: &Digest) -> Result<Option<Flat>, SnapshotError> {
         active.changes()?;
         active.armed = false;
+        // Moved out of the disarmed value (it has a Drop, so its fields cannot be moved out directly).
         match std::mem::replace(&mut active.kind, Kind::Copy { flat: Flat::none(), writes: Writes::Diffed }) {
             Kind::Overlay { work, .. } => {
                 let mut ids = std::mem::take(&mut active.parent);
