@@ -107,3 +107,71 @@ fn defect_a_failing_layer_write_keeps_the_store_error_in_its_chain() {
     );
     assert!(shown.contains("Dockerfile:2:1: writing the layer: "), "{shown}");
 }
+
+#[test]
+fn defect_a_failing_mount_points_at_its_flag_not_the_instruction() {
+    let t = TestContext::new();
+    let (err, shown) = step_failure(&t, "FROM scratch\nRUN --mount=type=bind,source=missing,target=/m true\n");
+    assert!(matches!(err, StepError::Instruction(_)), "{err:?}");
+    assert!(shown.contains("Dockerfile:2:5: RUN --mount: source \"missing\" not found"), "{shown}");
+    assert!(shown.ends_with("       |     ^"), "the caret under --mount:\n{shown}");
+    // The second of two flags, on a continuation line: the caret is under that one.
+    let df = "FROM scratch\nRUN --mount=type=tmpfs,target=/t \\\n    --mount=type=bind,source=gone,target=/m true\n";
+    let (_, shown) = step_failure(&t, df);
+    assert!(shown.contains("Dockerfile:3:5: RUN --mount: source \"gone\" not found"), "{shown}");
+    assert!(shown.contains("     3 |     --mount=type=bind"), "the flag's own line:\n{shown}");
+    assert!(!shown.contains(":0:"), "{shown}");
+}
+
+#[test]
+fn defect_a_failing_copy_flag_points_at_that_flag() {
+    let t = TestContext::new();
+    t.write("a.txt", "a");
+    let (err, shown) = step_failure(&t, "FROM scratch\nCOPY --chmod=644 --chown=nobody-here a.txt /a\n");
+    assert!(matches!(err, StepError::Instruction(_)), "{err:?}");
+    assert!(shown.contains("Dockerfile:2:18: COPY: --chown=nobody-here: "), "{shown}");
+    assert!(shown.ends_with(&format!("       | {}^", " ".repeat(17))), "the caret under --chown:\n{shown}");
+}
+
+/// Set in the child that runs a test in a private mount namespace of its own (see `in_child`).
+const CHILD: &str = "STEP_ERRORS_CHILD";
+
+/// Run test `name` of this binary again, alone, in a mount namespace of its own with the overlay
+/// snapshotter (overlay mounts must reach no other test); true in that child, where the test's body runs.
+fn in_child(name: &str) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let out = common::tool("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("RBUILD_SNAPSHOTTER", "overlay")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (common::text(&out.stdout), common::text(&out.stderr));
+    assert!(out.status.success() && stdout.contains("1 passed"), "the child failed:\n{stdout}\n{stderr}");
+    false
+}
+
+#[test]
+fn defect_a_failing_store_write_is_a_typed_snapshot_error_at_its_line() {
+    require_root();
+    if !in_child("defect_a_failing_store_write_is_a_typed_snapshot_error_at_its_line") {
+        return;
+    }
+    let t = TestContext::busybox();
+    // The base image's layer is unpacked into the store's snapshots/ when the RUN step prepares its
+    // rootfs: that write is refused.
+    let snapshots = t.root().join("snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let _frozen = Immutable::new(snapshots);
+    let (err, shown) = step_failure(&t, "FROM busybox:latest\nRUN true\n");
+    assert!(
+        matches!(err, StepError::Snapshot(rbuild::snapshot::SnapshotError::Store(rbuild::store::StoreError::Io { .. }))),
+        "the store's error, kept typed: {err:?}"
+    );
+    assert!(shown.contains("Dockerfile:2:1: "), "{shown}");
+    assert!(shown.contains("     2 | RUN true"), "{shown}");
+}

@@ -1,40 +1,26 @@
 //! A container's filesystem and one run of its command: the overlay of the image's snapshots over the
-//! container's `upper/` (or, with the copy backend, every layer extracted into `rootfs/`), and [`run`],
-//! which both the detached monitor and the foreground `rbuild run` use to execute a container.
+//! container's `upper/` (or, with the copy backend, every layer extracted into `rootfs/`), prepared and
+//! cleaned of the sandbox's stubs by the same snapshotter seam as RUN's (`snapshot::Snapshotter`,
+//! `snapshot::stubs`), and [`run`], which both the detached monitor and the foreground `rbuild run` use to
+//! execute a container.
 
 use super::network;
 use super::{Container, ContainerError};
 use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
-use crate::snapshot::Snapshots;
+use crate::snapshot::{overlay, stubs, Backend, Parent, Snapshotter};
 use crate::store::{Image, Store};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The rootfs of a new container in `dir`: overlay unless `RBUILD_SNAPSHOTTER=copy`.
 pub fn prepare(store: &Store, image: &Image, dir: &Path) -> Result<Rootfs, ContainerError> {
-    if std::env::var("RBUILD_SNAPSHOTTER").as_deref() == Ok("copy") {
-        copy(store, image, dir)
-    } else {
-        overlay(store, image, dir)
-    }
+    prepare_with(store, image, dir, overlay::forced().unwrap_or(Backend::Overlay))
 }
 
 /// An overlay of the image's snapshots over `<dir>/upper` (work dir `<dir>/work`); an image without
 /// layers is its upper dir alone.
 pub fn overlay(store: &Store, image: &Image, dir: &Path) -> Result<Rootfs, ContainerError> {
-    let diff_ids = image
-        .config
-        .rootfs()
-        .diff_ids()
-        .iter()
-        .map(|d| Digest::parse(d).map_err(|_| ContainerError::BadDiffId(d.clone())))
-        .collect::<Result<Vec<_>, _>>()?;
-    let lowers = Snapshots::new(store).lowers(image.manifest.layers(), &diff_ids)?;
-    let upper = make_dir(&dir.join("upper"))?;
-    if lowers.is_empty() {
-        return Ok(Rootfs::Dir(upper));
-    }
-    Ok(Rootfs::Overlay { lowers, upper, work: make_dir(&dir.join("work"))? })
+    prepare_with(store, image, dir, Backend::Overlay)
 }
 
 /// The copy backend's rootfs, where overlayfs cannot be mounted: every layer extracted into
@@ -43,24 +29,21 @@ pub fn copy(store: &Store, image: &Image, dir: &Path) -> Result<Rootfs, Containe
     for name in ["upper", "work"] {
         let _ = std::fs::remove_dir_all(dir.join(name));
     }
-    let rootfs = make_dir(&dir.join("rootfs"))?;
-    for layer in image.manifest.layers() {
-        crate::layer::extract(store, layer, &rootfs)?;
-    }
-    Ok(Rootfs::Dir(rootfs))
+    prepare_with(store, image, dir, Backend::Copy)
 }
 
-fn make_dir(p: &Path) -> Result<PathBuf, ContainerError> {
-    std::fs::create_dir_all(p).map_err(ContainerError::io("creating", p))?;
-    Ok(p.to_path_buf())
-}
-
-/// The directory that holds the container's changes.
-pub fn changes(rootfs: &Rootfs) -> &Path {
-    match rootfs {
-        Rootfs::Overlay { upper, .. } => upper,
-        Rootfs::Dir(dir) => dir,
-    }
+/// The one rootfs preparation RUN uses too (`snapshot::Snapshotter::prepare`), kept for the container's
+/// life.
+fn prepare_with(store: &Store, image: &Image, dir: &Path, backend: Backend) -> Result<Rootfs, ContainerError> {
+    let diff_ids = image
+        .config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| Digest::parse(d).map_err(|_| ContainerError::BadDiffId(d.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let parent = Parent { layers: image.manifest.layers(), diff_ids: &diff_ids };
+    Ok(Snapshotter::new(store, backend).prepare(parent, None, dir)?.keep())
 }
 
 /// Run `spec` in `dir`; an overlay that the kernel refuses before anything ran falls back to a copied
@@ -96,7 +79,7 @@ pub fn run_sandbox(
         }
         other => other?,
     };
-    remove_stubs(changes(&spec.rootfs), &outcome.created_stubs);
+    stubs::clean(&spec.rootfs, &outcome.created_stubs);
     Ok((outcome, spec.rootfs))
 }
 
@@ -141,23 +124,6 @@ fn connect(
     match other.state.pid.filter(|_| other.is_running()) {
         Some(pid) => Ok(network::Link::Joined(network::open_netns(pid)?)),
         None => Err(ContainerError::NotRunning { name: other.name().to_string() }),
-    }
-}
-
-/// Take the sandbox's mount-point stubs out of the container's changes (deepest first), so a later
-/// commit does not record them; one the command filled in (a non-empty file or directory) stays.
-pub fn remove_stubs(changes: &Path, stubs: &[String]) {
-    for stub in stubs.iter().rev() {
-        let path = changes.join(stub.trim_start_matches('/'));
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                let _ = std::fs::remove_dir(&path);
-            }
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = std::fs::remove_file(&path);
-            }
-            _ => {}
-        }
     }
 }
 

@@ -11,6 +11,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::ast::Position;
+
 /// How much of a piece of user text (a line, a word, an expression) a message shows.
 pub const EXCERPT_LEN: usize = 240;
 
@@ -48,6 +50,11 @@ impl Diagnostic {
         let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("").to_string();
         let column = source_line.len() - source_line.trim_start().len() + 1;
         Diagnostic { file: file.to_string(), line, column, message: message.into(), source_line }
+    }
+
+    /// A diagnostic pointing at `at` (a word that may sit on a continuation line of its instruction).
+    pub fn at(file: &str, text: &str, at: Position, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { column: at.column, ..Diagnostic::at_line(file, text, at.line, message) }
     }
 }
 

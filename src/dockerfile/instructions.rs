@@ -141,6 +141,16 @@ pub struct Step {
     pub location: Location,
     /// The instruction as written (its logical line), for history and messages.
     pub original: String,
+    /// Each `--flag` by name (`mount`, not `--mount=...`) with where it starts, so a step that fails
+    /// because of a flag points at it; empty when not parsed from a file (ONBUILD triggers).
+    pub flags: Vec<(String, Position)>,
+}
+
+impl Step {
+    /// Where the `nth` (from 0) `--name` flag starts, when it was parsed from the file.
+    pub fn flag_at(&self, name: &str, nth: usize) -> Option<Position> {
+        self.flags.iter().filter(|(n, _)| n == name).nth(nth).map(|(_, p)| *p).filter(|p| p.line > 0)
+    }
 }
 
 /// One build stage: a FROM and the steps after it.
@@ -161,6 +171,12 @@ pub struct Program {
     pub escape: char,
 }
 
+/// The flags of `ins` by name, with their positions.
+fn step_flags(ins: &Instruction) -> Vec<(String, Position)> {
+    let name = |f: &String| f.trim_start_matches('-').split('=').next().unwrap_or_default().to_ascii_lowercase();
+    ins.flags.iter().zip(&ins.flag_positions).map(|(f, p)| (name(f), *p)).collect()
+}
+
 /// Group the syntax tree into stages and type every instruction.
 pub fn lower(dockerfile: &Dockerfile) -> Result<Program, InstructionError> {
     let mut program = Program { meta_args: Vec::new(), stages: Vec::new(), escape: dockerfile.directives.escape };
@@ -172,7 +188,12 @@ pub fn lower(dockerfile: &Dockerfile) -> Result<Program, InstructionError> {
         }
         let command = lower_command(ins)?;
         match program.stages.last_mut() {
-            Some(stage) => stage.steps.push(Step { command, location: ins.location, original: ins.original.clone() }),
+            Some(stage) => stage.steps.push(Step {
+                command,
+                location: ins.location,
+                original: ins.original.clone(),
+                flags: step_flags(ins),
+            }),
             None => match command {
                 Command::Arg(decls) => program.meta_args.extend(decls.into_iter().map(|d| (d, ins.location))),
                 _ => {

@@ -23,7 +23,7 @@ mod stage;
 mod steps;
 
 use crate::digest::Digest;
-use crate::dockerfile::{self, instructions, Diagnostic, Location};
+use crate::dockerfile::{self, instructions, Diagnostic, Location, Position};
 use crate::layer::Compression;
 use crate::plan::{self, BuildArgs};
 use crate::reference::ImageRef;
@@ -138,6 +138,8 @@ pub enum StepError {
 #[derive(Debug)]
 pub(crate) struct StepFailure {
     pub location: Location,
+    /// The word at fault (a flag) when it is known; else the message points at the instruction.
+    pub at: Option<Position>,
     pub context: String,
     /// Boxed: failures travel up through every step function, which should stay cheap to return.
     pub error: Box<StepError>,
@@ -145,7 +147,13 @@ pub(crate) struct StepFailure {
 
 impl StepFailure {
     pub fn new(location: Location, context: impl Into<String>, error: impl Into<StepError>) -> StepFailure {
-        StepFailure { location, context: context.into(), error: Box::new(error.into()) }
+        StepFailure { location, at: None, context: context.into(), error: Box::new(error.into()) }
+    }
+
+    /// Point at the flag the failure comes from (`step.flag_at(..)`), unless it points somewhere already.
+    pub fn at(mut self, at: Option<Position>) -> StepFailure {
+        self.at = self.at.or(at);
+        self
     }
 
     /// `what` failed with an I/O error.
@@ -171,7 +179,10 @@ impl BuildRequest {
     /// A failed step as the user reads it: `Dockerfile:12:1: RUN --mount: <why>`, the line under it.
     fn failed(&self, f: StepFailure) -> BuildError {
         let message = if f.context.is_empty() { f.error.to_string() } else { format!("{}: {}", f.context, f.error) };
-        let diagnostic = Diagnostic::at_line(&self.file_name(), &self.dockerfile_text, f.location.start_line, message);
+        let diagnostic = match f.at {
+            Some(at) => Diagnostic::at(&self.file_name(), &self.dockerfile_text, at, message),
+            None => Diagnostic::at_line(&self.file_name(), &self.dockerfile_text, f.location.start_line, message),
+        };
         BuildError::Step { diagnostic: Box::new(diagnostic), source: *f.error }
     }
 }
@@ -190,11 +201,7 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let program = instructions::lower(&parsed).map_err(|e| {
         let mut d = Diagnostic::at_line(&req.file_name(), &req.dockerfile_text, e.location.start_line, e.message);
         if let Some(at) = e.at {
-            // The word at fault may be on a continuation line of the instruction.
-            d = Diagnostic {
-                column: at.column,
-                ..Diagnostic::at_line(&d.file, &req.dockerfile_text, at.line, d.message)
-            };
+            d = Diagnostic::at(&d.file, &req.dockerfile_text, at, d.message);
         }
         BuildError::Dockerfile(Box::new(d))
     })?;

@@ -1,11 +1,10 @@
 //! What a RUN instruction asks of the sandbox: its argv (shell form wrapped in SHELL, heredocs handed to the
-//! shell as heredocs, a lone heredoc run as a script), its `--mount` specs, and the clean-up of the
-//! mount-point stubs the sandbox had to create.
+//! shell as heredocs, a lone heredoc run as a script) and its `--mount` specs. The mount-point stubs the
+//! sandbox creates are cleaned by `snapshot::stubs`, shared with `rbuild run`.
 
 use crate::dockerfile::flags::Mount;
 use crate::dockerfile::instructions::{CommandLine, Run};
 use crate::image::state::ContainerConfig;
-use std::path::Path;
 
 /// Where a script heredoc (`RUN <<EOF` whose body starts with `#!`) is mounted in the container; /dev is a
 /// tmpfs of the sandbox, so the mount point never lands in the layer.
@@ -147,55 +146,6 @@ pub fn mount_spec(m: &Mount, workdir: &str, ssh_index: usize) -> Result<MountSpe
     }
 }
 
-/// Remove the sandbox's mount-point stubs from what the step wrote (deepest first), unless the command
-/// put something of its own there: only empty files and empty directories go.
-pub fn remove_stubs(root: &Path, stubs: &[String]) {
-    for stub in stubs.iter().rev() {
-        let path = root.join(stub.trim_start_matches('/'));
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = std::fs::remove_file(&path);
-            }
-            Ok(m) if m.is_dir() => {
-                let _ = std::fs::remove_dir(&path); // fails, harmlessly, when not empty
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Parent directories of the stubs, relative to the root: overlay copied them up (and creating the stub
-/// touched them) only because of the sandbox, so they are not the step's changes.
-pub fn stub_parents(stubs: &[String]) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for stub in stubs {
-        let mut p = Path::new(stub.trim_start_matches('/')).parent();
-        while let Some(dir) = p.filter(|d| !d.as_os_str().is_empty()) {
-            if !out.iter().any(|o: &std::path::PathBuf| o == dir) {
-                out.push(dir.to_path_buf());
-            }
-            p = dir.parent();
-        }
-    }
-    out
-}
-
-/// Overlay: drop the stub parents the upper dir holds only because the sandbox touched them: empty,
-/// not opaque, and present in a lower layer (so removing them from the upper changes nothing else).
-pub fn prune_stub_parents(upper: &Path, stubs: &[String], lowers: &[std::path::PathBuf]) {
-    let mut parents = stub_parents(stubs);
-    parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for rel in parents {
-        let up = upper.join(&rel);
-        let empty = std::fs::read_dir(&up).map(|mut d| d.next().is_none()).unwrap_or(false);
-        let opaque =
-            ["trusted.overlay.opaque", "user.overlay.opaque"].iter().any(|x| matches!(xattr::get(&up, x), Ok(Some(_))));
-        if empty && !opaque && lowers.iter().any(|l| l.join(&rel).is_dir()) {
-            let _ = std::fs::remove_dir(&up);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,25 +212,5 @@ mod tests {
         let none = mount_spec(&crate::dockerfile::flags::parse_mount("from=bin").unwrap(), "/work", 0);
         assert!(matches!(none, Ok(MountSpec::Bind { target, .. }) if target == "/work"));
         assert!(spec("type=cache").unwrap_err().contains("cannot cover /"));
-    }
-
-    #[test]
-    fn stub_parents_are_listed_once_each() {
-        let stubs = vec!["/etc/hosts".to_string(), "/etc/resolv.conf".into(), "/a/b/c".into()];
-        let p: Vec<String> = stub_parents(&stubs).iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(p, vec!["etc", "a/b", "a"]);
-    }
-
-    #[test]
-    fn prune_keeps_dirs_the_command_filled() {
-        let t = tempfile::tempdir().unwrap();
-        let (upper, lower) = (t.path().join("upper"), t.path().join("lower"));
-        for d in ["upper/etc", "upper/var", "lower/etc", "lower/var"] {
-            std::fs::create_dir_all(t.path().join(d)).unwrap();
-        }
-        std::fs::write(upper.join("var/new"), "x").unwrap();
-        prune_stub_parents(&upper, &["/etc/hosts".into(), "/var/x".into()], &[lower]);
-        assert!(!upper.join("etc").exists());
-        assert!(upper.join("var/new").exists());
     }
 }

@@ -12,8 +12,7 @@ use crate::dockerfile::instructions::{self, ArgDecl, Command, Step};
 use crate::dockerfile::{self, Location};
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
-use crate::snapshot::overlay::OverlayMount;
-use crate::snapshot::{Backend, Snapshots};
+use crate::snapshot::{Flat, Snapshotter, View};
 use crate::store::{Image, Lease, Store, StoreError};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,7 +35,7 @@ pub(crate) struct StageState {
     pub image: ImageState,
     pub layers: Vec<Descriptor>,
     /// Copy backend: the stage's flattened filesystem, once a step or another stage needed it.
-    pub rootfs: Option<PathBuf>,
+    pub flat: Option<Flat>,
     pub args: Scope,
     pub cmd_set: bool,
 }
@@ -49,15 +48,14 @@ pub(crate) struct Executor<'a> {
     pub(super) plan: &'a Plan,
     pub(super) ctx: &'a Context,
     pub(super) progress: &'a Progress,
-    pub(super) backend: Backend,
-    pub(super) snapshots: Snapshots<'a>,
+    pub(super) snapshotter: Snapshotter<'a>,
     pub(super) cache: StepCache,
     pub(super) files: Mutex<FileDigests>,
     /// Keeps this build's blobs, and those of every image it reads, from a concurrent gc until the image
     /// is committed.
     pub(super) lease: Mutex<Lease>,
     // Declared before `work`: views are unmounted before their mount points are deleted.
-    pub(super) mounts: Mutex<Vec<OverlayMount>>,
+    pub(super) mounts: Mutex<Vec<View>>,
     pub(super) work: tempfile::TempDir,
     dirs: AtomicUsize,
     /// Each stage's final state, set once when it finished.
@@ -113,8 +111,7 @@ impl<'a> Executor<'a> {
             plan,
             ctx,
             progress,
-            backend,
-            snapshots: Snapshots::new(store),
+            snapshotter: Snapshotter::new(store, backend),
             cache: StepCache::new(store, !req.no_cache),
             files: Mutex::new(FileDigests::load(store, &req.context_dir)),
             lease: Mutex::new(lease),
@@ -229,7 +226,7 @@ impl<'a> Executor<'a> {
         if image.config.env_get("PATH").is_none() {
             image.config.env_set("PATH", DEFAULT_PATH);
         }
-        Ok(StageState { key, image, layers, rootfs: None, args: Scope::default(), cmd_set: false })
+        Ok(StageState { key, image, layers, flat: None, args: Scope::default(), cmd_set: false })
     }
 
     fn run_trigger(&self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {
@@ -237,7 +234,7 @@ impl<'a> Executor<'a> {
         let parsed = dockerfile::parse(trigger).map_err(|e| bad(e.message))?;
         let ins = parsed.instructions.first().ok_or_else(|| bad("empty trigger".into()))?;
         let command = instructions::lower_command(ins).map_err(|e| bad(e.message))?;
-        let step = Step { command, location: loc, original: trigger.to_string() };
+        let step = Step { command, location: loc, original: trigger.to_string(), flags: Vec::new() };
         self.dispatch(st, &step).map(|_| ())
     }
 

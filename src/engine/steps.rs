@@ -5,7 +5,6 @@
 use super::cache::{self, CachedLayer, HitSource, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
-use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
 use super::secrets::SecretFile;
@@ -18,9 +17,7 @@ use crate::dockerfile::Location;
 use crate::image::state::HistoryEntry;
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
-use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin, Tmpfs};
-use crate::snapshot::diff;
-use crate::snapshot::Backend;
+use crate::sandbox::{self, Bind, Network, RunSpec, Stdin, Tmpfs};
 use crate::users;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +37,7 @@ impl Executor<'_> {
         let loc = step.location;
         let kw = if c.add { "ADD" } else { "COPY" };
         let failed = |e: String| fail(loc, format!("{kw}: {e}"));
+        let flag = |name: &str| step.flag_at(name, 0);
         let (sources, dest, from, chown, chmod, checksum, heredocs) = {
             let ex = &self.expander;
             let vars = StageVars { env: &st.image.config, args: &st.args };
@@ -61,9 +59,10 @@ impl Executor<'_> {
                 sources,
                 word(&c.dest)?,
                 from.transpose()?,
-                typed(&c.chown, "chown", &expand, flags::check_chown).map_err(failed)?,
-                typed(&c.chmod, "chmod", &expand, flags::parse_chmod).map_err(failed)?,
-                typed(&c.checksum, "checksum", &expand, flags::check_checksum).map_err(failed)?,
+                typed(&c.chown, "chown", &expand, flags::check_chown).map_err(|e| failed(e).at(flag("chown")))?,
+                typed(&c.chmod, "chmod", &expand, flags::parse_chmod).map_err(|e| failed(e).at(flag("chmod")))?,
+                typed(&c.checksum, "checksum", &expand, flags::check_checksum)
+                    .map_err(|e| failed(e).at(flag("checksum")))?,
                 heredocs,
             )
         };
@@ -82,7 +81,7 @@ impl Executor<'_> {
         }
         let fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
         let read = match &from {
-            Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
+            Some(f) => self.source_key(f, loc).map_err(|e| e.at(flag("from")))?.to_string().into_bytes(),
             None => {
                 let paths: Vec<String> =
                     sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
@@ -102,22 +101,17 @@ impl Executor<'_> {
             return Ok(Outcome::Cached);
         }
         let source = match &from {
-            Some(f) => Some(self.source_view(f, loc)?),
+            Some(f) => Some(self.source_view(f, loc).map_err(|e| e.at(flag("from")))?),
             None => None,
         };
         let fs = self.prepare_step(st, loc)?;
-        let mount = self.mount_step(&fs, loc)?;
-        // With overlay rbuild writes through the merged mount and the kernel fills the upper dir; with the
-        // copy backend it writes the upper dir itself, reading the rootfs for what is already there.
-        let (root, upper) = match (&mount, &fs) {
-            (Some(m), _) => (m.path().to_path_buf(), m.path().to_path_buf()),
-            (None, StepFs::Copy { rootfs, upper }) => (rootfs.clone(), upper.clone()),
-            (None, StepFs::Overlay { .. }) => return Err(failed("overlay step without a mount".into())),
-        };
+        let mount = fs.mount().map_err(|e| StepFailure::new(loc, "", e))?;
+        let (root, upper) = (mount.root.clone(), mount.upper.clone());
         let owner = match chown {
             None => (0, 0),
             Some(spec) => {
-                let u = users::resolve(&root, &spec, true).map_err(|e| failed(format!("--chown={spec}: {e}")))?;
+                let u = users::resolve(&root, &spec, true)
+                    .map_err(|e| failed(format!("--chown={spec}: {e}")).at(flag("chown")))?;
                 (u.uid, u.gid)
             }
         };
@@ -148,7 +142,7 @@ impl Executor<'_> {
         };
         drop(mount);
         result.map_err(|e| StepFailure::new(loc, kw, e))?;
-        self.finish_step(st, fs, step, true)?;
+        self.finish_step(st, fs, step)?;
         self.remember(st, key);
         Ok(Outcome::Done)
     }
@@ -161,19 +155,24 @@ impl Executor<'_> {
             let vars = StageVars { env: &st.image.config, args: &st.args };
             let expand = |w: &str| meta::expand_word(&self.expander, w, &vars);
             let mut out = Vec::new();
-            for m in &r.mounts {
-                let typed = m.resolve(expand, flags::parse_mount).map_err(|e| failed(format!("--mount: {e}")))?;
+            for (i, m) in r.mounts.iter().enumerate() {
+                let typed = m
+                    .resolve(expand, flags::parse_mount)
+                    .map_err(|e| failed(format!("--mount: {e}")).at(step.flag_at("mount", i)))?;
                 out.push(typed);
             }
-            let network = typed(&r.network, "network", &expand, flags::parse_network).map_err(failed)?;
-            let security = typed(&r.security, "security", &expand, flags::parse_security).map_err(failed)?;
+            let network = typed(&r.network, "network", &expand, flags::parse_network)
+                .map_err(|e| failed(e).at(step.flag_at("network", 0)))?;
+            let security = typed(&r.security, "security", &expand, flags::parse_security)
+                .map_err(|e| failed(e).at(step.flag_at("security", 0)))?;
             (out, network, security)
         };
         let (typed_mounts, network, security) = mounts;
         if security == Some(SecurityMode::Insecure) {
             return Err(failed(
                 "--security=insecure is not supported: rbuild grants no entitlements; drop the flag".into(),
-            ));
+            )
+            .at(step.flag_at("security", 0)));
         }
         let network = match network {
             None | Some(NetworkMode::Default) => self.req.network,
@@ -187,22 +186,23 @@ impl Executor<'_> {
             .map(|(i, m)| {
                 let ssh_index = typed_mounts[..i].iter().filter(|m| matches!(m, flags::Mount::Ssh(_))).count();
                 runspec::mount_spec(m, &workdir, ssh_index)
+                    .map_err(|e| failed(format!("--mount: {e}")).at(step.flag_at("mount", i)))
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed(format!("--mount: {e}")))?;
+            .collect::<Result<Vec<_>, _>>()?;
         let mut reads = format!("network={network:?}\n");
-        for (typed, m) in typed_mounts.iter().zip(&mounts) {
+        for (i, (typed, m)) in typed_mounts.iter().zip(&mounts).enumerate() {
             reads.push_str(&format!("{typed:?}\n"));
             if let MountSpec::Bind { source, from, .. } = m {
+                let at = step.flag_at("mount", i);
                 let digest = match from {
-                    Some(f) => self.source_key(f, loc)?,
+                    Some(f) => self.source_key(f, loc).map_err(|e| e.at(at))?,
                     None => cache::context_digest(
                         &self.ctx.root,
                         &self.ctx.included,
                         std::slice::from_ref(source),
                         &mut lock(&self.files),
                     )
-                    .map_err(|e| StepFailure::io(loc, "RUN --mount", "reading the bind source", e))?,
+                    .map_err(|e| StepFailure::io(loc, "RUN --mount", "reading the bind source", e).at(at))?,
                 };
                 reads.push_str(&format!("{digest}\n"));
             }
@@ -211,25 +211,20 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self.mount_binds(&mounts, loc)?;
+        let mounted = std::cell::Cell::new(0);
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self
+            .mount_binds(&mounts, loc, &mounted)
+            .map_err(|e| e.at(mounted.get().checked_sub(1).and_then(|i| step.flag_at("mount", i))))?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
             std::fs::write(&path, body).map_err(|e| failed(format!("writing the heredoc script: {e}")))?;
             binds.push(Bind { source: path, target: format!("{}/{name}", runspec::SCRIPT_DIR), readonly: true });
         }
-        let fs = self.prepare_step(st, loc)?;
-        let (rootfs, before) = match &fs {
-            StepFs::Overlay { lowers, upper, work } => {
-                (Rootfs::Overlay { lowers: lowers.clone(), upper: upper.clone(), work: work.clone() }, None)
-            }
-            StepFs::Copy { rootfs, .. } => {
-                let before = diff::scan(rootfs).map_err(|e| StepFailure::io(loc, "RUN", "scanning the rootfs", e))?;
-                (Rootfs::Dir(rootfs.clone()), Some(before))
-            }
-        };
+        let mut fs = self.prepare_step(st, loc)?;
+        fs.track_changes().map_err(|e| StepFailure::new(loc, "RUN", e))?;
         let spec = RunSpec {
-            rootfs,
+            rootfs: fs.rootfs(),
             argv: argv.clone(),
             env: [self.run_env(st), secret_env].concat(),
             cwd: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
@@ -248,26 +243,14 @@ impl Executor<'_> {
         let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));
         let outcome = sandbox::run_prefixed(&spec, init, &self.progress.output_prefix())
             .map_err(|e| StepFailure::new(loc, "RUN", e))?;
-        let written_root = match &fs {
-            StepFs::Overlay { upper, .. } => upper.clone(),
-            StepFs::Copy { rootfs, .. } => rootfs.clone(),
-        };
-        runspec::remove_stubs(&written_root, &outcome.created_stubs);
-        if let StepFs::Overlay { upper, lowers, .. } = &fs {
-            runspec::prune_stub_parents(upper, &outcome.created_stubs, lowers);
-        }
+        fs.clean_stubs(&outcome.created_stubs);
         if outcome.exit_code != 0 {
             let shown = serde_json::to_string(&argv).unwrap_or_default();
             let oom =
                 if outcome.oom_killed { format!(" ({})", sandbox::oom_hint(&self.req.limits)) } else { String::new() };
             return Err(StepFailure::new(loc, "", StepError::Exit { argv: shown, code: outcome.exit_code, hint: oom }));
         }
-        if let (StepFs::Copy { rootfs, upper }, Some(before)) = (&fs, &before) {
-            let ignore = runspec::stub_parents(&outcome.created_stubs);
-            diff::diff(rootfs, before, upper, &ignore)
-                .map_err(|e| StepFailure::io(loc, "RUN", "finding the step's changes", e))?;
-        }
-        self.finish_step(st, fs, step, false)?;
+        self.finish_step(st, fs, step)?;
         self.remember(st, key);
         Ok(Outcome::Done)
     }
@@ -331,10 +314,6 @@ impl Executor<'_> {
             author: None,
             empty_layer: false,
         });
-        // The copy backend's flattened rootfs does not have this layer: rebuild it when next needed.
-        if self.backend == Backend::Copy {
-            st.rootfs = None;
-        }
         st.key = key.clone();
         Ok(true)
     }
@@ -375,10 +354,17 @@ impl Executor<'_> {
 
     /// `RUN --mount` specs as sandbox binds: context or stage files read-only by default, cache dirs that
     /// persist in the store between builds, private copies of secrets; the tmpfs mounts and secret variables.
-    fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<StepMounts, StepFailure> {
+    /// `started` counts the mounts begun, so a failure names its `--mount` flag.
+    fn mount_binds(
+        &self,
+        mounts: &[MountSpec],
+        loc: crate::dockerfile::Location,
+        started: &std::cell::Cell<usize>,
+    ) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
         let mut out = StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new() };
         for m in mounts {
+            started.set(started.get() + 1);
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
                     let (root, what) = match from {

@@ -6,7 +6,8 @@
 //! is seen even when it restores the mtime.
 
 use crate::fsops::{self, Attrs, Stamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::MetadataExt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,11 +33,21 @@ pub fn scan(root: &Path) -> io::Result<Scan> {
 /// stubs the sandbox created) are left out.
 pub fn diff(root: &Path, before: &Scan, upper: &Path, ignore: &[PathBuf]) -> io::Result<()> {
     let after = scan(root)?;
+    // Names of one inode stay one inode in the upper dir (as in overlay's), so the layer holds a tar link.
+    let mut linked: HashMap<(u64, u64), &Path> = HashMap::new();
     for (rel, stamp) in &after.entries {
         if ignore.contains(rel) || before.entries.get(rel) == Some(stamp) {
             continue;
         }
         ensure_parents(root, upper, rel)?;
+        let meta = root.join(rel).symlink_metadata()?;
+        if meta.is_file() && meta.nlink() > 1 {
+            if let Some(first) = linked.get(&(meta.dev(), meta.ino())) {
+                fs::hard_link(upper.join(first), upper.join(rel))?;
+                continue;
+            }
+            linked.insert((meta.dev(), meta.ino()), rel);
+        }
         fsops::copy_entry(&root.join(rel), &upper.join(rel))?;
     }
     for rel in before.entries.keys() {

@@ -9,11 +9,16 @@
 //!
 //! Where overlayfs cannot be mounted (not root, or a filesystem that refuses it), the copy backend keeps a
 //! flattened rootfs directory per stage instead and finds a step's changes by comparing the tree before and
-//! after (`diff`). Both backends produce the same files in the layer.
+//! after (`diff`). Both backends produce the same files in the layer. Callers never branch on the backend:
+//! they prepare, write, commit and view through the one seam, [`Snapshotter`].
 
 pub mod diff;
 pub mod overlay;
+pub mod snapshotter;
+pub mod stubs;
 pub mod verify;
+
+pub use snapshotter::{Active, Flat, Parent, Snapshotter, View, Writable};
 
 use crate::digest::Digest;
 use crate::layer::{self, LayerError, Whiteouts};

@@ -28,10 +28,10 @@ pub fn enter_private_mount_namespace() -> Result<(), nix::Error> {
 /// The backend for this process: `RBUILD_SNAPSHOTTER=overlay|copy` forces one; otherwise overlay when a test
 /// mount under `scratch` works in our private namespace, else copy. `why` says why copy was chosen.
 pub fn detect(scratch: &Path) -> (Backend, Option<String>) {
-    match std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref() {
-        Some("copy") => return (Backend::Copy, Some("RBUILD_SNAPSHOTTER=copy".into())),
-        Some("overlay") => return (Backend::Overlay, None),
-        _ => {}
+    match forced() {
+        Some(Backend::Copy) => return (Backend::Copy, Some("RBUILD_SNAPSHOTTER=copy".into())),
+        Some(Backend::Overlay) => return (Backend::Overlay, None),
+        None => {}
     }
     if !PRIVATE_NS.load(Ordering::SeqCst) {
         return (Backend::Copy, Some("no private mount namespace (rbuild needs root for overlay mounts)".into()));
@@ -39,6 +39,20 @@ pub fn detect(scratch: &Path) -> (Backend, Option<String>) {
     match probe(scratch) {
         Ok(()) => (Backend::Overlay, None),
         Err(e) => (Backend::Copy, Some(format!("overlayfs cannot be mounted here: {e}"))),
+    }
+}
+
+/// Whether this process is in its own private mount namespace, where its mounts reach no one else.
+pub fn in_private_namespace() -> bool {
+    PRIVATE_NS.load(Ordering::SeqCst)
+}
+
+/// The backend `RBUILD_SNAPSHOTTER=overlay|copy` asks for, if any.
+pub fn forced() -> Option<Backend> {
+    match std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref() {
+        Some("copy") => Some(Backend::Copy),
+        Some("overlay") => Some(Backend::Overlay),
+        _ => None,
     }
 }
 
@@ -115,5 +129,29 @@ impl Drop for OverlayMount {
     fn drop(&mut self) {
         let _ = umount2(&self.target, MntFlags::MNT_DETACH);
         drop(self.links.take());
+    }
+}
+
+/// A read-only bind mount (a copy-backend view); unmounted on drop.
+pub struct ReadOnlyBind {
+    target: PathBuf,
+}
+
+impl ReadOnlyBind {
+    /// Bind `source` at `target`, then make the bind read-only (a bind mount takes no flags of its own
+    /// until remounted).
+    pub fn mount(source: &Path, target: &Path) -> Result<ReadOnlyBind, SnapshotError> {
+        let failed = |source| SnapshotError::Mount { target: target.to_path_buf(), source };
+        mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(failed)?;
+        let bind = ReadOnlyBind { target: target.to_path_buf() };
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(failed)?;
+        Ok(bind)
+    }
+}
+
+impl Drop for ReadOnlyBind {
+    fn drop(&mut self) {
+        let _ = umount2(&self.target, MntFlags::MNT_DETACH);
     }
 }
