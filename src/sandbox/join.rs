@@ -58,6 +58,7 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
         etc_files: Vec::new(),
         foreground: false,
         console: None,
+        terminal: None,
         seccomp: seccomp_filter(spec)?,
     };
     let cgroups = cgroups_of(pid1)?;

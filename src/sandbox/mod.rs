@@ -52,7 +52,7 @@ pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
-pub use parent::{run, run_in_netns, run_observed, run_prefixed, run_with_init};
+pub use parent::{run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};

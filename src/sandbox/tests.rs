@@ -60,6 +60,7 @@ impl Fixture {
                 .collect(),
             foreground: false,
             console: None,
+            terminal: None,
             seccomp: None,
         }
     }
