@@ -148,3 +148,13 @@ fn run_it_relays_its_own_pty_in_raw_mode_and_passes_resizes_on() {
     let modes = tcgetattr(&s.slave).unwrap();
     assert!(modes.local_flags.contains(LocalFlags::ECHO | LocalFlags::ICANON), "{:?}", modes.local_flags);
 }
+
+#[test]
+fn exec_t_gives_the_command_a_pty_of_the_containers_devpts() {
+    let s = common::containers::busybox();
+    common::containers::ok(&s, &["run", "-d", "--name", "ex", "busybox", "sleep", "1000"]);
+    // Before, `exec -t` was refused. The container has no terminal of its own: the first pty is pts/0.
+    let out = s.process().args(["exec", "-t", "ex", "sh", "-c", "tty; stty size; exit 4"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/dev/pts/0\r\n24 80\r\n");
+}

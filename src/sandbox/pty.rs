@@ -81,7 +81,8 @@ pub(crate) fn take_terminal(root: &Path, request: &TerminalRequest) -> Result<()
     let slave = open(&slave_path, flags, Mode::empty()).map_err(setup("opening the pseudo-terminal's slave"))?;
     if request.console {
         let console = root.join("dev/console");
-        File::create(&console).map_err(|e| setup("creating /dev/console")(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        File::create(&console)
+            .map_err(|e| setup("creating /dev/console")(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
         nix::mount::mount(Some(&slave_path), &console, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
             .map_err(setup("bind-mounting the terminal on /dev/console"))?;
     }
