@@ -158,3 +158,86 @@ fn exec_t_gives_the_command_a_pty_of_the_containers_devpts() {
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "/dev/pts/0\r\n24 80\r\n");
 }
+
+/// What `ps -a` says of container `name` (its STATUS column).
+fn status(s: &TestContext, name: &str) -> String {
+    let out = common::containers::ok(s, &["ps", "-a", "--format", "{{.Names}}={{.Status}}"]);
+    let prefix = format!("{name}=");
+    out.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {name} in {out}")).to_string()
+}
+
+impl Session {
+    /// The exit code of rbuild; a client that never exits fails the test instead of hanging it.
+    fn exit_code(&mut self) -> Option<i32> {
+        let mut code = None;
+        common::wait_until("rbuild to exit", || {
+            code = self.child.try_wait().unwrap().map(|s| s.code());
+            code.is_some()
+        });
+        code.unwrap()
+    }
+
+    /// Type `stty size` until the terminal says `rows cols` (a resize arrives by signal).
+    fn sees_size(&mut self, rows: u16, cols: u16) -> bool {
+        (0..60).any(|_| {
+            self.type_line("stty size");
+            self.sees_soon(&format!("{rows} {cols}"))
+        })
+    }
+}
+
+#[test]
+fn run_d_it_then_attach_detaches_on_ctrl_p_ctrl_q_and_reattaches_to_the_same_shell() {
+    let s = common::containers::busybox();
+    common::containers::ok(&s, &["run", "-d", "-it", "--name", "tt", "busybox", "sh"]);
+    let mut a = Session::start(&s, &["attach", "tt"], 30, 100);
+    a.type_line("X=kept; echo hi");
+    // The shell echoes the line; its output follows on a line of its own.
+    a.expect("\nhi\r\n");
+    // Ctrl-P Ctrl-Q: attach ends at once, printing nothing more, and the container runs on.
+    a.master.write_all(b"\x10\x11").unwrap();
+    assert_eq!(a.exit_code(), Some(0), "{}", a.seen);
+    assert!(status(&s, "tt").starts_with("Up"), "{}", status(&s, "tt"));
+    // Again: the same shell (its variable is still set), on the container's own /dev/pts/0, sized like
+    // this terminal and following its resizes.
+    let mut a = Session::start(&s, &["attach", "tt"], 30, 100);
+    a.type_line("tty; echo \"X=$X\"");
+    a.expect("/dev/pts/0\r\n");
+    a.expect("X=kept\r\n");
+    assert!(a.sees_size(30, 100), "{}", a.seen);
+    a.resize(41, 121);
+    assert!(a.sees_size(41, 121), "the new size never reached the container:\n{}", a.seen);
+    // The container's output went to its log too (docker's json-file shape).
+    let log = common::containers::ok(&s, &["logs", "tt"]);
+    assert!(log.contains("hi\r\n"), "{log}");
+    a.type_line("exit");
+    assert_eq!(a.exit_code(), Some(0), "{}", a.seen);
+    assert!(status(&s, "tt").starts_with("Exited (0)"), "{}", status(&s, "tt"));
+}
+
+#[test]
+fn start_a_i_attaches_to_a_created_it_container_and_exits_with_its_code() {
+    let s = common::containers::busybox();
+    common::containers::ok(&s, &["create", "-it", "--name", "cc", "busybox", "sh"]);
+    let mut a = Session::start(&s, &["start", "-a", "-i", "cc"], 24, 80);
+    a.type_line("echo \"sum=$((40+2))\"");
+    a.expect("sum=42\r\n");
+    // A detach sequence that is not completed goes to the shell (Ctrl-P recalls the last line in
+    // busybox's line editing; Ctrl-U erases it again).
+    a.master.write_all(b"\x10\x15").unwrap();
+    a.type_line("exit 3");
+    assert_eq!(a.exit_code(), Some(3), "{}", a.seen);
+    assert!(status(&s, "cc").starts_with("Exited (3)"), "{}", status(&s, "cc"));
+}
+
+#[test]
+fn attach_to_a_container_without_a_terminal_streams_its_output_until_it_exits() {
+    let s = common::containers::busybox();
+    let script = "while [ ! -e /tmp/go ]; do echo tick; sleep 0.2; done; echo late; exit 5";
+    common::containers::ok(&s, &["run", "-d", "--name", "pp", "busybox", "sh", "-c", script]);
+    let mut a = Session::start(&s, &["attach", "pp"], 24, 80);
+    a.expect("tick");
+    common::containers::ok(&s, &["exec", "pp", "touch", "/tmp/go"]);
+    a.expect("late");
+    assert_eq!(a.exit_code(), Some(5), "{}", a.seen);
+}

@@ -53,6 +53,7 @@ pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
 pub use parent::{run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init};
+pub use pty::{set_window_size, window_size, RawMode, Winch};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};

@@ -111,9 +111,9 @@ pub(crate) struct Pty {
     theirs: Option<OwnedFd>,
     size: Winsize,
     input: bool,
-    saved: Option<Termios>,
+    raw: Option<RawMode>,
     output: Option<JoinHandle<()>>,
-    winch: Option<(JoinHandle<()>, File, SigAction)>,
+    winch: Option<(JoinHandle<()>, Winch)>,
 }
 
 impl Pty {
@@ -124,7 +124,7 @@ impl Pty {
         let (ours, theirs) = socket::socketpair(AddressFamily::Unix, SockType::Stream, None, flags)
             .map_err(|e| SandboxError::Pipe(e.into()))?;
         let size = window_size(io::stdin().as_raw_fd()).unwrap_or(DEFAULT_SIZE);
-        Ok(Pty { ours, theirs: Some(theirs), size, input, saved: None, output: None, winch: None })
+        Ok(Pty { ours, theirs: Some(theirs), size, input, raw: None, output: None, winch: None })
     }
 
     /// The request for the sandbox (`console`: bind the slave at `/dev/console` too); its socket must be
@@ -184,14 +184,7 @@ impl Pty {
         }));
         let stdin = io::stdin();
         if self.input {
-            if isatty(&stdin).unwrap_or(false) {
-                if let Ok(old) = termios::tcgetattr(&stdin) {
-                    let mut raw = old.clone();
-                    termios::cfmakeraw(&mut raw);
-                    let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw);
-                    self.saved = Some(old);
-                }
-            }
+            self.raw = RawMode::enter();
             // Left running when the command ends (it blocks in read); its own master clone keeps the
             // descriptor it writes to valid until the process exits.
             let mut to = master.try_clone().map_err(pipe_err)?;
@@ -205,7 +198,21 @@ impl Pty {
             });
         }
         if isatty(&stdin).unwrap_or(false) {
-            self.winch = Some(watch_winch(master)?);
+            let winch = Winch::install()?;
+            let mut signals = winch.read.try_clone().map_err(pipe_err)?;
+            let thread = std::thread::spawn(move || {
+                let mut byte = [0u8; 1];
+                // 'w' is a resize, 'q' (from the drop) or the end of the pipe stops the watch.
+                while let Ok(1) = signals.read(&mut byte) {
+                    if byte[0] != b'w' {
+                        return;
+                    }
+                    if let Some(size) = window_size(io::stdin().as_raw_fd()) {
+                        set_window_size(master.as_fd(), &size);
+                    }
+                }
+            });
+            self.winch = Some((thread, winch));
         }
         Ok(())
     }
@@ -218,51 +225,84 @@ impl Pty {
     }
 }
 
-fn watch_winch(master: File) -> Result<(JoinHandle<()>, File, SigAction), SandboxError> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SandboxError::Pipe(e.into()))?;
-    // The reader blocks; only the handler's end is non-blocking.
-    let r = File::from(r);
-    nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).map_err(|e| SandboxError::Pipe(e.into()))?;
-    let w = File::from(w);
-    WINCH_WRITE.store(w.as_raw_fd(), Ordering::SeqCst);
-    let action = SigAction::new(SigHandler::Handler(on_winch), SaFlags::SA_RESTART, SigSet::empty());
-    // SAFETY: the handler only loads an atomic and calls write(2), both async-signal-safe.
-    let old = unsafe { signal::sigaction(Signal::SIGWINCH, &action) }
-        .map_err(|errno| SandboxError::Setup { step: "catching SIGWINCH".into(), errno })?;
-    let thread = std::thread::spawn(move || {
-        let mut r = r;
-        let mut byte = [0u8; 1];
-        // 'w' is a resize, 'q' (from the drop) or the end of the pipe stops the watch.
-        while let Ok(1) = r.read(&mut byte) {
-            if byte[0] != b'w' {
-                return;
-            }
-            if let Some(size) = window_size(io::stdin().as_raw_fd()) {
-                set_window_size(master.as_fd(), &size);
-            }
-        }
-    });
-    Ok((thread, w, old))
-}
-
 impl Drop for Pty {
     /// Restore rbuild's terminal and SIGWINCH, also when the run failed half-way.
     fn drop(&mut self) {
-        if let Some(old) = self.saved.take() {
-            let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, &old);
-        }
-        if let Some((thread, mut w, old)) = self.winch.take() {
-            // SAFETY: puts back the action that was installed before this relay.
-            let _ = unsafe { signal::sigaction(Signal::SIGWINCH, &old) };
-            WINCH_WRITE.store(-1, Ordering::SeqCst);
-            let _ = w.write_all(b"q");
+        self.raw = None;
+        if let Some((thread, mut winch)) = self.winch.take() {
+            let _ = winch.write.write_all(b"q");
             let _ = thread.join();
         }
     }
 }
 
+/// rbuild's terminal (its stdin) in raw mode, as long as this lives: keys such as Ctrl-C and Ctrl-P are
+/// bytes for the container, not signals or line editing for rbuild.
+pub struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    /// `None` when stdin is not a terminal (nothing to change).
+    pub fn enter() -> Option<RawMode> {
+        let stdin = io::stdin();
+        if !isatty(&stdin).unwrap_or(false) {
+            return None;
+        }
+        let saved = termios::tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// SIGWINCH as a descriptor: each signal writes `w` to a self-pipe whose read end is [`Winch::fd`],
+/// until this is dropped (the previous action comes back). One at a time per process.
+pub struct Winch {
+    read: File,
+    write: File,
+    old: SigAction,
+}
+
+impl Winch {
+    pub fn install() -> Result<Winch, SandboxError> {
+        let pipe_err = |e: Errno| SandboxError::Pipe(e.into());
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(pipe_err)?;
+        // The reader blocks (or polls); only the handler's end is non-blocking.
+        let read = File::from(r);
+        nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).map_err(pipe_err)?;
+        let write = File::from(w);
+        WINCH_WRITE.store(write.as_raw_fd(), Ordering::SeqCst);
+        let action = SigAction::new(SigHandler::Handler(on_winch), SaFlags::SA_RESTART, SigSet::empty());
+        // SAFETY: the handler only loads an atomic and calls write(2), both async-signal-safe.
+        let old = unsafe { signal::sigaction(Signal::SIGWINCH, &action) }
+            .map_err(|errno| SandboxError::Setup { step: "catching SIGWINCH".into(), errno })?;
+        Ok(Winch { read, write, old })
+    }
+
+    /// Readable once a SIGWINCH came; read a byte per signal.
+    pub fn fd(&self) -> &File {
+        &self.read
+    }
+}
+
+impl Drop for Winch {
+    fn drop(&mut self) {
+        // SAFETY: puts back the action that was installed before this one.
+        let _ = unsafe { signal::sigaction(Signal::SIGWINCH, &self.old) };
+        WINCH_WRITE.store(-1, Ordering::SeqCst);
+    }
+}
+
 /// The window size of the terminal on `fd`, if it is one.
-pub(crate) fn window_size(fd: i32) -> Option<Winsize> {
+pub fn window_size(fd: i32) -> Option<Winsize> {
     let mut size = DEFAULT_SIZE;
     // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; a bad fd is just an error.
     let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size as *mut Winsize) };
@@ -271,7 +311,7 @@ pub(crate) fn window_size(fd: i32) -> Option<Winsize> {
 
 /// Set the window size of the pty whose master (or slave) is `fd`; the kernel sends the command's
 /// foreground group SIGWINCH.
-pub(crate) fn set_window_size(fd: std::os::fd::BorrowedFd, size: &Winsize) {
+pub fn set_window_size(fd: std::os::fd::BorrowedFd, size: &Winsize) {
     // SAFETY: TIOCSWINSZ reads one `winsize` from the struct we pass.
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size as *const Winsize) };
 }
