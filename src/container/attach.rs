@@ -6,8 +6,8 @@
 //! serves `containers/<id>/attach.sock`, bound before the command starts (and reached, by both sides,
 //! through `/proc/self/fd/<dir fd>/`: a store path may exceed the 108 bytes of a socket address). The
 //! latest client gets the output; what clients send is a small framed protocol, one byte of kind, four
-//! of length (big-endian), the payload: [`DATA`] for the terminal's input (dropped unless the container
-//! was made with `-i`), [`RESIZE`] with rows and columns (two big-endian u16) for `TIOCSWINSZ`. The
+//! of length (big-endian), the payload: `DATA` for the terminal's input (dropped unless the container
+//! was made with `-i`), `RESIZE` with rows and columns (two big-endian u16) for `TIOCSWINSZ`. The
 //! monitor sends raw output back and closes the connection once the command's side of the terminal is
 //! gone.
 //!

@@ -10,6 +10,9 @@
 //! fails with the same message and exit code as a foreground run would. When the command ends (and every
 //! process of the sandbox is gone) it drains the log, records the exit code and exits.
 //!
+//! A `-t` container's command writes to its pty instead: the monitor holds the master, logs what comes
+//! out of it and serves `attach.sock` ([`super::attach::Server`], bound before the command starts).
+//!
 //! Stop and kill requests are not sent to the monitor: the CLI signals the command's pid 1 directly,
 //! which is safe because it only does so while the monitor holds the container's lock (see
 //! [`super::Container::signal`]). If the monitor is killed, the sandbox's init dies with it

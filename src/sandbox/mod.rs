@@ -125,9 +125,10 @@ pub enum Stdin {
     /// rbuild's own stdin; when it is rbuild's controlling terminal and rbuild is in the foreground, the
     /// command becomes the terminal's foreground process group (`rbuild run -it`).
     Inherit,
-    /// A new pseudo-terminal (`rbuild run -t`, see `pty.rs`): the command's stdin, stdout and stderr are
-    /// its slave, its controlling terminal; rbuild relays the master to its stdout and, with `input`
-    /// (`-i`), its stdin to the master.
+    /// A new pseudo-terminal of the container's devpts (`rbuild run -t`, `exec -t`, see `pty.rs`): the
+    /// command's stdin, stdout and stderr are its slave, its controlling terminal; rbuild relays the master
+    /// to its stdout and, with `input` (`-i`), its stdin to the master (or hands the master to the caller,
+    /// [`run_holding_terminal`]).
     Terminal { input: bool },
 }
 

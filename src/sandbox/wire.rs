@@ -19,8 +19,8 @@ pub(crate) struct InitSpec {
     pub etc_files: Vec<EtcFile>,
     /// Make the command the foreground process group of the terminal on stdin (`rbuild run -it`).
     pub foreground: bool,
-    /// The host terminal on stdin, bind-mounted at `/dev/console` so `tty` can name it (the container's
-    /// own devpts instance does not show the host's pseudo-terminals).
+    /// `-i` without `-t`: the host terminal on stdin, bind-mounted at `/dev/console` so `tty` can name it
+    /// (the container's own devpts instance does not show the host's pseudo-terminals).
     pub console: Option<PathBuf>,
     /// `-t`: the command gets a pseudo-terminal of the container's own devpts (see `pty.rs`).
     #[serde(default)]
