@@ -116,6 +116,16 @@ fn run_t_gives_the_command_a_terminal_even_without_one_on_stdin() {
 }
 
 #[test]
+fn a_non_root_user_owns_its_terminal_and_can_reopen_it() {
+    let t = busybox();
+    // runc gives the user its pty (fixStdioPermissions); the devpts default owner is root, mode 0620.
+    let script = "stat -c %u /dev/pts/0; echo reopened > $(tty)";
+    let out = t.process().args(["run", "--rm", "-t", "-u", "65534", "busybox", "sh", "-c", script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "65534\r\nreopened\r\n");
+}
+
+#[test]
 fn run_it_relays_its_own_pty_in_raw_mode_and_passes_resizes_on() {
     let t = busybox();
     let mut s = Session::start(&t, &["run", "--rm", "-it", "busybox", "sh"], 33, 111);
