@@ -251,3 +251,16 @@ fn attach_to_a_container_without_a_terminal_streams_its_output_until_it_exits() 
     a.expect("late");
     assert_eq!(a.exit_code(), Some(5), "{}", a.seen);
 }
+
+#[test]
+fn attach_to_a_terminal_run_in_the_foreground_says_why_it_cannot() {
+    let s = common::containers::busybox();
+    let mut fg = Session::start(&s, &["run", "-it", "--name", "fg", "busybox", "sh"], 24, 80);
+    fg.type_line("echo ready-$((1+1))");
+    fg.expect("ready-2\r\n");
+    let out = common::containers::rb(&s, &["attach", "fg"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("is not served"), "{stderr}");
+    fg.type_line("exit 0");
+    assert_eq!(fg.exit_code(), Some(0), "{}", fg.seen);
+}

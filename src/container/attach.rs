@@ -35,6 +35,8 @@ pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 /// Frame kinds, client to monitor.
 const DATA: u8 = 0;
 const RESIZE: u8 = 1;
+/// How long the monitor waits for a client to take output before dropping it.
+const CLIENT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// A frame's payload is at most this long (the client sends what one read of its stdin gave).
 const MAX_FRAME: usize = 64 * 1024;
 
@@ -42,6 +44,12 @@ const MAX_FRAME: usize = 64 * 1024;
 pub enum AttachError {
     #[error("{what} {}: {source}", path.display())]
     Socket { what: &'static str, path: PathBuf, source: io::Error },
+    #[error(
+        "{} is not served: a -t container's terminal is attachable when it runs under a monitor (run -d, \
+         start); one run in the foreground belongs to the rbuild that runs it",
+        path.display()
+    )]
+    NotServed { path: PathBuf },
     #[error("invalid --detach-keys {keys:?}: {reason} (e.g. ctrl-p,ctrl-q or ctrl-a,x)")]
     DetachKeys { keys: String, reason: String },
     #[error("attach: relaying the terminal: {0}")]
@@ -105,6 +113,9 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (Ok(reader), Ok(master)) = (stream.try_clone(), to_master.try_clone()) else { continue };
+                // A client that stops reading (suspended, say) is dropped rather than stalling the command,
+                // whose output would otherwise block once the pty's buffer is full.
+                let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
                 *lock(&client) = Some(stream);
                 std::thread::spawn(move || read_frames(reader, master, input));
             }
@@ -229,10 +240,9 @@ pub enum Ended {
 /// `input`) stdin to it, until detached or the command ends.
 pub fn attach(dir: &Path, input: bool, keys: &DetachKeys) -> Result<Ended, AttachError> {
     let short = ShortPath::of(dir)?;
-    let mut stream = UnixStream::connect(&short.path).map_err(|source| AttachError::Socket {
-        what: "connecting to",
-        path: dir.join(SOCKET),
-        source,
+    let mut stream = UnixStream::connect(&short.path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotServed { path: dir.join(SOCKET) },
+        _ => AttachError::Socket { what: "connecting to", path: dir.join(SOCKET), source },
     })?;
     let stdin = io::stdin();
     let terminal = nix::unistd::isatty(&stdin).unwrap_or(false);
