@@ -91,9 +91,8 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
     }
     let sent = File::from(spec_w).write_all(&json).map_err(SandboxError::Pipe);
     let collected = collect_reports(&mut watch, report_r, status_r);
-    // The sandbox sent the master before executing the command: it is there now, or never comes.
     let relayed = match (pty.as_mut(), &collected) {
-        (Some(pty), Ok(_)) => pty.receive().and_then(|m| m.map_or(Ok(()), |master| pty.relay(master))),
+        (Some(pty), Ok(_)) => pty.deliver(None),
         _ => Ok(()),
     };
     if relayed.is_err() {

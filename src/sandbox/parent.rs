@@ -92,7 +92,7 @@ fn run_inner(
     prefix: Option<&str>,
     netns: Option<BorrowedFd>,
     on_start: &mut dyn FnMut(i32),
-    mut on_master: Option<&mut dyn FnMut(File)>,
+    on_master: Option<&mut dyn FnMut(File)>,
 ) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
@@ -142,16 +142,8 @@ fn run_inner(
             on_start(*pid1);
         }
     }
-    // The sandbox sent the master before executing the command: it is there now, or never comes.
     let relayed = match (pty.as_mut(), &collected) {
-        (Some(pty), Ok(_)) => pty.receive().and_then(|master| match (master, on_master.as_mut()) {
-            (Some(master), Some(take)) => {
-                take(master);
-                Ok(())
-            }
-            (Some(master), None) => pty.relay(master),
-            (None, _) => Ok(()),
-        }),
+        (Some(pty), Ok(_)) => pty.deliver(on_master),
         _ => Ok(()),
     };
     if collected.is_err() || relayed.is_err() {

@@ -139,9 +139,22 @@ impl Pty {
         self.theirs = None;
     }
 
-    /// The master, once the sandbox has executed the command (it sends it before); `None` when the
-    /// sandbox gave up before making it (the status pipe says why). Never blocks.
-    pub(crate) fn receive(&self) -> Result<Option<File>, SandboxError> {
+    /// Once the status pipe has ended (the sandbox sends the master before executing the command, so it
+    /// is there now or never comes): hand the master to `take`, or relay it ([`Pty::relay`]). Nothing
+    /// to do when the sandbox gave up before making it (the status pipe says why).
+    pub(crate) fn deliver(&mut self, take: Option<&mut dyn FnMut(File)>) -> Result<(), SandboxError> {
+        match (self.receive()?, take) {
+            (Some(master), Some(take)) => {
+                take(master);
+                Ok(())
+            }
+            (Some(master), None) => self.relay(master),
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// The master, if the sandbox sent it. Never blocks.
+    fn receive(&self) -> Result<Option<File>, SandboxError> {
         let mut byte = [0u8; 1];
         let mut iov = [IoSliceMut::new(&mut byte)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -168,7 +181,7 @@ impl Pty {
 
     /// Relay `master` to rbuild's stdout and (with `-i`) rbuild's stdin to it, in raw mode, and follow
     /// rbuild's window size.
-    pub(crate) fn relay(&mut self, master: File) -> Result<(), SandboxError> {
+    fn relay(&mut self, master: File) -> Result<(), SandboxError> {
         let pipe_err = SandboxError::Pipe;
         let mut from = master.try_clone().map_err(pipe_err)?;
         self.output = Some(std::thread::spawn(move || {
