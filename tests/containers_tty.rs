@@ -162,7 +162,7 @@ fn run_it_relays_its_own_pty_in_raw_mode_and_passes_resizes_on() {
 #[test]
 fn exec_t_gives_the_command_a_pty_of_the_containers_devpts() {
     let s = common::containers::busybox();
-    common::containers::ok(&s, &["run", "-d", "--name", "ex", "busybox", "sleep", "1000"]);
+    common::containers::ok(&s, &["run", "-d", "--network", "none", "--name", "ex", "busybox", "sleep", "1000"]);
     // Before, `exec -t` was refused. The container has no terminal of its own: the first pty is pts/0.
     let out = s.process().args(["exec", "-t", "ex", "sh", "-c", "tty; stty size; exit 4"]).output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
@@ -199,7 +199,7 @@ impl Session {
 #[test]
 fn run_d_it_then_attach_detaches_on_ctrl_p_ctrl_q_and_reattaches_to_the_same_shell() {
     let s = common::containers::busybox();
-    common::containers::ok(&s, &["run", "-d", "-it", "--name", "tt", "busybox", "sh"]);
+    common::containers::ok(&s, &["run", "-d", "-it", "--network", "none", "--name", "tt", "busybox", "sh"]);
     let mut a = Session::start(&s, &["attach", "tt"], 30, 100);
     a.type_line("X=kept; echo hi");
     // The shell echoes the line; its output follows on a line of its own.
@@ -228,7 +228,7 @@ fn run_d_it_then_attach_detaches_on_ctrl_p_ctrl_q_and_reattaches_to_the_same_she
 #[test]
 fn start_a_i_attaches_to_a_created_it_container_and_exits_with_its_code() {
     let s = common::containers::busybox();
-    common::containers::ok(&s, &["create", "-it", "--name", "cc", "busybox", "sh"]);
+    common::containers::ok(&s, &["create", "-it", "--network", "none", "--name", "cc", "busybox", "sh"]);
     let mut a = Session::start(&s, &["start", "-a", "-i", "cc"], 24, 80);
     a.type_line("echo \"sum=$((40+2))\"");
     a.expect("sum=42\r\n");
@@ -244,7 +244,7 @@ fn start_a_i_attaches_to_a_created_it_container_and_exits_with_its_code() {
 fn attach_to_a_container_without_a_terminal_streams_its_output_until_it_exits() {
     let s = common::containers::busybox();
     let script = "while [ ! -e /tmp/go ]; do echo tick; sleep 0.2; done; echo late; exit 5";
-    common::containers::ok(&s, &["run", "-d", "--name", "pp", "busybox", "sh", "-c", script]);
+    common::containers::ok(&s, &["run", "-d", "--network", "none", "--name", "pp", "busybox", "sh", "-c", script]);
     let mut a = Session::start(&s, &["attach", "pp"], 24, 80);
     a.expect("tick");
     common::containers::ok(&s, &["exec", "pp", "touch", "/tmp/go"]);
@@ -255,7 +255,7 @@ fn attach_to_a_container_without_a_terminal_streams_its_output_until_it_exits() 
 #[test]
 fn attach_to_a_terminal_run_in_the_foreground_says_why_it_cannot() {
     let s = common::containers::busybox();
-    let mut fg = Session::start(&s, &["run", "-it", "--name", "fg", "busybox", "sh"], 24, 80);
+    let mut fg = Session::start(&s, &["run", "-it", "--network", "none", "--name", "fg", "busybox", "sh"], 24, 80);
     fg.type_line("echo ready-$((1+1))");
     fg.expect("ready-2\r\n");
     let out = common::containers::rb(&s, &["attach", "fg"]);
