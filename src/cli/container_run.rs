@@ -4,8 +4,9 @@
 
 use super::run::{container_spec, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
 use super::{Globals, UsageError};
+use crate::container::attach::DetachKeys;
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
-use crate::sandbox::Rootfs;
+use crate::sandbox::{Rootfs, Stdin};
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -16,6 +17,12 @@ pub struct StartArgs {
     /// Follow the container's output until it exits, and exit with its code
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach stdin too (a -i -t container's terminal); implies -a
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// The key sequence that detaches an attached terminal (docker's syntax)
+    #[arg(value_parser = super::text(), long, default_value = crate::container::attach::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
     /// Containers: name, full id or unique id prefix
     #[arg(value_parser = super::text(), required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -52,10 +59,13 @@ pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 /// `run` without `--rm`: create, then run in the foreground (this process holds the container) or,
 /// with `-d`, under a monitor, printing the full id as docker does.
 pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<ExitCode> {
-    if a.detach && (a.interactive || a.tty) {
-        return Err(
-            UsageError("-d with -i or -t needs attach, which rbuild does not have yet: drop -i/-t".into()).into()
-        );
+    if a.detach && a.interactive && !a.tty {
+        // A detached container's stdin is served through its terminal (see `attach`).
+        return Err(UsageError(
+            "-d with -i needs -t (attach serves a detached container's stdin through its terminal): add -t or drop -i"
+                .into(),
+        )
+        .into());
     }
     let (store, mut c) = create_container(g, a, binds)?;
     if a.detach {
@@ -123,14 +133,19 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
 
 /// `start [-a] CONTAINER...`
 pub fn start(g: &Globals, a: StartArgs) -> anyhow::Result<ExitCode> {
-    if a.attach && a.containers.len() > 1 {
+    let attach = a.attach || a.interactive;
+    if attach && a.containers.len() > 1 {
         return Err(UsageError("you cannot start and attach multiple containers at once".into()).into());
     }
+    let keys = DetachKeys::parse(&a.detach_keys).map_err(|e| UsageError(e.to_string()))?;
     let store = Store::open(&g.root)?;
     let mut failed = false;
     for query in &a.containers {
         match start_one(g, &store, query) {
-            Ok((c, offset)) if a.attach => return super::logs::follow_to_exit(&store, c, offset),
+            Ok((c, _)) if attach && matches!(c.config.spec.stdin, Stdin::Terminal { .. }) => {
+                return super::attach::to_terminal(c, a.interactive, &keys);
+            }
+            Ok((c, offset)) if attach => return super::logs::follow_to_exit(&store, c, offset),
             Ok(_) => println!("{query}"),
             Err(e) => {
                 eprintln!("error: {e:#}");

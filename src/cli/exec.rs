@@ -14,7 +14,7 @@ pub struct ExecArgs {
     /// Keep stdin open: the command reads rbuild's stdin
     #[arg(short, long)]
     pub interactive: bool,
-    /// Allocate a pseudo-terminal (not supported by exec yet)
+    /// Allocate a pseudo-terminal (the container's next /dev/pts/N)
     #[arg(short, long)]
     pub tty: bool,
     /// Set an environment variable (K=V, or K to take rbuild's value)
@@ -35,9 +35,6 @@ pub struct ExecArgs {
 }
 
 pub fn run(g: &Globals, a: ExecArgs) -> anyhow::Result<ExitCode> {
-    if a.tty {
-        return Err(super::UsageError("exec -t is not supported yet: run the command without -t".into()).into());
-    }
     if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
         return Err(super::UsageError(format!("the working directory must be absolute, got {w:?}")).into());
     }
@@ -52,7 +49,8 @@ pub fn run(g: &Globals, a: ExecArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let store = Store::open(&g.root)?;
     let c = Containers::new(&store).find(&a.container)?;
-    let opts = ExecOptions { argv: a.command, env, workdir: a.workdir, user: a.user, interactive: a.interactive };
+    let opts =
+        ExecOptions { argv: a.command, env, workdir: a.workdir, user: a.user, interactive: a.interactive, tty: a.tty };
     match exec(&c, &opts) {
         Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
         // The command could not be run in the container: docker's 126/127 (125 for the runtime's own).

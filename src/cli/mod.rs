@@ -2,6 +2,7 @@
 //! arguments into typed requests, calling the engine, and mapping the outcome to an exit code
 //! (0 success, 1 build/lint failure, 2 usage error).
 
+mod attach;
 mod build;
 mod builder;
 mod commit;
@@ -127,6 +128,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Run a command in a running container
     Exec(exec::ExecArgs),
+    /// Attach this terminal to a running container
+    Attach(attach::AttachArgs),
     /// Copy files between a container and the host
     Cp(cp::CpArgs),
     /// Show what a container changed (A/C/D)
@@ -361,6 +364,7 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => container_stop::wait(&globals, a),
         Command::Logs(a) => logs::run(&globals, a),
         Command::Exec(a) => exec::run(&globals, a),
+        Command::Attach(a) => attach::run(&globals, a),
         Command::Cp(a) => cp::run(&globals, a),
         Command::Diff(a) => diff::run(&globals, a),
         Command::Commit(a) => commit::run(&globals, a),

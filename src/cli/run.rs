@@ -174,7 +174,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<Exit
     if g.debug {
         eprintln!("debug: container {id} in {}: {:?}", dir.display(), spec.argv);
     }
-    let result = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, g.debug);
+    let result = rootfs::run_sandbox(&store, &image, &dir, spec.clone(), true, &net, &mut |_| {}, None, g.debug);
     // `--rm` takes the container's anonymous volumes with it, as docker's does.
     crate::container::volume::remove_anonymous(&store, &spec.binds);
     let (outcome, _) = result?;

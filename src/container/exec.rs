@@ -18,6 +18,8 @@ pub struct ExecOptions {
     pub user: Option<String>,
     /// `-i`: pass rbuild's stdin.
     pub interactive: bool,
+    /// `-t`: a pseudo-terminal of the container's devpts (fed from rbuild's stdin with `-i`).
+    pub tty: bool,
 }
 
 /// Run `opts.argv` in the running container `c`; returns the command's exit code.
@@ -39,7 +41,11 @@ pub fn exec(c: &Container, opts: &ExecOptions) -> Result<i32, ContainerError> {
     if let Some(u) = &opts.user {
         spec.user = Some(u.clone());
     }
-    spec.stdin = if opts.interactive { Stdin::Inherit } else { Stdin::Null };
+    spec.stdin = match (opts.interactive, opts.tty) {
+        (input, true) => Stdin::Terminal { input },
+        (true, false) => Stdin::Inherit,
+        (false, false) => Stdin::Null,
+    };
     let outcome = sandbox::join(&spec, pid, Path::new("/proc/self/exe"))?;
     Ok(outcome.exit_code)
 }

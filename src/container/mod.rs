@@ -18,6 +18,7 @@
 //! This module never deletes a container that is running unless asked to (`force`), and then only after
 //! its processes are gone; mounts live in the sandbox's own mount namespace and vanish with it.
 
+pub mod attach;
 pub mod changes;
 pub mod cp;
 pub mod exec;
@@ -131,6 +132,8 @@ pub enum ContainerError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Attach(#[from] attach::AttachError),
     #[error(transparent)]
     Network(#[from] network::NetworkError),
 }

@@ -10,16 +10,21 @@
 //! fails with the same message and exit code as a foreground run would. When the command ends (and every
 //! process of the sandbox is gone) it drains the log, records the exit code and exits.
 //!
+//! A `-t` container's command writes to its pty instead: the monitor holds the master, logs what comes
+//! out of it and serves `attach.sock` ([`super::attach::Server`], bound before the command starts).
+//!
 //! Stop and kill requests are not sent to the monitor: the CLI signals the command's pid 1 directly,
 //! which is safe because it only does so while the monitor holds the container's lock (see
 //! [`super::Container::signal`]). If the monitor is killed, the sandbox's init dies with it
 //! (PDEATHSIG) and with it the whole pid namespace and its mounts; the next reader of the state records
 //! the container as exited with [`super::UNKNOWN_EXIT_CODE`].
 
-use super::{log, rootfs, ContainerError, Containers};
+use super::{attach, log, rootfs, ContainerError, Containers};
+use crate::sandbox::Stdin;
 use crate::store::Store;
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -152,9 +157,35 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
             }
         }
     };
-    let result = rootfs::run(&store, &mut c, crate::sandbox::Stdin::Null, started, &mut drain, debug);
+    // A `-t` container: this process holds its pty and serves `attach` (see [`super::attach`]).
+    let terminal = match c.config.spec.stdin {
+        Stdin::Terminal { input } => Some((attach::Server::bind(&c.dir)?, input)),
+        _ => None,
+    };
+    let stdin = if terminal.is_some() { c.config.spec.stdin } else { Stdin::Null };
+    let tty_output = Cell::new(None);
+    let mut on_master = |master: File| {
+        let Some((server, input)) = &terminal else { return };
+        match server.serve(master, *input, log_file.clone()) {
+            Ok(thread) => tty_output.set(Some(thread)),
+            Err(e) => eprintln!("{}: serving the terminal: {e}", super::now()),
+        }
+    };
+    let mut drain_all = || {
+        if let Some(thread) = tty_output.take() {
+            if let Ok(Err(e)) = thread.join() {
+                eprintln!("{}: writing the container log: {e}", super::now());
+            }
+        }
+        drain();
+    };
+    let on_master: Option<&mut dyn FnMut(File)> = terminal.as_ref().map(|_| &mut on_master as _);
+    let result = rootfs::run_holding_terminal(&store, &mut c, stdin, started, &mut drain_all, on_master, debug);
     // A run refused before the sandbox (container already running, state unreadable) did not drain: do it
     // now, so the monitor's own error goes to monitor.log and not into the container's log.
-    drain();
+    drain_all();
+    if terminal.is_some() {
+        let _ = std::fs::remove_file(c.dir.join(attach::SOCKET));
+    }
     result.map(|_| ())
 }

@@ -60,6 +60,7 @@ pub fn run_sandbox(
     fresh: bool,
     plan: &network::Plan,
     on_start: &mut dyn FnMut(i32),
+    mut on_master: Option<&mut dyn FnMut(std::fs::File)>,
     debug: bool,
 ) -> Result<(RunOutcome, Rootfs), ContainerError> {
     // Connected before the command starts; pasta ends when this returns.
@@ -69,13 +70,18 @@ pub fn run_sandbox(
     };
     let netns = net.as_ref().map(network::Link::netns);
     let exe = Path::new("/proc/self/exe");
-    let outcome = match sandbox::run_in_netns(&spec, exe, netns, on_start) {
+    // A `-t` container under a monitor: the monitor holds the pty's master (see `attach`).
+    let mut sandbox_run = |spec: &RunSpec| match on_master.as_mut() {
+        Some(take) => sandbox::run_holding_terminal(spec, exe, netns, on_start, *take),
+        None => sandbox::run_in_netns(spec, exe, netns, on_start),
+    };
+    let outcome = match sandbox_run(&spec) {
         Err(SandboxError::OverlayMount { errno }) if fresh => {
             if debug {
                 eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
             }
             spec.rootfs = copy(store, image, dir)?;
-            sandbox::run_in_netns(&spec, exe, netns, on_start)?
+            sandbox_run(&spec)?
         }
         other => other?,
     };
@@ -141,13 +147,27 @@ pub fn run(
     before_exit: &mut dyn FnMut(),
     debug: bool,
 ) -> Result<RunOutcome, ContainerError> {
+    run_holding_terminal(store, c, stdin, on_start, before_exit, None, debug)
+}
+
+/// [`run`], with the pty's master of a [`sandbox::Stdin::Terminal`] run handed to `on_master` (once the
+/// command was executed) instead of relayed to this process's stdio: the monitor of a `-t` container.
+pub fn run_holding_terminal(
+    store: &Store,
+    c: &mut Container,
+    stdin: sandbox::Stdin,
+    on_start: &mut dyn FnMut(),
+    before_exit: &mut dyn FnMut(),
+    on_master: Option<&mut dyn FnMut(std::fs::File)>,
+    debug: bool,
+) -> Result<RunOutcome, ContainerError> {
     let Some(_held) = c.hold()? else {
         return Err(ContainerError::AlreadyRunning { name: c.config.name.clone() });
     };
     c.state = super::read_json(&c.dir.join(super::STATE))?;
     // We hold the lock: a state still saying running is a killed monitor's.
     c.mark_lost_if_running()?;
-    let result = run_held(store, c, stdin, on_start, debug);
+    let result = run_held(store, c, stdin, on_start, on_master, debug);
     before_exit();
     match &result {
         Ok(outcome) => c.state.exited(outcome.exit_code, outcome.oom_killed, None),
@@ -181,6 +201,7 @@ fn run_held(
     c: &mut Container,
     stdin: sandbox::Stdin,
     on_start: &mut dyn FnMut(),
+    on_master: Option<&mut dyn FnMut(std::fs::File)>,
     debug: bool,
 ) -> Result<RunOutcome, ContainerError> {
     let (name, reference) = (c.config.name.clone(), c.config.image.clone());
@@ -215,7 +236,7 @@ fn run_held(
             Err(e) => failed_save = Some(e),
         }
     };
-    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &plan, &mut started, debug)?;
+    let (outcome, rootfs) = run_sandbox(store, &image, &dir, spec, fresh, &plan, &mut started, on_master, debug)?;
     if let Some(e) = failed_save {
         return Err(e);
     }

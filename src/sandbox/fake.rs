@@ -120,6 +120,10 @@ impl Sys for FakeSys {
         self.record("set_no_new_privs".into())
     }
 
+    fn chown_terminal(&mut self, uid: u32) -> nix::Result<()> {
+        self.record(format!("chown_terminal {uid}"))
+    }
+
     fn join_session_keyring(&mut self) -> nix::Result<()> {
         self.record("join_session_keyring".into())
     }

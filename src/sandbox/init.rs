@@ -123,6 +123,9 @@ fn run_child(spec: &InitSpec, mut status: File) -> ! {
     let mut setup = Setup::new(&mut sys, spec);
     let result = setup.prepare_root().and_then(|()| {
         let root = setup.enter_root()?;
+        if let Some(request) = &spec.terminal {
+            super::pty::take_terminal(&root, request)?;
+        }
         let user = setup.become_user(&root)?;
         Ok((root, user))
     });
@@ -174,11 +177,10 @@ pub(crate) fn enter_session(spec: &InitSpec) {
         return;
     }
     if let Stdin::Terminal { .. } = spec.run.stdin {
-        // A session of its own whose controlling terminal is the pty slave on fd 0 (the command is then
-        // the terminal's foreground group, so its Ctrl-C and SIGWINCH reach it).
+        // A session of its own, whose controlling terminal the pty's slave becomes once the sandbox has
+        // made it (`pty::take_terminal`): the command is then the terminal's foreground group, so its
+        // Ctrl-C and SIGWINCH reach it.
         let _ = setsid();
-        // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal a terminal another session owns).
-        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
         return;
     }
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));

@@ -11,6 +11,7 @@
 use super::init::{enter_session, exec_command, fork_and_relay, receive, send, SETUP_FAILED};
 use super::interrupt::Watch;
 use super::parent::{check_spec, collect_reports, command_outcome, pass_fds_and_die_with_parent, seccomp_filter};
+use super::pty::Pty;
 use super::setup::Setup;
 use super::sys::LinuxSys;
 use super::wire::{InitSpec, Message, WireError};
@@ -52,23 +53,33 @@ struct JoinSpec {
 /// the join init. Returns when the command has ended.
 pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
+    // `exec -t`: the joined command gets the next pty of the container's devpts (see `pty.rs`).
+    let mut pty = match spec.stdin {
+        Stdin::Terminal { input } => Some(Pty::open(input)?),
+        _ => None,
+    };
     let init_spec = InitSpec {
         run: spec.clone(),
         mountpoint: PathBuf::from("/"),
         etc_files: Vec::new(),
         foreground: false,
         console: None,
+        terminal: pty.as_ref().and_then(|p| p.request(false)),
         seccomp: seccomp_filter(spec)?,
     };
     let cgroups = cgroups_of(pid1)?;
+    let terminal = init_spec.terminal.as_ref().map(|t| t.socket);
     let json = serde_json::to_vec(&JoinSpec { pid1, init: init_spec }).map_err(SandboxError::Protocol)?;
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SandboxError::Pipe(e.into()));
     let (spec_r, spec_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
-    let mut init = spawn(spec.stdin, init_program, [&spec_r, &report_w, &status_w])?;
+    let mut init = spawn(spec.stdin, init_program, [&spec_r, &report_w, &status_w], terminal)?;
     drop((spec_r, report_w, status_w));
+    if let Some(pty) = pty.as_mut() {
+        pty.sent();
+    }
     watch.add(init.id() as i32);
     // The init waits for its spec before it forks: the command starts in the container's cgroups.
     for procs in &cgroups {
@@ -80,8 +91,19 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
     }
     let sent = File::from(spec_w).write_all(&json).map_err(SandboxError::Pipe);
     let collected = collect_reports(&mut watch, report_r, status_r);
+    let relayed = match (pty.as_mut(), &collected) {
+        (Some(pty), Ok(_)) => pty.deliver(None),
+        _ => Ok(()),
+    };
+    if relayed.is_err() {
+        let _ = init.kill();
+    }
     let status = init.wait().map_err(SandboxError::Pipe)?;
+    if let Some(pty) = pty {
+        pty.finish();
+    }
     sent?;
+    relayed?;
     let (pid, status_text) = collected?;
     let (exit_code, created_stubs) = command_outcome(watch, status, pid, &status_text)?;
     Ok(RunOutcome { exit_code, created_stubs, oom_killed: false })
@@ -128,19 +150,26 @@ fn hierarchy_mount(ctrls: &str) -> Option<PathBuf> {
     Some(root.join(name)).filter(|d| d.is_dir())
 }
 
-fn spawn(stdin: Stdin, program: &Path, fds: [&OwnedFd; 3]) -> Result<std::process::Child, SandboxError> {
+fn spawn(
+    stdin: Stdin,
+    program: &Path,
+    fds: [&OwnedFd; 3],
+    terminal: Option<RawFd>,
+) -> Result<std::process::Child, SandboxError> {
     let raw: [RawFd; 3] = fds.map(|f| f.as_raw_fd());
     let mut cmd = Command::new(program);
     cmd.arg(JOIN_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
     cmd.stdin(match stdin {
-        Stdin::Null => Stdio::null(),
-        // `exec -t` is refused by the CLI; a terminal here means rbuild's own.
-        Stdin::Inherit | Stdin::Terminal { .. } => Stdio::inherit(),
+        // With -t the command's stdio is the pty the sandbox makes.
+        Stdin::Null | Stdin::Terminal { .. } => Stdio::null(),
+        Stdin::Inherit => Stdio::inherit(),
     });
+    // The terminal's socket goes through the exec too (its number travels in the spec).
+    let passed: Vec<RawFd> = raw.iter().copied().chain(terminal).collect();
     // SAFETY: the closure runs between fork and exec in the child of a possibly multi-threaded process,
     // so it only makes plain system calls (fcntl, prctl) and allocates nothing.
     unsafe {
-        cmd.pre_exec(move || pass_fds_and_die_with_parent(&raw));
+        cmd.pre_exec(move || pass_fds_and_die_with_parent(&passed));
     }
     cmd.spawn().map_err(|source| SandboxError::Start { program: program.to_path_buf(), source })
 }
@@ -183,6 +212,7 @@ fn run_child(spec: &InitSpec, status: File) -> ! {
     let mut sys = LinuxSys;
     let mut setup = Setup::new(&mut sys, spec);
     let root = PathBuf::from("/");
-    let result = setup.become_user(&root).map(|user| (root, user));
+    let terminal = spec.terminal.as_ref().map_or(Ok(()), |t| super::pty::take_terminal(&root, t));
+    let result = terminal.and_then(|()| setup.become_user(&root)).map(|user| (root, user));
     exec_command(spec, status, result)
 }

@@ -52,7 +52,8 @@ pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
-pub use parent::{run, run_in_netns, run_observed, run_prefixed, run_with_init, DEFAULT_HOSTS};
+pub use parent::{run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, DEFAULT_HOSTS};
+pub use pty::{set_window_size, window_size, RawMode, Winch};
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};
@@ -124,9 +125,10 @@ pub enum Stdin {
     /// rbuild's own stdin; when it is rbuild's controlling terminal and rbuild is in the foreground, the
     /// command becomes the terminal's foreground process group (`rbuild run -it`).
     Inherit,
-    /// A new pseudo-terminal (`rbuild run -t`, see `pty.rs`): the command's stdin, stdout and stderr are
-    /// its slave, its controlling terminal; rbuild relays the master to its stdout and, with `input`
-    /// (`-i`), its stdin to the master.
+    /// A new pseudo-terminal of the container's devpts (`rbuild run -t`, `exec -t`, see `pty.rs`): the
+    /// command's stdin, stdout and stderr are its slave, its controlling terminal; rbuild relays the master
+    /// to its stdout and, with `input` (`-i`), its stdin to the master (or hands the master to the caller,
+    /// [`run_holding_terminal`]).
     Terminal { input: bool },
 }
 

@@ -41,13 +41,13 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
 /// (a build's parallel stages).
 /// `init_program` is as for [`run_with_init`] (`/proc/self/exe` in rbuild itself).
 pub fn run_prefixed(spec: &RunSpec, init_program: &Path, prefix: &str) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, Some(prefix), None, &mut |_| {})
+    run_inner(spec, init_program, Some(prefix), None, &mut |_| {}, None)
 }
 
 /// Run `spec` with `init_program` (an rbuild binary) as the sandbox init: for tests and other programs
 /// that link the library.
 pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, None, None, &mut |_| {})
+    run_inner(spec, init_program, None, None, &mut |_| {}, None)
 }
 
 /// Like [`run_with_init`], calling `on_start` with the host pid of the sandbox's pid 1 once the command
@@ -70,7 +70,20 @@ pub fn run_in_netns(
     netns: Option<BorrowedFd>,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, None, netns, on_start)
+    run_inner(spec, init_program, None, netns, on_start, None)
+}
+
+/// Like [`run_in_netns`] for a [`Stdin::Terminal`] spec, handing the pty's master to `on_master` once
+/// the command was executed instead of relaying it to rbuild's stdio: a container monitor logs it and
+/// serves it to `attach`.
+pub fn run_holding_terminal(
+    spec: &RunSpec,
+    init_program: &Path,
+    netns: Option<BorrowedFd>,
+    on_start: &mut dyn FnMut(i32),
+    on_master: &mut dyn FnMut(File),
+) -> Result<RunOutcome, SandboxError> {
+    run_inner(spec, init_program, None, netns, on_start, Some(on_master))
 }
 
 fn run_inner(
@@ -79,6 +92,7 @@ fn run_inner(
     prefix: Option<&str>,
     netns: Option<BorrowedFd>,
     on_start: &mut dyn FnMut(i32),
+    on_master: Option<&mut dyn FnMut(File)>,
 ) -> Result<RunOutcome, SandboxError> {
     check_spec(spec)?;
     let scratch = Scratch::create(spec)?;
@@ -87,17 +101,15 @@ fn run_inner(
         Stdin::Terminal { input } => Some(Pty::open(input)?),
         _ => None,
     };
-    let console = match (&spec.stdin, &pty) {
-        (_, Some(pty)) => Some(pty.slave_path.clone()),
-        (Stdin::Inherit, None) => stdin_terminal(),
-        _ => None,
-    };
+    // `-i` on a terminal without `-t`: rbuild's own terminal is the command's, named at `/dev/console`.
+    let console = if spec.stdin == Stdin::Inherit { stdin_terminal() } else { None };
     let init_spec = InitSpec {
         run: RunSpec { rootfs: scratch.shorten_lowers(&spec.rootfs)?, ..spec.clone() },
         mountpoint: scratch.mountpoint(),
         etc_files: scratch.etc_files(),
         foreground,
         console: console.clone(),
+        terminal: pty.as_ref().and_then(|p| p.request(true)),
         seccomp: seccomp_filter(spec)?,
     };
     let cgroup = Cgroup::create(&spec.limits, console.as_deref())?;
@@ -107,13 +119,11 @@ fn run_inner(
     let (report_r, report_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
-    let terminal = pty.as_ref().and_then(Pty::slave);
+    let terminal = init_spec.terminal.as_ref().map(|t| t.socket);
     let mut init = spawn_init(spec, init_program, netns, [&spec_r, &report_w, &status_w], terminal, prefix.is_some())?;
     drop((spec_r, report_w, status_w));
-    if let Err(e) = pty.as_mut().map_or(Ok(()), Pty::start) {
-        let _ = init.kill();
-        let _ = init.wait();
-        return Err(e);
+    if let Some(pty) = pty.as_mut() {
+        pty.sent();
     }
     let relays = prefix.map(|p| relay(&mut init, p)).unwrap_or_default();
     watch.add(init.id() as i32);
@@ -132,8 +142,13 @@ fn run_inner(
             on_start(*pid1);
         }
     }
-    if collected.is_err() {
-        // Without the pipes we cannot follow the sandbox: end it (pid 1 dies with the init).
+    let relayed = match (pty.as_mut(), &collected) {
+        (Some(pty), Ok(_)) => pty.deliver(on_master),
+        _ => Ok(()),
+    };
+    if collected.is_err() || relayed.is_err() {
+        // Without the pipes (or the terminal) we cannot follow the sandbox: end it (pid 1 dies with the
+        // init).
         let _ = init.kill();
     }
     let status = init.wait().map_err(SandboxError::Pipe);
@@ -150,6 +165,7 @@ fn run_inner(
         take_terminal_back();
     }
     let (status, (pid1, status_text)) = (status?, collected?);
+    relayed?;
     drained?;
     let (exit_code, created_stubs) = command_outcome(watch, status, pid1, &status_text)?;
     let oom_killed = cgroup.as_ref().is_some_and(Cgroup::oom_killed);
@@ -259,20 +275,19 @@ fn spawn_init(
     program: &Path,
     netns: Option<BorrowedFd>,
     fds: [&OwnedFd; 3],
-    terminal: Option<&OwnedFd>,
+    terminal: Option<RawFd>,
     piped: bool,
 ) -> Result<std::process::Child, SandboxError> {
     let raw: [RawFd; 3] = fds.map(|f| f.as_raw_fd());
     let mut cmd = Command::new(program);
     cmd.arg(INIT_SUBCOMMAND).args(raw.map(|fd| fd.to_string()));
     cmd.stdin(match spec.stdin {
-        Stdin::Null => Stdio::null(),
-        Stdin::Inherit | Stdin::Terminal { .. } => Stdio::inherit(),
+        // With -t the command's stdio is the pty the sandbox makes; the init needs none of rbuild's.
+        Stdin::Null | Stdin::Terminal { .. } => Stdio::null(),
+        Stdin::Inherit => Stdio::inherit(),
     });
-    if let Some(slave) = terminal {
-        let dup = || slave.try_clone().map(Stdio::from).map_err(SandboxError::Pipe);
-        cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
-    }
+    // The terminal's socket goes through the exec too (its number travels in the spec).
+    let passed: Vec<RawFd> = raw.iter().copied().chain(terminal).collect();
     if piped {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
@@ -288,7 +303,7 @@ fn spawn_init(
     unsafe {
         cmd.pre_exec(move || {
             // The init (and through it the namespace) dies with the thread that started it.
-            pass_fds_and_die_with_parent(&raw)?;
+            pass_fds_and_die_with_parent(&passed)?;
             if libc::getppid() != parent.as_raw() {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }

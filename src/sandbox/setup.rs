@@ -299,6 +299,10 @@ impl<'a, S: Sys> Setup<'a, S> {
         let spec = self.spec.run.user.as_deref().filter(|u| !u.is_empty()).unwrap_or("0");
         let user = users::resolve(root, spec, false).map_err(|e| SandboxError::User(e.to_string()))?;
         self.narrow_bounding_set()?;
+        if self.spec.terminal.is_some() && user.uid != 0 {
+            // While we may still chown: the user's own terminal, as with runc.
+            self.sys.chown_terminal(user.uid).map_err(SandboxError::setup("giving the terminal to the user"))?;
+        }
         self.sys.setgroups(&user.groups).map_err(SandboxError::setup("setting supplementary groups"))?;
         self.sys.setresgid(user.gid).map_err(SandboxError::setup(format!("setting gid {}", user.gid)))?;
         self.sys.setresuid(user.uid).map_err(SandboxError::setup(format!("setting uid {}", user.uid)))?;

@@ -44,6 +44,9 @@ pub trait Sys {
     fn capset(&mut self, sets: CapSets) -> nix::Result<()>;
     fn clear_ambient(&mut self) -> nix::Result<()>;
     fn set_no_new_privs(&mut self) -> nix::Result<()>;
+    /// Give the terminal on fd 0 (the pty's slave, `-t`) to `uid`, so a non-root user can reopen it by
+    /// name (runc's `fixStdioPermissions`); its group stays.
+    fn chown_terminal(&mut self, uid: u32) -> nix::Result<()>;
     /// Join a new anonymous session keyring, so no key of rbuild's session is reachable.
     fn join_session_keyring(&mut self) -> nix::Result<()>;
     /// Where the new root is reachable from this process once `pivot_root` has run: `/` for real, the
@@ -189,6 +192,10 @@ impl Sys for LinuxSys {
 
     fn set_no_new_privs(&mut self) -> nix::Result<()> {
         nix::sys::prctl::set_no_new_privs()
+    }
+
+    fn chown_terminal(&mut self, uid: u32) -> nix::Result<()> {
+        nix::unistd::fchown(std::io::stdin(), Some(Uid::from_raw(uid)), None)
     }
 
     fn join_session_keyring(&mut self) -> nix::Result<()> {

@@ -61,6 +61,7 @@ impl Fixture {
                 .collect(),
             foreground: false,
             console: None,
+            terminal: None,
             seccomp: None,
         }
     }

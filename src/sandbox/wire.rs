@@ -2,6 +2,7 @@
 //! pipe closed after writing) and [`Message`]s (JSON lines, sandbox → rbuild, over a close-on-exec status
 //! pipe whose end-of-file means the command was executed or the setup gave up).
 
+use super::pty::TerminalRequest;
 use super::seccomp::Filter;
 use super::{RunSpec, SandboxError};
 use nix::errno::Errno;
@@ -18,9 +19,12 @@ pub(crate) struct InitSpec {
     pub etc_files: Vec<EtcFile>,
     /// Make the command the foreground process group of the terminal on stdin (`rbuild run -it`).
     pub foreground: bool,
-    /// The host terminal on stdin, bind-mounted at `/dev/console` so `tty` can name it (the container's
-    /// own devpts instance does not show the host's pseudo-terminals).
+    /// `-i` without `-t`: the host terminal on stdin, bind-mounted at `/dev/console` so `tty` can name it
+    /// (the container's own devpts instance does not show the host's pseudo-terminals).
     pub console: Option<PathBuf>,
+    /// `-t`: the command gets a pseudo-terminal of the container's own devpts (see `pty.rs`).
+    #[serde(default)]
+    pub terminal: Option<TerminalRequest>,
     /// The seccomp filter resolved for this sandbox by rbuild; `None` when unconfined.
     pub seccomp: Option<Filter>,
 }

@@ -1,0 +1,53 @@
+//! `rbuild attach`: this terminal to a running container, and the same for `start -a`. A `-t`
+//! container's terminal is served by its monitor (`crate::container::attach`): its output, stdin with
+//! `-i`, window size, and detach keys. A container without one streams its new output from the log, as
+//! `start -a` does (its stdin cannot be attached: the monitor gives the command /dev/null).
+
+use super::{Globals, UsageError};
+use crate::container::attach::{self, DetachKeys, Ended};
+use crate::container::{Container, ContainerError, Containers};
+use crate::sandbox::Stdin;
+use crate::store::Store;
+use std::process::ExitCode;
+
+/// Attach this terminal to a running container (Ctrl-P Ctrl-Q detaches)
+#[derive(Debug, clap::Args)]
+pub struct AttachArgs {
+    /// The key sequence that detaches, leaving the container running (docker's syntax)
+    #[arg(value_parser = super::text(), long, default_value = attach::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    /// Do not pass this terminal's input to the container
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// The container: name, full id or unique id prefix
+    #[arg(value_parser = super::text(), value_name = "CONTAINER")]
+    pub container: String,
+}
+
+pub fn run(g: &Globals, a: AttachArgs) -> anyhow::Result<ExitCode> {
+    let keys = DetachKeys::parse(&a.detach_keys).map_err(|e| UsageError(e.to_string()))?;
+    let store = Store::open(&g.root)?;
+    let c = Containers::new(&store).find(&a.container)?;
+    if !c.is_running() {
+        return Err(ContainerError::NotRunning { name: c.name().to_string() }.into());
+    }
+    let input = !a.no_stdin;
+    if matches!(c.config.spec.stdin, Stdin::Terminal { .. }) {
+        return to_terminal(c, input, &keys);
+    }
+    let offset = std::fs::metadata(c.log_path()).map_or(0, |m| m.len());
+    super::logs::follow_to_exit(&store, c, offset)
+}
+
+/// Attach to the terminal of the running `-t` container `c` (its input too with `input`, when it was made
+/// with `-i`): exit 0 when detached, else the command's exit code once it has ended.
+pub fn to_terminal(mut c: Container, input: bool, keys: &DetachKeys) -> anyhow::Result<ExitCode> {
+    let input = input && c.config.spec.stdin == Stdin::Terminal { input: true };
+    match attach::attach(&c.dir, input, keys)? {
+        Ended::Detached => Ok(ExitCode::SUCCESS),
+        Ended::Closed => {
+            c.wait_stopped(None)?;
+            Ok(ExitCode::from(c.state.exit_code.unwrap_or(0).clamp(0, 255) as u8))
+        }
+    }
+}
