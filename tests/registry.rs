@@ -172,17 +172,21 @@ fn a_two_platform_index_is_selected_by_platform_and_a_missing_platform_lists_the
     c.args(["build", "-t", "armlabel:1"]).arg(v.ctx());
     ok(c);
     assert_eq!(v.config("armlabel:1")["architecture"], "arm64");
-    // RUN in an arm64 stage on this amd64 host: refused at FROM, not built as amd64.
+    // RUN in an arm64 stage on this amd64 host with no binfmt_misc handler (an empty one, through the
+    // test-only override): refused at the RUN line, not built as amd64 (tests/platforms.rs emulates).
     v.write("Dockerfile", &format!("FROM --platform=linux/arm64 {name}\nRUN true\n"));
+    let binfmt = v.dir.path().join("binfmt");
+    std::fs::create_dir_all(&binfmt).unwrap();
+    std::fs::write(binfmt.join("status"), "enabled\n").unwrap();
     let before = store_state(&v.root());
     let (code, _, stderr) = out({
         let mut c = rb(&v);
-        c.args(["build", "-t", "armrun:1"]).arg(v.ctx());
+        c.env("RBUILD_BINFMT_DIR", &binfmt).args(["build", "-t", "armrun:1"]).arg(v.ctx());
         c
     });
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("Dockerfile:1") && stderr.contains("linux/arm64") && stderr.contains("emulation"),
+        stderr.contains("Dockerfile:2") && stderr.contains("linux/arm64") && stderr.contains("emulation"),
         "{stderr}"
     );
     assert_eq!(store_state(&v.root()), before);

@@ -46,6 +46,11 @@ pub struct BuildCommand {
     #[arg(value_parser = super::text(), long)]
     pub target: Option<String>,
 
+    /// Build for this platform, os/arch[/variant] (default: the host's); RUN steps of another
+    /// architecture run under qemu-user emulation (binfmt_misc)
+    #[arg(value_parser = super::text(), long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
     /// Set a label on the image (KEY=VALUE); repeatable
     #[arg(value_parser = super::text(), long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
@@ -197,6 +202,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         secrets: crate::engine::secrets::Secrets::parse(&a.secrets).map_err(|e| UsageError(e.to_string()))?,
         ssh: crate::engine::secrets::SshAgents::parse(&a.ssh).map_err(|e| UsageError(e.to_string()))?,
         target: a.target.clone(),
+        platform: super::pull::parse_platform(a.platform.as_deref())?,
         labels,
         compression: match a.compression {
             CompressionArg::Gzip => Compression::Gzip,

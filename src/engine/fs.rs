@@ -182,7 +182,7 @@ impl Executor<'_> {
             }
             return Ok((self.view(format!("stage:{i}"), &layers, &diff_ids, loc)?, name));
         }
-        let img = self.image(from, None, loc).map_err(|e| super::images::no_stage(from, e))?;
+        let img = self.image(from, self.plan.platform.as_ref(), loc).map_err(|e| super::images::no_stage(from, e))?;
         let bytes = self.store.read_blob(&img.config_digest).map_err(|e| StepFailure::new(loc, "", e))?;
         let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {from}: {e}")))?;
         let view = self.view(format!("image:{}", img.manifest_digest), img.manifest.layers(), &state.diff_ids, loc)?;

@@ -47,6 +47,8 @@ pub struct BuildRequest {
     /// `--ssh` agent sockets for `RUN --mount=type=ssh`.
     pub ssh: secrets::SshAgents,
     pub target: Option<String>,
+    /// The platform to build for (`--platform`); `None`: the host's.
+    pub platform: Option<crate::registry::Platform>,
     pub labels: BTreeMap<String, String>,
     pub compression: Compression,
     /// Clamp for mtimes and the `created` fields: same inputs, same digests.
@@ -198,7 +200,8 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         }
         BuildError::Dockerfile(Box::new(d))
     })?;
-    let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref()).map_err(|e| {
+    let platform = req.platform.as_ref();
+    let plan = plan::resolve_for(&program, req.build_args.clone(), req.target.as_deref(), platform).map_err(|e| {
         if e.location.start_line == 0 {
             BuildError::Dockerfile(Box::new(Diagnostic {
                 file: req.file_name(),

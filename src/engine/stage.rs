@@ -12,6 +12,7 @@ use crate::dockerfile::instructions::{self, ArgDecl, Command, Step};
 use crate::dockerfile::{self, Location};
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
+use crate::registry::Platform;
 use crate::snapshot::overlay::OverlayMount;
 use crate::snapshot::{Backend, Snapshots};
 use crate::store::{Image, Lease, Store, StoreError};
@@ -209,23 +210,29 @@ impl<'a> Executor<'a> {
     fn base_state(&self, idx: usize) -> Result<StageState, StepFailure> {
         let stage = &self.plan.stages[idx];
         let loc = stage.location;
+        let wanted = self.plan.stage_platform(idx);
         let (mut image, layers, key) = match &stage.base {
             Base::Scratch => {
-                let (os, arch, variant) = crate::image::host_platform();
-                (ImageState::scratch(os, arch, Some(variant)), Vec::new(), root_key("scratch"))
+                let p = wanted.cloned().unwrap_or_else(Platform::host);
+                // The host's scratch keeps the key it always had; another platform's is a root of its own.
+                let key = if p == Platform::host() { root_key("scratch") } else { root_key(&format!("scratch {p}")) };
+                (ImageState::scratch(&p.os, &p.arch, p.variant.as_deref()), Vec::new(), key)
             }
             Base::Stage(i) => {
                 let base = self.finished(*i, loc)?;
                 (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
-                let img = self.image(name, stage.platform.as_deref(), loc)?;
+                let img = self.image(name, wanted, loc)?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| StepFailure::new(loc, "FROM", e))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
-                super::images::check_runnable(stage, &state, name)?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))
             }
         };
+        // The image is for the platform asked for (the base matched it, bar an unnamed variant).
+        if let Some(p) = wanted {
+            (image.os, image.architecture, image.variant) = (p.os.clone(), p.arch.clone(), p.variant.clone());
+        }
         if image.config.env_get("PATH").is_none() {
             image.config.env_set("PATH", DEFAULT_PATH);
         }

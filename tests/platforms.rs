@@ -1,0 +1,111 @@
+//! Platforms end to end: `FROM --platform` and `build --platform` choose the base image's platform and the
+//! automatic TARGET*/BUILD* args, the image config records the target platform, and RUN on another
+//! architecture runs under qemu-user through binfmt_misc (scripts/deps.sh registers Debian's handlers),
+//! or fails at its line naming the platform and what to install.
+
+mod common;
+
+use common::TestContext;
+
+/// The host's architecture in OCI naming (what BUILDARCH must say).
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A store with the host's busybox (busybox:latest) and Debian's arm64 busybox (bb-arm64:latest).
+fn two_platforms() -> TestContext {
+    let t = TestContext::busybox();
+    assert_ne!(host_arch(), "arm64", "these tests emulate arm64 and need a host of another architecture");
+    t.import_arm64_busybox("bb-arm64:latest");
+    t
+}
+
+fn file_in_layer(t: &TestContext, name: &str, n: usize, path: &str) -> String {
+    let layer = t.layer(name, n);
+    let entry = layer.get(path).unwrap_or_else(|| panic!("{path} not in layer {n} of {name}: {:?}", layer.keys()));
+    String::from_utf8(entry.data.clone()).unwrap()
+}
+
+#[test]
+fn import_platform_and_from_platform_pick_and_record_the_platform() {
+    let t = two_platforms();
+    assert_eq!(t.config("bb-arm64:latest")["architecture"], "arm64");
+    t.write("Dockerfile", "FROM --platform=linux/arm64 bb-arm64\nLABEL x=1\n");
+    t.build("out:1", &["--pull=never"]);
+    let config = t.config("out:1");
+    assert_eq!((config["os"].as_str(), config["architecture"].as_str()), (Some("linux"), Some("arm64")));
+    assert_eq!(config["variant"], "v8");
+}
+
+#[test]
+fn a_stored_image_of_another_platform_is_refused_under_pull_never() {
+    let t = two_platforms();
+    t.write("Dockerfile", "FROM --platform=linux/arm64 busybox\nLABEL x=1\n");
+    let err = t.fails(&["build", "--pull=never", "-t", "x:1", t.ctx().to_str().unwrap()], 1);
+    assert!(err.contains("Dockerfile:1"), "{err}");
+    assert!(err.contains(&format!("busybox is linux/{}", host_arch())), "{err}");
+    assert!(err.contains("not the linux/arm64/v8 asked for"), "{err}");
+    assert!(err.contains("rbuild pull --platform linux/arm64/v8 busybox"), "{err}");
+}
+
+#[test]
+fn platform_args_follow_build_platform_and_buildplatform_stages_run_natively() {
+    let t = two_platforms();
+    t.write(
+        "Dockerfile",
+        "ARG BUILDPLATFORM\n\
+         FROM --platform=$BUILDPLATFORM busybox AS tools\n\
+         ARG TARGETPLATFORM\nARG TARGETOS\nARG TARGETARCH\nARG TARGETVARIANT\nARG BUILDPLATFORM\nARG BUILDARCH\n\
+         RUN echo \"$TARGETPLATFORM $TARGETOS $TARGETARCH [$TARGETVARIANT] $BUILDPLATFORM $BUILDARCH $(uname -m)\" > /args\n\
+         FROM scratch\nCOPY --from=tools /args /args\n",
+    );
+    t.build("args:1", &["--pull=never", "--platform", "linux/arm64"]);
+    let host = host_arch();
+    let native = std::env::consts::ARCH;
+    assert_eq!(
+        file_in_layer(&t, "args:1", 0, "args"),
+        format!("linux/arm64 linux arm64 [] linux/{host} {host} {native}\n")
+    );
+    // The target stage starts from scratch for the target platform.
+    assert_eq!(t.config("args:1")["architecture"], "arm64");
+}
+
+#[test]
+fn run_on_an_arm64_base_runs_under_emulation() {
+    let t = two_platforms();
+    let handler = std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64");
+    assert!(handler.exists(), "no qemu-aarch64 binfmt_misc handler: run scripts/deps.sh (qemu-user-static)");
+    t.write("Dockerfile", "FROM bb-arm64\nRUN uname -m > /machine\n");
+    t.build("emu:1", &["--pull=never", "--platform", "linux/arm64"]);
+    assert_eq!(file_in_layer(&t, "emu:1", 1, "machine"), "aarch64\n");
+    assert_eq!(t.config("emu:1")["architecture"], "arm64");
+}
+
+#[test]
+fn run_without_a_handler_names_the_line_the_platform_and_what_to_install() {
+    let t = two_platforms();
+    // An empty binfmt_misc (mounted, enabled, nothing registered), through the test-only override.
+    let binfmt = t.path("binfmt");
+    std::fs::create_dir_all(&binfmt).unwrap();
+    std::fs::write(binfmt.join("status"), "enabled\n").unwrap();
+    std::fs::write(binfmt.join("register"), "").unwrap();
+    t.write("Dockerfile", "FROM bb-arm64\nLABEL a=b\nRUN uname -m\n");
+    let out = t
+        .rbuild()
+        .env("RBUILD_BINFMT_DIR", &binfmt)
+        .args(["build", "--pull=never", "-t", "x:1"])
+        .arg(t.ctx())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Dockerfile:3:1: RUN for linux/arm64/v8"), "{err}");
+    assert!(err.contains("apt-get install qemu-user-static binfmt-support"), "{err}");
+    assert!(err.contains("mount -t binfmt_misc"), "{err}");
+    // Without the override the same build runs (the host has the handler).
+    t.build("x:1", &["--pull=never"]);
+}
