@@ -51,6 +51,21 @@ fn binfmt_dir() -> PathBuf {
     std::env::var_os("RBUILD_BINFMT_DIR").map_or_else(|| PathBuf::from(BINFMT_DIR), PathBuf::from)
 }
 
+/// The host's architecture in OCI (Go) naming: `amd64`, `arm64`, `386`, `ppc64le`, ...
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        "mips64" if cfg!(target_endian = "little") => "mips64le",
+        other => other,
+    }
+}
+
 /// Whether this host runs `arch` (an OCI architecture name) binaries itself.
 pub fn native(arch: &str, host_arch: &str) -> bool {
     arch == host_arch || (host_arch == "amd64" && arch == "386")

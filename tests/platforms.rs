@@ -109,3 +109,58 @@ fn run_without_a_handler_names_the_line_the_platform_and_what_to_install() {
     // Without the override the same build runs (the host has the handler).
     t.build("x:1", &["--pull=never"]);
 }
+
+/// The file `path` in the last layer of the image whose manifest is `manifest`.
+fn file_in_manifest(t: &TestContext, manifest: &str, path: &str) -> String {
+    let m: serde_json::Value = serde_json::from_slice(&t.blob(manifest)).unwrap();
+    let layers = m["layers"].as_array().unwrap();
+    let raw = t.blob(layers.last().unwrap()["digest"].as_str().unwrap());
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&raw[..]), &mut tar).unwrap();
+    let entries = common::read_tar(&tar);
+    String::from_utf8(entries.get(path).unwrap_or_else(|| panic!("{path} not in {manifest}")).data.clone()).unwrap()
+}
+
+#[test]
+fn a_two_platform_build_tags_an_index_and_each_run_saw_its_own_machine() {
+    let t = two_platforms();
+    let host = host_arch();
+    t.ok(&["tag", "busybox:latest", &format!("bb-{host}")]);
+    t.write(
+        "Dockerfile",
+        "ARG TARGETARCH\nFROM bb-$TARGETARCH\nARG TARGETPLATFORM\nRUN echo \"$TARGETPLATFORM $(uname -m)\" > /m\n",
+    );
+    let platforms = format!("linux/{host},linux/arm64");
+    t.build("multi:1", &["--pull=never", "--platform", &platforms]);
+
+    let entry = t.index_entry("multi:1");
+    assert_eq!(entry["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let index: serde_json::Value = serde_json::from_slice(&t.blob(entry["digest"].as_str().unwrap())).unwrap();
+    let manifests = index["manifests"].as_array().unwrap();
+    let platforms: Vec<(&str, &str)> = manifests
+        .iter()
+        .map(|m| (m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+        .collect();
+    assert_eq!(platforms, [("linux", host), ("linux", "arm64")]);
+    assert_eq!(manifests[1]["platform"]["variant"], "v8");
+    let seen: Vec<String> =
+        manifests.iter().map(|m| file_in_manifest(&t, m["digest"].as_str().unwrap(), "m")).collect();
+    assert_eq!(seen, [format!("linux/{host} {}\n", std::env::consts::ARCH), "linux/arm64 aarch64\n".to_string()]);
+    for m in manifests {
+        let manifest: serde_json::Value = serde_json::from_slice(&t.blob(m["digest"].as_str().unwrap())).unwrap();
+        let config: serde_json::Value =
+            serde_json::from_slice(&t.blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
+        assert_eq!(config["architecture"], m["platform"]["architecture"]);
+    }
+
+    // The store is an OCI layout: skopeo reads the tagged index as it is.
+    let raw = common::run_tool(
+        common::tool("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}/oci:multi:1", t.root().display())),
+    );
+    assert!(raw.contains("application/vnd.oci.image.index.v1+json") && raw.contains("arm64"), "{raw}");
+    // The name stands for the host's image in listings, and for the asked platform's in FROM.
+    assert!(t.ok(&["images"]).contains("multi"));
+    t.write("Dockerfile", "FROM multi:1\nRUN cp /m /seen\n");
+    t.build("seen:1", &["--pull=never", "--platform", "linux/arm64"]);
+    assert_eq!(file_in_layer(&t, "seen:1", 2, "seen"), "linux/arm64 aarch64\n");
+}

@@ -2,7 +2,7 @@
 //! registry, as `--pull` says. An image is pulled at most once per build, so `--pull=always` with the same
 //! base in several stages costs one round trip.
 
-use super::stage::{fail, lock, Executor};
+use super::stage::{fail, image_key, lock, Executor};
 use super::StepFailure;
 use crate::dockerfile::Location;
 use crate::emulation;
@@ -36,8 +36,8 @@ impl Executor<'_> {
             None => format!("rbuild pull {name}"),
         };
         // Under --pull=always a name this build already resolved was pulled by it.
-        if policy != PullPolicy::Always || lock(&self.images).contains_key(name) {
-            match self.leased_image(name) {
+        if policy != PullPolicy::Always || lock(&self.images).contains_key(&image_key(name, platform)) {
+            match self.leased_image(name, platform) {
                 Ok(img) => match (platform, stored_platform(&img)) {
                     (Some(want), Some(have)) if !want.matches(&have) => {
                         if policy == PullPolicy::Never {
@@ -73,8 +73,9 @@ impl Executor<'_> {
         progress.message(&format!("Pulling {reference} from {}", reference.domain()));
         let pulled = pull::pull(self.store, &reference, &opts, &progress)
             .map_err(|e| StepFailure::new(loc, format!("pulling {reference}"), e))?;
-        let img = self.leased_image(&pulled.manifest_digest.to_string()).map_err(|e| StepFailure::new(loc, "", e))?;
-        lock(&self.images).insert(name.to_string(), img.clone());
+        let img =
+            self.leased_image(&pulled.manifest_digest.to_string(), None).map_err(|e| StepFailure::new(loc, "", e))?;
+        lock(&self.images).insert(image_key(name, platform), img.clone());
         Ok(img)
     }
 }

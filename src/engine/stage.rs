@@ -138,13 +138,19 @@ impl<'a> Executor<'a> {
     /// The image `reference` names, resolved once per build and leased (manifest, config, layers) under
     /// the store lock, so an `rmi` + `prune` meanwhile can neither remove what the build reads nor make
     /// two steps see two different images under one name.
-    pub(super) fn leased_image(&self, reference: &str) -> Result<Image, StoreError> {
+    /// The stored image `reference`; a name of a multi-platform image stands for its `platform` entry
+    /// (none given: the host's).
+    pub(super) fn leased_image(&self, reference: &str, platform: Option<&Platform>) -> Result<Image, StoreError> {
         let mut images = lock(&self.images);
-        if let Some(img) = images.get(reference) {
+        let key = image_key(reference, platform);
+        if let Some(img) = images.get(&key) {
             return Ok(img.clone());
         }
-        let img = self.store.lock()?.resolve_leased(reference, &mut lock(&self.lease))?;
-        images.insert(reference.to_string(), img.clone());
+        let wanted =
+            |v: &serde_json::Value| Platform::from_json(v).is_some_and(|p| platform.is_some_and(|w| w.matches(&p)));
+        let pick: crate::store::PlatformPick = platform.map(|_| &wanted as &dyn Fn(&serde_json::Value) -> bool);
+        let img = self.store.lock()?.resolve_leased_for(reference, pick, &mut lock(&self.lease))?;
+        images.insert(key, img.clone());
         Ok(img)
     }
 
@@ -182,7 +188,11 @@ impl<'a> Executor<'a> {
     /// Build stage `idx`; the schedule has built what the plan says it needs.
     pub(super) fn build_stage(&self, idx: usize) -> Result<(), StepFailure> {
         let stage = &self.plan.stages[idx];
-        let label = stage.display_name();
+        // BuildKit names the platform a step is built for: `[linux/arm64 stage-0 2/3]`.
+        let label = match &self.plan.platform {
+            Some(p) => format!("{} {}", p.short(), stage.display_name()),
+            None => stage.display_name(),
+        };
         let total = stage.steps.len() + 1;
         let base_text = self.req.dockerfile_text.lines().nth(stage.location.start_line.saturating_sub(1));
         let timer = self.progress.step(&label, 1, total, base_text.unwrap_or("FROM"));
@@ -355,5 +365,13 @@ impl<'a> Executor<'a> {
         } else {
             vec![format!("one or more build-args [{}] were not consumed", unused.join(" "))]
         }
+    }
+}
+
+/// How the build remembers an image it resolved: by name, and by the platform asked for when one was.
+pub(super) fn image_key(reference: &str, platform: Option<&Platform>) -> String {
+    match platform {
+        Some(p) => format!("{reference} {p}"),
+        None => reference.to_string(),
     }
 }

@@ -102,8 +102,7 @@ pub fn platform_args(target: &Platform) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (prefix, platform) in [("TARGET", target), ("BUILD", &Platform::host())] {
         let (os, arch, variant) = platform.arg_parts();
-        let joined = if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") };
-        out.push((format!("{prefix}PLATFORM"), joined));
+        out.push((format!("{prefix}PLATFORM"), platform.short()));
         out.push((format!("{prefix}OS"), os.to_string()));
         out.push((format!("{prefix}ARCH"), arch.to_string()));
         out.push((format!("{prefix}VARIANT"), variant.to_string()));

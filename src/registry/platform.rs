@@ -76,6 +76,14 @@ impl Platform {
         (&self.os, &self.arch, variant)
     }
 
+    /// The platform as BuildKit shows it (`TARGETPLATFORM`, progress lines): `linux/arm64`, `linux/arm/v7`.
+    pub fn short(&self) -> String {
+        match self.arg_parts() {
+            (os, arch, "") => format!("{os}/{arch}"),
+            (os, arch, variant) => format!("{os}/{arch}/{variant}"),
+        }
+    }
+
     /// Whether an image of platform `other` runs here when `self` was asked for: same os and
     /// architecture, and the same variant when both name one.
     pub fn matches(&self, other: &Platform) -> bool {
