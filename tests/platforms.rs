@@ -158,6 +158,13 @@ fn a_two_platform_build_tags_an_index_and_each_run_saw_its_own_machine() {
         common::tool("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}/oci:multi:1", t.root().display())),
     );
     assert!(raw.contains("application/vnd.oci.image.index.v1+json") && raw.contains("arm64"), "{raw}");
+    // `save` writes the whole index; skopeo reads it back from the archive.
+    let archive = t.path("multi.tar");
+    t.ok(&["save", "--format", "oci", "multi:1", "-o", archive.to_str().unwrap()]);
+    let raw = common::run_tool(
+        common::tool("skopeo").args(["inspect", "--raw"]).arg(format!("oci-archive:{}:multi:1", archive.display())),
+    );
+    assert!(raw.contains("application/vnd.oci.image.index.v1+json") && raw.contains("arm64"), "{raw}");
     // The name stands for the host's image in listings, and for the asked platform's in FROM.
     assert!(t.ok(&["images"]).contains("multi"));
     t.write("Dockerfile", "FROM multi:1\nRUN cp /m /seen\n");

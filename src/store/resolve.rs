@@ -188,6 +188,14 @@ impl Store {
         }
     }
 
+    /// The image index a `name:tag` names (a multi-platform image), if it names one.
+    pub fn index_named(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
+        let Ok(name) = ImageRef::parse(reference).map(|r| r.tagged_name()) else { return Ok(None) };
+        let index = index::load(self)?;
+        let found = index.manifests().iter().find(|d| is_index(d) && ref_name(d) == Some(name.as_str()));
+        found.map(|d| from_oci_digest(d.digest())).transpose()
+    }
+
     /// Every image in the index, one entry per manifest.
     pub fn list(&self) -> Result<Vec<ImageSummary>, StoreError> {
         manifests_with_names(self, None)?
