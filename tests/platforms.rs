@@ -158,6 +158,9 @@ fn a_two_platform_build_tags_an_index_and_each_run_saw_its_own_machine() {
         common::tool("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}/oci:multi:1", t.root().display())),
     );
     assert!(raw.contains("application/vnd.oci.image.index.v1+json") && raw.contains("arm64"), "{raw}");
+    // A new name names the index too, not only the host's image.
+    t.ok(&["tag", "multi:1", "again:1"]);
+    assert_eq!(t.index_entry("again:1")["digest"], entry["digest"]);
     // `save` writes the whole index; skopeo reads it back from the archive.
     let archive = t.path("multi.tar");
     t.ok(&["save", "--format", "oci", "multi:1", "-o", archive.to_str().unwrap()]);
