@@ -41,7 +41,7 @@ if [ ! -s "$arm64_deb" ]; then
   fi
   mkdir -p "${arm64_deb%/*}"
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq busybox-static:arm64 2>/dev/null && mv busybox-static_*_arm64.deb "$arm64_deb")
+  (cd "$tmp" && apt-get download -qq busybox-static:arm64 && mv busybox-static_*_arm64.deb "$arm64_deb")
   rm -rf "$tmp"
 fi
 [ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
