@@ -48,8 +48,8 @@ fn a_stored_image_of_another_platform_is_refused_under_pull_never() {
     let err = t.fails(&["build", "--pull=never", "-t", "x:1", t.ctx().to_str().unwrap()], 1);
     assert!(err.contains("Dockerfile:1"), "{err}");
     assert!(err.contains(&format!("busybox is linux/{}", host_arch())), "{err}");
-    assert!(err.contains("not the linux/arm64/v8 asked for"), "{err}");
-    assert!(err.contains("rbuild pull --platform linux/arm64/v8 busybox"), "{err}");
+    assert!(err.contains("not the linux/arm64 asked for"), "{err}");
+    assert!(err.contains("rbuild pull --platform linux/arm64 busybox"), "{err}");
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn run_without_a_handler_names_the_line_the_platform_and_what_to_install() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("Dockerfile:3:1: RUN for linux/arm64/v8"), "{err}");
+    assert!(err.contains("Dockerfile:3:1: RUN for linux/arm64 on this"), "{err}");
     assert!(err.contains("apt-get install qemu-user-static binfmt-support"), "{err}");
     assert!(err.contains("mount -t binfmt_misc"), "{err}");
     // Without the override the same build runs (the host has the handler).

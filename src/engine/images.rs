@@ -32,7 +32,7 @@ impl Executor<'_> {
     pub(super) fn image(&self, name: &str, platform: Option<&Platform>, loc: Location) -> Result<Image, StepFailure> {
         let policy = self.req.pull;
         let pull_hint = |p: Option<&Platform>| match p {
-            Some(p) => format!("rbuild pull --platform {p} {name}"),
+            Some(p) => format!("rbuild pull --platform {} {name}", p.short()),
             None => format!("rbuild pull {name}"),
         };
         // Under --pull=always a name this build already resolved was pulled by it.
@@ -44,9 +44,12 @@ impl Executor<'_> {
                             return Err(fail(
                                 loc,
                                 format!(
-                                    "image {name} is {have}, not the {want} asked for (--pull=never: pull it with \
-                                     `{}`, or import one with `rbuild import --platform {want}`)",
-                                    pull_hint(Some(want))
+                                    "image {name} is {}, not the {} asked for (--pull=never: pull it with `{}`, or \
+                                     import one with `rbuild import --platform {}`)",
+                                    have.short(),
+                                    want.short(),
+                                    pull_hint(Some(want)),
+                                    want.short()
                                 ),
                             ));
                         }
@@ -103,7 +106,7 @@ pub(super) fn check_runnable(image: &ImageState, loc: Location) -> Result<(), St
         return Ok(());
     }
     let theirs = Platform::of_image(image);
-    emulation::handler_for(&image.architecture)
-        .map(|_| ())
-        .map_err(|e| fail(loc, format!("RUN for {theirs} on this {host} host needs emulation: {e}")))
+    emulation::handler_for(&image.architecture).map(|_| ()).map_err(|e| {
+        fail(loc, format!("RUN for {} on this {} host needs emulation: {e}", theirs.short(), host.short()))
+    })
 }

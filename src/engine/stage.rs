@@ -137,9 +137,8 @@ impl<'a> Executor<'a> {
 
     /// The image `reference` names, resolved once per build and leased (manifest, config, layers) under
     /// the store lock, so an `rmi` + `prune` meanwhile can neither remove what the build reads nor make
-    /// two steps see two different images under one name.
-    /// The stored image `reference`; a name of a multi-platform image stands for its `platform` entry
-    /// (none given: the host's).
+    /// two steps see two different images under one name. A name of a multi-platform image stands for
+    /// its `platform` entry (none given: the host's).
     pub(super) fn leased_image(&self, reference: &str, platform: Option<&Platform>) -> Result<Image, StoreError> {
         let mut images = lock(&self.images);
         let key = image_key(reference, platform);
