@@ -168,6 +168,16 @@ fn a_two_platform_build_tags_an_index_and_each_run_saw_its_own_machine() {
         common::tool("skopeo").args(["inspect", "--raw"]).arg(format!("oci-archive:{}:multi:1", archive.display())),
     );
     assert!(raw.contains("application/vnd.oci.image.index.v1+json") && raw.contains("arm64"), "{raw}");
+    // ... and `load` takes it back whole, in docker's format too (whose index.json names the index).
+    let docker_archive = t.path("multi-docker.tar");
+    t.ok(&["save", "multi:1", "-o", docker_archive.to_str().unwrap()]);
+    for file in [&archive, &docker_archive] {
+        let u = TestContext::new();
+        u.ok(&["load", "-i", file.to_str().unwrap()]);
+        assert_eq!(u.index_entry("multi:1")["digest"], entry["digest"], "{}", file.display());
+        assert_eq!(u.index_entry("multi:1")["mediaType"], "application/vnd.oci.image.index.v1+json");
+        u.ok(&["system", "check"]);
+    }
     // The name stands for the host's image in listings, and for the asked platform's in FROM.
     assert!(t.ok(&["images"]).contains("multi"));
     t.write("Dockerfile", "FROM multi:1\nRUN cp /m /seen\n");

@@ -1,7 +1,7 @@
 //! `save`: images to a tar stream (or, for `build -o type=oci,tar=false`, the same files into a
 //! directory), each blob once however many images share it.
 
-use super::ArchiveError;
+use super::{ArchiveError, OCI_INDEX, OCI_MANIFEST};
 use crate::digest::Digest;
 use crate::store::{from_oci_digest, Image, Store, REF_NAME_ANNOTATION};
 use serde_json::{json, Value};
@@ -151,9 +151,6 @@ fn write_all(
     }
     Ok(())
 }
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Every blob an image index reaches: the index, each entry's manifest, config and layers.
 fn index_blobs(store: &Store, index: &Digest) -> Result<Vec<Digest>, ArchiveError> {
