@@ -2,9 +2,12 @@
 # Make a busybox rootfs tarball offline, from Debian's busybox-static: /bin/busybox, a relative symlink for
 # every applet (what `busybox --install -s` would make), /etc/passwd and /etc/group, /tmp. Reproducible
 # (sorted names, fixed mtimes, numeric root ownership).
-# Usage: scripts/busybox-rootfs.sh OUT.tar
+# With DEB (a busybox-static .deb of another architecture, e.g. arm64), its /bin/busybox goes in instead,
+# with the host busybox's applet list (same Debian release, same applets).
+# Usage: scripts/busybox-rootfs.sh OUT.tar [DEB]
 set -euo pipefail
-out=${1:?usage: $0 OUT.tar}
+out=${1:?usage: $0 OUT.tar [DEB]}
+deb=${2:-}
 bb=""
 for c in /bin/busybox /usr/bin/busybox; do
   if [ -x "$c" ] && "$c" --list-full >/dev/null 2>&1 && ! ldd "$c" >/dev/null 2>&1; then bb=$c; break; fi
@@ -19,7 +22,12 @@ r=$work/rootfs
 mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,proc,sys,dev,var,home}
 chmod 1777 "$r/tmp"
 chmod 700 "$r/root"
-install -m 0755 "$bb" "$r/bin/busybox"
+if [ -n "$deb" ]; then
+  dpkg-deb -x "$deb" "$work/deb"
+  install -m 0755 "$work/deb/bin/busybox" "$r/bin/busybox"
+else
+  install -m 0755 "$bb" "$r/bin/busybox"
+fi
 "$bb" --list-full | while read -r p; do
   [ "$p" = bin/busybox ] && continue
   d=$(dirname "$p")

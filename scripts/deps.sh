@@ -24,9 +24,26 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)                 # tests/
 command -v pasta >/dev/null 2>&1 || need+=(passt)                       # container networking (pasta)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)                       # named networks (bridge, veth pairs)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)          # tests/build_mounts.rs (RUN --mount=type=ssh)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static) # tests/platforms.rs (RUN under qemu)
+command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)        # registers qemu's binfmt_misc handlers
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# tests/platforms.rs: an arm64 busybox base (Debian's own binary, fetched from the apt mirror once) and
+# binfmt_misc with qemu's handlers enabled (a kernel setting, not a network change), so RUN can emulate.
+arm64_deb=/var/cache/rbuild-test/busybox-static_arm64.deb
+if [ ! -s "$arm64_deb" ]; then
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    apt-get update -qq
+  fi
+  mkdir -p "${arm64_deb%/*}"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq busybox-static:arm64 && mv busybox-static_*_arm64.deb "$arm64_deb")
+  rm -rf "$tmp"
+fi
+[ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+update-binfmts --enable

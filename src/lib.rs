@@ -14,6 +14,7 @@ pub mod container;
 pub mod context;
 pub mod digest;
 pub mod dockerfile;
+pub mod emulation;
 pub mod engine;
 pub mod fsops;
 pub mod image;

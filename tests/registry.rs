@@ -172,17 +172,21 @@ fn a_two_platform_index_is_selected_by_platform_and_a_missing_platform_lists_the
     c.args(["build", "-t", "armlabel:1"]).arg(v.ctx());
     ok(c);
     assert_eq!(v.config("armlabel:1")["architecture"], "arm64");
-    // RUN in an arm64 stage on this amd64 host: refused at FROM, not built as amd64.
+    // RUN in an arm64 stage on this amd64 host with no binfmt_misc handler (an empty one, through the
+    // test-only override): refused at the RUN line, not built as amd64 (tests/platforms.rs emulates).
     v.write("Dockerfile", &format!("FROM --platform=linux/arm64 {name}\nRUN true\n"));
+    let binfmt = v.dir.path().join("binfmt");
+    std::fs::create_dir_all(&binfmt).unwrap();
+    std::fs::write(binfmt.join("status"), "enabled\n").unwrap();
     let before = store_state(&v.root());
     let (code, _, stderr) = out({
         let mut c = rb(&v);
-        c.args(["build", "-t", "armrun:1"]).arg(v.ctx());
+        c.env("RBUILD_BINFMT_DIR", &binfmt).args(["build", "-t", "armrun:1"]).arg(v.ctx());
         c
     });
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("Dockerfile:1") && stderr.contains("linux/arm64") && stderr.contains("emulation"),
+        stderr.contains("Dockerfile:2") && stderr.contains("linux/arm64") && stderr.contains("emulation"),
         "{stderr}"
     );
     assert_eq!(store_state(&v.root()), before);
@@ -421,4 +425,36 @@ fn a_pulled_v2s2_image_lists_runs_and_is_removed_like_a_built_one() {
     ok(c);
     let (_, blobs) = store_state(&t.root());
     assert!(blobs.is_empty(), "blobs left after rmi and prune: {blobs:?}");
+}
+
+#[test]
+fn a_multi_platform_image_is_pushed_as_its_index_and_each_platform_pulls_back() {
+    let registry = Registry::start(Options::default());
+    let t = TestContext::new();
+    t.write("f", "same bytes\n");
+    t.write("Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY f /f\nLABEL arch=$TARGETARCH\n");
+    let name = format!("{}/multi:1", registry.host);
+    let mut c = rb(&t);
+    c.args(["build", "-q", "--platform", "linux/amd64,linux/arm64", "-t", &name]).arg(t.ctx());
+    let index_digest = ok(c).trim().to_string();
+    let mut c = rb(&t);
+    c.args(["push", &name]);
+    assert_eq!(ok(c).trim(), index_digest, "the pushed digest is the stored index's");
+
+    let raw = registry.skopeo_inspect("multi:1", &["--raw"]);
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json", "{raw}");
+    let archs: Vec<&str> =
+        raw["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let u = TestContext::new();
+        let mut c = rb(&u);
+        c.args(["pull", "--platform", &format!("linux/{arch}"), &name]);
+        ok(c);
+        let config = u.config(&name);
+        assert_eq!(
+            (config["architecture"].as_str(), config["config"]["Labels"]["arch"].as_str()),
+            (Some(arch), Some(arch))
+        );
+    }
 }

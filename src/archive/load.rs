@@ -1,7 +1,7 @@
 //! `load`: a docker-archive or OCI archive (either compressed or not) into the store; see the module doc of
 //! `archive` for the order that keeps a bad archive from changing anything.
 
-use super::ArchiveError;
+use super::{ArchiveError, OCI_INDEX, OCI_MANIFEST};
 use crate::digest::{Digest, HashingWriter};
 use crate::reference::ImageRef;
 use crate::store::{json, to_oci_digest, Store, REF_NAME_ANNOTATION};
@@ -209,28 +209,40 @@ fn from_oci(root: &Path) -> Result<Vec<Pending>, ArchiveError> {
     let index = read_json(&root.join("index.json"))?;
     let mut out = Vec::new();
     for d in index.get("manifests").and_then(Value::as_array).into_iter().flatten() {
-        if d.get("mediaType").and_then(Value::as_str) != Some("application/vnd.oci.image.manifest.v1+json") {
-            return Err(invalid(format!("index.json: only OCI image manifests can be loaded, not {d}")));
-        }
-        let (manifest_path, manifest_digest) = blob(root, d)?;
-        let manifest = read_json(&manifest_path)?;
-        let config =
-            manifest.get("config").ok_or_else(|| invalid(format!("manifest {manifest_digest} has no config")))?;
-        let mut blobs = vec![blob(root, config)?];
-        for l in manifest.get("layers").and_then(Value::as_array).into_iter().flatten() {
-            blobs.push(blob(root, l)?);
-        }
-        blobs.push((manifest_path, manifest_digest.clone()));
+        let (media_type, blobs, manifest_digest) = match d.get("mediaType").and_then(Value::as_str) {
+            Some(OCI_MANIFEST) => {
+                let (blobs, digest) = image_blobs(root, d)?;
+                (MediaType::ImageManifest, blobs, digest)
+            }
+            // A multi-platform image: the index and every platform's image under it, loaded whole.
+            Some(OCI_INDEX) => {
+                let (index_path, index_digest) = blob(root, d)?;
+                let mut blobs = Vec::new();
+                for entry in read_json(&index_path)?.get("manifests").and_then(Value::as_array).into_iter().flatten() {
+                    if entry.get("mediaType").and_then(Value::as_str) != Some(OCI_MANIFEST) {
+                        return Err(invalid(format!("index {index_digest}: only OCI image manifests, not {entry}")));
+                    }
+                    blobs.extend(image_blobs(root, entry)?.0);
+                }
+                blobs.push((index_path, index_digest.clone()));
+                (MediaType::ImageIndex, blobs, index_digest)
+            }
+            _ => {
+                return Err(invalid(format!("index.json: only OCI image manifests and indexes can be loaded, not {d}")))
+            }
+        };
         let name = d
             .pointer("/annotations/io.containerd.image.name")
             .or_else(|| d.get("annotations").and_then(|a| a.get(REF_NAME_ANNOTATION)));
         let names = name.and_then(Value::as_str).map(parse_name).transpose()?.into_iter().collect();
         let size = d.get("size").and_then(Value::as_u64).unwrap_or(0);
+        // An index's ID is its own digest (as `build --platform a,b` prints it); an image's, its config's.
+        let config = if media_type == MediaType::ImageIndex { manifest_digest.clone() } else { blobs[0].1.clone() };
         out.push(Pending {
-            config: blobs[0].1.clone(),
+            config,
             blobs,
             made_manifest: None,
-            manifest: descriptor(MediaType::ImageManifest, &manifest_digest, size)?,
+            manifest: descriptor(media_type, &manifest_digest, size)?,
             names,
         });
     }
@@ -243,6 +255,19 @@ fn from_oci(root: &Path) -> Result<Vec<Pending>, ArchiveError> {
         }
     }
     Ok(merged)
+}
+
+/// The blobs of the image manifest `d` names, verified: config first, then the layers, then the manifest.
+fn image_blobs(root: &Path, d: &Value) -> Result<(Vec<(PathBuf, Digest)>, Digest), ArchiveError> {
+    let (manifest_path, manifest_digest) = blob(root, d)?;
+    let manifest = read_json(&manifest_path)?;
+    let config = manifest.get("config").ok_or_else(|| invalid(format!("manifest {manifest_digest} has no config")))?;
+    let mut blobs = vec![blob(root, config)?];
+    for l in manifest.get("layers").and_then(Value::as_array).into_iter().flatten() {
+        blobs.push(blob(root, l)?);
+    }
+    blobs.push((manifest_path, manifest_digest.clone()));
+    Ok((blobs, manifest_digest))
 }
 
 fn parse_name(n: &str) -> Result<ImageRef, ArchiveError> {

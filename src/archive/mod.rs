@@ -20,6 +20,10 @@ pub use save::{save, save_dir, Format};
 
 use std::path::PathBuf;
 
+/// The media types of what an archive's `index.json` names: single images and image indexes.
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("archive entry {entry:?}: {why}; refusing the archive (nothing was loaded)")]

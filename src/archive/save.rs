@@ -1,7 +1,7 @@
 //! `save`: images to a tar stream (or, for `build -o type=oci,tar=false`, the same files into a
 //! directory), each blob once however many images share it.
 
-use super::ArchiveError;
+use super::{ArchiveError, OCI_INDEX, OCI_MANIFEST};
 use crate::digest::Digest;
 use crate::store::{from_oci_digest, Image, Store, REF_NAME_ANNOTATION};
 use serde_json::{json, Value};
@@ -90,35 +90,46 @@ fn write_all(
     let mut index = Vec::new();
     let mut docker = Vec::new();
     let mut repositories = serde_json::Map::new();
+    let mut blob = |d: &Digest, out: &mut dyn Sink| -> Result<(), ArchiveError> {
+        if written.insert(d.clone()) {
+            let file = store.open_blob(d)?;
+            let size = file
+                .metadata()
+                .map_err(|e| ArchiveError::Io { what: "cannot stat", path: store.blob_path(d), source: e })?
+                .len();
+            out.file(&format!("blobs/sha256/{}", d.hex()), size, &mut { file })?;
+        }
+        Ok(())
+    };
     for (image, names) in images {
         let layers: Vec<Digest> =
             image.manifest.layers().iter().map(|l| from_oci_digest(l.digest())).collect::<Result<_, _>>()?;
         for d in [&image.manifest_digest, &image.config_digest].into_iter().chain(&layers) {
-            if written.insert(d.clone()) {
-                let file = store.open_blob(d)?;
-                let size = file
-                    .metadata()
-                    .map_err(|e| ArchiveError::Io { what: "cannot stat", path: store.blob_path(d), source: e })?
-                    .len();
-                out.file(&format!("blobs/sha256/{}", d.hex()), size, &mut { file })?;
-            }
+            blob(d, out)?;
         }
-        let manifest_size = std::fs::metadata(store.blob_path(&image.manifest_digest)).map(|m| m.len()).unwrap_or(0);
-        let descriptor = |name: Option<&String>| {
-            let mut d = json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": image.manifest_digest.to_string(),
-                "size": manifest_size,
-            });
+        let descriptor = |media_type: &str, digest: &Digest, name: Option<&String>| {
+            let size = std::fs::metadata(store.blob_path(digest)).map(|m| m.len()).unwrap_or(0);
+            let mut d = json!({ "mediaType": media_type, "digest": digest.to_string(), "size": size });
             if let Some(n) = name {
                 d["annotations"] = json!({ REF_NAME_ANNOTATION: n, CONTAINERD_NAME: n });
             }
             d
         };
         if names.is_empty() {
-            index.push(descriptor(None));
+            index.push(descriptor(OCI_MANIFEST, &image.manifest_digest, None));
         }
-        index.extend(names.iter().map(|n| descriptor(Some(n))));
+        for n in names {
+            // A multi-platform image is saved whole: its index, and every platform's image under it.
+            match store.index_named(n)? {
+                Some(multi) => {
+                    for d in index_blobs(store, &multi)? {
+                        blob(&d, out)?;
+                    }
+                    index.push(descriptor(OCI_INDEX, &multi, Some(n)));
+                }
+                None => index.push(descriptor(OCI_MANIFEST, &image.manifest_digest, Some(n))),
+            }
+        }
         docker.push(json!({
             "Config": format!("blobs/sha256/{}", image.config_digest.hex()),
             "RepoTags": if names.is_empty() { Value::Null } else { json!(names) },
@@ -139,6 +150,26 @@ fn write_all(
         append_json(out, "repositories", &Value::Object(repositories))?;
     }
     Ok(())
+}
+
+/// Every blob an image index reaches: the index, each entry's manifest, config and layers.
+fn index_blobs(store: &Store, index: &Digest) -> Result<Vec<Digest>, ArchiveError> {
+    let read = |d: &Digest| -> Result<Value, ArchiveError> {
+        serde_json::from_slice(&store.read_blob(d)?)
+            .map_err(|source| crate::store::StoreError::Json { path: store.blob_path(d), source }.into())
+    };
+    let digests = |v: &Value, key: &str| -> Vec<Digest> {
+        let list = v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+        list.iter().filter_map(|d| d.get("digest")?.as_str().and_then(|d| Digest::parse(d).ok())).collect()
+    };
+    let mut out = vec![index.clone()];
+    for manifest in digests(&read(index)?, "manifests") {
+        let m = read(&manifest)?;
+        out.push(manifest);
+        out.extend(m.get("config").and_then(|c| c.get("digest")?.as_str()).and_then(|d| Digest::parse(d).ok()));
+        out.extend(digests(&m, "layers"));
+    }
+    Ok(out)
 }
 
 fn append_json(out: &mut dyn Sink, path: &str, v: &Value) -> Result<(), ArchiveError> {

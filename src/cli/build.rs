@@ -46,6 +46,12 @@ pub struct BuildCommand {
     #[arg(value_parser = super::text(), long)]
     pub target: Option<String>,
 
+    /// Build for this platform, os/arch[/variant] (default: the host's), or for several at once
+    /// (comma-separated: the tags name an OCI image index); RUN steps of another architecture run under
+    /// qemu-user emulation (binfmt_misc)
+    #[arg(value_parser = super::text(), long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
     /// Set a label on the image (KEY=VALUE); repeatable
     #[arg(value_parser = super::text(), long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
@@ -187,6 +193,13 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let platforms = parse_platforms(a.platform.as_deref())?;
+    if platforms.len() > 1 && !matches!(output, Output::Image { .. }) {
+        return Err(UsageError(
+            "-o with several platforms: only the store (type=image) and --push take an index yet".into(),
+        )
+        .into());
+    }
     let store = Store::open(&g.root)?;
     let req = BuildRequest {
         context_dir: a.context.clone(),
@@ -197,6 +210,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         secrets: crate::engine::secrets::Secrets::parse(&a.secrets).map_err(|e| UsageError(e.to_string()))?,
         ssh: crate::engine::secrets::SshAgents::parse(&a.ssh).map_err(|e| UsageError(e.to_string()))?,
         target: a.target.clone(),
+        platform: platforms.first().cloned(),
         labels,
         compression: match a.compression {
             CompressionArg::Gzip => Compression::Gzip,
@@ -223,7 +237,10 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     if push && req.tags.is_empty() {
         return Err(UsageError("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]".into()).into());
     }
-    let out = engine::build(&store, &req)?;
+    let out = match platforms.as_slice() {
+        [_, _, ..] => engine::multi::build_platforms(&store, &req, &platforms)?,
+        _ => engine::build(&store, &req)?,
+    };
     // Before the automatic gc: the output is written from the store.
     output::deliver(&store, &output, &out.manifest, &req.tags)?;
     super::builder::auto_gc(&store, a.quiet);
@@ -270,6 +287,18 @@ fn output_of(a: &BuildCommand, tags: &mut Vec<ImageRef>) -> anyhow::Result<(Outp
         _ => false,
     };
     Ok((output, push))
+}
+
+/// `--platform`: one platform, or several comma-separated (each once, in the order given).
+fn parse_platforms(value: Option<&str>) -> anyhow::Result<Vec<crate::registry::Platform>> {
+    let mut out = Vec::new();
+    for word in value.into_iter().flat_map(|v| v.split(',')).map(str::trim) {
+        let p = crate::registry::Platform::parse(word).map_err(|e| UsageError(e.to_string()))?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 fn read_dockerfile(path: &std::path::Path) -> anyhow::Result<String> {

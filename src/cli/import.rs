@@ -9,6 +9,7 @@ use crate::engine::metadata;
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::image::{self, ImageRef};
 use crate::layer::{self, Compression, LayerOptions};
+use crate::registry::Platform;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub struct ImportArgs {
     /// Commit message (the history entry's comment)
     #[arg(value_parser = super::text(), short, long)]
     pub message: Option<String>,
+    /// The image's platform, os/arch[/variant] (default: the host's)
+    #[arg(value_parser = super::text(), long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// Compress the layer with zstd instead of gzip
     #[arg(long)]
     pub zstd: bool,
@@ -49,8 +53,8 @@ pub fn run(g: &Globals, a: ImportArgs) -> anyhow::Result<ExitCode> {
     if tags.iter().any(|t| t.digest().is_some()) {
         return Err(UsageError("an imported image cannot be named with a digest".into()).into());
     }
-    let (os, arch, variant) = crate::image::host_platform();
-    let mut state = ImageState::scratch(os, arch, Some(variant));
+    let platform = super::pull::parse_platform(a.platform.as_deref())?.unwrap_or_else(Platform::host);
+    let mut state = ImageState::scratch(&platform.os, &platform.arch, platform.variant.as_deref());
     for change in &a.changes {
         apply_change(&mut state, change).map_err(|e| UsageError(format!("--change {change:?}: {e}")))?;
     }

@@ -85,7 +85,9 @@ pub fn run(g: &Globals, a: PushArgs) -> anyhow::Result<ExitCode> {
         FormatArg::Oci => Format::Oci,
         FormatArg::Docker => Format::Docker,
     });
-    let pushed = push_image(&store, &image.manifest_digest, &dest, &a.registry.options(), &progress, format)?;
+    // A multi-platform image goes up whole: its index and every platform's image.
+    let manifest = store.index_named(&a.image)?.unwrap_or(image.manifest_digest);
+    let pushed = push_image(&store, &manifest, &dest, &a.registry.options(), &progress, format)?;
     write_digestfile(a.digestfile.as_deref(), &pushed.digest)?;
     println!("{}", pushed.digest);
     Ok(ExitCode::SUCCESS)

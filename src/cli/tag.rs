@@ -23,6 +23,7 @@ pub fn run(g: &Globals, a: TagArgs) -> anyhow::Result<ExitCode> {
     // Resolved and named under one lock, so an rmi or prune cannot remove the image in between.
     let locked = store.lock()?;
     let image = resolve(&locked, &a.source)?;
-    locked.tag(&image.manifest_digest, &target)?;
+    // A multi-platform image's new name names its index too, not only the host's image.
+    locked.tag(&locked.index_named(&a.source)?.unwrap_or(image.manifest_digest), &target)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -76,7 +76,7 @@ impl Executor<'_> {
             let parent = Parent { layers: &s.layers, diff_ids: &s.image.diff_ids };
             return Ok((self.view(format!("stage:{i}"), parent, s.flat.as_ref(), loc)?, name));
         }
-        let img = self.image(from, None, loc).map_err(|e| super::images::no_stage(from, e))?;
+        let img = self.image(from, self.plan.platform.as_ref(), loc).map_err(|e| super::images::no_stage(from, e))?;
         let bytes = self.store.read_blob(&img.config_digest).map_err(|e| StepFailure::new(loc, "", e))?;
         let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {from}: {e}")))?;
         let parent = Parent { layers: img.manifest.layers(), diff_ids: &state.diff_ids };

@@ -14,6 +14,7 @@ pub mod fetch;
 mod fs;
 pub mod images;
 pub mod metadata;
+pub mod multi;
 pub mod output;
 pub mod progress;
 pub mod runspec;
@@ -47,6 +48,8 @@ pub struct BuildRequest {
     /// `--ssh` agent sockets for `RUN --mount=type=ssh`.
     pub ssh: secrets::SshAgents,
     pub target: Option<String>,
+    /// The platform to build for (`--platform`); `None`: the host's.
+    pub platform: Option<crate::registry::Platform>,
     pub labels: BTreeMap<String, String>,
     pub compression: Compression,
     /// Clamp for mtimes and the `created` fields: same inputs, same digests.
@@ -189,6 +192,19 @@ impl BuildRequest {
 
 /// Run a whole build and publish the image under the requested tags.
 pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildError> {
+    build_image(store, req, true).map(|built| built.output)
+}
+
+/// A finished image: what `build` reports, the config it wrote, and its manifest's descriptor.
+pub(crate) struct Built {
+    pub output: BuildOutput,
+    pub image: crate::image::ImageState,
+    pub manifest: oci_spec::image::Descriptor,
+}
+
+/// Run a whole build; with `name`, publish the image under the requested tags (else only its blobs are
+/// written, for an index to name: `multi`).
+fn build_image(store: &Store, req: &BuildRequest, name: bool) -> Result<Built, BuildError> {
     let progress = Progress::new(req.progress, req.quiet, req.debug);
     let parsed = dockerfile::parse(&req.dockerfile_text).map_err(|e| {
         let mut d = Diagnostic::at_line(&req.file_name(), &req.dockerfile_text, e.line, e.message.clone());
@@ -205,7 +221,8 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         }
         BuildError::Dockerfile(Box::new(d))
     })?;
-    let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref()).map_err(|e| {
+    let platform = req.platform.as_ref();
+    let plan = plan::resolve_for(&program, req.build_args.clone(), req.target.as_deref(), platform).map_err(|e| {
         if e.location.start_line == 0 {
             BuildError::Dockerfile(Box::new(Diagnostic {
                 file: req.file_name(),
@@ -227,7 +244,11 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.failed(f))?;
     // Layers taken from an imported cache are fetched now if nothing needed their bytes before.
     exec.fetch_imported(&layers)?;
-    let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;
+    let (image_id, manifest_desc) = crate::image::write(store, &image, &layers)?;
+    if name {
+        store.add_manifest(&manifest_desc, &req.tags)?;
+    }
+    let manifest = crate::store::from_oci_digest(manifest_desc.digest())?;
     if let Some(key) = final_key.filter(|_| !req.cache_to.is_empty()) {
         exec.export_caches(&key)?;
     }
@@ -236,5 +257,5 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         progress.warn(w);
     }
     progress.finish(&image_id, &req.tags);
-    Ok(BuildOutput { image_id, manifest, warnings })
+    Ok(Built { output: BuildOutput { image_id, manifest, warnings }, image, manifest: manifest_desc })
 }

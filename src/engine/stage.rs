@@ -13,6 +13,7 @@ use crate::dockerfile::{self, Location};
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
 use crate::snapshot::{Flat, Snapshotter, View};
+use crate::registry::Platform;
 use crate::store::{Image, Lease, Store, StoreError};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeMap, BTreeSet};
@@ -133,14 +134,19 @@ impl<'a> Executor<'a> {
 
     /// The image `reference` names, resolved once per build and leased (manifest, config, layers) under
     /// the store lock, so an `rmi` + `prune` meanwhile can neither remove what the build reads nor make
-    /// two steps see two different images under one name.
-    pub(super) fn leased_image(&self, reference: &str) -> Result<Image, StoreError> {
+    /// two steps see two different images under one name. A name of a multi-platform image stands for
+    /// its `platform` entry (none given: the host's).
+    pub(super) fn leased_image(&self, reference: &str, platform: Option<&Platform>) -> Result<Image, StoreError> {
         let mut images = lock(&self.images);
-        if let Some(img) = images.get(reference) {
+        let key = image_key(reference, platform);
+        if let Some(img) = images.get(&key) {
             return Ok(img.clone());
         }
-        let img = self.store.lock()?.resolve_leased(reference, &mut lock(&self.lease))?;
-        images.insert(reference.to_string(), img.clone());
+        let wanted =
+            |v: &serde_json::Value| Platform::from_json(v).is_some_and(|p| platform.is_some_and(|w| w.matches(&p)));
+        let pick: crate::store::PlatformPick = platform.map(|_| &wanted as &dyn Fn(&serde_json::Value) -> bool);
+        let img = self.store.lock()?.resolve_leased_for(reference, pick, &mut lock(&self.lease))?;
+        images.insert(key, img.clone());
         Ok(img)
     }
 
@@ -178,7 +184,11 @@ impl<'a> Executor<'a> {
     /// Build stage `idx`; the schedule has built what the plan says it needs.
     pub(super) fn build_stage(&self, idx: usize) -> Result<(), StepFailure> {
         let stage = &self.plan.stages[idx];
-        let label = stage.display_name();
+        // BuildKit names the platform a step is built for: `[linux/arm64 stage-0 2/3]`.
+        let label = match &self.plan.platform {
+            Some(p) => format!("{} {}", p.short(), stage.display_name()),
+            None => stage.display_name(),
+        };
         let total = stage.steps.len() + 1;
         let base_text = self.req.dockerfile_text.lines().nth(stage.location.start_line.saturating_sub(1));
         let timer = self.progress.step(&label, 1, total, base_text.unwrap_or("FROM"));
@@ -206,23 +216,29 @@ impl<'a> Executor<'a> {
     fn base_state(&self, idx: usize) -> Result<StageState, StepFailure> {
         let stage = &self.plan.stages[idx];
         let loc = stage.location;
+        let wanted = self.plan.stage_platform(idx);
         let (mut image, layers, key) = match &stage.base {
             Base::Scratch => {
-                let (os, arch, variant) = crate::image::host_platform();
-                (ImageState::scratch(os, arch, Some(variant)), Vec::new(), root_key("scratch"))
+                let p = wanted.cloned().unwrap_or_else(Platform::host);
+                // The host's scratch keeps the key it always had; another platform's is a root of its own.
+                let key = if p == Platform::host() { root_key("scratch") } else { root_key(&format!("scratch {p}")) };
+                (ImageState::scratch(&p.os, &p.arch, p.variant.as_deref()), Vec::new(), key)
             }
             Base::Stage(i) => {
                 let base = self.finished(*i, loc)?;
                 (base.image.clone(), base.layers.clone(), base.key.clone())
             }
             Base::Image(name) => {
-                let img = self.image(name, stage.platform.as_deref(), loc)?;
+                let img = self.image(name, wanted, loc)?;
                 let bytes = self.store.read_blob(&img.config_digest).map_err(|e| StepFailure::new(loc, "FROM", e))?;
                 let state = ImageState::from_json(&bytes).map_err(|e| fail(loc, format!("image {name}: {e}")))?;
-                super::images::check_runnable(stage, &state, name)?;
                 (state, img.manifest.layers().clone(), root_key(&img.manifest_digest.to_string()))
             }
         };
+        // The image is for the platform asked for (the base matched it, bar an unnamed variant).
+        if let Some(p) = wanted {
+            (image.os, image.architecture, image.variant) = (p.os.clone(), p.arch.clone(), p.variant.clone());
+        }
         if image.config.env_get("PATH").is_none() {
             image.config.env_set("PATH", DEFAULT_PATH);
         }
@@ -345,5 +361,13 @@ impl<'a> Executor<'a> {
         } else {
             vec![format!("one or more build-args [{}] were not consumed", unused.join(" "))]
         }
+    }
+}
+
+/// How the build remembers an image it resolved: by name, and by the platform asked for when one was.
+pub(super) fn image_key(reference: &str, platform: Option<&Platform>) -> String {
+    match platform {
+        Some(p) => format!("{reference} {p}"),
+        None => reference.to_string(),
     }
 }

@@ -211,6 +211,7 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
+        super::images::check_runnable(&st.image, loc)?;
         let mounted = std::cell::Cell::new(0);
         let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self
             .mount_binds(&mounts, loc, &mounted)
@@ -279,7 +280,7 @@ impl Executor<'_> {
         if let Some(i) = self.plan.stage_by_ref(from) {
             return Ok(self.finished(i, loc)?.key.clone());
         }
-        let img = self.image(from, None, loc).map_err(|e| super::images::no_stage(from, e))?;
+        let img = self.image(from, self.plan.platform.as_ref(), loc).map_err(|e| super::images::no_stage(from, e))?;
         Ok(img.manifest_digest)
     }
 

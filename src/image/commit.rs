@@ -6,16 +6,13 @@ use super::state::ImageState;
 use super::{ImageError, ImageRef};
 use crate::digest::Digest;
 use crate::store::{json, to_oci_digest, Store};
-use oci_spec::image::{Descriptor, DescriptorBuilder, ImageManifestBuilder, MediaType};
+use oci_spec::image::{
+    Arch, Descriptor, DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
+};
 
-/// Write `image`'s config and a manifest listing `layers`, name it with `tags` (none: an unnamed image).
-/// Returns the config digest (the image ID) and the manifest digest.
-pub fn commit(
-    store: &Store,
-    image: &ImageState,
-    layers: &[Descriptor],
-    tags: &[ImageRef],
-) -> Result<(Digest, Digest), ImageError> {
+/// Write `image`'s config and a manifest listing `layers`, and name nothing: the blobs of one platform's
+/// image that an index will name. Returns the config digest (the image ID) and the manifest's descriptor.
+pub fn write(store: &Store, image: &ImageState, layers: &[Descriptor]) -> Result<(Digest, Descriptor), ImageError> {
     if image.diff_ids.len() != layers.len() {
         return Err(ImageError::LayerCount { layers: layers.len(), diff_ids: image.diff_ids.len() });
     }
@@ -30,8 +27,52 @@ pub fn commit(
         .map_err(|source| ImageError::Spec { what: "image manifest", source })?;
     let manifest_bytes = json::canonical(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
     let (manifest_digest, manifest_size) = store.write_blob(&manifest_bytes)?;
-    store.add_manifest(&descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size)?, tags)?;
-    Ok((config_digest, manifest_digest))
+    Ok((config_digest, descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size)?))
+}
+
+/// Write `image`'s config and a manifest listing `layers`, name it with `tags` (none: an unnamed image).
+/// Returns the config digest (the image ID) and the manifest digest.
+pub fn commit(
+    store: &Store,
+    image: &ImageState,
+    layers: &[Descriptor],
+    tags: &[ImageRef],
+) -> Result<(Digest, Digest), ImageError> {
+    let (config_digest, manifest) = write(store, image, layers)?;
+    store.add_manifest(&manifest, tags)?;
+    Ok((config_digest, crate::store::from_oci_digest(manifest.digest())?))
+}
+
+/// Write an OCI image index naming each image of `images` (already written, see [`write`]) with the
+/// platform its config records, and name the index with `tags`: a multi-platform image. Returns the
+/// index digest.
+pub fn commit_index(
+    store: &Store,
+    images: &[(Descriptor, &ImageState)],
+    tags: &[ImageRef],
+) -> Result<Digest, ImageError> {
+    let mut manifests = Vec::new();
+    for (desc, state) in images {
+        let mut platform = PlatformBuilder::default()
+            .os(Os::from(state.os.as_str()))
+            .architecture(Arch::from(state.architecture.as_str()))
+            .build()
+            .map_err(|source| ImageError::Spec { what: "platform", source })?;
+        platform.set_variant(state.variant.clone());
+        let mut d = desc.clone();
+        d.set_platform(Some(platform));
+        manifests.push(d);
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|source| ImageError::Spec { what: "image index", source })?;
+    let bytes = json::canonical(&index).map_err(|source| ImageError::Json { what: "image index", source })?;
+    let (digest, size) = store.write_blob(&bytes)?;
+    store.add_manifest(&descriptor(MediaType::ImageIndex, &digest, size)?, tags)?;
+    Ok(digest)
 }
 
 fn descriptor(media_type: MediaType, digest: &Digest, size: u64) -> Result<Descriptor, ImageError> {

@@ -6,17 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// The host's `(os, architecture, variant)` in OCI naming: `linux`, `amd64`/`arm64`/…, `v8` on arm64.
 pub fn host_platform() -> (&'static str, &'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        "powerpc64" => "ppc64",
-        "loongarch64" => "loong64",
-        "mips64" if cfg!(target_endian = "little") => "mips64le",
-        other => other,
-    };
+    let arch = crate::emulation::host_arch();
     let variant = if arch == "arm64" { "v8" } else { "" };
     (std::env::consts::OS, arch, variant)
 }

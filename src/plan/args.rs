@@ -3,6 +3,7 @@
 use super::PlanError;
 use crate::dockerfile::expand::{Expander, Vars};
 use crate::dockerfile::instructions::Program;
+use crate::registry::Platform;
 use std::collections::BTreeMap;
 
 /// Proxy args every stage may use without declaring them (and that never reach the image history).
@@ -95,13 +96,13 @@ impl Vars for Scope {
     }
 }
 
-/// The automatic platform args (`TARGETPLATFORM`, `BUILDARCH`, ...), present in the global scope.
-pub fn platform_args() -> Vec<(String, String)> {
-    let (os, arch, variant) = crate::image::host_platform();
-    let platform = if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") };
+/// The automatic platform args (`TARGETPLATFORM`, `BUILDARCH`, ...), present in the global scope: TARGET*
+/// describe `target` (the `--platform` being built), BUILD* the host that runs the build.
+pub fn platform_args(target: &Platform) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for prefix in ["TARGET", "BUILD"] {
-        out.push((format!("{prefix}PLATFORM"), platform.clone()));
+    for (prefix, platform) in [("TARGET", target), ("BUILD", &Platform::host())] {
+        let (os, arch, variant) = platform.arg_parts();
+        out.push((format!("{prefix}PLATFORM"), platform.short()));
         out.push((format!("{prefix}OS"), os.to_string()));
         out.push((format!("{prefix}ARCH"), arch.to_string()));
         out.push((format!("{prefix}VARIANT"), variant.to_string()));
@@ -109,11 +110,22 @@ pub fn platform_args() -> Vec<(String, String)> {
     out
 }
 
+fn is_platform_arg(name: &str) -> bool {
+    ["TARGET", "BUILD"]
+        .iter()
+        .any(|p| name.strip_prefix(p).is_some_and(|rest| matches!(rest, "PLATFORM" | "OS" | "ARCH" | "VARIANT")))
+}
+
 /// The global scope: automatic platform args, then each ARG before the first FROM (build-arg value, else
 /// its default expanded with the args declared before it).
-pub fn meta_scope(program: &Program, build_args: &BuildArgs, expander: &Expander) -> Result<Scope, PlanError> {
+pub fn meta_scope(
+    program: &Program,
+    build_args: &BuildArgs,
+    target: &Platform,
+    expander: &Expander,
+) -> Result<Scope, PlanError> {
     let mut scope = Scope::default();
-    for (name, value) in platform_args() {
+    for (name, value) in platform_args(target) {
         scope.set(&name, Some(build_args.get(&name).map(String::from).unwrap_or(value)));
     }
     for (decl, location) in &program.meta_args {
@@ -125,7 +137,8 @@ pub fn meta_scope(program: &Program, build_args: &BuildArgs, expander: &Expander
                     .map_err(|e| PlanError { location: *location, message: format!("ARG {}: {e}", decl.name) })?
                     .value,
             ),
-            (None, None) => None,
+            // `ARG TARGETPLATFORM` with no value re-declares an automatic arg: it keeps its value.
+            (None, None) => scope.get(&decl.name).cloned().flatten().filter(|_| is_platform_arg(&decl.name)),
         };
         scope.set(&decl.name, value);
     }
@@ -153,9 +166,21 @@ mod tests {
 
     #[test]
     fn platform_args_describe_the_host() {
-        let args: BTreeMap<String, String> = platform_args().into_iter().collect();
+        let args: BTreeMap<String, String> = platform_args(&Platform::host()).into_iter().collect();
         assert_eq!(args["TARGETOS"], "linux");
         assert!(args["TARGETPLATFORM"].starts_with("linux/"));
         assert_eq!(args["TARGETARCH"], args["BUILDARCH"]);
+    }
+
+    #[test]
+    fn target_args_follow_the_requested_platform() {
+        let target = Platform::parse("linux/arm/v7").unwrap();
+        let args: BTreeMap<String, String> = platform_args(&target).into_iter().collect();
+        assert_eq!(args["TARGETPLATFORM"], "linux/arm/v7");
+        assert_eq!((args["TARGETARCH"].as_str(), args["TARGETVARIANT"].as_str()), ("arm", "v7"));
+        assert_eq!(args["BUILDARCH"], Platform::host().arch);
+        let arm64: BTreeMap<String, String> =
+            platform_args(&Platform::parse("linux/arm64").unwrap()).into_iter().collect();
+        assert_eq!((arm64["TARGETPLATFORM"].as_str(), arm64["TARGETVARIANT"].as_str()), ("linux/arm64", ""));
     }
 }

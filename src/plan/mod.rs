@@ -12,6 +12,7 @@ pub mod graph;
 use crate::dockerfile::expand::Expander;
 use crate::dockerfile::instructions::{Program, Stage, Step};
 use crate::dockerfile::Location;
+use crate::registry::Platform;
 pub use args::{BuildArgs, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +42,8 @@ pub struct PlannedStage {
     /// Lower-cased stage name (`AS name`), if any.
     pub name: Option<String>,
     pub base: Base,
-    pub platform: Option<String>,
+    /// `FROM --platform`, expanded and parsed.
+    pub platform: Option<Platform>,
     pub location: Location,
     pub steps: Vec<Step>,
     /// The stages this one needs built first (see `graph`).
@@ -65,9 +67,17 @@ pub struct Plan {
     pub meta_args: Scope,
     pub build_args: BuildArgs,
     pub escape: char,
+    /// The platform asked for (`build --platform`); `None`: the host's, nothing asked.
+    pub platform: Option<Platform>,
 }
 
 impl Plan {
+    /// The platform stage `idx` is built for when one was asked for: its `FROM --platform`, else the
+    /// build's `--platform`.
+    pub fn stage_platform(&self, idx: usize) -> Option<&Platform> {
+        self.stages[idx].platform.as_ref().or(self.platform.as_ref())
+    }
+
     /// The stages the target needs (itself included), in index order: the others are never built.
     pub fn needed(&self) -> Vec<usize> {
         let mut needed = vec![false; self.stages.len()];
@@ -97,10 +107,21 @@ fn valid_stage_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Resolve stages, their bases and the target.
+/// Resolve stages, their bases and the target, for the host's platform.
 pub fn resolve(program: &Program, build_args: BuildArgs, target: Option<&str>) -> Result<Plan, PlanError> {
+    resolve_for(program, build_args, target, None)
+}
+
+/// Resolve stages, their bases and the target stage for `platform` (`build --platform`; `None`: the
+/// host's, with nothing asked for explicitly).
+pub fn resolve_for(
+    program: &Program,
+    build_args: BuildArgs,
+    target: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<Plan, PlanError> {
     let expander = Expander::new(program.escape);
-    let meta = args::meta_scope(program, &build_args, &expander)?;
+    let meta = args::meta_scope(program, &build_args, &platform.cloned().unwrap_or_else(Platform::host), &expander)?;
     let mut stages: Vec<PlannedStage> = Vec::new();
     for stage in &program.stages {
         stages.push(plan_stage(stage, &stages, &meta, &expander)?);
@@ -123,7 +144,7 @@ pub fn resolve(program: &Program, build_args: BuildArgs, target: Option<&str>) -
             }
         }
     };
-    Ok(Plan { stages, target, meta_args: meta, build_args, escape: program.escape })
+    Ok(Plan { stages, target, meta_args: meta, build_args, escape: program.escape, platform: platform.cloned() })
 }
 
 fn plan_stage(
@@ -141,12 +162,15 @@ fn plan_stage(
         return err(loc, format!("base name ({}) should not be blank", stage.from.image));
     }
     let platform = match &stage.from.platform {
-        Some(p) => Some(
-            expander
+        Some(p) => {
+            let value = expander
                 .word(p, meta)
                 .map_err(|e| PlanError { location: loc, message: format!("FROM --platform={p}: {e}") })?
-                .value,
-        ),
+                .value;
+            let parsed = Platform::parse(&value)
+                .map_err(|e| PlanError { location: loc, message: format!("FROM --platform={p}: {e}") })?;
+            Some(parsed)
+        }
         None => None,
     };
     let name = match &stage.from.name {

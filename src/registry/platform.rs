@@ -60,6 +60,30 @@ impl Platform {
         Some(Platform { os: os.to_string(), arch, variant })
     }
 
+    /// The platform an image config declares (its os, architecture and variant fields).
+    pub fn of_image(state: &crate::image::state::ImageState) -> Platform {
+        let (arch, variant) = normalise_arch(&state.architecture, state.variant.as_deref());
+        Platform { os: state.os.clone(), arch, variant }
+    }
+
+    /// `(os, arch, variant)` as BuildKit spells them in the automatic build args: arm64's implied `v8`
+    /// is left out (`TARGETPLATFORM=linux/arm64`, `TARGETVARIANT=`), as containerd's normalisation does.
+    pub fn arg_parts(&self) -> (&str, &str, &str) {
+        let variant = match (self.arch.as_str(), self.variant.as_deref()) {
+            ("arm64", Some("v8")) | (_, None) => "",
+            (_, Some(v)) => v,
+        };
+        (&self.os, &self.arch, variant)
+    }
+
+    /// The platform as BuildKit shows it (`TARGETPLATFORM`, progress lines): `linux/arm64`, `linux/arm/v7`.
+    pub fn short(&self) -> String {
+        match self.arg_parts() {
+            (os, arch, "") => format!("{os}/{arch}"),
+            (os, arch, variant) => format!("{os}/{arch}/{variant}"),
+        }
+    }
+
     /// Whether an image of platform `other` runs here when `self` was asked for: same os and
     /// architecture, and the same variant when both name one.
     pub fn matches(&self, other: &Platform) -> bool {
@@ -105,5 +129,12 @@ mod tests {
         let idx = Platform::from_json(&serde_json::json!({"os": "linux", "architecture": "arm64"})).unwrap();
         assert!(Platform::parse("linux/arm64/v8").unwrap().matches(&idx));
         assert!(!Platform::parse("linux/amd64").unwrap().matches(&idx));
+    }
+
+    #[test]
+    fn build_args_drop_only_the_implied_arm64_variant() {
+        assert_eq!(Platform::parse("linux/arm64").unwrap().arg_parts(), ("linux", "arm64", ""));
+        assert_eq!(Platform::parse("linux/arm/v6").unwrap().arg_parts(), ("linux", "arm", "v6"));
+        assert_eq!(Platform::parse("linux/amd64").unwrap().arg_parts(), ("linux", "amd64", ""));
     }
 }

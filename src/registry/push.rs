@@ -1,5 +1,6 @@
 //! `push`: an image in the store goes to a registry — blobs first, then the manifest, byte for byte, so
-//! the pushed digest is the store's manifest digest.
+//! the pushed digest is the store's manifest digest. A multi-platform image (an index) goes up entry by
+//! entry (each manifest by its digest), then the index under the tag.
 //!
 //! Each blob is first asked for with HEAD and skipped when the registry has it. A blob the store knows
 //! from another repository of the same registry (an image named `REGISTRY/OTHER:tag` that uses it) is
@@ -10,7 +11,7 @@
 //! interrupted push resumes or restarts cleanly. Layers go up to [`PARALLEL`] at once.
 
 use super::client::{scope, Client, Payload};
-use super::manifest::{BlobRef, Format, Manifest};
+use super::manifest::{BlobRef, Format, Kind, Manifest};
 use super::progress::{CountingReader, Outcome};
 use super::pull::{Report, PARALLEL};
 use super::{ClientOptions, RegistryError};
@@ -58,57 +59,88 @@ pub fn push_as(
     let shown = dest.to_string();
     let bytes = store.read_blob(manifest)?;
     let m = Manifest::parse(&shown, bytes, None)?;
+    let client = Client::for_image(dest, opts)?;
+    let mounts = mount_sources(store, dest);
+    let to = Target { store, client: &client, path: dest.path(), mounts: &mounts, report };
+    if m.kind == Kind::Index {
+        // A multi-platform image: each platform's image by digest, then the index under the tag. The
+        // entries are pushed as stored (converting them would change the digests the index names).
+        for (entry, _) in m.entries(&shown)? {
+            let child = Manifest::parse(&shown, store.read_blob(&entry.digest)?, None)?;
+            to.image(&shown, &child, &entry.digest.to_string())?;
+        }
+        return to.manifest(&m, dest.tag());
+    }
     let m = match format {
         Some(f) => m.convert(&shown, f)?,
         None => m,
     };
-    let (config, layers) = m.blobs(&shown)?;
-    let client = Client::for_image(dest, opts)?;
-    let mounts = mount_sources(store, dest);
-    let path = dest.path();
+    to.image(&shown, &m, dest.tag())
+}
 
-    let next = AtomicUsize::new(0);
-    let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(layers.len()).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= layers.len() || first_error.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
-                    return;
-                }
-                if let Err(e) = push_blob(store, &client, path, &layers[i], &mounts, report) {
-                    first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
-    push_blob(store, &client, path, &config, &mounts, report)?;
+/// Where a push goes: the client for the destination's registry and its repository path.
+struct Target<'a> {
+    store: &'a Store,
+    client: &'a Client,
+    path: &'a str,
+    mounts: &'a HashMap<Digest, String>,
+    report: Report<'a>,
+}
 
-    let url = client.url(&format!("{path}/manifests/{}", dest.tag()));
-    let resp = client.send(
-        Method::PUT,
-        &url,
-        &scope(path, true),
-        &[("content-type", m.media_type.as_str())],
-        &Payload::Bytes(&m.bytes),
-    )?;
-    if !resp.status().is_success() {
-        return Err(client.status_error(&url, resp));
-    }
-    if let Some(answered) = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()) {
-        if answered != m.digest.to_string() {
-            return Err(RegistryError::DigestMismatch {
-                registry: client.registry().to_string(),
-                digest: m.digest.to_string(),
-                actual: answered.to_string(),
-            });
+impl Target<'_> {
+    /// An image manifest's layers (in parallel), its config, then the manifest under `reference` (a tag,
+    /// or its digest for an index's entry).
+    fn image(&self, shown: &str, m: &Manifest, reference: &str) -> Result<Pushed, RegistryError> {
+        let (config, layers) = m.blobs(shown)?;
+        let next = AtomicUsize::new(0);
+        let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..PARALLEL.min(layers.len()).max(1) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= layers.len() || first_error.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                        return;
+                    }
+                    if let Err(e) = push_blob(self.store, self.client, self.path, &layers[i], self.mounts, self.report)
+                    {
+                        first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    }
+                });
+            }
+        });
+        if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
         }
+        push_blob(self.store, self.client, self.path, &config, self.mounts, self.report)?;
+        self.manifest(m, reference)
     }
-    report.message(&format!("{}: digest: {} size: {}", dest.tag(), m.digest, m.bytes.len()));
-    Ok(Pushed { digest: m.digest, size: m.bytes.len() as u64 })
+
+    /// PUT a manifest or index, byte for byte, under `reference`; the registry must agree on its digest.
+    fn manifest(&self, m: &Manifest, reference: &str) -> Result<Pushed, RegistryError> {
+        let (client, path) = (self.client, self.path);
+        let url = client.url(&format!("{path}/manifests/{reference}"));
+        let resp = client.send(
+            Method::PUT,
+            &url,
+            &scope(path, true),
+            &[("content-type", m.media_type.as_str())],
+            &Payload::Bytes(&m.bytes),
+        )?;
+        if !resp.status().is_success() {
+            return Err(client.status_error(&url, resp));
+        }
+        if let Some(answered) = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()) {
+            if answered != m.digest.to_string() {
+                return Err(RegistryError::DigestMismatch {
+                    registry: client.registry().to_string(),
+                    digest: m.digest.to_string(),
+                    actual: answered.to_string(),
+                });
+            }
+        }
+        self.report.message(&format!("{reference}: digest: {} size: {}", m.digest, m.bytes.len()));
+        Ok(Pushed { digest: m.digest.clone(), size: m.bytes.len() as u64 })
+    }
 }
 
 /// Blobs of images the store names in other repositories of the destination's registry: candidates for

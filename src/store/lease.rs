@@ -83,7 +83,17 @@ impl Locked<'_> {
     /// which an `rmi` + gc could remove them: both happen under this lock. An image with a missing blob
     /// is refused here rather than failing half way through a build.
     pub fn resolve_leased(&self, reference: &str, lease: &mut Lease) -> Result<Image, StoreError> {
-        let image = self.resolve(reference)?;
+        self.resolve_leased_for(reference, None, lease)
+    }
+
+    /// [`Locked::resolve_leased`] for the platform `pick` wants (see [`Store::resolve_for`]).
+    pub fn resolve_leased_for(
+        &self,
+        reference: &str,
+        pick: super::resolve::PlatformPick,
+        lease: &mut Lease,
+    ) -> Result<Image, StoreError> {
+        let image = self.resolve_for(reference, pick)?;
         let mut digests = vec![image.manifest_digest.clone(), image.config_digest.clone()];
         for layer in image.manifest.layers() {
             digests.push(super::from_oci_digest(layer.digest())?);

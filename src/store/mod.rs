@@ -34,7 +34,7 @@ pub use index::REF_NAME_ANNOTATION;
 pub use lease::Lease;
 pub use lock::Locked;
 pub(crate) use offload::Offloaded;
-pub use resolve::{Image, ImageSummary};
+pub use resolve::{Image, ImageSummary, PlatformPick};
 
 use crate::digest::Digest;
 use crate::reference::ReferenceError;

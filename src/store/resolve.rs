@@ -8,7 +8,7 @@ use super::ConfigExtensions;
 use super::{from_oci_digest, Store, StoreError};
 use crate::digest::Digest;
 use crate::reference::ImageRef;
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 
 /// Shortest image-ID prefix accepted.
 const MIN_ID_PREFIX: usize = 4;
@@ -54,12 +54,26 @@ pub struct ImageSummary {
     pub labels: std::collections::HashMap<String, String>,
 }
 
-/// Manifests of the index in first-seen order, each with its names.
-fn manifests_with_names(store: &Store) -> Result<Vec<(Digest, Vec<String>)>, StoreError> {
+/// Which entry of an image index a name stands for: given an entry's `platform` object, whether it is
+/// the one wanted. `None` where one is taken: the host's entry, else the index's first image.
+pub type PlatformPick<'a> = Option<&'a dyn Fn(&serde_json::Value) -> bool>;
+
+/// Manifests of the index in first-seen order, each with its names. A name given to an image index (a
+/// multi-platform build) stands for the index's image of the platform `pick` chooses.
+fn manifests_with_names(store: &Store, pick: PlatformPick) -> Result<Vec<(Digest, Vec<String>)>, StoreError> {
     let index = index::load(store)?;
     let mut out: Vec<(Digest, Vec<String>)> = Vec::new();
-    for desc in index.manifests().iter().filter(|d| is_image_manifest(d)) {
-        let digest = from_oci_digest(desc.digest())?;
+    for desc in index.manifests() {
+        let digest = if is_image_manifest(desc) {
+            from_oci_digest(desc.digest())?
+        } else if is_index(desc) && ref_name(desc).is_some() {
+            match index_entry(store, &from_oci_digest(desc.digest())?, pick)? {
+                Some(d) => d,
+                None => continue,
+            }
+        } else {
+            continue;
+        };
         let pos = match out.iter().position(|(d, _)| *d == digest) {
             Some(pos) => pos,
             None => {
@@ -72,6 +86,28 @@ fn manifests_with_names(store: &Store) -> Result<Vec<(Digest, Vec<String>)>, Sto
         }
     }
     Ok(out)
+}
+
+fn is_index(desc: &Descriptor) -> bool {
+    matches!(desc.media_type(), MediaType::ImageIndex)
+}
+
+/// The image of the index `digest` that `pick` chooses (see [`PlatformPick`]).
+fn index_entry(store: &Store, digest: &Digest, pick: PlatformPick) -> Result<Option<Digest>, StoreError> {
+    let path = store.blob_path(digest);
+    let index: ImageIndex =
+        serde_json::from_slice(&store.read_blob(digest)?).map_err(|source| StoreError::Json { path, source })?;
+    let images: Vec<&Descriptor> = index.manifests().iter().filter(|d| is_image_manifest(d)).collect();
+    let platform = |d: &Descriptor| serde_json::to_value(d.platform()).unwrap_or_default();
+    let host = |p: &serde_json::Value| {
+        p.get("os").and_then(|v| v.as_str()) == Some(std::env::consts::OS)
+            && p.get("architecture").and_then(|v| v.as_str()) == Some(crate::emulation::host_arch())
+    };
+    let chosen = match pick {
+        Some(wanted) => images.iter().find(|d| wanted(&platform(d))),
+        None => images.iter().find(|d| host(&platform(d))).or(images.first()),
+    };
+    chosen.map(|d| from_oci_digest(d.digest())).transpose()
 }
 
 /// Nested indexes (multi-platform images copied in by other tools) are not images of their own here.
@@ -106,7 +142,12 @@ impl Store {
     /// Find an image by `name[:tag]`, `name@digest`, manifest digest, full image ID, or an image-ID prefix
     /// of at least 4 hex digits (with or without `sha256:`).
     pub fn resolve(&self, reference: &str) -> Result<Image, StoreError> {
-        let all = manifests_with_names(self)?;
+        self.resolve_for(reference, None)
+    }
+
+    /// [`Store::resolve`], with a name of a multi-platform image standing for the platform `pick` wants.
+    pub fn resolve_for(&self, reference: &str, pick: PlatformPick) -> Result<Image, StoreError> {
+        let all = manifests_with_names(self, pick)?;
         let parsed = ImageRef::parse(reference);
         if let Ok(r) = &parsed {
             let hit = match r.digest() {
@@ -147,9 +188,17 @@ impl Store {
         }
     }
 
+    /// The image index a `name:tag` names (a multi-platform image), if it names one.
+    pub fn index_named(&self, reference: &str) -> Result<Option<Digest>, StoreError> {
+        let Ok(name) = ImageRef::parse(reference).map(|r| r.tagged_name()) else { return Ok(None) };
+        let index = index::load(self)?;
+        let found = index.manifests().iter().find(|d| is_index(d) && ref_name(d) == Some(name.as_str()));
+        found.map(|d| from_oci_digest(d.digest())).transpose()
+    }
+
     /// Every image in the index, one entry per manifest.
     pub fn list(&self) -> Result<Vec<ImageSummary>, StoreError> {
-        manifests_with_names(self)?
+        manifests_with_names(self, None)?
             .into_iter()
             .map(|(m, names)| {
                 let image = self.load_image(&m, names)?;

@@ -90,6 +90,32 @@ pub fn busybox_rootfs() -> PathBuf {
     .clone()
 }
 
+/// Where scripts/deps.sh leaves Debian's arm64 busybox-static package.
+pub const ARM64_BUSYBOX_DEB: &str = "/var/cache/rbuild-test/busybox-static_arm64.deb";
+
+/// An arm64 busybox rootfs tarball (Debian's binary, the host's applet list), made once per test binary.
+pub fn arm64_busybox_rootfs() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        assert!(
+            Path::new(ARM64_BUSYBOX_DEB).is_file(),
+            "{ARM64_BUSYBOX_DEB} is missing: run scripts/deps.sh (it runs `apt-get download busybox-static:arm64`)"
+        );
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-rootfs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(format!("busybox-arm64-{}.tar", std::process::id()));
+        let status =
+            std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-rootfs.sh"))
+                .arg(&out)
+                .arg(ARM64_BUSYBOX_DEB)
+                .status()
+                .expect("running scripts/busybox-rootfs.sh");
+        assert!(status.success(), "scripts/busybox-rootfs.sh {ARM64_BUSYBOX_DEB} failed");
+        out
+    })
+    .clone()
+}
+
 impl TestContext {
     pub fn new() -> TestContext {
         let dir = tempfile::tempdir().unwrap();
@@ -179,11 +205,21 @@ impl TestContext {
 
     /// Import the busybox rootfs as `busybox:latest`.
     pub fn import_busybox(&self) {
+        self.import_rootfs(&busybox_rootfs(), "busybox:latest", &[]);
+    }
+
+    /// Import the arm64 busybox rootfs as `name`, an image of platform linux/arm64.
+    pub fn import_arm64_busybox(&self, name: &str) {
+        self.import_rootfs(&arm64_busybox_rootfs(), name, &["--platform", "linux/arm64"]);
+    }
+
+    fn import_rootfs(&self, tar: &Path, name: &str, extra: &[&str]) {
         self.rbuild()
             .args(["import"])
-            .arg(busybox_rootfs())
+            .args(extra)
+            .arg(tar)
             .args([
-                "busybox:latest",
+                name,
                 "--change",
                 "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "--change",
