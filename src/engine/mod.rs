@@ -7,6 +7,7 @@
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
 
 pub mod cache;
+mod cache_mount;
 mod cache_remote;
 pub mod context;
 pub mod copy;

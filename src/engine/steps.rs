@@ -211,7 +211,7 @@ impl Executor<'_> {
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self.mount_binds(&mounts, loc)?;
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held, locks: _locked } = self.mount_binds(&mounts, loc)?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
@@ -376,7 +376,8 @@ impl Executor<'_> {
     /// persist in the store between builds, private copies of secrets; the tmpfs mounts and secret variables.
     fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
-        let mut out = StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new() };
+        let mut out =
+            StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new(), locks: Vec::new() };
         for m in mounts {
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
@@ -394,11 +395,10 @@ impl Executor<'_> {
                     let path = if *readwrite { self.scratch_copy(&path, loc)? } else { path };
                     Bind { source: path, target: target.clone(), readonly: !*readwrite }
                 }
-                MountSpec::Cache { id, target, readonly } => {
-                    let dir = cache::mount_dir(self.store, id);
-                    self.restore_cache_mount(id, &dir, loc)?;
-                    std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
-                    Bind { source: dir, target: target.clone(), readonly: *readonly }
+                MountSpec::Cache(c) => {
+                    let (bind, lock) = self.cache_bind(c, loc)?;
+                    out.locks.extend(lock);
+                    bind
                 }
                 MountSpec::Tmpfs { target, size } => {
                     out.tmpfs.push(Tmpfs { target: target.clone(), size: *size, noexec: false });
@@ -475,4 +475,6 @@ struct StepMounts {
     /// `VAR=value` of `type=secret,env=VAR`.
     env: Vec<String>,
     secrets: Vec<SecretFile>,
+    /// The `sharing=locked|private` cache mounts' locks, released after the step.
+    locks: Vec<super::cache_mount::MountLock>,
 }
