@@ -18,7 +18,7 @@ use std::process::ExitCode;
 SOURCE_DATE_EPOCH=0 rbuild build -t app:repro .   # same inputs, same image digest"
 )]
 pub struct BuildCommand {
-    /// Build context directory
+    /// Build context directory, or `-`: a tar archive (plain or compressed) or a lone Dockerfile on stdin
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
 
@@ -159,23 +159,37 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         a.cache_to.iter().map(|t| crate::cachex::spec::parse_to(t).map_err(usage)).collect::<Result<_, _>>()?;
     let cache_from =
         a.cache_from.iter().map(|t| crate::cachex::spec::parse_from(t).map_err(usage)).collect::<Result<_, _>>()?;
-    if !a.context.is_dir() {
+    let store = Store::open(&g.root)?;
+    let stdin_context = if a.context.as_os_str() == "-" {
+        if a.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
+            return Err(UsageError("the context and the Dockerfile cannot both come from stdin: drop -f -".into()).into());
+        }
+        Some(super::build_stdin::read(&store, std::io::stdin().lock())?)
+    } else {
+        None
+    };
+    let context = stdin_context.as_ref().map_or_else(|| a.context.clone(), |s| s.root());
+    if !context.is_dir() {
         return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());
     }
-    let (dockerfile, dockerfile_text) = match &a.file {
-        Some(p) if p.as_os_str() == "-" => {
+    let (dockerfile, dockerfile_text) = match (&a.file, stdin_context.as_ref().and_then(|s| s.dockerfile_text.clone())) {
+        // `rbuild build - < Dockerfile`: that is the Dockerfile, the context is empty.
+        (_, Some(text)) => (PathBuf::from("Dockerfile"), text),
+        (Some(p), None) if p.as_os_str() == "-" => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).context("reading the Dockerfile from stdin")?;
             (PathBuf::from("Dockerfile"), text)
         }
-        Some(p) => (p.clone(), read_dockerfile(p)?),
-        None => {
-            let p = a.context.join("Dockerfile");
-            let p = if !p.exists() && a.context.join("dockerfile").exists() { a.context.join("dockerfile") } else { p };
+        // In an archive on stdin, -f names a file inside it (as docker).
+        (Some(p), None) if stdin_context.is_some() => (context.join(p), read_dockerfile(&context.join(p))?),
+        (Some(p), None) => (p.clone(), read_dockerfile(p)?),
+        (None, None) => {
+            let p = context.join("Dockerfile");
+            let p = if !p.exists() && context.join("dockerfile").exists() { context.join("dockerfile") } else { p };
             (p.clone(), read_dockerfile(&p)?)
         }
     };
-    if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &a.context)? {
+    if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &context)? {
         return Ok(ExitCode::from(1));
     }
     // Overlay mounts for COPY live in a mount namespace of our own: never seen by the host, gone when we
@@ -187,9 +201,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let store = Store::open(&g.root)?;
     let req = BuildRequest {
-        context_dir: a.context.clone(),
+        context_dir: context,
         dockerfile,
         dockerfile_text,
         tags,

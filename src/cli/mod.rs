@@ -3,6 +3,7 @@
 //! (0 success, 1 build/lint failure, 2 usage error).
 
 mod build;
+mod build_stdin;
 mod builder;
 mod commit;
 mod container;

@@ -1,0 +1,69 @@
+//! `rbuild build` flags beyond the Dockerfile itself, each against docker's documented result: the
+//! Dockerfile or the whole context on stdin. Runs as root, busybox base.
+
+mod common;
+
+use common::TestContext;
+use std::process::Stdio;
+
+/// `rbuild build ARGS` with `stdin` as standard input; asserts success.
+fn build_stdin(t: &TestContext, args: &[&str], stdin: Stdio) -> String {
+    let out = t.process().arg("build").args(args).stdin(stdin).output().unwrap();
+    assert!(out.status.success(), "rbuild build {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn file(path: &std::path::Path) -> Stdio {
+    Stdio::from(std::fs::File::open(path).unwrap())
+}
+
+#[test]
+fn dockerfile_from_stdin_with_the_context_from_the_path() {
+    let t = TestContext::busybox();
+    t.write("f", "from the context\n");
+    std::fs::write(t.path("Dockerfile.stdin"), "FROM busybox\nCOPY f /copied\n").unwrap();
+    build_stdin(&t, &["-q", "-t", "stdin:f", "-f", "-", "ctx"], file(&t.path("Dockerfile.stdin")));
+    assert_eq!(t.layer("stdin:f", 1)["copied"].data, b"from the context\n");
+}
+
+#[test]
+fn tar_context_on_stdin_plain_and_compressed_honours_dockerignore_and_dash_f() {
+    let t = TestContext::busybox();
+    t.write("Dockerfile", "FROM busybox\nCOPY . /ctx/\n");
+    t.write("docker/alt.Dockerfile", "FROM busybox\nCOPY app/ /alt/\n");
+    t.write("app/main.sh", "echo hi\n");
+    t.write("secret.key", "not for the image\n");
+    t.write(".dockerignore", "*.key\n");
+    let tar = t.path("ctx.tar");
+    common::run_tool(common::tool("tar").arg("-cf").arg(&tar).arg("-C").arg(t.ctx()).arg("."));
+    for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2"), ("xz", "xz")] {
+        let packed = t.path(&format!("ctx.tar.{ext}"));
+        let out = common::tool(tool).arg("-c").arg(&tar).output().unwrap();
+        assert!(out.status.success(), "{tool}");
+        std::fs::write(&packed, out.stdout).unwrap();
+    }
+    for (name, archive) in [("plain", "ctx.tar"), ("gz", "ctx.tar.gz"), ("bz2", "ctx.tar.bz2"), ("xz", "ctx.tar.xz")] {
+        let tag = format!("tarctx:{name}");
+        build_stdin(&t, &["-q", "-t", &tag, "-"], file(&t.path(archive)));
+        let layer = t.layer(&tag, 1);
+        assert_eq!(layer["ctx/app/main.sh"].data, b"echo hi\n", "{name}");
+        assert!(!layer.contains_key("ctx/secret.key"), "{name}: .dockerignore not applied: {:?}", layer.keys());
+    }
+    // -f names a Dockerfile inside the archive.
+    build_stdin(&t, &["-q", "-t", "tarctx:alt", "-f", "docker/alt.Dockerfile", "-"], file(&tar));
+    assert_eq!(t.layer("tarctx:alt", 1)["alt/main.sh"].data, b"echo hi\n");
+}
+
+#[test]
+fn dockerfile_alone_on_stdin_builds_with_an_empty_context() {
+    let t = TestContext::busybox();
+    t.write("f", "in the cwd's context, not the build's\n");
+    std::fs::write(t.path("Dockerfile.only"), "FROM busybox\nRUN echo stdin-ok > /ok\nCOPY . /ctx/\n").unwrap();
+    build_stdin(&t, &["-q", "-t", "dfonly:1", "-"], file(&t.path("Dockerfile.only")));
+    assert_eq!(t.layer("dfonly:1", 1)["ok"].data, b"stdin-ok\n");
+    let copied = t.layer("dfonly:1", 2);
+    assert!(copied.keys().all(|k| k.trim_end_matches('/') == "ctx"), "context not empty: {:?}", copied.keys());
+    // Both from stdin is a usage error.
+    let out = t.process().args(["build", "-f", "-", "-"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
