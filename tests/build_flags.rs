@@ -67,3 +67,45 @@ fn dockerfile_alone_on_stdin_builds_with_an_empty_context() {
     let out = t.process().args(["build", "-f", "-", "-"]).stdin(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn build_context_dir_wins_over_a_stage_for_copy_from_and_mount_from() {
+    let t = TestContext::busybox();
+    let extra = t.path("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("f"), "from the named dir\n").unwrap();
+    std::fs::write(extra.join("hidden"), "ignored\n").unwrap();
+    std::fs::write(extra.join(".dockerignore"), "hidden\n").unwrap();
+    // A stage called `extra` exists too: the named context takes precedence (and the stage, which would
+    // fail, is not built).
+    t.write(
+        "Dockerfile",
+        "FROM busybox AS extra\nRUN exit 7\n\
+         FROM busybox\nCOPY --from=extra / /copied/\n\
+         RUN --mount=from=extra,target=/m cat /m/f > /mounted\n",
+    );
+    let arg = format!("extra={}", extra.display());
+    t.build("named:dir", &["--build-context", &arg]);
+    let copied = t.layer("named:dir", 1);
+    assert_eq!(copied["copied/f"].data, b"from the named dir\n");
+    assert!(!copied.contains_key("copied/hidden"), "its .dockerignore applies: {:?}", copied.keys());
+    assert_eq!(t.layer("named:dir", 2)["mounted"].data, b"from the named dir\n");
+    // The key follows the dir's content: a change reruns the COPY.
+    std::fs::write(extra.join("f"), "changed\n").unwrap();
+    t.build("named:dir2", &["--build-context", &arg]);
+    assert_eq!(t.layer("named:dir2", 1)["copied/f"].data, b"changed\n");
+}
+
+#[test]
+fn build_context_docker_image_replaces_a_from_name_and_a_stage() {
+    let t = TestContext::busybox();
+    // `base` is neither an image in the store nor a shell-bearing stage: only the context makes it busybox.
+    t.write("Dockerfile", "FROM scratch AS base\nFROM base\nRUN echo ran > /ran\n");
+    t.build("named:img", &["--build-context", "base=docker-image://busybox"]);
+    assert_eq!(t.layer("named:img", 1)["ran"].data, b"ran\n");
+    t.write("Dockerfile", "FROM scratch\nCOPY --from=tools /bin/busybox /bb\n");
+    t.build("named:copy", &["--build-context", "tools=docker-image://busybox:latest"]);
+    assert!(t.layer("named:copy", 0).contains_key("bb"));
+    let err = t.fails(&["build", "--build-context", "x=oci-layout://somewhere", "ctx"], 2);
+    assert!(err.contains("oci-layout") && err.contains("docker-image://"), "{err}");
+}

@@ -19,6 +19,7 @@ fn request(t: &TestContext, dockerfile: &str) -> BuildRequest {
         secrets: Default::default(),
         ssh: Default::default(),
         target: None,
+        build_contexts: Default::default(),
         labels: Default::default(),
         compression: rbuild::layer::Compression::Gzip,
         source_date_epoch: None,

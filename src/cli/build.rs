@@ -42,6 +42,11 @@ pub struct BuildCommand {
     #[arg(value_parser = super::text(), long = "ssh", value_name = "ID[=SOCKET]")]
     pub ssh: Vec<String>,
 
+    /// An extra named context for FROM NAME, COPY --from=NAME and RUN --mount from=NAME (before stages and
+    /// images of that name): NAME=DIR or NAME=docker-image://REF; repeatable
+    #[arg(value_parser = super::text(), long = "build-context", value_name = "NAME=DIR|docker-image://REF")]
+    pub build_contexts: Vec<String>,
+
     /// Build this stage (by name) instead of the last one
     #[arg(value_parser = super::text(), long)]
     pub target: Option<String>,
@@ -210,6 +215,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         secrets: crate::engine::secrets::Secrets::parse(&a.secrets).map_err(|e| UsageError(e.to_string()))?,
         ssh: crate::engine::secrets::SshAgents::parse(&a.ssh).map_err(|e| UsageError(e.to_string()))?,
         target: a.target.clone(),
+        build_contexts: crate::engine::named::NamedContexts::parse(&a.build_contexts)
+            .map_err(|e| UsageError(e.to_string()))?,
         labels,
         compression: match a.compression {
             CompressionArg::Gzip => Compression::Gzip,

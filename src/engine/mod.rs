@@ -15,6 +15,7 @@ pub mod fetch;
 mod fs;
 pub mod images;
 pub mod metadata;
+pub mod named;
 pub mod output;
 pub mod progress;
 pub mod runspec;
@@ -48,6 +49,8 @@ pub struct BuildRequest {
     /// `--ssh` agent sockets for `RUN --mount=type=ssh`.
     pub ssh: secrets::SshAgents,
     pub target: Option<String>,
+    /// `--build-context` names, resolved before stages and images of the same name.
+    pub build_contexts: named::NamedContexts,
     pub labels: BTreeMap<String, String>,
     pub compression: Compression,
     /// Clamp for mtimes and the `created` fields: same inputs, same digests.
@@ -199,7 +202,9 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
         }
         BuildError::Dockerfile(Box::new(d))
     })?;
-    let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref()).map_err(|e| {
+    let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref())
+        .and_then(|mut plan| req.build_contexts.rebase(&mut plan).map(|()| plan))
+        .map_err(|e| {
         if e.location.start_line == 0 {
             BuildError::Dockerfile(Box::new(Diagnostic {
                 file: req.file_name(),

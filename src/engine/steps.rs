@@ -7,6 +7,7 @@ use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
 use super::fs::StepFs;
 use super::metadata::{self as meta, StageVars};
+use super::named::NamedContext;
 use super::runspec::{self, MountSpec};
 use super::secrets::SecretFile;
 use super::stage::{fail, lock, Executor, Outcome, StageState};
@@ -135,7 +136,12 @@ impl Executor<'_> {
         };
         let result = match &source {
             Some((dir, what)) => {
-                copy::run(&spec, &SourceRoot { dir, included: None, what: what.clone() }, &root, &upper)
+                // A named directory context hides what its .dockerignore excludes, as the main one does.
+                let included = match from.as_deref().and_then(|f| self.req.build_contexts.get(f)) {
+                    Some(NamedContext::Dir { included, .. }) => Some(included),
+                    _ => None,
+                };
+                copy::run(&spec, &SourceRoot { dir, included, what: what.clone() }, &root, &upper)
             }
             None => {
                 let src = SourceRoot {
@@ -292,7 +298,16 @@ impl Executor<'_> {
 
     /// The cache key standing for another stage's files (built on demand) or an image's.
     fn source_key(&self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
-        if let Some(i) = self.plan.stage_by_ref(from) {
+        let (from, named) = match self.req.build_contexts.get(from) {
+            Some(NamedContext::Dir { root, included }) => {
+                return cache::context_digest(root, included, &[".".into()], &mut lock(&self.files))
+                    .map_err(|e| StepFailure::io(loc, "", format!("reading build context {from:?}"), e));
+            }
+            Some(NamedContext::Image(reference)) => (reference.as_str(), true),
+            None => (from, false),
+        };
+        // A docker-image:// context names an image, never a stage.
+        if let Some(i) = self.plan.stage_by_ref(from).filter(|_| !named) {
             return Ok(self.finished(i, loc)?.key.clone());
         }
         let img = self.image(from, None, loc).map_err(|e| super::images::no_stage(from, e))?;
