@@ -109,3 +109,28 @@ fn build_context_docker_image_replaces_a_from_name_and_a_stage() {
     let err = t.fails(&["build", "--build-context", "x=oci-layout://somewhere", "ctx"], 2);
     assert!(err.contains("oci-layout") && err.contains("docker-image://"), "{err}");
 }
+
+#[test]
+fn add_host_shm_size_and_ulimit_apply_to_run_steps_and_stay_out_of_the_layer() {
+    let t = TestContext::busybox();
+    t.write(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN cat /etc/hosts > /hosts && df -k /dev/shm | tail -n 1 > /shm \
+         && ulimit -n > /nofile-soft && ulimit -Hn > /nofile-hard\n",
+    );
+    let extra = ["--add-host", "db.local:10.1.2.3", "--add-host", "gw:host-gateway", "--shm-size", "128m"];
+    t.build("flags:run", &[&extra[..], &["--ulimit", "nofile=1024:2048"]].concat());
+    let layer = t.layer("flags:run", 1);
+    let hosts = String::from_utf8_lossy(&layer["hosts"].data).to_string();
+    assert!(hosts.contains("10.1.2.3\tdb.local\n") && hosts.contains("127.0.0.1\tgw\n"), "{hosts}");
+    assert!(hosts.contains("localhost"), "the usual lines stay: {hosts}");
+    let shm = String::from_utf8_lossy(&layer["shm"].data).to_string();
+    assert_eq!(shm.split_whitespace().nth(1), Some("131072"), "df /dev/shm: {shm}");
+    assert_eq!((&layer["nofile-soft"].data[..], &layer["nofile-hard"].data[..]), (&b"1024\n"[..], &b"2048\n"[..]));
+    assert!(!layer.keys().any(|k| k.starts_with("etc")), "/etc/hosts leaked into the layer: {:?}", layer.keys());
+    // Without the flags the step sees the defaults (64m of shm) and is not the cached one.
+    t.build("flags:plain", &[]);
+    let shm = String::from_utf8_lossy(&t.layer("flags:plain", 1)["shm"].data).to_string();
+    assert_eq!(shm.split_whitespace().nth(1), Some("65536"), "{shm}");
+}

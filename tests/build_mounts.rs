@@ -195,11 +195,14 @@ fn cache_mount_is_created_with_mode_uid_gid_seeded_from_a_stage_and_keyed_by_tar
 /// Two builds of `dockerfile` (ARG ME/OTHER = a/b and b/a) at once; each writes its name in cache mount
 /// `sync` and waits for the other's there, so the steps after that run at the same time.
 fn two_builds_at_once(t: &TestContext, dockerfile: &str) {
-    t.write("Dockerfile.both", &format!(
-        "FROM busybox\nARG ME\nARG OTHER\n\
+    t.write(
+        "Dockerfile.both",
+        &format!(
+            "FROM busybox\nARG ME\nARG OTHER\n\
          RUN --mount=type=cache,id=sync,target=/sync touch /sync/$ME && i=0 && \
          while [ ! -e /sync/$OTHER ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done\n{dockerfile}"
-    ));
+        ),
+    );
     let spawn = |me: &str, other: &str| {
         t.process()
             .args(["build", "-q", "-t", &format!("both:{me}"), "-f", "ctx/Dockerfile.both"])

@@ -24,6 +24,7 @@ fn request(t: &TestContext, dockerfile: &str) -> BuildRequest {
         compression: rbuild::layer::Compression::Gzip,
         source_date_epoch: None,
         network: rbuild::sandbox::Network::None,
+        extra_hosts: vec![],
         seccomp: Default::default(),
         limits: Default::default(),
         no_cache: true,

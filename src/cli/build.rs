@@ -71,6 +71,11 @@ pub struct BuildCommand {
     #[arg(long, value_enum, default_value = "host")]
     pub network: NetworkArg,
 
+    /// Add a line to RUN steps' /etc/hosts: HOST:IP (IP `host-gateway` is the host, 127.0.0.1 on the
+    /// host network); repeatable
+    #[arg(value_parser = super::text(), long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+
     /// Output: a live view on a terminal (tty), plain lines, or JSON events, one per line
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: crate::engine::progress::Mode,
@@ -167,7 +172,9 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     let store = Store::open(&g.root)?;
     let stdin_context = if a.context.as_os_str() == "-" {
         if a.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
-            return Err(UsageError("the context and the Dockerfile cannot both come from stdin: drop -f -".into()).into());
+            return Err(
+                UsageError("the context and the Dockerfile cannot both come from stdin: drop -f -".into()).into()
+            );
         }
         Some(super::build_stdin::read(&store, std::io::stdin().lock())?)
     } else {
@@ -177,7 +184,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     if !context.is_dir() {
         return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());
     }
-    let (dockerfile, dockerfile_text) = match (&a.file, stdin_context.as_ref().and_then(|s| s.dockerfile_text.clone())) {
+    let (dockerfile, dockerfile_text) = match (&a.file, stdin_context.as_ref().and_then(|s| s.dockerfile_text.clone()))
+    {
         // `rbuild build - < Dockerfile`: that is the Dockerfile, the context is empty.
         (_, Some(text)) => (PathBuf::from("Dockerfile"), text),
         (Some(p), None) if p.as_os_str() == "-" => {
@@ -227,6 +235,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             NetworkArg::Host => crate::sandbox::Network::Host,
             NetworkArg::None => crate::sandbox::Network::None,
         },
+        extra_hosts: a.add_hosts.iter().map(|h| add_host_line(h)).collect::<Result<_, _>>()?,
         seccomp,
         limits,
         no_cache: a.no_cache,
@@ -290,6 +299,20 @@ fn output_of(a: &BuildCommand, tags: &mut Vec<ImageRef>) -> anyhow::Result<(Outp
         _ => false,
     };
     Ok((output, push))
+}
+
+/// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line.
+fn add_host_line(word: &str) -> Result<String, UsageError> {
+    let bad = || UsageError(format!("invalid --add-host {word:?}: expected HOST:IP (IP may be host-gateway)"));
+    let (host, ip) = word.split_once('=').or_else(|| word.split_once(':')).ok_or_else(bad)?;
+    let ip = match ip.trim_start_matches('[').trim_end_matches(']') {
+        "host-gateway" => "127.0.0.1".to_string(),
+        ip => ip.parse::<std::net::IpAddr>().map_err(|_| bad())?.to_string(),
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(format!("{ip}\t{host}"))
 }
 
 fn read_dockerfile(path: &std::path::Path) -> anyhow::Result<String> {

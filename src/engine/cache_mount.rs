@@ -53,7 +53,8 @@ impl Executor<'_> {
                 Some((from, source)) => Some(self.cache_seed(from, source, loc)?),
                 None => None,
             };
-            self.create_cache_dir(&dir, c, seed.as_deref()).map_err(|e| failed(format!("creating the cache dir: {e}")))?;
+            self.create_cache_dir(&dir, c, seed.as_deref())
+                .map_err(|e| failed(format!("creating the cache dir: {e}")))?;
         }
         let bind = |source: PathBuf| Bind { source, target: c.target.clone(), readonly: c.readonly };
         let lock = match c.sharing {

@@ -57,6 +57,8 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     /// The network RUN steps get unless they ask for another (`RUN --network=`).
     pub network: crate::sandbox::Network,
+    /// `--add-host` lines (`IP\tNAME`) RUN steps find in /etc/hosts after the usual ones.
+    pub extra_hosts: Vec<String>,
     /// The seccomp filter and resource limits of every RUN step (`--security-opt`, `--memory`,
     /// `--pids-limit`).
     pub seccomp: crate::sandbox::Seccomp,
@@ -205,18 +207,18 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let plan = plan::resolve(&program, req.build_args.clone(), req.target.as_deref())
         .and_then(|mut plan| req.build_contexts.rebase(&mut plan).map(|()| plan))
         .map_err(|e| {
-        if e.location.start_line == 0 {
-            BuildError::Dockerfile(Box::new(Diagnostic {
-                file: req.file_name(),
-                line: 0,
-                column: 0,
-                message: e.message,
-                source_line: String::new(),
-            }))
-        } else {
-            req.at(e.location, e.message)
-        }
-    })?;
+            if e.location.start_line == 0 {
+                BuildError::Dockerfile(Box::new(Diagnostic {
+                    file: req.file_name(),
+                    line: 0,
+                    column: 0,
+                    message: e.message,
+                    source_line: String::new(),
+                }))
+            } else {
+                req.at(e.location, e.message)
+            }
+        })?;
     let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;

@@ -14,10 +14,12 @@ use std::path::PathBuf;
 pub enum NamedError {
     #[error("malformed --build-context {0:?}: expected NAME=DIR or NAME=docker-image://REF")]
     Malformed(String),
-    #[error("--build-context {name}={value}: {what} sources are not supported: give a directory or docker-image://REF")]
+    #[error(
+        "--build-context {name}={value}: {what} sources are not supported: give a directory or docker-image://REF"
+    )]
     Unsupported { name: String, value: String, what: String },
     #[error("--build-context {name}={path}: {source}")]
-    Dir { name: String, path: String, source: ContextError },
+    Dir { name: String, path: String, source: Box<ContextError> },
     #[error("--build-context {name}={path}: not a directory")]
     NotDir { name: String, path: String },
 }
@@ -39,7 +41,9 @@ impl NamedContexts {
     pub fn parse(words: &[String]) -> Result<NamedContexts, NamedError> {
         let mut out = BTreeMap::new();
         for w in words {
-            let (name, value) = w.split_once('=').filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            let (name, value) = w
+                .split_once('=')
+                .filter(|(n, v)| !n.is_empty() && !v.is_empty())
                 .ok_or_else(|| NamedError::Malformed(w.clone()))?;
             let context = if let Some(reference) = value.strip_prefix("docker-image://") {
                 NamedContext::Image(reference.to_string())
@@ -50,8 +54,11 @@ impl NamedContexts {
                 if !path.is_dir() {
                     return Err(NamedError::NotDir { name: name.into(), path: value.into() });
                 }
-                let ctx = Context::open(&path, &path.join("Dockerfile"))
-                    .map_err(|source| NamedError::Dir { name: name.into(), path: value.into(), source })?;
+                let ctx = Context::open(&path, &path.join("Dockerfile")).map_err(|e| NamedError::Dir {
+                    name: name.into(),
+                    path: value.into(),
+                    source: Box::new(e),
+                })?;
                 NamedContext::Dir { root: ctx.root, included: ctx.included }
             };
             out.insert(name.to_ascii_lowercase(), context);

@@ -213,16 +213,28 @@ impl Executor<'_> {
                 reads.push_str(&format!("{digest}\n"));
             }
         }
+        // Part of the key as in BuildKit (its ExecOp holds them), and only when given: other keys stay.
+        let limits = &self.req.limits;
+        if !self.req.extra_hosts.is_empty() || limits.shm_size.is_some() || limits.ulimits != Default::default() {
+            reads.push_str(&format!(
+                "hosts={:?} shm={:?} ulimits={:?}\n",
+                self.req.extra_hosts, limits.shm_size, limits.ulimits
+            ));
+        }
         let key = self.step_key(st, step, &[("reads", reads.as_bytes())]);
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
-        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held, locks: _locked } = self.mount_binds(&mounts, loc)?;
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held, locks: _locked } =
+            self.mount_binds(&mounts, loc)?;
         if let Some((name, body)) = script {
             let dir = self.new_dir("script").map_err(|e| failed(e.to_string()))?;
             let path = dir.join(&name);
             std::fs::write(&path, body).map_err(|e| failed(format!("writing the heredoc script: {e}")))?;
             binds.push(Bind { source: path, target: format!("{}/{name}", runspec::SCRIPT_DIR), readonly: true });
+        }
+        if !self.req.extra_hosts.is_empty() {
+            binds.push(self.hosts_bind(network).map_err(|e| failed(format!("writing /etc/hosts: {e}")))?);
         }
         let fs = self.prepare_step(st, loc)?;
         let (rootfs, before) = match &fs {
@@ -391,8 +403,13 @@ impl Executor<'_> {
     /// persist in the store between builds, private copies of secrets; the tmpfs mounts and secret variables.
     fn mount_binds(&self, mounts: &[MountSpec], loc: crate::dockerfile::Location) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
-        let mut out =
-            StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new(), locks: Vec::new() };
+        let mut out = StepMounts {
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            env: Vec::new(),
+            secrets: Vec::new(),
+            locks: Vec::new(),
+        };
         for m in mounts {
             let bind = match m {
                 MountSpec::Bind { source, target, from, readwrite } => {
@@ -471,6 +488,18 @@ impl Executor<'_> {
         }
         out.binds.push(Bind { source: socket.to_path_buf(), target: target.to_string(), readonly: false });
         Ok(())
+    }
+
+    /// `--add-host`: the sandbox's /etc/hosts with the extra lines, bound over its own.
+    fn hosts_bind(&self, network: Network) -> std::io::Result<Bind> {
+        let mut hosts = sandbox::hosts_file(network, "rbuild");
+        for line in &self.req.extra_hosts {
+            hosts.push_str(line);
+            hosts.push('\n');
+        }
+        let path = self.new_dir("hosts")?.join("hosts");
+        std::fs::write(&path, hosts)?;
+        Ok(Bind { source: path, target: "/etc/hosts".into(), readonly: true })
     }
 
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {

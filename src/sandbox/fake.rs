@@ -120,6 +120,10 @@ impl Sys for FakeSys {
         self.record("set_no_new_privs".into())
     }
 
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> nix::Result<()> {
+        self.record(format!("setrlimit {resource} {soft} {hard}"))
+    }
+
     fn join_session_keyring(&mut self) -> nix::Result<()> {
         self.record("join_session_keyring".into())
     }

@@ -30,6 +30,16 @@ const MAX_OVERLAY_OPTIONS: usize = 4000;
 /// `/etc/hosts` when the host has none, or for an empty network namespace.
 const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
+/// The `/etc/hosts` a sandbox on `network` gets (callers adding entries, as `build --add-host`, start here).
+pub fn hosts_file(network: Network, hostname: &str) -> String {
+    match network {
+        Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
+        Network::None => DEFAULT_HOSTS.to_string(),
+        // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
+        Network::Bridge => format!("{DEFAULT_HOSTS}127.0.1.1\t{hostname}\n"),
+    }
+}
+
 /// Run `spec` in a new sandbox. The sandbox init is this very program (`/proc/self/exe`), which must
 /// therefore be the rbuild binary; see [`run_with_init`] otherwise.
 pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
@@ -398,12 +408,7 @@ impl Scratch {
         let scratch = Scratch { dir };
         let root = scratch.mountpoint();
         fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
-        let hosts = match spec.network {
-            Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string()),
-            Network::None => DEFAULT_HOSTS.to_string(),
-            // The container's own name resolves inside it, as with Docker (apache's AH00558 otherwise).
-            Network::Bridge => format!("{DEFAULT_HOSTS}127.0.1.1\t{}\n", spec.hostname),
-        };
+        let hosts = hosts_file(spec.network, &spec.hostname);
         let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]
         {

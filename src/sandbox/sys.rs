@@ -44,6 +44,8 @@ pub trait Sys {
     fn capset(&mut self, sets: CapSets) -> nix::Result<()>;
     fn clear_ambient(&mut self) -> nix::Result<()>;
     fn set_no_new_privs(&mut self) -> nix::Result<()>;
+    /// `setrlimit(resource, soft, hard)` (`--ulimit`).
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> nix::Result<()>;
     /// Join a new anonymous session keyring, so no key of rbuild's session is reachable.
     fn join_session_keyring(&mut self) -> nix::Result<()>;
     /// Where the new root is reachable from this process once `pivot_root` has run: `/` for real, the
@@ -189,6 +191,12 @@ impl Sys for LinuxSys {
 
     fn set_no_new_privs(&mut self) -> nix::Result<()> {
         nix::sys::prctl::set_no_new_privs()
+    }
+
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> nix::Result<()> {
+        let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+        // SAFETY: setrlimit only reads `limit`, which lives across the call.
+        Errno::result(unsafe { libc::setrlimit(resource as _, &limit) }).map(drop)
     }
 
     fn join_session_keyring(&mut self) -> nix::Result<()> {
