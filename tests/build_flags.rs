@@ -134,3 +134,50 @@ fn add_host_shm_size_and_ulimit_apply_to_run_steps_and_stay_out_of_the_layer() {
     let shm = String::from_utf8_lossy(&t.layer("flags:plain", 1)["shm"].data).to_string();
     assert_eq!(shm.split_whitespace().nth(1), Some("65536"), "{shm}");
 }
+
+#[test]
+fn no_cache_filter_reruns_only_the_named_stage() {
+    let t = TestContext::busybox();
+    t.write(
+        "Dockerfile",
+        "FROM busybox AS gen\nRUN cat /proc/sys/kernel/random/uuid > /id\n\
+         FROM busybox\nRUN cat /proc/sys/kernel/random/uuid > /own\nCOPY --from=gen /id /id\n",
+    );
+    t.build("ncf:1", &[]);
+    t.build("ncf:2", &["--no-cache-filter", "gen"]);
+    let (own1, own2) = (t.layer("ncf:1", 1)["own"].data.clone(), t.layer("ncf:2", 1)["own"].data.clone());
+    assert_eq!(own1, own2, "the unfiltered stage's RUN came from the cache");
+    let (id1, id2) = (t.layer("ncf:1", 2)["id"].data.clone(), t.layer("ncf:2", 2)["id"].data.clone());
+    assert_ne!(id1, id2, "stage gen's RUN ran again");
+}
+
+#[test]
+fn metadata_file_and_annotations_as_buildx_writes_them() {
+    let t = TestContext::busybox();
+    t.write("Dockerfile", "FROM busybox\nRUN echo x > /x\n");
+    let meta = t.path("meta.json");
+    t.build(
+        "meta:1",
+        &[
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            "--annotation",
+            "org.opencontainers.image.title=demo",
+            "--annotation",
+            "manifest:com.example.team=build",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let entry = t.index_entry("meta:1");
+    let manifest_digest = entry["digest"].as_str().unwrap();
+    assert_eq!(json["containerimage.digest"], manifest_digest);
+    assert_eq!(json["containerimage.descriptor"]["digest"], manifest_digest);
+    assert_eq!(json["containerimage.descriptor"]["size"], entry["size"]);
+    assert_eq!(json["containerimage.config.digest"], t.manifest("meta:1")["config"]["digest"]);
+    assert!(json["image.name"].as_str().unwrap().ends_with("meta:1"), "{json}");
+    let annotations = &t.manifest("meta:1")["annotations"];
+    assert_eq!(annotations["org.opencontainers.image.title"], "demo");
+    assert_eq!(annotations["com.example.team"], "build");
+    let err = t.fails(&["build", "--annotation", "index:a=b", "ctx"], 2);
+    assert!(err.contains("image index"), "{err}");
+}

@@ -28,6 +28,8 @@ fn request(t: &TestContext, dockerfile: &str) -> BuildRequest {
         seccomp: Default::default(),
         limits: Default::default(),
         no_cache: true,
+        no_cache_filter: vec![],
+        annotations: Default::default(),
         progress: Mode::Plain,
         quiet: true,
         debug: false,

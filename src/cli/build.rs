@@ -84,6 +84,19 @@ pub struct BuildCommand {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Do not use the step cache for these stages (by name): STAGE[,STAGE]; repeatable
+    #[arg(value_parser = super::text(), long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+
+    /// Annotate the image manifest: KEY=VALUE or manifest:KEY=VALUE; repeatable
+    #[arg(value_parser = super::text(), long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    /// Write the build's result as JSON (containerimage.digest, containerimage.config.digest, image.name,
+    /// as buildx does) to this file
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+
     /// Build at most N independent stages at once (default: the number of CPUs)
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
@@ -239,6 +252,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         seccomp,
         limits,
         no_cache: a.no_cache,
+        no_cache_filter: a.no_cache_filter.clone(),
+        annotations: parse_annotations(&a.annotations)?,
         progress: a.progress,
         quiet: a.quiet,
         debug: g.debug,
@@ -268,6 +283,9 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         }
     }
     super::push::write_digestfile(a.digestfile.as_deref(), &out.manifest)?;
+    if let Some(path) = &a.metadata_file {
+        write_metadata(&store, path, &out, &req.tags)?;
+    }
     // Standard output carries the archive then: the ID is in --iidfile.
     if a.quiet && !output.to_stdout() {
         println!("{}", out.image_id);
@@ -299,6 +317,53 @@ fn output_of(a: &BuildCommand, tags: &mut Vec<ImageRef>) -> anyhow::Result<(Outp
         _ => false,
     };
     Ok((output, push))
+}
+
+/// `--annotation KEY=VALUE` (or `manifest:KEY=VALUE`): rbuild builds a manifest, no index.
+fn parse_annotations(words: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut out = BTreeMap::new();
+    for w in words {
+        let (key, value) = w
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| UsageError(format!("malformed --annotation {w:?}: expected KEY=VALUE")))?;
+        let key = match key.split_once(':') {
+            Some(("manifest", k)) => k,
+            Some((kind @ ("index" | "manifest-descriptor" | "index-descriptor"), _)) => {
+                return Err(UsageError(format!(
+                    "--annotation {w:?}: {kind} annotations need an image index, which a single-platform build \
+                     does not make: use KEY=VALUE (the manifest)"
+                )))
+            }
+            _ => key,
+        };
+        out.insert(key.to_string(), value.to_string());
+    }
+    Ok(out)
+}
+
+/// `--metadata-file`: what buildx writes for an image build.
+fn write_metadata(
+    store: &Store,
+    path: &std::path::Path,
+    out: &engine::BuildOutput,
+    tags: &[ImageRef],
+) -> anyhow::Result<()> {
+    let size = std::fs::metadata(store.blob_path(&out.manifest)).context("reading the manifest's size")?.len();
+    let mut meta = serde_json::json!({
+        "containerimage.digest": out.manifest.to_string(),
+        "containerimage.config.digest": out.image_id.to_string(),
+        "containerimage.descriptor": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": out.manifest.to_string(),
+            "size": size,
+        },
+    });
+    if !tags.is_empty() {
+        meta["image.name"] = tags.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",").into();
+    }
+    let text = serde_json::to_string_pretty(&meta).context("encoding the metadata")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing the metadata file {}", path.display()))
 }
 
 /// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line.

@@ -65,6 +65,10 @@ pub struct BuildRequest {
     pub limits: crate::sandbox::Limits,
     /// Run every step even when the step cache has its result.
     pub no_cache: bool,
+    /// `--no-cache-filter`: the stages (by name) whose steps run even when the step cache has them.
+    pub no_cache_filter: Vec<String>,
+    /// `--annotation`: annotations of the image manifest.
+    pub annotations: BTreeMap<String, String>,
     pub progress: progress::Mode,
     pub quiet: bool,
     pub debug: bool,
@@ -228,7 +232,7 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildOutput, BuildErro
     let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.failed(f))?;
     // Layers taken from an imported cache are fetched now if nothing needed their bytes before.
     exec.fetch_imported(&layers)?;
-    let (image_id, manifest) = crate::image::commit(store, &image, &layers, &req.tags)?;
+    let (image_id, manifest) = crate::image::commit_annotated(store, &image, &layers, &req.tags, &req.annotations)?;
     if let Some(key) = final_key.filter(|_| !req.cache_to.is_empty()) {
         exec.export_caches(&key)?;
     }

@@ -39,6 +39,8 @@ pub(crate) struct StageState {
     pub rootfs: Option<PathBuf>,
     pub args: Scope,
     pub cmd_set: bool,
+    /// `--no-cache-filter` names this stage: its steps always run.
+    pub no_cache: bool,
 }
 
 /// Runs the stages of a plan. Shared by the threads that build independent stages at once (see
@@ -229,7 +231,9 @@ impl<'a> Executor<'a> {
         if image.config.env_get("PATH").is_none() {
             image.config.env_set("PATH", DEFAULT_PATH);
         }
-        Ok(StageState { key, image, layers, rootfs: None, args: Scope::default(), cmd_set: false })
+        let no_cache =
+            stage.name.as_deref().is_some_and(|n| self.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
+        Ok(StageState { key, image, layers, rootfs: None, args: Scope::default(), cmd_set: false, no_cache })
     }
 
     fn run_trigger(&self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {

@@ -328,6 +328,9 @@ impl Executor<'_> {
 
     /// On a cache hit, take the recorded layer instead of running the step.
     fn reuse_cached(&self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
+        if st.no_cache {
+            return Ok(false);
+        }
         let Some((cached, source)) = self.cache.lookup(self.store, key) else { return Ok(false) };
         let blob = crate::store::from_oci_digest(cached.descriptor.digest())
             .map_err(|e| StepFailure::new(step.location, "", e))?;
@@ -376,7 +379,12 @@ impl Executor<'_> {
                 self.progress.debug(&format!("step cache: could not record {key}: {e}"));
             }
         }
-        st.key = key;
+        // A step that ran because of --no-cache-filter may have made something new: what builds on it
+        // (later steps, COPY --from this stage) must be keyed by what it made, not by what it was asked.
+        st.key = match st.image.diff_ids.last().filter(|_| st.no_cache) {
+            Some(made) => KeyBuilder::new(&key).part("made", made.to_string().as_bytes()).finish(),
+            None => key,
+        };
     }
 
     /// The environment of a RUN: the image's ENV, then the stage's ARGs that ENV does not override, then

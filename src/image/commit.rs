@@ -16,18 +16,32 @@ pub fn commit(
     layers: &[Descriptor],
     tags: &[ImageRef],
 ) -> Result<(Digest, Digest), ImageError> {
+    commit_annotated(store, image, layers, tags, &Default::default())
+}
+
+/// [`commit`] with annotations on the manifest (`build --annotation`).
+pub fn commit_annotated(
+    store: &Store,
+    image: &ImageState,
+    layers: &[Descriptor],
+    tags: &[ImageRef],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Result<(Digest, Digest), ImageError> {
     if image.diff_ids.len() != layers.len() {
         return Err(ImageError::LayerCount { layers: layers.len(), diff_ids: image.diff_ids.len() });
     }
     let config_bytes = image.to_json()?;
     let (config_digest, config_size) = store.write_blob(&config_bytes)?;
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(descriptor(MediaType::ImageConfig, &config_digest, config_size)?)
         .layers(layers.to_vec())
         .build()
         .map_err(|source| ImageError::Spec { what: "image manifest", source })?;
+    if !annotations.is_empty() {
+        manifest.set_annotations(Some(annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
+    }
     let manifest_bytes = json::canonical(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
     let (manifest_digest, manifest_size) = store.write_blob(&manifest_bytes)?;
     store.add_manifest(&descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size)?, tags)?;

@@ -14,7 +14,7 @@ pub mod state;
 
 pub use crate::reference::{ImageRef, ReferenceError};
 pub use crate::store::{ConfigExtensions, Healthcheck};
-pub use commit::commit;
+pub use commit::{commit, commit_annotated};
 pub use config::{host_platform, timestamp};
 pub use state::ImageState;
 
