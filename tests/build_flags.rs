@@ -181,3 +181,37 @@ fn metadata_file_and_annotations_as_buildx_writes_them() {
     let err = t.fails(&["build", "--annotation", "index:a=b", "ctx"], 2);
     assert!(err.contains("image index"), "{err}");
 }
+
+#[test]
+fn squash_merges_the_new_layers_into_one_on_top_of_the_base_and_keeps_history() {
+    let t = TestContext::busybox();
+    t.write(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN mkdir /app && echo a > /app/a && echo gone > /app/gone\n\
+         ENV X=1\n\
+         RUN rm /app/gone && echo b > /app/b && echo a2 > /app/a\n\
+         RUN rm /bin/true\n",
+    );
+    t.build("sq:no", &[]);
+    t.build("sq:yes", &["--squash"]);
+    assert_eq!((t.layer_count("sq:no"), t.layer_count("sq:yes")), (4, 2), "busybox's one layer + one squashed");
+    assert_eq!(t.manifest("sq:yes")["layers"][0], t.manifest("sq:no")["layers"][0], "the base layer is kept");
+    let layer = t.layer("sq:yes", 1);
+    assert_eq!((&layer["app/a"].data[..], &layer["app/b"].data[..]), (&b"a2\n"[..], &b"b\n"[..]));
+    // Made and deleted within the build: no file, no whiteout. Deleted from the base: a whiteout.
+    assert!(!layer.keys().any(|k| k.contains("gone")), "{:?}", layer.keys());
+    assert!(layer.contains_key("bin/.wh.true"), "{:?}", layer.keys());
+    // History: every step kept, the squashed ones as empty layers, plus the merge entry.
+    let config = t.config("sq:yes");
+    let history = config["history"].as_array().unwrap();
+    let plain = t.config("sq:no")["history"].as_array().unwrap().len();
+    assert_eq!(history.len(), plain + 1);
+    let non_empty = history.iter().filter(|h| h["empty_layer"] != true).count();
+    assert_eq!(non_empty, 2, "{history:?}");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // The squashed image runs: its files are what the unsquashed one has.
+    t.write("Dockerfile", "FROM sq:yes\nRUN cat /app/a /app/b > /seen && test ! -e /app/gone && test ! -e /bin/true\n");
+    t.build("sq:use", &[]);
+    assert_eq!(t.layer("sq:use", 2)["seen"].data, b"a2\nb\n");
+}

@@ -29,6 +29,7 @@ fn request(t: &TestContext, dockerfile: &str) -> BuildRequest {
         limits: Default::default(),
         no_cache: true,
         no_cache_filter: vec![],
+        squash: false,
         annotations: Default::default(),
         progress: Mode::Plain,
         quiet: true,

@@ -88,6 +88,10 @@ pub struct BuildCommand {
     #[arg(value_parser = super::text(), long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
 
+    /// Squash the layers this build adds into one, on top of the base image's layers
+    #[arg(long)]
+    pub squash: bool,
+
     /// Annotate the image manifest: KEY=VALUE or manifest:KEY=VALUE; repeatable
     #[arg(value_parser = super::text(), long = "annotation", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
@@ -253,6 +257,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         limits,
         no_cache: a.no_cache,
         no_cache_filter: a.no_cache_filter.clone(),
+        squash: a.squash,
         annotations: parse_annotations(&a.annotations)?,
         progress: a.progress,
         quiet: a.quiet,

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod runspec;
 mod schedule;
 pub mod secrets;
+pub mod squash;
 mod stage;
 mod steps;
 
@@ -67,6 +68,8 @@ pub struct BuildRequest {
     pub no_cache: bool,
     /// `--no-cache-filter`: the stages (by name) whose steps run even when the step cache has them.
     pub no_cache_filter: Vec<String>,
+    /// `--squash`: the target stage's new layers become one.
+    pub squash: bool,
     /// `--annotation`: annotations of the image manifest.
     pub annotations: BTreeMap<String, String>,
     pub progress: progress::Mode,
@@ -132,6 +135,8 @@ pub enum StepError {
     Fetch(#[from] fetch::FetchError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Squash(#[from] squash::SquashError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
     /// RUN's command ran and failed.

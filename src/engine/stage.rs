@@ -41,6 +41,8 @@ pub(crate) struct StageState {
     pub cmd_set: bool,
     /// `--no-cache-filter` names this stage: its steps always run.
     pub no_cache: bool,
+    /// How many of `layers` the stage's base had (`--squash` merges the rest).
+    pub base_layers: usize,
 }
 
 /// Runs the stages of a plan. Shared by the threads that build independent stages at once (see
@@ -233,7 +235,17 @@ impl<'a> Executor<'a> {
         }
         let no_cache =
             stage.name.as_deref().is_some_and(|n| self.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
-        Ok(StageState { key, image, layers, rootfs: None, args: Scope::default(), cmd_set: false, no_cache })
+        let base_layers = layers.len();
+        Ok(StageState {
+            key,
+            image,
+            layers,
+            rootfs: None,
+            args: Scope::default(),
+            cmd_set: false,
+            no_cache,
+            base_layers,
+        })
     }
 
     fn run_trigger(&self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {
@@ -301,11 +313,19 @@ impl<'a> Executor<'a> {
         if let Err(e) = lock(&self.files).save() {
             self.progress.debug(&format!("context digests: could not save: {e}"));
         }
-        let mut image = st.image;
+        let (mut image, mut layers) = (st.image, st.layers);
         image.config.labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         image.created = Some(self.unsettled_created());
-        self.settle_times(&mut image, &st.layers);
-        Ok((image, st.layers))
+        if self.req.squash {
+            let opts = crate::layer::LayerOptions {
+                compression: self.req.compression,
+                source_date_epoch: self.req.source_date_epoch,
+            };
+            super::squash::squash(self.store, &mut image, &mut layers, st.base_layers, &opts, self.created())
+                .map_err(|e| StepFailure::new(Location::default(), "--squash", e))?;
+        }
+        self.settle_times(&mut image, &layers);
+        Ok((image, layers))
     }
 
     /// Give the unsettled times their value. An image whose every layer step came from the cache has the
