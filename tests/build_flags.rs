@@ -210,6 +210,9 @@ fn squash_merges_the_new_layers_into_one_on_top_of_the_base_and_keeps_history() 
     let non_empty = history.iter().filter(|h| h["empty_layer"] != true).count();
     assert_eq!(non_empty, 2, "{history:?}");
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // A cached rebuild gives the very same squashed image.
+    t.build("sq:again", &["--squash"]);
+    assert_eq!(t.index_entry("sq:again")["digest"], t.index_entry("sq:yes")["digest"]);
     // The squashed image runs: its files are what the unsquashed one has.
     t.write("Dockerfile", "FROM sq:yes\nRUN cat /app/a /app/b > /seen && test ! -e /app/gone && test ! -e /bin/true\n");
     t.build("sq:use", &[]);

@@ -321,7 +321,7 @@ impl<'a> Executor<'a> {
                 compression: self.req.compression,
                 source_date_epoch: self.req.source_date_epoch,
             };
-            super::squash::squash(self.store, &mut image, &mut layers, st.base_layers, &opts, self.created())
+            super::squash::squash(self.store, &mut image, &mut layers, st.base_layers, &opts, self.unsettled_created())
                 .map_err(|e| StepFailure::new(Location::default(), "--squash", e))?;
         }
         self.settle_times(&mut image, &layers);
