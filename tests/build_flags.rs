@@ -218,3 +218,25 @@ fn squash_merges_the_new_layers_into_one_on_top_of_the_base_and_keeps_history() 
     t.build("sq:use", &[]);
     assert_eq!(t.layer("sq:use", 2)["seen"].data, b"a2\nb\n");
 }
+
+#[test]
+fn shm_size_and_ulimit_reach_rbuild_run_too() {
+    let t = TestContext::busybox();
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--shm-size",
+        "32m",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sh",
+        "-c",
+        "df -k /dev/shm | tail -n 1; ulimit -n; ulimit -Hn",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().and_then(|l| l.split_whitespace().nth(1)), Some("32768"), "{out}");
+    assert_eq!(&lines[1..], ["100", "200"], "{out}");
+}
