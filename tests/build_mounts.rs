@@ -175,6 +175,84 @@ fn ssh_add_in_a_step_lists_the_key_of_a_forwarded_agent() {
     assert!(err.contains("Dockerfile:2") && err.contains("--ssh default"), "{err}");
 }
 
+#[test]
+fn cache_mount_is_created_with_mode_uid_gid_seeded_from_a_stage_and_keyed_by_target() {
+    let t = TestContext::busybox();
+    t.write(
+        "Dockerfile",
+        "FROM busybox AS seed\nRUN mkdir -p /s/sub && echo seeded > /s/sub/f\n\
+         FROM busybox\n\
+         RUN --mount=type=cache,target=/c,uid=123,gid=456,mode=0750 stat -c %u:%g:%a /c > /attrs && touch /c/x\n\
+         RUN --mount=type=cache,id=/c,target=/other ls /other > /same-id\n\
+         RUN --mount=type=cache,id=seeded,target=/d,from=seed,source=/s cat /d/sub/f > /seeded\n",
+    );
+    t.build("cm:1", &[]);
+    assert_eq!(t.layer("cm:1", 1)["attrs"].data, b"123:456:750\n");
+    assert_eq!(t.layer("cm:1", 2)["same-id"].data, b"x\n", "id defaults to the target");
+    assert_eq!(t.layer("cm:1", 3)["seeded"].data, b"seeded\n");
+}
+
+/// Two builds of `dockerfile` (ARG ME/OTHER = a/b and b/a) at once; each writes its name in cache mount
+/// `sync` and waits for the other's there, so the steps after that run at the same time.
+fn two_builds_at_once(t: &TestContext, dockerfile: &str) {
+    t.write(
+        "Dockerfile.both",
+        &format!(
+            "FROM busybox\nARG ME\nARG OTHER\n\
+         RUN --mount=type=cache,id=sync,target=/sync touch /sync/$ME && i=0 && \
+         while [ ! -e /sync/$OTHER ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done\n{dockerfile}"
+        ),
+    );
+    let spawn = |me: &str, other: &str| {
+        t.process()
+            .args(["build", "-q", "-t", &format!("both:{me}"), "-f", "ctx/Dockerfile.both"])
+            .args(["--build-arg", &format!("ME={me}"), "--build-arg", &format!("OTHER={other}"), "ctx"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a", "b"), spawn("b", "a"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn cache_mount_sharing_locked_serialises_two_concurrent_builds() {
+    let t = TestContext::busybox();
+    two_builds_at_once(
+        &t,
+        "RUN --mount=type=cache,id=stamps,target=/c,sharing=locked \
+         echo start $ME >> /c/log && sleep 2 && echo end $ME >> /c/log\n",
+    );
+    t.write("Dockerfile.read", "FROM busybox\nRUN --mount=type=cache,id=stamps,target=/c cat /c/log > /log\n");
+    t.ok(&["build", "-q", "-t", "stamps:1", "-f", "ctx/Dockerfile.read", "ctx"]);
+    let log = String::from_utf8(t.layer("stamps:1", 1)["log"].data.clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let first = lines.first().and_then(|l| l.strip_prefix("start ")).unwrap_or_default();
+    let second = if first == "a" { "b" } else { "a" };
+    let expect = [format!("start {first}"), format!("end {first}"), format!("start {second}"), format!("end {second}")];
+    assert_eq!(lines, expect, "the two steps overlapped");
+}
+
+#[test]
+fn cache_mount_sharing_private_gives_a_concurrent_user_its_own_dir() {
+    let t = TestContext::busybox();
+    // Both steps hold their /p while they wait for each other: the second one must get a fresh dir.
+    two_builds_at_once(
+        &t,
+        "RUN --mount=type=cache,id=sync2,target=/sync --mount=type=cache,id=p,target=/p,sharing=private \
+         touch /p/$ME /sync/$ME && i=0 && \
+         while [ ! -e /sync/$OTHER ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done && ls /p > /list\n",
+    );
+    for me in ["a", "b"] {
+        let layer = t.layer(&format!("both:{me}"), 2);
+        assert_eq!(layer["list"].data, format!("{me}\n").into_bytes(), "{me} saw the other's cache dir");
+    }
+}
+
 /// Ends a child the test started, however the test ends.
 struct KillOnDrop(std::process::Child);
 

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 SOURCE_DATE_EPOCH=0 rbuild build -t app:repro .   # same inputs, same image digest"
 )]
 pub struct BuildCommand {
-    /// Build context directory
+    /// Build context directory, or `-`: a tar archive (plain or compressed) or a lone Dockerfile on stdin
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
 
@@ -41,6 +41,11 @@ pub struct BuildCommand {
     /// Forward an ssh agent to `RUN --mount=type=ssh`: ID (default: $SSH_AUTH_SOCK) or ID=SOCKET; repeatable
     #[arg(value_parser = super::text(), long = "ssh", value_name = "ID[=SOCKET]")]
     pub ssh: Vec<String>,
+
+    /// An extra named context for FROM NAME, COPY --from=NAME and RUN --mount from=NAME (before stages and
+    /// images of that name): NAME=DIR or NAME=docker-image://REF; repeatable
+    #[arg(value_parser = super::text(), long = "build-context", value_name = "NAME=DIR|docker-image://REF")]
+    pub build_contexts: Vec<String>,
 
     /// Build this stage (by name) instead of the last one
     #[arg(value_parser = super::text(), long)]
@@ -72,6 +77,11 @@ pub struct BuildCommand {
     #[arg(long, value_enum, default_value = "host")]
     pub network: NetworkArg,
 
+    /// Add a line to RUN steps' /etc/hosts: HOST:IP (IP `host-gateway` is the host, 127.0.0.1 on the
+    /// host network); repeatable
+    #[arg(value_parser = super::text(), long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+
     /// Output: a live view on a terminal (tty), plain lines, or JSON events, one per line
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: crate::engine::progress::Mode,
@@ -79,6 +89,23 @@ pub struct BuildCommand {
     /// Do not use the step cache: run every step
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Do not use the step cache for these stages (by name): STAGE[,STAGE]; repeatable
+    #[arg(value_parser = super::text(), long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+
+    /// Squash the layers this build adds into one, on top of the base image's layers
+    #[arg(long)]
+    pub squash: bool,
+
+    /// Annotate the image manifest: KEY=VALUE or manifest:KEY=VALUE; repeatable
+    #[arg(value_parser = super::text(), long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    /// Write the build's result as JSON (containerimage.digest, containerimage.config.digest, image.name,
+    /// as buildx does) to this file
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
 
     /// Build at most N independent stages at once (default: the number of CPUs)
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -165,23 +192,40 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         a.cache_to.iter().map(|t| crate::cachex::spec::parse_to(t).map_err(usage)).collect::<Result<_, _>>()?;
     let cache_from =
         a.cache_from.iter().map(|t| crate::cachex::spec::parse_from(t).map_err(usage)).collect::<Result<_, _>>()?;
-    if !a.context.is_dir() {
+    let store = Store::open(&g.root)?;
+    let stdin_context = if a.context.as_os_str() == "-" {
+        if a.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
+            return Err(
+                UsageError("the context and the Dockerfile cannot both come from stdin: drop -f -".into()).into()
+            );
+        }
+        Some(super::build_stdin::read(&store, std::io::stdin().lock())?)
+    } else {
+        None
+    };
+    let context = stdin_context.as_ref().map_or_else(|| a.context.clone(), |s| s.root());
+    if !context.is_dir() {
         return Err(UsageError(format!("build context {:?} is not a directory", a.context.display())).into());
     }
-    let (dockerfile, dockerfile_text) = match &a.file {
-        Some(p) if p.as_os_str() == "-" => {
+    let (dockerfile, dockerfile_text) = match (&a.file, stdin_context.as_ref().and_then(|s| s.dockerfile_text.clone()))
+    {
+        // `rbuild build - < Dockerfile`: that is the Dockerfile, the context is empty.
+        (_, Some(text)) => (PathBuf::from("Dockerfile"), text),
+        (Some(p), None) if p.as_os_str() == "-" => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).context("reading the Dockerfile from stdin")?;
             (PathBuf::from("Dockerfile"), text)
         }
-        Some(p) => (p.clone(), read_dockerfile(p)?),
-        None => {
-            let p = a.context.join("Dockerfile");
-            let p = if !p.exists() && a.context.join("dockerfile").exists() { a.context.join("dockerfile") } else { p };
+        // In an archive on stdin, -f names a file inside it (as docker).
+        (Some(p), None) if stdin_context.is_some() => (context.join(p), read_dockerfile(&context.join(p))?),
+        (Some(p), None) => (p.clone(), read_dockerfile(p)?),
+        (None, None) => {
+            let p = context.join("Dockerfile");
+            let p = if !p.exists() && context.join("dockerfile").exists() { context.join("dockerfile") } else { p };
             (p.clone(), read_dockerfile(&p)?)
         }
     };
-    if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &a.context)? {
+    if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &context)? {
         return Ok(ExitCode::from(1));
     }
     // Overlay mounts for COPY live in a mount namespace of our own: never seen by the host, gone when we
@@ -200,9 +244,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let store = Store::open(&g.root)?;
     let req = BuildRequest {
-        context_dir: a.context.clone(),
+        context_dir: context,
         dockerfile,
         dockerfile_text,
         tags,
@@ -211,6 +254,8 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         ssh: crate::engine::secrets::SshAgents::parse(&a.ssh).map_err(|e| UsageError(e.to_string()))?,
         target: a.target.clone(),
         platform: platforms.first().cloned(),
+        build_contexts: crate::engine::named::NamedContexts::parse(&a.build_contexts)
+            .map_err(|e| UsageError(e.to_string()))?,
         labels,
         compression: match a.compression {
             CompressionArg::Gzip => Compression::Gzip,
@@ -221,9 +266,13 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             NetworkArg::Host => crate::sandbox::Network::Host,
             NetworkArg::None => crate::sandbox::Network::None,
         },
+        extra_hosts: a.add_hosts.iter().map(|h| add_host_line(h)).collect::<Result<_, _>>()?,
         seccomp,
         limits,
         no_cache: a.no_cache,
+        no_cache_filter: a.no_cache_filter.clone(),
+        squash: a.squash,
+        annotations: parse_annotations(&a.annotations)?,
         progress: a.progress,
         quiet: a.quiet,
         debug: g.debug,
@@ -256,6 +305,9 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         }
     }
     super::push::write_digestfile(a.digestfile.as_deref(), &out.manifest)?;
+    if let Some(path) = &a.metadata_file {
+        write_metadata(&store, path, &out, &req.tags)?;
+    }
     // Standard output carries the archive then: the ID is in --iidfile.
     if a.quiet && !output.to_stdout() {
         println!("{}", out.image_id);
@@ -299,6 +351,67 @@ fn parse_platforms(value: Option<&str>) -> anyhow::Result<Vec<crate::registry::P
         }
     }
     Ok(out)
+}
+
+/// `--annotation KEY=VALUE` (or `manifest:KEY=VALUE`): rbuild builds a manifest, no index.
+fn parse_annotations(words: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut out = BTreeMap::new();
+    for w in words {
+        let (key, value) = w
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| UsageError(format!("malformed --annotation {w:?}: expected KEY=VALUE")))?;
+        let key = match key.split_once(':') {
+            Some(("manifest", k)) => k,
+            Some((kind @ ("index" | "manifest-descriptor" | "index-descriptor"), _)) => {
+                return Err(UsageError(format!(
+                    "--annotation {w:?}: {kind} annotations need an image index, which a single-platform build \
+                     does not make: use KEY=VALUE (the manifest)"
+                )))
+            }
+            _ => key,
+        };
+        out.insert(key.to_string(), value.to_string());
+    }
+    Ok(out)
+}
+
+/// `--metadata-file`: what buildx writes for an image build.
+fn write_metadata(
+    store: &Store,
+    path: &std::path::Path,
+    out: &engine::BuildOutput,
+    tags: &[ImageRef],
+) -> anyhow::Result<()> {
+    let size = std::fs::metadata(store.blob_path(&out.manifest)).context("reading the manifest's size")?.len();
+    let mut meta = serde_json::json!({
+        "containerimage.digest": out.manifest.to_string(),
+        "containerimage.config.digest": out.image_id.to_string(),
+        "containerimage.descriptor": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": out.manifest.to_string(),
+            "size": size,
+        },
+    });
+    if !tags.is_empty() {
+        meta["image.name"] = tags.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",").into();
+    }
+    let text = serde_json::to_string_pretty(&meta).context("encoding the metadata")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing the metadata file {}", path.display()))
+}
+
+/// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line.
+fn add_host_line(word: &str) -> Result<String, UsageError> {
+    let bad = || UsageError(format!("invalid --add-host {word:?}: expected HOST:IP (IP may be host-gateway)"));
+    let (host, ip) = word.split_once('=').or_else(|| word.split_once(':')).ok_or_else(bad)?;
+    let ip = match ip.trim_start_matches('[').trim_end_matches(']') {
+        "host-gateway" => "127.0.0.1".to_string(),
+        ip => ip.parse::<std::net::IpAddr>().map_err(|_| bad())?.to_string(),
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(format!("{ip}\t{host}"))
 }
 
 fn read_dockerfile(path: &std::path::Path) -> anyhow::Result<String> {

@@ -4,6 +4,7 @@
 
 mod attach;
 mod build;
+mod build_stdin;
 mod builder;
 mod commit;
 mod container;

@@ -1,5 +1,5 @@
 //! The sandbox flags `rbuild build` and `rbuild run` share: `--security-opt`, `--memory`, `--pids-limit`,
-//! turned once into the sandbox's [`Seccomp`] and [`Limits`].
+//! `--shm-size`, `--ulimit`, turned once into the sandbox's [`Seccomp`] and [`Limits`].
 
 use super::UsageError;
 use crate::sandbox::{Limits, Seccomp};
@@ -18,6 +18,13 @@ pub struct SandboxOptions {
     /// Process limit of each command (default 4096; -1 for none)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Size of /dev/shm (e.g. 128m; default 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit of each command: NAME=SOFT[:HARD] (nofile, nproc, core, stack, ...; -1 unlimited);
+    /// repeatable
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
 }
 
 impl SandboxOptions {
@@ -41,18 +48,32 @@ impl SandboxOptions {
             }
         }
         let memory = self.memory.as_deref().map(parse_memory).transpose()?;
+        let shm_size = match self.shm_size.as_deref().map(|s| parse_bytes(s, "--shm-size")).transpose()? {
+            Some(0) => return Err(UsageError("--shm-size must be greater than 0".into())),
+            size => size,
+        };
+        let ulimits = crate::sandbox::Ulimits::parse(&self.ulimits).map_err(UsageError)?;
         let pids = match self.pids_limit {
             None => None,
             Some(n) if n <= 0 => Some(0),
             Some(n) => Some(n as u64),
         };
-        Ok((seccomp, Limits { memory, pids }))
+        Ok((seccomp, Limits { memory, pids, shm_size, ulimits }))
     }
 }
 
-/// Docker's `RAMInBytes`: a number with an optional binary unit (b, k, m, g, t, p; `mb`, `MiB` too).
+/// `--memory`: a size of at least 6m.
 fn parse_memory(s: &str) -> Result<u64, UsageError> {
-    let bad = || UsageError(format!("invalid --memory {s:?}: expected a size such as 512m or 2g"));
+    let bytes = parse_bytes(s, "--memory")?;
+    if bytes < MIN_MEMORY {
+        return Err(UsageError(format!("--memory {s}: the minimum is 6m (6291456 bytes)")));
+    }
+    Ok(bytes)
+}
+
+/// Docker's `RAMInBytes`: a number with an optional binary unit (b, k, m, g, t, p; `mb`, `MiB` too).
+fn parse_bytes(s: &str, flag: &str) -> Result<u64, UsageError> {
+    let bad = || UsageError(format!("invalid {flag} {s:?}: expected a size such as 512m or 2g"));
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
     let t = t.strip_suffix('i').unwrap_or(t);
@@ -73,11 +94,7 @@ fn parse_memory(s: &str) -> Result<u64, UsageError> {
     if !n.is_finite() || n < 0.0 {
         return Err(bad());
     }
-    let bytes = (n * (1u64 << shift) as f64) as u64;
-    if bytes < MIN_MEMORY {
-        return Err(UsageError(format!("--memory {s}: the minimum is 6m (6291456 bytes)")));
-    }
-    Ok(bytes)
+    Ok((n * (1u64 << shift) as f64) as u64)
 }
 
 #[cfg(test)]
@@ -101,6 +118,7 @@ mod tests {
             security_opt: s.iter().map(|s| s.to_string()).collect(),
             memory: None,
             pids_limit: pids,
+            ..SandboxOptions::default()
         };
         assert_eq!(opts(&["seccomp=unconfined"], None).resolve().unwrap().0, Seccomp::Unconfined);
         assert_eq!(opts(&["no-new-privileges"], Some(-1)).resolve().unwrap().1.pids, Some(0));
@@ -108,5 +126,19 @@ mod tests {
         assert!(opts(&["apparmor=x"], None).resolve().unwrap_err().0.contains("unsupported --security-opt"));
         let e = opts(&["seccomp=/no/such.json"], None).resolve().unwrap_err().0;
         assert!(e.contains("seccomp profile /no/such.json: cannot read it"), "{e}");
+    }
+
+    #[test]
+    fn shm_size_and_ulimits() {
+        let opts = |shm: &str, ulimit: &str| SandboxOptions {
+            shm_size: Some(shm.into()),
+            ulimits: vec![ulimit.into()],
+            ..SandboxOptions::default()
+        };
+        let limits = opts("1m", "nofile=10:20").resolve().unwrap().1;
+        assert_eq!(limits.shm_size, Some(1 << 20), "no 6m minimum as for --memory");
+        assert_eq!(limits.ulimits, crate::sandbox::Ulimits::parse(&["nofile=10:20".into()]).unwrap());
+        assert!(opts("0", "nofile=1").resolve().unwrap_err().0.contains("greater than 0"));
+        assert!(opts("1m", "bogus=1").resolve().unwrap_err().0.contains("--ulimit"));
     }
 }

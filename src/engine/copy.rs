@@ -14,7 +14,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -261,14 +261,7 @@ fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<PathBuf>, CopyErr
 
 /// Magic numbers of the archive formats ADD unpacks (after decompression, a tar header).
 fn is_archive(path: &Path) -> Result<bool, CopyError> {
-    let mut head = Vec::with_capacity(512);
-    let file = fs::File::open(path).map_err(io_err(path))?;
-    crate::layer::decompress(io::BufReader::new(file))
-        .map_err(io_err(path))?
-        .take(512)
-        .read_to_end(&mut head)
-        .map_err(io_err(path))?;
-    Ok(head.len() >= 262 && &head[257..262] == b"ustar")
+    crate::layer::is_tar_archive(path).map_err(io_err(path))
 }
 
 struct Writer<'a> {

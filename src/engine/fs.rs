@@ -5,6 +5,7 @@
 //! moves the stage forward. Read-only views of other stages and images (`COPY --from`,
 //! `RUN --mount=from=`) are made here too, once per build.
 
+use super::named::NamedContext;
 use super::stage::{fail, lock, Executor, StageState};
 use super::{StepError, StepFailure};
 use crate::dockerfile::instructions::Step;
@@ -70,7 +71,13 @@ impl Executor<'_> {
     /// The files of another stage (built on demand) or of an image in the store, for `COPY --from` and
     /// `RUN --mount=from=`. Returns the view and how messages name it.
     pub(super) fn source_view(&self, from: &str, loc: Location) -> Result<(PathBuf, String), StepFailure> {
-        if let Some(i) = self.plan.stage_by_ref(from) {
+        let (from, named) = match self.req.build_contexts.get(from) {
+            Some(NamedContext::Dir { root, .. }) => return Ok((root.clone(), format!("build context {from:?}"))),
+            Some(NamedContext::Image(reference)) => (reference.as_str(), true),
+            None => (from, false),
+        };
+        // A docker-image:// context names an image, never a stage.
+        if let Some(i) = self.plan.stage_by_ref(from).filter(|_| !named) {
             let s = self.finished(i, loc)?;
             let name = format!("stage {:?}", self.plan.stages[i].display_name());
             let parent = Parent { layers: &s.layers, diff_ids: &s.image.diff_ids };

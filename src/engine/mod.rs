@@ -7,6 +7,7 @@
 //! leaves no image and no tag (only unreferenced blobs, which gc removes).
 
 pub mod cache;
+mod cache_mount;
 mod cache_remote;
 pub mod context;
 pub mod copy;
@@ -15,11 +16,13 @@ mod fs;
 pub mod images;
 pub mod metadata;
 pub mod multi;
+pub mod named;
 pub mod output;
 pub mod progress;
 pub mod runspec;
 mod schedule;
 pub mod secrets;
+pub mod squash;
 mod stage;
 mod steps;
 
@@ -50,18 +53,28 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The platform to build for (`--platform`); `None`: the host's.
     pub platform: Option<crate::registry::Platform>,
+    /// `--build-context` names, resolved before stages and images of the same name.
+    pub build_contexts: named::NamedContexts,
     pub labels: BTreeMap<String, String>,
     pub compression: Compression,
     /// Clamp for mtimes and the `created` fields: same inputs, same digests.
     pub source_date_epoch: Option<i64>,
     /// The network RUN steps get unless they ask for another (`RUN --network=`).
     pub network: crate::sandbox::Network,
+    /// `--add-host` lines (`IP\tNAME`) RUN steps find in /etc/hosts after the usual ones.
+    pub extra_hosts: Vec<String>,
     /// The seccomp filter and resource limits of every RUN step (`--security-opt`, `--memory`,
     /// `--pids-limit`).
     pub seccomp: crate::sandbox::Seccomp,
     pub limits: crate::sandbox::Limits,
     /// Run every step even when the step cache has its result.
     pub no_cache: bool,
+    /// `--no-cache-filter`: the stages (by name) whose steps run even when the step cache has them.
+    pub no_cache_filter: Vec<String>,
+    /// `--squash`: the target stage's new layers become one.
+    pub squash: bool,
+    /// `--annotation`: annotations of the image manifest.
+    pub annotations: BTreeMap<String, String>,
     pub progress: progress::Mode,
     pub quiet: bool,
     pub debug: bool,
@@ -125,6 +138,8 @@ pub enum StepError {
     Fetch(#[from] fetch::FetchError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Squash(#[from] squash::SquashError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
     /// RUN's command ran and failed.
@@ -221,20 +236,21 @@ fn build_image(store: &Store, req: &BuildRequest, name: bool) -> Result<Built, B
         }
         BuildError::Dockerfile(Box::new(d))
     })?;
-    let platform = req.platform.as_ref();
-    let plan = plan::resolve_for(&program, req.build_args.clone(), req.target.as_deref(), platform).map_err(|e| {
-        if e.location.start_line == 0 {
-            BuildError::Dockerfile(Box::new(Diagnostic {
-                file: req.file_name(),
-                line: 0,
-                column: 0,
-                message: e.message,
-                source_line: String::new(),
-            }))
-        } else {
-            req.at(e.location, e.message)
-        }
-    })?;
+    let plan = plan::resolve_for(&program, req.build_args.clone(), req.target.as_deref(), req.platform.as_ref())
+        .and_then(|mut plan| req.build_contexts.rebase(&mut plan).map(|()| plan))
+        .map_err(|e| {
+            if e.location.start_line == 0 {
+                BuildError::Dockerfile(Box::new(Diagnostic {
+                    file: req.file_name(),
+                    line: 0,
+                    column: 0,
+                    message: e.message,
+                    source_line: String::new(),
+                }))
+            } else {
+                req.at(e.location, e.message)
+            }
+        })?;
     let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
         .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
     let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
@@ -244,7 +260,7 @@ fn build_image(store: &Store, req: &BuildRequest, name: bool) -> Result<Built, B
     let (image, layers) = exec.finish(plan.target, &req.labels).map_err(|f| req.failed(f))?;
     // Layers taken from an imported cache are fetched now if nothing needed their bytes before.
     exec.fetch_imported(&layers)?;
-    let (image_id, manifest_desc) = crate::image::write(store, &image, &layers)?;
+    let (image_id, manifest_desc) = crate::image::write(store, &image, &layers, &req.annotations)?;
     if name {
         store.add_manifest(&manifest_desc, &req.tags)?;
     }

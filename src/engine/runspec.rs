@@ -2,6 +2,7 @@
 //! shell as heredocs, a lone heredoc run as a script) and its `--mount` specs. The mount-point stubs the
 //! sandbox creates are cleaned by `snapshot::stubs`, shared with `rbuild run`.
 
+use super::cache_mount::CacheSpec;
 use crate::dockerfile::flags::Mount;
 use crate::dockerfile::instructions::{CommandLine, Run};
 use crate::image::state::ContainerConfig;
@@ -74,11 +75,7 @@ pub enum MountSpec {
         from: Option<String>,
         readwrite: bool,
     },
-    Cache {
-        id: String,
-        target: String,
-        readonly: bool,
-    },
+    Cache(CacheSpec),
     Tmpfs {
         target: String,
         size: Option<u64>,
@@ -126,8 +123,16 @@ pub fn mount_spec(m: &Mount, workdir: &str, ssh_index: usize) -> Result<MountSpe
             from: b.from.clone(),
             readwrite: b.readwrite,
         }),
-        Mount::Cache(c) if c.from.is_some() => Err("type=cache with from= is not supported yet".into()),
-        Mount::Cache(c) => Ok(MountSpec::Cache { id: c.id.clone(), target: target(&c.target)?, readonly: c.readonly }),
+        Mount::Cache(c) => Ok(MountSpec::Cache(CacheSpec {
+            id: c.id.clone(),
+            target: target(&c.target)?,
+            readonly: c.readonly,
+            sharing: c.sharing,
+            mode: c.mode,
+            uid: c.uid,
+            gid: c.gid,
+            seed: c.from.clone().map(|f| (f, c.source.clone().unwrap_or_else(|| "/".into()))),
+        })),
         Mount::Tmpfs(t) => Ok(MountSpec::Tmpfs { target: target(&t.target)?, size: t.size }),
         Mount::Secret(s) => Ok(MountSpec::Secret {
             id: s.id.clone(),
@@ -149,6 +154,7 @@ pub fn mount_spec(m: &Mount, workdir: &str, ssh_index: usize) -> Result<MountSpe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dockerfile::flags::Sharing;
     use crate::dockerfile::Heredoc;
 
     fn run(cmd: CommandLine, heredocs: Vec<Heredoc>) -> Run {
@@ -191,7 +197,16 @@ mod tests {
         let spec = |t: &str| mount_spec(&crate::dockerfile::flags::parse_mount(t).unwrap(), "/", 0);
         assert_eq!(
             spec("type=cache,target=/root/.cache").unwrap(),
-            MountSpec::Cache { id: "/root/.cache".into(), target: "/root/.cache".into(), readonly: false }
+            MountSpec::Cache(CacheSpec {
+                id: "/root/.cache".into(),
+                target: "/root/.cache".into(),
+                readonly: false,
+                sharing: Sharing::Shared,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                seed: None,
+            })
         );
         assert_eq!(
             spec("target=/src,source=app,from=build,rw").unwrap(),
@@ -206,7 +221,8 @@ mod tests {
             matches!(spec("type=secret,id=x,target=s"), Ok(MountSpec::Secret { target: Some(t), .. }) if t == "/s")
         );
         assert!(matches!(spec("type=ssh"), Ok(MountSpec::Ssh { target, .. }) if target == "/run/buildkit/ssh_agent.0"));
-        assert!(spec("type=cache,target=/c,from=x").unwrap_err().contains("not supported"));
+        assert!(matches!(spec("type=cache,target=/c,from=x"),
+            Ok(MountSpec::Cache(CacheSpec { seed: Some((f, s)), .. })) if f == "x" && s == "/"));
         let relative = mount_spec(&crate::dockerfile::flags::parse_mount("target=.").unwrap(), "/src/", 0);
         assert!(matches!(relative, Ok(MountSpec::Bind { target, .. }) if target == "/src/."));
         let none = mount_spec(&crate::dockerfile::flags::parse_mount("from=bin").unwrap(), "/work", 0);

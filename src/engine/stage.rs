@@ -39,6 +39,10 @@ pub(crate) struct StageState {
     pub flat: Option<Flat>,
     pub args: Scope,
     pub cmd_set: bool,
+    /// `--no-cache-filter` names this stage: its steps always run.
+    pub no_cache: bool,
+    /// How many of `layers` the stage's base had (`--squash` merges the rest).
+    pub base_layers: usize,
 }
 
 /// Runs the stages of a plan. Shared by the threads that build independent stages at once (see
@@ -242,7 +246,19 @@ impl<'a> Executor<'a> {
         if image.config.env_get("PATH").is_none() {
             image.config.env_set("PATH", DEFAULT_PATH);
         }
-        Ok(StageState { key, image, layers, flat: None, args: Scope::default(), cmd_set: false })
+        let no_cache =
+            stage.name.as_deref().is_some_and(|n| self.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
+        let base_layers = layers.len();
+        Ok(StageState {
+            key,
+            image,
+            layers,
+            flat: None,
+            args: Scope::default(),
+            cmd_set: false,
+            no_cache,
+            base_layers,
+        })
     }
 
     fn run_trigger(&self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {
@@ -310,11 +326,19 @@ impl<'a> Executor<'a> {
         if let Err(e) = lock(&self.files).save() {
             self.progress.debug(&format!("context digests: could not save: {e}"));
         }
-        let mut image = st.image;
+        let (mut image, mut layers) = (st.image, st.layers);
         image.config.labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         image.created = Some(self.unsettled_created());
-        self.settle_times(&mut image, &st.layers);
-        Ok((image, st.layers))
+        if self.req.squash {
+            let opts = crate::layer::LayerOptions {
+                compression: self.req.compression,
+                source_date_epoch: self.req.source_date_epoch,
+            };
+            super::squash::squash(self.store, &mut image, &mut layers, st.base_layers, &opts, self.unsettled_created())
+                .map_err(|e| StepFailure::new(Location::default(), "--squash", e))?;
+        }
+        self.settle_times(&mut image, &layers);
+        Ok((image, layers))
     }
 
     /// Give the unsettled times their value. An image whose every layer step came from the cache has the

@@ -6,6 +6,7 @@ use super::cache::{self, CachedLayer, HitSource, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
 use super::metadata::{self as meta, StageVars};
+use super::named::NamedContext;
 use super::runspec::{self, MountSpec};
 use super::secrets::SecretFile;
 use super::stage::{fail, lock, Executor, Outcome, StageState};
@@ -129,7 +130,12 @@ impl Executor<'_> {
         };
         let result = match &source {
             Some((dir, what)) => {
-                copy::run(&spec, &SourceRoot { dir, included: None, what: what.clone() }, &root, &upper)
+                // A named directory context hides what its .dockerignore excludes, as the main one does.
+                let included = match from.as_deref().and_then(|f| self.req.build_contexts.get(f)) {
+                    Some(NamedContext::Dir { included, .. }) => Some(included),
+                    _ => None,
+                };
+                copy::run(&spec, &SourceRoot { dir, included, what: what.clone() }, &root, &upper)
             }
             None => {
                 let src = SourceRoot {
@@ -207,13 +213,21 @@ impl Executor<'_> {
                 reads.push_str(&format!("{digest}\n"));
             }
         }
+        // Part of the key as in BuildKit (its ExecOp holds them), and only when given: other keys stay.
+        let limits = &self.req.limits;
+        if !self.req.extra_hosts.is_empty() || limits.shm_size.is_some() || limits.ulimits != Default::default() {
+            reads.push_str(&format!(
+                "hosts={:?} shm={:?} ulimits={:?}\n",
+                self.req.extra_hosts, limits.shm_size, limits.ulimits
+            ));
+        }
         let key = self.step_key(st, step, &[("reads", reads.as_bytes())]);
         if self.reuse_cached(st, step, &key)? {
             return Ok(Outcome::Cached);
         }
         super::images::check_runnable(&st.image, loc)?;
         let mounted = std::cell::Cell::new(0);
-        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held } = self
+        let StepMounts { mut binds, tmpfs, env: secret_env, secrets: _held, locks: _locked } = self
             .mount_binds(&mounts, loc, &mounted)
             .map_err(|e| e.at(mounted.get().checked_sub(1).and_then(|i| step.flag_at("mount", i))))?;
         if let Some((name, body)) = script {
@@ -221,6 +235,9 @@ impl Executor<'_> {
             let path = dir.join(&name);
             std::fs::write(&path, body).map_err(|e| failed(format!("writing the heredoc script: {e}")))?;
             binds.push(Bind { source: path, target: format!("{}/{name}", runspec::SCRIPT_DIR), readonly: true });
+        }
+        if !self.req.extra_hosts.is_empty() {
+            binds.push(self.hosts_bind(network).map_err(|e| failed(format!("writing /etc/hosts: {e}")))?);
         }
         let mut fs = self.prepare_step(st, loc)?;
         fs.track_changes().map_err(|e| StepFailure::new(loc, "RUN", e))?;
@@ -277,7 +294,16 @@ impl Executor<'_> {
 
     /// The cache key standing for another stage's files (built on demand) or an image's.
     fn source_key(&self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
-        if let Some(i) = self.plan.stage_by_ref(from) {
+        let (from, named) = match self.req.build_contexts.get(from) {
+            Some(NamedContext::Dir { root, included }) => {
+                return cache::context_digest(root, included, &[".".into()], &mut lock(&self.files))
+                    .map_err(|e| StepFailure::io(loc, "", format!("reading build context {from:?}"), e));
+            }
+            Some(NamedContext::Image(reference)) => (reference.as_str(), true),
+            None => (from, false),
+        };
+        // A docker-image:// context names an image, never a stage.
+        if let Some(i) = self.plan.stage_by_ref(from).filter(|_| !named) {
             return Ok(self.finished(i, loc)?.key.clone());
         }
         let img = self.image(from, self.plan.platform.as_ref(), loc).map_err(|e| super::images::no_stage(from, e))?;
@@ -286,6 +312,9 @@ impl Executor<'_> {
 
     /// On a cache hit, take the recorded layer instead of running the step.
     fn reuse_cached(&self, st: &mut StageState, step: &Step, key: &Digest) -> Result<bool, StepFailure> {
+        if st.no_cache {
+            return Ok(false);
+        }
         let Some((cached, source)) = self.cache.lookup(self.store, key) else { return Ok(false) };
         let blob = crate::store::from_oci_digest(cached.descriptor.digest())
             .map_err(|e| StepFailure::new(step.location, "", e))?;
@@ -330,7 +359,12 @@ impl Executor<'_> {
                 self.progress.debug(&format!("step cache: could not record {key}: {e}"));
             }
         }
-        st.key = key;
+        // A step that ran because of --no-cache-filter may have made something new: what builds on it
+        // (later steps, COPY --from this stage) must be keyed by what it made, not by what it was asked.
+        st.key = match st.image.diff_ids.last().filter(|_| st.no_cache) {
+            Some(made) => KeyBuilder::new(&key).part("made", made.to_string().as_bytes()).finish(),
+            None => key,
+        };
     }
 
     /// The environment of a RUN: the image's ENV, then the stage's ARGs that ENV does not override, then
@@ -363,7 +397,13 @@ impl Executor<'_> {
         started: &std::cell::Cell<usize>,
     ) -> Result<StepMounts, StepFailure> {
         let failed = |e: String| fail(loc, format!("RUN --mount: {e}"));
-        let mut out = StepMounts { binds: Vec::new(), tmpfs: Vec::new(), env: Vec::new(), secrets: Vec::new() };
+        let mut out = StepMounts {
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            env: Vec::new(),
+            secrets: Vec::new(),
+            locks: Vec::new(),
+        };
         for m in mounts {
             started.set(started.get() + 1);
             let bind = match m {
@@ -382,11 +422,10 @@ impl Executor<'_> {
                     let path = if *readwrite { self.scratch_copy(&path, loc)? } else { path };
                     Bind { source: path, target: target.clone(), readonly: !*readwrite }
                 }
-                MountSpec::Cache { id, target, readonly } => {
-                    let dir = cache::mount_dir(self.store, id);
-                    self.restore_cache_mount(id, &dir, loc)?;
-                    std::fs::create_dir_all(&dir).map_err(|e| failed(format!("creating cache dir: {e}")))?;
-                    Bind { source: dir, target: target.clone(), readonly: *readonly }
+                MountSpec::Cache(c) => {
+                    let (bind, lock) = self.cache_bind(c, loc)?;
+                    out.locks.extend(lock);
+                    bind
                 }
                 MountSpec::Tmpfs { target, size } => {
                     out.tmpfs.push(Tmpfs { target: target.clone(), size: *size, noexec: false });
@@ -446,6 +485,18 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// `--add-host`: the sandbox's /etc/hosts with the extra lines, bound over its own.
+    fn hosts_bind(&self, network: Network) -> std::io::Result<Bind> {
+        let mut hosts = sandbox::hosts_file(network, "rbuild");
+        for line in &self.req.extra_hosts {
+            hosts.push_str(line);
+            hosts.push('\n');
+        }
+        let path = self.new_dir("hosts")?.join("hosts");
+        std::fs::write(&path, hosts)?;
+        Ok(Bind { source: path, target: "/etc/hosts".into(), readonly: true })
+    }
+
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {
         let dir = self.new_dir("rwbind").map_err(|e| fail(loc, e.to_string()))?;
         let dest = dir.join("src");
@@ -463,4 +514,6 @@ struct StepMounts {
     /// `VAR=value` of `type=secret,env=VAR`.
     env: Vec<String>,
     secrets: Vec<SecretFile>,
+    /// The `sharing=locked|private` cache mounts' locks, released after the step.
+    locks: Vec<super::cache_mount::MountLock>,
 }

@@ -10,21 +10,30 @@ use oci_spec::image::{
     Arch, Descriptor, DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
 };
 
-/// Write `image`'s config and a manifest listing `layers`, and name nothing: the blobs of one platform's
-/// image that an index will name. Returns the config digest (the image ID) and the manifest's descriptor.
-pub fn write(store: &Store, image: &ImageState, layers: &[Descriptor]) -> Result<(Digest, Descriptor), ImageError> {
+/// Write `image`'s config and a manifest listing `layers` (with `annotations` on the manifest: `build
+/// --annotation`), and name nothing: the blobs of one platform's image that an index will name. Returns
+/// the config digest (the image ID) and the manifest's descriptor.
+pub fn write(
+    store: &Store,
+    image: &ImageState,
+    layers: &[Descriptor],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Result<(Digest, Descriptor), ImageError> {
     if image.diff_ids.len() != layers.len() {
         return Err(ImageError::LayerCount { layers: layers.len(), diff_ids: image.diff_ids.len() });
     }
     let config_bytes = image.to_json()?;
     let (config_digest, config_size) = store.write_blob(&config_bytes)?;
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(descriptor(MediaType::ImageConfig, &config_digest, config_size)?)
         .layers(layers.to_vec())
         .build()
         .map_err(|source| ImageError::Spec { what: "image manifest", source })?;
+    if !annotations.is_empty() {
+        manifest.set_annotations(Some(annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
+    }
     let manifest_bytes = json::canonical(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
     let (manifest_digest, manifest_size) = store.write_blob(&manifest_bytes)?;
     Ok((config_digest, descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size)?))
@@ -38,7 +47,7 @@ pub fn commit(
     layers: &[Descriptor],
     tags: &[ImageRef],
 ) -> Result<(Digest, Digest), ImageError> {
-    let (config_digest, manifest) = write(store, image, layers)?;
+    let (config_digest, manifest) = write(store, image, layers, &Default::default())?;
     store.add_manifest(&manifest, tags)?;
     Ok((config_digest, crate::store::from_oci_digest(manifest.digest())?))
 }

@@ -91,6 +91,14 @@ const BZIP2_MAGIC: [u8; 3] = *b"BZh";
 /// The first four of xz's six magic bytes (`FD 37 7A 58 5A 00`): enough, with the decoder checking the rest.
 const XZ_MAGIC: [u8; 4] = [0xfd, 0x37, 0x7a, 0x58];
 
+/// Whether the file at `path` is a tar archive, plain or compressed (a ustar header once decompressed):
+/// what ADD unpacks and what `rbuild build -` takes as a context rather than a Dockerfile.
+pub fn is_tar_archive(path: &std::path::Path) -> io::Result<bool> {
+    let mut head = Vec::with_capacity(512);
+    decompress(io::BufReader::new(std::fs::File::open(path)?))?.take(512).read_to_end(&mut head)?;
+    Ok(head.len() >= 262 && &head[257..262] == b"ustar")
+}
+
 /// Wrap `reader` in the decompressor its first bytes call for (gzip, zstd, or none).
 pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
     let mut magic = [0u8; 4];

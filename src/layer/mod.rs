@@ -18,7 +18,7 @@ mod rootpath;
 mod whiteout;
 mod write;
 
-pub use compress::{decompress, Compression};
+pub use compress::{decompress, is_tar_archive, Compression};
 pub use extract::{extract, extract_tar, extract_tar_within, extract_with, Whiteouts};
 pub use limits::ArchiveLimits;
 pub use whiteout::{is_opaque_dir, is_overlay_whiteout};

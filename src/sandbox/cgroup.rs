@@ -45,6 +45,12 @@ pub struct Limits {
     pub memory: Option<u64>,
     /// Processes and threads, `--pids-limit`; [`DEFAULT_PIDS_LIMIT`] when `None`, none when `Some(0)`.
     pub pids: Option<u64>,
+    /// Bytes of the sandbox's `/dev/shm` tmpfs (`--shm-size`; 64 MiB, Docker's default, when `None`).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `setrlimit` limits of the command (`--ulimit`).
+    #[serde(default)]
+    pub ulimits: super::Ulimits,
 }
 
 /// Device numbers the sandbox's `/dev` holds (Docker's default device cgroup rules): null, zero, full,
@@ -369,7 +375,7 @@ mod tests {
 
     #[test]
     fn only_explicit_limits_make_a_missing_controller_an_error() {
-        let limits = Limits { memory: Some(1 << 25), pids: None };
+        let limits = Limits { memory: Some(1 << 25), ..Limits::default() };
         assert_eq!(asked(&limits, "memory").as_deref(), Some("--memory 33554432"));
         assert_eq!(asked(&limits, "pids"), None);
         assert_eq!(asked(&Limits { pids: Some(10), ..Limits::default() }, "pids").as_deref(), Some("--pids-limit 10"));
@@ -388,7 +394,7 @@ mod tests {
     #[test]
     fn defect12_limits_land_in_the_v1_files_and_the_device_filter_allows_only_dev() {
         let t = fake_v1(&["pids", "memory", "devices"]);
-        let limits = Limits { memory: Some(32 << 20), pids: None };
+        let limits = Limits { memory: Some(32 << 20), ..Limits::default() };
         let cg = Cgroup::create_in(t.path(), &limits, None).unwrap().unwrap();
         let pids = &cg.dirs[0];
         assert!(pids.starts_with(t.path().join("pids")));
@@ -410,13 +416,14 @@ mod tests {
         // No memory controller: the default pids limit still works...
         assert!(Cgroup::create_in(t.path(), &Limits::default(), None).unwrap().is_some());
         // ... but --memory cannot be honoured.
-        let err = Cgroup::create_in(t.path(), &Limits { memory: Some(64 << 20), pids: None }, None).unwrap_err();
+        let err =
+            Cgroup::create_in(t.path(), &Limits { memory: Some(64 << 20), ..Limits::default() }, None).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("--memory 67108864 needs the memory cgroup controller"), "{text}");
         // No pids controller at all: a warning and no cgroup for the default, an error for --pids-limit.
         let t = fake_v1(&[]);
         assert!(Cgroup::create_in(t.path(), &Limits::default(), None).unwrap().is_none());
-        let err = Cgroup::create_in(t.path(), &Limits { pids: Some(100), memory: None }, None).unwrap_err();
+        let err = Cgroup::create_in(t.path(), &Limits { pids: Some(100), ..Limits::default() }, None).unwrap_err();
         assert!(err.to_string().contains("--pids-limit 100 needs the pids cgroup controller"), "{err}");
     }
 

@@ -124,6 +124,10 @@ impl Sys for FakeSys {
         self.record(format!("chown_terminal {uid}"))
     }
 
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> nix::Result<()> {
+        self.record(format!("setrlimit {resource} {soft} {hard}"))
+    }
+
     fn join_session_keyring(&mut self) -> nix::Result<()> {
         self.record("join_session_keyring".into())
     }

@@ -41,6 +41,7 @@ mod interrupt;
 mod join;
 mod parent;
 mod pty;
+mod rlimit;
 mod seccomp;
 mod setup;
 mod sys;
@@ -52,8 +53,11 @@ pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
-pub use parent::{run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, DEFAULT_HOSTS};
+pub use parent::{
+    hosts_file, run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, DEFAULT_HOSTS,
+};
 pub use pty::{set_window_size, window_size, RawMode, Winch};
+pub use rlimit::Ulimits;
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
 pub use sys::{LinuxSys, Sys};

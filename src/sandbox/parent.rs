@@ -30,6 +30,27 @@ const MAX_OVERLAY_OPTIONS: usize = 4000;
 /// `/etc/hosts` when the host has none, or for an empty network namespace.
 pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
+/// The `/etc/hosts` a sandbox on `network` with `hostname` gets (callers adding entries, as `build
+/// --add-host`, start here). The sandbox's own name resolves inside it in every mode, as with Docker
+/// (apache's AH00558 otherwise); 127.0.1.1 is Debian's address for it.
+pub fn hosts_file(network: Network, hostname: &str) -> String {
+    let own = format!("127.0.1.1\t{hostname}\n");
+    match network {
+        Network::Host => {
+            let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string());
+            let named = host
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && l.split_whitespace().skip(1).any(|n| n == hostname));
+            match (named, host.is_empty() || host.ends_with('\n')) {
+                (true, _) => host,
+                (false, true) => format!("{host}{own}"),
+                (false, false) => format!("{host}\n{own}"),
+            }
+        }
+        Network::None | Network::Bridge => format!("{DEFAULT_HOSTS}{own}"),
+    }
+}
+
 /// Run `spec` in a new sandbox. The sandbox init is this very program (`/proc/self/exe`), which must
 /// therefore be the rbuild binary; see [`run_with_init`] otherwise.
 pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
@@ -414,23 +435,7 @@ impl Scratch {
         let scratch = Scratch { dir, hosts: spec.hosts_file.clone() };
         let root = scratch.mountpoint();
         fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
-        // The container's own name resolves inside it in every mode, as with Docker (apache's AH00558
-        // otherwise); 127.0.1.1 is Debian's address for it.
-        let own = format!("127.0.1.1\t{}\n", spec.hostname);
-        let hosts = match spec.network {
-            Network::Host => {
-                let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string());
-                let named = host.lines().any(|l| {
-                    !l.trim_start().starts_with('#') && l.split_whitespace().skip(1).any(|n| n == spec.hostname)
-                });
-                match (named, host.is_empty() || host.ends_with('\n')) {
-                    (true, _) => host,
-                    (false, true) => format!("{host}{own}"),
-                    (false, false) => format!("{host}\n{own}"),
-                }
-            }
-            Network::None | Network::Bridge => format!("{DEFAULT_HOSTS}{own}"),
-        };
+        let hosts = hosts_file(spec.network, &spec.hostname);
         let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]
         {

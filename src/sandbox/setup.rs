@@ -214,8 +214,8 @@ impl<'a, S: Sys> Setup<'a, S> {
         let shm = dev.join("shm");
         create_dir(&shm, 0o1777)?;
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        let data = Some("mode=1777,size=65536k");
-        self.mount(Some(Path::new("shm")), &shm, Some("tmpfs"), flags, data, || "mounting /dev/shm".into())?;
+        let data = format!("mode=1777,size={}k", self.spec.run.limits.shm_size.map_or(65536, |b| b.div_ceil(1024)));
+        self.mount(Some(Path::new("shm")), &shm, Some("tmpfs"), flags, Some(&data), || "mounting /dev/shm".into())?;
         for (name, target) in [
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -298,6 +298,12 @@ impl<'a, S: Sys> Setup<'a, S> {
         fs::DirBuilder::new().recursive(true).mode(0o755).create(&cwd_host).map_err(io_error("creating", &cwd_host))?;
         let spec = self.spec.run.user.as_deref().filter(|u| !u.is_empty()).unwrap_or("0");
         let user = users::resolve(root, spec, false).map_err(|e| SandboxError::User(e.to_string()))?;
+        // While CAP_SYS_RESOURCE is still ours: raising a hard limit needs it.
+        for (name, resource, soft, hard) in self.spec.run.limits.ulimits.set() {
+            self.sys
+                .setrlimit(resource, soft, hard)
+                .map_err(SandboxError::setup(format!("setting --ulimit {name}")))?;
+        }
         self.narrow_bounding_set()?;
         if self.spec.terminal.is_some() && user.uid != 0 {
             // While we may still chown: the user's own terminal, as with runc.

@@ -47,6 +47,8 @@ pub trait Sys {
     /// Give the terminal on fd 0 (the pty's slave, `-t`) to `uid`, so a non-root user can reopen it by
     /// name (runc's `fixStdioPermissions`); its group stays.
     fn chown_terminal(&mut self, uid: u32) -> nix::Result<()>;
+    /// `setrlimit(resource, soft, hard)` (`--ulimit`).
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> nix::Result<()>;
     /// Join a new anonymous session keyring, so no key of rbuild's session is reachable.
     fn join_session_keyring(&mut self) -> nix::Result<()>;
     /// Where the new root is reachable from this process once `pivot_root` has run: `/` for real, the
@@ -196,6 +198,12 @@ impl Sys for LinuxSys {
 
     fn chown_terminal(&mut self, uid: u32) -> nix::Result<()> {
         nix::unistd::fchown(std::io::stdin(), Some(Uid::from_raw(uid)), None)
+    }
+
+    fn setrlimit(&mut self, resource: u32, soft: u64, hard: u64) -> nix::Result<()> {
+        let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+        // SAFETY: setrlimit only reads `limit`, which lives across the call.
+        Errno::result(unsafe { libc::setrlimit(resource as _, &limit) }).map(drop)
     }
 
     fn join_session_keyring(&mut self) -> nix::Result<()> {
