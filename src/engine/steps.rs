@@ -67,9 +67,6 @@ impl Executor<'_> {
                 heredocs,
             )
         };
-        if c.parents {
-            return Err(failed("--parents is not supported yet".into()));
-        }
         // ADD's URLs are fetched first: the step cache keys on what they hold.
         let mut downloads = Vec::new();
         if c.add {
@@ -85,7 +82,7 @@ impl Executor<'_> {
             Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
             None => {
                 let paths: Vec<String> =
-                    sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
+                    sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).map(|s| copy::unpivot(s)).collect();
                 cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
                     .map_err(|e| StepFailure::io(loc, kw, "reading the sources", e))?
                     .to_string()
@@ -129,6 +126,7 @@ impl Executor<'_> {
             owner,
             chmod,
             add: c.add,
+            parents: c.parents,
             exclude: c.exclude.clone(),
             now: self.now(),
             downloads,
