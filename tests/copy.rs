@@ -108,3 +108,98 @@ fn exclude_drops_glob_matches_and_files_under_a_copied_dir() {
     assert_eq!(paths(&t.layer("ex:1", 2)), ["d/keep.c"]);
     assert_eq!(paths(&t.layer("ex:1", 3)), ["a/notes.md", "a/sub/x.c"]);
 }
+
+/// `rbuild build --progress=plain` of the context with `-f FILE`; (stderr, layer digests).
+fn build_plain(t: &TestContext, tag: &str, file: &str) -> (String, Vec<String>) {
+    let out = t
+        .rbuild()
+        .args(["build", "--progress=plain", "-t", tag, "-f"])
+        .arg(t.ctx().join(file))
+        .arg(t.ctx())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let layers =
+        t.manifest(tag)["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().into()).collect();
+    (err, layers)
+}
+
+/// Whether the progress line of the step whose text contains `step` says CACHED.
+fn cached(stderr: &str, step: &str) -> bool {
+    let line = stderr.lines().find(|l| l.contains(step) && l.ends_with("CACHED"));
+    line.is_some()
+}
+
+#[test]
+fn copy_link_layers_are_reused_on_a_new_base_while_later_steps_rerun() {
+    let t = TestContext::busybox();
+    t.write("extra.txt", "extra");
+    t.write("app.txt", "app");
+    t.write("base2.Dockerfile", "FROM busybox:latest\nCOPY extra.txt /extra.txt\n");
+    build_plain(&t, "base:2", "base2.Dockerfile");
+    t.ok(&["tag", "busybox:latest", "base:cur"]);
+    t.write(
+        "Dockerfile",
+        "FROM base:cur\n\
+         COPY --link app.txt /srv/app/\n\
+         COPY app.txt /plain/\n\
+         RUN cat /srv/app/app.txt /proc/sys/kernel/random/uuid > /seen\n",
+    );
+    let (first, l1) = build_plain(&t, "app:1", "Dockerfile");
+    assert!(!cached(&first, "COPY --link"), "{first}");
+    assert_eq!(l1.len(), 4);
+    let link = t.layer("app:1", 1);
+    assert_eq!(link["srv/app/app.txt"].data, b"app");
+    assert_eq!(
+        link.keys().collect::<Vec<_>>(),
+        ["srv", "srv/app", "srv/app/app.txt"],
+        "the parents are created in the empty tree"
+    );
+    assert!(t.layer("app:1", 3)["seen"].data.starts_with(b"app"), "a later RUN sees the linked files");
+
+    // The base changes (one more layer): the --link step is a hit with the very same blob; the rest reruns.
+    t.ok(&["tag", "base:2", "base:cur"]);
+    let (second, l2) = build_plain(&t, "app:2", "Dockerfile");
+    assert_eq!(l2.len(), 5);
+    assert!(cached(&second, "COPY --link app.txt"), "{second}");
+    assert_eq!(l2[2], l1[1], "the --link layer is reused as is on the new base");
+    assert!(!cached(&second, "COPY app.txt /plain/"), "a plain COPY depends on its base:\n{second}");
+    assert!(!cached(&second, "RUN cat"), "later steps rerun on the new base:\n{second}");
+    assert_ne!(l2[4], l1[3]);
+
+    // Same base again: everything is cached, and the chain after the --link step is found again.
+    let (third, l3) = build_plain(&t, "app:3", "Dockerfile");
+    assert!(cached(&third, "RUN cat"), "{third}");
+    assert_eq!(l3, l2);
+}
+
+#[test]
+fn copy_link_never_follows_a_symlink_of_the_base_on_either_backend() {
+    let t = TestContext::busybox();
+    t.write("f.txt", "f");
+    t.write(
+        "Dockerfile",
+        "FROM busybox:latest\n\
+         RUN mkdir /real /real2 && echo old > /real/old && ln -s real /link && ln -s real2 /link2\n\
+         COPY --link f.txt /link/\n\
+         COPY f.txt /link2/\n\
+         RUN test -d /link && ! test -L /link && test -f /link/f.txt && ! test -e /link/old \
+             && test -f /real/old && ! test -e /real/f.txt \
+             && test -L /link2 && test -f /real2/f.txt\n",
+    );
+    for backend in ["overlay", "copy"] {
+        let tag = format!("sym:{backend}");
+        let out = t
+            .rbuild()
+            .env("RBUILD_SNAPSHOTTER", backend)
+            .args(["build", "--no-cache", "-t", &tag])
+            .arg(t.ctx())
+            .output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        let link = t.layer(&tag, 2);
+        assert_eq!(link["link"].kind, 'd', "with --link the destination path holds only directories");
+        assert_eq!(link["link/f.txt"].data, b"f");
+    }
+}

@@ -81,8 +81,11 @@ impl Executor<'_> {
         let read = match &from {
             Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
             None => {
-                let paths: Vec<String> =
-                    sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).map(|s| copy::unpivot(s)).collect();
+                let paths: Vec<String> = sources
+                    .iter()
+                    .filter(|s| !s.starts_with("<<") && !fetch::is_url(s))
+                    .map(|s| copy::unpivot(s))
+                    .collect();
                 cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
                     .map_err(|e| StepFailure::io(loc, kw, "reading the sources", e))?
                     .to_string()
@@ -90,12 +93,23 @@ impl Executor<'_> {
             }
         };
         let heredoc_text: String = heredocs.iter().map(|(n, c)| format!("{n}\0{c}\0")).collect();
-        let key = self.step_key(
-            st,
-            step,
-            &[("reads", &read), ("heredocs", heredoc_text.as_bytes()), ("downloads", fetched.as_bytes())],
-        );
+        let workdir = st.image.config.working_dir.clone().unwrap_or_else(|| "/".into());
+        let reads = [("reads", &read[..]), ("heredocs", heredoc_text.as_bytes()), ("downloads", fetched.as_bytes())];
+        let base_key = st.key.clone();
+        let key = if c.link {
+            // What the copy itself depends on, and nothing of the stage below it (see docs/cache.md).
+            let words = format!("{sources:?} {dest:?} {workdir:?} {chown:?} {chmod:?} {:?} {}", c.exclude, c.parents);
+            // A user *name* is looked up in the stage's /etc/passwd: then the layer depends on the base.
+            let named_owner = chown.as_deref().is_some_and(|o| o.split(':').any(|p| p.parse::<u32>().is_err()));
+            let below = if named_owner { base_key.clone() } else { cache::root_key("COPY --link") };
+            self.link_key(&below, st, step, &words, &reads)
+        } else {
+            self.step_key(st, step, &reads)
+        };
         if self.reuse_cached(st, step, &key)? {
+            if c.link {
+                self.link_forward(st, base_key, &key);
+            }
             return Ok(Outcome::Cached);
         }
         let source = match &from {
@@ -118,11 +132,19 @@ impl Executor<'_> {
                 (u.uid, u.gid)
             }
         };
+        // `--link`: the files land in an empty tree (the upper dir alone), never looking at the stage below.
+        let (mount, root, upper) = match c.link {
+            true => {
+                drop(mount);
+                (None, fs.upper().to_path_buf(), fs.upper().to_path_buf())
+            }
+            false => (mount, root, upper),
+        };
         let spec = CopySpec {
             sources,
             heredocs,
             dest,
-            workdir: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            workdir,
             owner,
             chmod,
             add: c.add,
@@ -147,8 +169,34 @@ impl Executor<'_> {
         drop(mount);
         result.map_err(|e| StepFailure::new(loc, kw, e))?;
         self.finish_step(st, fs, step, true)?;
-        self.remember(st, key);
+        self.remember(st, key.clone());
+        if c.link {
+            self.link_forward(st, base_key, &key);
+        }
         Ok(Outcome::Done)
+    }
+
+    /// The key of a `COPY --link` step: `below` (a fixed root, so the layer is found whatever the stage's
+    /// base), the instruction, its expanded words and ARG values, and what it reads.
+    fn link_key(&self, below: &Digest, st: &StageState, step: &Step, words: &str, reads: &[(&str, &[u8])]) -> Digest {
+        let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let mut key = KeyBuilder::new(below)
+            .part("step", step.original.as_bytes())
+            .part("link", words.as_bytes())
+            .part("args", args.as_bytes());
+        for (label, bytes) in reads {
+            key = key.part(label, bytes);
+        }
+        key.finish()
+    }
+
+    /// After a `--link` step (run or reused): the stage's key moves on from `base` *and* the link key, so
+    /// later steps still rerun on a new base, and the layer is recorded under that chained key too, so
+    /// `--cache-to mode=min` finds the whole chain.
+    fn link_forward(&self, st: &mut StageState, base: Digest, link: &Digest) {
+        st.key = base;
+        let chained = KeyBuilder::new(&st.key).part("linked", link.to_string().as_bytes()).finish();
+        self.remember(st, chained);
     }
 
     pub(super) fn run(&self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
