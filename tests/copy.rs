@@ -203,3 +203,160 @@ fn copy_link_never_follows_a_symlink_of_the_base_on_either_backend() {
         assert_eq!(link["link/f.txt"].data, b"f");
     }
 }
+
+/// A git repository (`repos/repo.git`, bare) served by `git daemon` on a free 127.0.0.1 port; the daemon
+/// is killed on drop.
+struct GitServer {
+    repos: std::path::PathBuf,
+    work: std::path::PathBuf,
+    port: u16,
+    daemon: std::process::Child,
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut cmd = common::tool("git");
+    cmd.arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]);
+    cmd.env("GIT_COMMITTER_DATE", "@1700000000 +0000").env("GIT_AUTHOR_DATE", "@1700000000 +0000");
+    common::run_tool(cmd.args(args)).trim().to_string()
+}
+
+impl GitServer {
+    /// v1 (annotated tag): a.txt, sub/x.txt, run.sh (0755), link -> a.txt; main: one more commit on top.
+    fn start(t: &TestContext) -> GitServer {
+        let work = t.path("work");
+        let repos = t.path("repos");
+        std::fs::create_dir_all(work.join("sub")).unwrap();
+        std::fs::create_dir_all(&repos).unwrap();
+        git(&work, &["init", "-q"]);
+        std::fs::write(work.join("a.txt"), "v1").unwrap();
+        std::fs::write(work.join("sub/x.txt"), "x1").unwrap();
+        std::fs::write(work.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(work.join("run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("a.txt", work.join("link")).unwrap();
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-qm", "one"]);
+        git(&work, &["tag", "-a", "v1", "-m", "v1"]);
+        std::fs::write(work.join("sub/x.txt"), "x2").unwrap();
+        git(&work, &["commit", "-qam", "two"]);
+        git(&repos, &["clone", "-q", "--bare", work.to_str().unwrap(), "repo.git"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // git-daemon itself, not `git daemon`: the wrapper would leave it running when killed.
+        let exec_path = common::run_tool(common::tool("git").arg("--exec-path")).trim().to_string();
+        let daemon = std::process::Command::new(std::path::Path::new(&exec_path).join("git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", repos.display()))
+            .arg(&repos)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = GitServer { repos, work, port, daemon };
+        common::wait_until("git daemon", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/repo.git", self.port)
+    }
+
+    fn commit(&self, rev: &str) -> String {
+        git(&self.work, &["rev-parse", &format!("{rev}^{{commit}}")])
+    }
+
+    /// One more commit on main, pushed to the served repository.
+    fn push_change(&self) {
+        std::fs::write(self.work.join("sub/x.txt"), "x3").unwrap();
+        git(&self.work, &["commit", "-qam", "three"]);
+        git(&self.work, &["push", "-q", self.repos.join("repo.git").to_str().unwrap(), "main"]);
+    }
+}
+
+#[test]
+fn add_git_checks_out_a_ref_or_subdir_and_caches_on_the_commit() {
+    let t = TestContext::busybox();
+    let server = GitServer::start(&t);
+    let url = server.url();
+    let file_url = format!("file://{}", server.repos.join("repo.git").display());
+    let v1 = server.commit("v1");
+    t.write(
+        "Dockerfile",
+        &format!(
+            "FROM scratch\n\
+             ADD {url}#v1 /v1/\n\
+             ADD {url}#main:sub /sub\n\
+             ADD --keep-git-dir=true {file_url} /kept/\n\
+             ADD --checksum={v1} {url}#{v1} /pinned/\n"
+        ),
+    );
+    let (first, l1) = build_plain(&t, "git:1", "Dockerfile");
+    assert!(!first.contains("CACHED"), "{first}");
+    let tag = t.layer("git:1", 0);
+    assert_eq!(tag["v1/a.txt"].data, b"v1");
+    assert_eq!(tag["v1/sub/x.txt"].data, b"x1", "the tag's tree, not main's");
+    assert_eq!(tag["v1/run.sh"].mode, 0o755);
+    assert_eq!((tag["v1/link"].kind, tag["v1/link"].link.as_deref()), ('l', Some("a.txt")));
+    assert!(!tag.keys().any(|k| k.contains(".git")), "no .git unless --keep-git-dir: {:?}", tag.keys());
+    let times: Vec<_> = tag.iter().filter(|(k, _)| k.starts_with("v1/")).map(|(k, e)| (k, e.mtime)).collect();
+    assert!(times.iter().all(|(_, t)| *t == 1_700_000_000), "every mtime is the commit time: {times:?}");
+    assert_eq!(files(&t.layer("git:1", 1)), BTreeMap::from([("sub/x.txt".into(), "x2".into())]));
+    let kept = t.layer("git:1", 2);
+    assert_eq!(kept["kept/sub/x.txt"].data, b"x2", "the remote's HEAD");
+    assert!(kept.contains_key("kept/.git/HEAD"), "{:?}", kept.keys());
+    assert_eq!(files(&t.layer("git:1", 3))["pinned/sub/x.txt"], "x1");
+
+    // Unchanged refs: every step is a hit after ls-remote. A new commit on main reruns only its steps.
+    let (second, l2) = build_plain(&t, "git:2", "Dockerfile");
+    assert_eq!(second.lines().filter(|l| l.ends_with("CACHED")).count(), 4, "{second}");
+    assert_eq!(l1, l2);
+    server.push_change();
+    let (third, l3) = build_plain(&t, "git:3", "Dockerfile");
+    assert!(cached(&third, "#v1 /v1/"), "{third}");
+    assert!(!cached(&third, "#main:sub"), "{third}");
+    assert!(!cached(&third, "keep-git-dir"), "{third}");
+    assert_eq!(l3[0], l1[0]);
+    assert_eq!(files(&t.layer("git:3", 1))["sub/x.txt"], "x3");
+}
+
+#[test]
+fn add_git_errors_name_the_line_and_the_url_without_credentials() {
+    let t = TestContext::busybox();
+    let server = GitServer::start(&t);
+    let url = server.url();
+    let fails = |dockerfile: String, words: &[&str]| {
+        t.write("Dockerfile", &dockerfile);
+        let err = t.fails(&["build", "--build-arg", "TOKEN=s3cret", "-t", "bad:1", t.ctx().to_str().unwrap()], 1);
+        for w in words {
+            assert!(err.contains(w), "{w:?} missing from:\n{err}");
+        }
+        assert!(!err.contains("s3cret"), "credentials leaked:\n{err}");
+        err
+    };
+    fails(format!("FROM scratch\nADD {url}#nope /x/\n"), &["Dockerfile:2", &url, "\"nope\""]);
+    let wrong = "0".repeat(40);
+    fails(
+        format!("FROM scratch\nADD --checksum={wrong} {url}#v1 /x/\n"),
+        &["Dockerfile:2", &url, &wrong, &server.commit("v1")],
+    );
+    // A closed loopback port: unreachable, and the token in the URL (from a build arg, as tokens should
+    // come: the Dockerfile line itself is shown as written) is never printed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = fails(
+        format!("FROM scratch\nARG TOKEN\nADD https://me:${{TOKEN}}@127.0.0.1:{dead}/repo.git#main /x/\n"),
+        &["Dockerfile:3", &format!("https://***@127.0.0.1:{dead}/repo.git")],
+    );
+    assert!(err.contains("ls-remote"), "{err}");
+    fails(format!("FROM scratch\nADD {url}#v1:missing /x/\n"), &["Dockerfile:2", "\"missing\""]);
+    assert!(t.index()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| { m["annotations"]["org.opencontainers.image.ref.name"] != "bad:1" }));
+}

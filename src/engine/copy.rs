@@ -5,7 +5,8 @@
 //! the context; symlinks are followed only inside it and copied as links inside directories); a directory
 //! source copies its contents; several sources need a destination ending in `/`; a destination that is an
 //! existing directory receives the source by name; missing parents are created; files are owned by 0:0 unless
-//! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives.
+//! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives, and copies the
+//! trees of URLs and git checkouts its step fetched (`fetch`, `git`).
 
 use crate::dockerfile::flags::Chmod;
 use crate::fsops::{self, Attrs};
@@ -36,7 +37,7 @@ pub enum CopyError {
     OverwriteDir(String),
     #[error("copied files belong to root (or --chown's user), and only root can set that: run rbuild as root (rootless builds are not supported yet)")]
     NeedsRoot,
-    #[error("ADD from a URL or git repository ({0}) is not supported yet: download it into the context and COPY it")]
+    #[error("ADD from a URL ({0}) is not supported: use http://, https:// or a git repository")]
     Remote(String),
     #[error("{path}: {source}")]
     Resolve { path: String, source: RootPathError },
@@ -96,6 +97,8 @@ pub struct CopySpec {
     pub now: (i64, i64),
     /// ADD's URL sources, already downloaded.
     pub downloads: Vec<super::fetch::Download>,
+    /// ADD's git sources, checked out: (the source as written, the tree to copy).
+    pub git_trees: Vec<(String, PathBuf)>,
 }
 
 enum Item {
@@ -108,6 +111,8 @@ enum Item {
         name: String,
         mtime: Option<i64>,
     },
+    /// A git checkout: its contents go into the destination, as a directory source's do.
+    GitTree(PathBuf),
     /// `rel`: the resolved (symlink-free) path in the source root; `name`: the source's own name; `kept`:
     /// with `--parents`, the path it gets under the destination.
     Entry {
@@ -163,6 +168,12 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
                 let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
                 writer.write_download(&path, &target, mtime)?;
             }
+            Item::GitTree(tree) => {
+                let meta = fs::symlink_metadata(&tree).map_err(io_err(&tree))?;
+                writer.ensure_dir(&dest, Some(&meta))?;
+                let root = SourceRoot { dir: &tree, included: None, what: "the git checkout".into() };
+                writer.copy_tree(&root, Path::new(""), &tree, &dest, &excludes)?;
+            }
             Item::Entry { rel, name, kept } => {
                 let path = src.dir.join(&rel);
                 let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
@@ -201,15 +212,18 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot, excludes: &[GlobMatcher]) 
                 continue;
             }
         }
-        let git = source.starts_with("git@") || source.ends_with(".git") || source.contains(".git#");
-        if spec.add && !git {
+        if spec.add {
+            if let Some((_, tree)) = spec.git_trees.iter().find(|(s, _)| s == source) {
+                items.push(Item::GitTree(tree.clone()));
+                continue;
+            }
             if let Some(d) = spec.downloads.iter().find(|d| &d.url == source) {
                 items.push(Item::Url { path: d.path.clone(), name: d.name.clone(), mtime: d.mtime });
                 continue;
             }
-        }
-        if spec.add && (source.contains("://") || git) {
-            return Err(CopyError::Remote(source.clone()));
+            if source.contains("://") {
+                return Err(CopyError::Remote(super::git::redact(source)));
+            }
         }
         let clean = |text: &str| match rootpath::clean(Path::new(text)) {
             Some(c) => Ok(c),

@@ -11,6 +11,7 @@ mod cache_remote;
 pub mod context;
 pub mod copy;
 pub mod fetch;
+pub mod git;
 mod fs;
 pub mod images;
 pub mod metadata;
@@ -120,6 +121,8 @@ pub enum StepError {
     Copy(#[from] copy::CopyError),
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Git(#[from] git::GitError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error("{what}: {source}")]

@@ -6,6 +6,7 @@ use super::cache::{self, CachedLayer, HitSource, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
 use super::fs::StepFs;
+use super::git;
 use super::metadata::{self as meta, StageVars};
 use super::runspec::{self, MountSpec};
 use super::secrets::SecretFile;
@@ -67,23 +68,34 @@ impl Executor<'_> {
                 heredocs,
             )
         };
-        // ADD's URLs are fetched first: the step cache keys on what they hold.
+        // ADD's URLs are fetched first: the step cache keys on what they hold. Git sources are resolved to
+        // a commit (the key), and checked out only if the step runs.
         let mut downloads = Vec::new();
+        let mut gits = Vec::new();
         if c.add {
-            for url in sources.iter().filter(|s| fetch::is_url(s)) {
+            for s in sources.iter().filter(|s| git::is_git(s)) {
+                let resolved = git::resolve(&git::parse(s), checksum.as_deref());
+                gits.push((s.clone(), resolved.map_err(|e| StepFailure::new(loc, kw, e))?));
+            }
+            for url in sources.iter().filter(|s| fetch::is_url(s) && !git::is_git(s)) {
                 let dir =
                     self.new_dir("download").map_err(|e| StepFailure::io(loc, kw, "creating a download dir", e))?;
                 let checksum = checksum.as_deref();
                 downloads.push(fetch::download(url, &dir, checksum).map_err(|e| StepFailure::new(loc, kw, e))?);
             }
         }
-        let fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
+        let mut fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
+        for (_, r) in &gits {
+            let g = &r.source;
+            let url = git::redact(&g.url);
+            fetched.push_str(&format!("git {url} {:?} {:?} {} {}\n", g.reference, g.subdir, r.commit, c.keep_git_dir));
+        }
         let read = match &from {
             Some(f) => self.source_key(f, loc)?.to_string().into_bytes(),
             None => {
                 let paths: Vec<String> = sources
                     .iter()
-                    .filter(|s| !s.starts_with("<<") && !fetch::is_url(s))
+                    .filter(|s| !s.starts_with("<<") && !fetch::is_url(s) && !git::is_git(s))
                     .map(|s| copy::unpivot(s))
                     .collect();
                 cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
@@ -140,6 +152,12 @@ impl Executor<'_> {
             }
             false => (mount, root, upper),
         };
+        let mut git_trees = Vec::new();
+        for (s, r) in &gits {
+            let dir = self.new_dir("git").map_err(|e| StepFailure::io(loc, kw, "creating a checkout dir", e))?;
+            let tree = git::checkout(r, &dir.join("repo"), c.keep_git_dir).map_err(|e| StepFailure::new(loc, kw, e))?;
+            git_trees.push((s.clone(), tree));
+        }
         let spec = CopySpec {
             sources,
             heredocs,
@@ -152,6 +170,7 @@ impl Executor<'_> {
             exclude: c.exclude.clone(),
             now: self.now(),
             downloads,
+            git_trees,
         };
         let result = match &source {
             Some((dir, what)) => {
