@@ -109,10 +109,11 @@ fn exclude_drops_glob_matches_and_files_under_a_copied_dir() {
     assert_eq!(paths(&t.layer("ex:1", 3)), ["a/notes.md", "a/sub/x.c"]);
 }
 
-/// `rbuild build --progress=plain` of the context with `-f FILE`; (stderr, layer digests).
-fn build_plain(t: &TestContext, tag: &str, file: &str) -> (String, Vec<String>) {
+/// `rbuild build --progress=plain` of the context with `-f FILE` and `env`; (stderr, layer digests).
+fn build_plain(t: &TestContext, tag: &str, file: &str, env: &[(&str, &std::path::Path)]) -> (String, Vec<String>) {
     let out = t
         .rbuild()
+        .envs(env.iter().copied())
         .args(["build", "--progress=plain", "-t", tag, "-f"])
         .arg(t.ctx().join(file))
         .arg(t.ctx())
@@ -137,7 +138,7 @@ fn copy_link_layers_are_reused_on_a_new_base_while_later_steps_rerun() {
     t.write("extra.txt", "extra");
     t.write("app.txt", "app");
     t.write("base2.Dockerfile", "FROM busybox:latest\nCOPY extra.txt /extra.txt\n");
-    build_plain(&t, "base:2", "base2.Dockerfile");
+    build_plain(&t, "base:2", "base2.Dockerfile", &[]);
     t.ok(&["tag", "busybox:latest", "base:cur"]);
     t.write(
         "Dockerfile",
@@ -146,7 +147,7 @@ fn copy_link_layers_are_reused_on_a_new_base_while_later_steps_rerun() {
          COPY app.txt /plain/\n\
          RUN cat /srv/app/app.txt /proc/sys/kernel/random/uuid > /seen\n",
     );
-    let (first, l1) = build_plain(&t, "app:1", "Dockerfile");
+    let (first, l1) = build_plain(&t, "app:1", "Dockerfile", &[]);
     assert!(!cached(&first, "COPY --link"), "{first}");
     assert_eq!(l1.len(), 4);
     let link = t.layer("app:1", 1);
@@ -160,7 +161,7 @@ fn copy_link_layers_are_reused_on_a_new_base_while_later_steps_rerun() {
 
     // The base changes (one more layer): the --link step is a hit with the very same blob; the rest reruns.
     t.ok(&["tag", "base:2", "base:cur"]);
-    let (second, l2) = build_plain(&t, "app:2", "Dockerfile");
+    let (second, l2) = build_plain(&t, "app:2", "Dockerfile", &[]);
     assert_eq!(l2.len(), 5);
     assert!(cached(&second, "COPY --link app.txt"), "{second}");
     assert_eq!(l2[2], l1[1], "the --link layer is reused as is on the new base");
@@ -169,7 +170,7 @@ fn copy_link_layers_are_reused_on_a_new_base_while_later_steps_rerun() {
     assert_ne!(l2[4], l1[3]);
 
     // Same base again: everything is cached, and the chain after the --link step is found again.
-    let (third, l3) = build_plain(&t, "app:3", "Dockerfile");
+    let (third, l3) = build_plain(&t, "app:3", "Dockerfile", &[]);
     assert!(cached(&third, "RUN cat"), "{third}");
     assert_eq!(l3, l2);
 }
@@ -296,7 +297,7 @@ fn add_git_checks_out_a_ref_or_subdir_and_caches_on_the_commit() {
              ADD --checksum={v1} {url}#{v1} /pinned/\n"
         ),
     );
-    let (first, l1) = build_plain(&t, "git:1", "Dockerfile");
+    let (first, l1) = build_plain(&t, "git:1", "Dockerfile", &[]);
     assert!(!first.contains("CACHED"), "{first}");
     let tag = t.layer("git:1", 0);
     assert_eq!(tag["v1/a.txt"].data, b"v1");
@@ -313,11 +314,15 @@ fn add_git_checks_out_a_ref_or_subdir_and_caches_on_the_commit() {
     assert_eq!(files(&t.layer("git:1", 3))["pinned/sub/x.txt"], "x1");
 
     // Unchanged refs: every step is a hit after ls-remote. A new commit on main reruns only its steps.
-    let (second, l2) = build_plain(&t, "git:2", "Dockerfile");
+    let (second, l2) = build_plain(&t, "git:2", "Dockerfile", &[]);
     assert_eq!(second.lines().filter(|l| l.ends_with("CACHED")).count(), 4, "{second}");
     assert_eq!(l1, l2);
+    // Built from a git hook: GIT_DIR names the user's repository, which the checkout must not touch.
     server.push_change();
-    let (third, l3) = build_plain(&t, "git:3", "Dockerfile");
+    let head = server.commit("HEAD");
+    let (third, l3) = build_plain(&t, "git:3", "Dockerfile", &[("GIT_DIR", &server.work.join(".git"))]);
+    assert_eq!(server.commit("HEAD"), head, "the user's repository is untouched");
+    assert!(git(&server.work, &["status", "--porcelain"]).is_empty());
     assert!(cached(&third, "#v1 /v1/"), "{third}");
     assert!(!cached(&third, "#main:sub"), "{third}");
     assert!(!cached(&third, "keep-git-dir"), "{third}");

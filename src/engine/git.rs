@@ -95,6 +95,10 @@ fn git(url: &str, what: &'static str, dir: Option<&Path>, args: &[&str]) -> Resu
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
     }
+    // Run from a git hook (pre-commit), these would point every command at the user's own repository.
+    for var in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_PREFIX"] {
+        cmd.env_remove(var);
+    }
     cmd.args(["-c", "advice.detachedHead=false", "-c", "protocol.file.allow=always"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
