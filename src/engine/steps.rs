@@ -114,7 +114,7 @@ impl Executor<'_> {
             // A user *name* is looked up in the stage's /etc/passwd: then the layer depends on the base.
             let named_owner = chown.as_deref().is_some_and(|o| o.split(':').any(|p| p.parse::<u32>().is_err()));
             let below = if named_owner { base_key.clone() } else { cache::root_key("COPY --link") };
-            self.link_key(&below, st, step, &words, &reads)
+            key_on(&below, st, step, ("link", words.as_bytes()), &reads)
         } else {
             self.step_key(st, step, &reads)
         };
@@ -193,20 +193,6 @@ impl Executor<'_> {
             self.link_forward(st, base_key, &key);
         }
         Ok(Outcome::Done)
-    }
-
-    /// The key of a `COPY --link` step: `below` (a fixed root, so the layer is found whatever the stage's
-    /// base), the instruction, its expanded words and ARG values, and what it reads.
-    fn link_key(&self, below: &Digest, st: &StageState, step: &Step, words: &str, reads: &[(&str, &[u8])]) -> Digest {
-        let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
-        let mut key = KeyBuilder::new(below)
-            .part("step", step.original.as_bytes())
-            .part("link", words.as_bytes())
-            .part("args", args.as_bytes());
-        for (label, bytes) in reads {
-            key = key.part(label, bytes);
-        }
-        key.finish()
     }
 
     /// After a `--link` step (run or reused): the stage's key moves on from `base` *and* the link key, so
@@ -344,15 +330,7 @@ impl Executor<'_> {
         config.diff_ids.clear();
         config.created = None;
         let config_json = config.to_json().unwrap_or_default();
-        let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
-        let mut key = KeyBuilder::new(&st.key)
-            .part("step", step.original.as_bytes())
-            .part("config", &config_json)
-            .part("args", args.as_bytes());
-        for (label, bytes) in reads {
-            key = key.part(label, bytes);
-        }
-        key.finish()
+        key_on(&st.key, st, step, ("config", &config_json), reads)
     }
 
     /// The cache key standing for another stage's files (built on demand) or an image's.
@@ -540,4 +518,19 @@ struct StepMounts {
     /// `VAR=value` of `type=secret,env=VAR`.
     env: Vec<String>,
     secrets: Vec<SecretFile>,
+}
+
+/// A layer step's key on `below` (the stage so far, or for `--link` a fixed root): the instruction as
+/// written, what it runs with (`with`: the config, or a `--link` step's expanded words), the stage's ARG
+/// values, and what it reads.
+fn key_on(below: &Digest, st: &StageState, step: &Step, with: (&str, &[u8]), reads: &[(&str, &[u8])]) -> Digest {
+    let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut key = KeyBuilder::new(below)
+        .part("step", step.original.as_bytes())
+        .part(with.0, with.1)
+        .part("args", args.as_bytes());
+    for (label, bytes) in reads {
+        key = key.part(label, bytes);
+    }
+    key.finish()
 }
