@@ -26,6 +26,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)                       # named 
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)          # tests/build_mounts.rs (RUN --mount=type=ssh)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static) # tests/platforms.rs (RUN under qemu)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)        # registers qemu's binfmt_misc handlers
+command -v git >/dev/null 2>&1 || need+=(git)                               # ADD <git url> (engine::git); tests/copy.rs (git daemon)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

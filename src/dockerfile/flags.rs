@@ -192,11 +192,13 @@ pub fn check_platform(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// `ADD --checksum=sha256:<64 hex digits>`.
+/// `ADD --checksum=sha256:<64 hex digits>` (a URL's content), or a commit id (a git source's commit).
 pub fn check_checksum(text: &str) -> Result<String, String> {
+    let hex = |h: &str, lens: &[usize]| lens.contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit());
     match text.strip_prefix("sha256:") {
-        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(text.to_string()),
-        _ => Err("expected sha256:<64 hex digits>".into()),
+        Some(h) if hex(h, &[64]) => Ok(text.to_string()),
+        None if hex(text, &[40, 64]) => Ok(text.to_string()),
+        _ => Err("expected sha256:<64 hex digits> (a URL) or a full commit id (a git repository)".into()),
     }
 }
 
@@ -542,6 +544,7 @@ mod tests {
         assert!(check_chown("app:app").is_ok() && check_chown(":g").is_err() && check_chown("a:b:c").is_err());
         assert!(check_platform("linux/arm64/v8").is_ok() && check_platform("linux").is_err());
         assert!(check_checksum(&format!("sha256:{}", "a".repeat(64))).is_ok() && check_checksum("md5:x").is_err());
+        assert!(check_checksum(&"b".repeat(40)).is_ok() && check_checksum("abc123").is_err());
         let d = Deferred::parse("$NET", parse_network).unwrap();
         assert_eq!(d.unexpanded(), Some("$NET"));
         assert_eq!(d.resolve(|_| Ok("host".into()), parse_network).unwrap(), NetworkMode::Host);

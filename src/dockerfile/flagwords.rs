@@ -24,6 +24,7 @@ pub(super) fn allowed_flags(kind: Keyword) -> &'static [(&'static str, bool, boo
             ("chown", true, false),
             ("chmod", true, false),
             ("link", false, false),
+            ("parents", false, false),
             ("checksum", true, false),
             ("keep-git-dir", false, false),
             ("exclude", true, true),

@@ -395,7 +395,7 @@ fn lower_copy(ins: &Instruction, flags: &mut Flags) -> Result<Command, Instructi
         chown: flags.one(ins, "chown", flags::check_chown)?,
         chmod: flags.one(ins, "chmod", flags::parse_chmod)?,
         link: flags.bool("link"),
-        parents: if add { false } else { flags.bool("parents") },
+        parents: flags.bool("parents"),
         exclude: flags.list("exclude"),
         checksum: if add { flags.one(ins, "checksum", flags::check_checksum)? } else { None },
         keep_git_dir: if add { flags.bool("keep-git-dir") } else { false },

@@ -337,6 +337,19 @@ pub fn context_digest(
 /// Whether `path` is matched by the glob `pattern` or lies under something it matches (per-component,
 /// `*` and `?` never crossing `/`).
 fn glob_prefix_matches(pattern: &str, path: &[u8]) -> bool {
+    if pattern.contains("**") {
+        // `**` spans any number of components: match the whole pattern against the path and its ancestors.
+        let Ok(g) = globset::GlobBuilder::new(pattern).literal_separator(true).build() else { return true };
+        let g = g.compile_matcher();
+        let mut p = Some(Path::new(OsStr::from_bytes(path)));
+        while let Some(at) = p.filter(|p| !p.as_os_str().is_empty()) {
+            if g.is_match(at) {
+                return true;
+            }
+            p = at.parent();
+        }
+        return false;
+    }
     let pat: Vec<&str> = pattern.split('/').collect();
     let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
     comps.len() >= pat.len()

@@ -5,7 +5,8 @@
 //! the context; symlinks are followed only inside it and copied as links inside directories); a directory
 //! source copies its contents; several sources need a destination ending in `/`; a destination that is an
 //! existing directory receives the source by name; missing parents are created; files are owned by 0:0 unless
-//! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives.
+//! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives, and copies the
+//! trees of URLs and git checkouts its step fetched (`fetch`, `git`).
 
 use crate::dockerfile::flags::Chmod;
 use crate::fsops::{self, Attrs};
@@ -36,7 +37,7 @@ pub enum CopyError {
     OverwriteDir(String),
     #[error("copied files belong to root (or --chown's user), and only root can set that: run rbuild as root (rootless builds are not supported yet)")]
     NeedsRoot,
-    #[error("ADD from a URL or git repository ({0}) is not supported yet: download it into the context and COPY it")]
+    #[error("ADD from a URL ({0}) is not supported: use http://, https:// or a git repository")]
     Remote(String),
     #[error("{path}: {source}")]
     Resolve { path: String, source: RootPathError },
@@ -89,11 +90,15 @@ pub struct CopySpec {
     pub owner: (u32, u32),
     pub chmod: Option<Chmod>,
     pub add: bool,
+    /// `--parents`: each source keeps its path (after a `/./` pivot, if any) under the destination.
+    pub parents: bool,
     pub exclude: Vec<String>,
     /// mtime for entries the step creates (heredoc files, new parent dirs).
     pub now: (i64, i64),
     /// ADD's URL sources, already downloaded.
     pub downloads: Vec<super::fetch::Download>,
+    /// ADD's git sources, checked out: (the source as written, the tree to copy).
+    pub git_trees: Vec<(String, PathBuf)>,
 }
 
 enum Item {
@@ -106,10 +111,14 @@ enum Item {
         name: String,
         mtime: Option<i64>,
     },
-    /// `rel`: the resolved (symlink-free) path in the source root; `name`: the source's own name.
+    /// A git checkout: its contents go into the destination, as a directory source's do.
+    GitTree(PathBuf),
+    /// `rel`: the resolved (symlink-free) path in the source root; `name`: the source's own name; `kept`:
+    /// with `--parents`, the path it gets under the destination.
     Entry {
         rel: PathBuf,
         name: OsString,
+        kept: Option<PathBuf>,
     },
 }
 
@@ -131,7 +140,8 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
     if !nix::unistd::geteuid().is_root() {
         return Err(CopyError::NeedsRoot);
     }
-    let items = collect_sources(spec, src)?;
+    let excludes = spec.exclude.iter().map(|p| glob(p)).collect::<Result<Vec<_>, _>>()?;
+    let items = collect_sources(spec, src, &excludes)?;
     let dest_path = if spec.dest.starts_with('/') {
         spec.dest.clone()
     } else {
@@ -142,11 +152,11 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
         .map_err(|source| CopyError::Resolve { path: dest_path.clone(), source })?;
     let writer = Writer { rootfs, upper, spec };
     let dest_is_dir = dir_hint || writer.is_dir(&dest);
+    let dest_is_dir = dest_is_dir || spec.parents;
     let many = items.len() > 1 || spec.sources.iter().any(|s| has_glob(s));
     if items.len() > 1 && !dest_is_dir {
         return Err(CopyError::DestNotDir(spec.dest.clone()));
     }
-    let excludes = spec.exclude.iter().map(|p| glob(p)).collect::<Result<Vec<_>, _>>()?;
     for item in items {
         crate::interrupt::check()?;
         match item {
@@ -158,17 +168,32 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
                 let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
                 writer.write_download(&path, &target, mtime)?;
             }
-            Item::Entry { rel, name } => {
+            Item::GitTree(tree) => {
+                let meta = fs::symlink_metadata(&tree).map_err(io_err(&tree))?;
+                writer.ensure_dir(&dest, Some(&meta))?;
+                let root = SourceRoot { dir: &tree, included: None, what: "the git checkout".into() };
+                writer.copy_tree(&root, Path::new(""), &tree, &dest, &excludes)?;
+            }
+            Item::Entry { rel, name, kept } => {
                 let path = src.dir.join(&rel);
                 let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
                 if meta.is_dir() {
+                    let dest = kept.map_or_else(|| dest.clone(), |k| dest.join(k));
                     writer.ensure_dir(&dest, Some(&meta))?;
                     writer.copy_tree(src, &rel, &path, &dest, &excludes)?;
                 } else if spec.add && meta.is_file() && is_archive(&path)? {
+                    let dest = match kept {
+                        Some(k) => dest.join(k.parent().unwrap_or(Path::new(""))),
+                        None => dest.clone(),
+                    };
                     writer.ensure_dir(&dest, None)?;
                     writer.unpack(&path, &dest)?;
                 } else {
-                    let target = if dest_is_dir || many { dest.join(&name) } else { dest.clone() };
+                    let target = match kept {
+                        Some(k) => dest.join(k),
+                        None if dest_is_dir || many => dest.join(&name),
+                        None => dest.clone(),
+                    };
                     writer.copy_entry(&path, &meta, &target)?;
                 }
             }
@@ -177,7 +202,7 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
     Ok(())
 }
 
-fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyError> {
+fn collect_sources(spec: &CopySpec, src: &SourceRoot, excludes: &[GlobMatcher]) -> Result<Vec<Item>, CopyError> {
     let mut items = Vec::new();
     for source in &spec.sources {
         if let Some(name) = source.strip_prefix("<<") {
@@ -187,21 +212,32 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
                 continue;
             }
         }
-        let git = source.starts_with("git@") || source.ends_with(".git") || source.contains(".git#");
-        if spec.add && !git {
+        if spec.add {
+            if let Some((_, tree)) = spec.git_trees.iter().find(|(s, _)| s == source) {
+                items.push(Item::GitTree(tree.clone()));
+                continue;
+            }
             if let Some(d) = spec.downloads.iter().find(|d| &d.url == source) {
                 items.push(Item::Url { path: d.path.clone(), name: d.name.clone(), mtime: d.mtime });
                 continue;
             }
+            if source.contains("://") {
+                return Err(CopyError::Remote(super::git::redact(source)));
+            }
         }
-        if spec.add && (source.contains("://") || git) {
-            return Err(CopyError::Remote(source.clone()));
-        }
-        let cleaned = match rootpath::clean(Path::new(source)) {
-            Some(c) => c,
-            None if src.is_context() => return Err(CopyError::OutsideContext(source.clone())),
-            None => rootpath::clamp(Path::new(source)),
+        let clean = |text: &str| match rootpath::clean(Path::new(text)) {
+            Some(c) => Ok(c),
+            None if src.is_context() => Err(CopyError::OutsideContext(source.clone())),
+            None => Ok(rootpath::clamp(Path::new(text))),
         };
+        let cleaned = clean(&unpivot(source))?;
+        // With --parents, the components before a `/./` pivot are dropped from the kept path (rsync -R).
+        let dropped = match (spec.parents, pivot(source)) {
+            (false, _) => None,
+            (true, None) => Some(0),
+            (true, Some(at)) => Some(clean(&source[..at])?.components().count()),
+        };
+        let kept = |rel: &Path| dropped.map(|n| rel.components().skip(n).collect::<PathBuf>());
         // The source is Dockerfile text (UTF-8); the names it matches may be any bytes.
         let cleaned_text = cleaned.to_string_lossy().into_owned();
         if has_glob(&cleaned_text) {
@@ -209,17 +245,31 @@ fn collect_sources(spec: &CopySpec, src: &SourceRoot) -> Result<Vec<Item>, CopyE
             if matches.is_empty() {
                 return Err(CopyError::NoMatch { pattern: source.clone(), root: src.what.clone() });
             }
-            for m in matches {
-                items.push(resolve_entry(src, &m, source)?);
+            // `--exclude` drops matches too (`COPY --exclude=*.txt hom* /dst/`), as in BuildKit.
+            for m in matches.into_iter().filter(|m| !excludes.iter().any(|g| g.is_match(m))) {
+                items.push(resolve_entry(src, &m, source, kept(&m))?);
             }
         } else {
-            items.push(resolve_entry(src, &cleaned, source)?);
+            items.push(resolve_entry(src, &cleaned, source, kept(&cleaned))?);
         }
     }
     Ok(items)
 }
 
-fn resolve_entry(src: &SourceRoot, rel: &Path, source: &str) -> Result<Item, CopyError> {
+/// Where a source's `--parents` pivot (`src/./app`) is: the byte index of its `/./`.
+fn pivot(source: &str) -> Option<usize> {
+    source.find("/./")
+}
+
+/// The source path without its pivot mark.
+pub fn unpivot(source: &str) -> String {
+    match pivot(source) {
+        Some(at) => format!("{}/{}", &source[..at], &source[at + 3..]),
+        None => source.to_string(),
+    }
+}
+
+fn resolve_entry(src: &SourceRoot, rel: &Path, source: &str, kept: Option<PathBuf>) -> Result<Item, CopyError> {
     let escape = if src.is_context() { Escape::Refuse } else { Escape::Clamp };
     let resolved = rootpath::resolve(src.dir, rel, true, escape).map_err(|e| match e {
         RootPathError::Escapes => CopyError::OutsideContext(source.to_string()),
@@ -232,7 +282,7 @@ fn resolve_entry(src: &SourceRoot, rel: &Path, source: &str) -> Result<Item, Cop
     }
     // The destination name is the source's own name, not its symlink target's.
     let name = rel.file_name().map(OsString::from).unwrap_or_default();
-    Ok(Item::Entry { rel: resolved, name })
+    Ok(Item::Entry { rel: resolved, name, kept })
 }
 
 fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<PathBuf>, CopyError> {
@@ -240,7 +290,8 @@ fn glob_matches(src: &SourceRoot, pattern: &str) -> Result<Vec<PathBuf>, CopyErr
     let mut out: Vec<PathBuf> = match src.included {
         Some(set) => set.iter().filter(|p| matcher.is_match(p)).cloned().collect(),
         None => {
-            let depth = pattern.split('/').count();
+            // `**` crosses directories; anything else matches at the pattern's own depth.
+            let depth = if pattern.contains("**") { usize::MAX } else { pattern.split('/').count() };
             let mut v = Vec::new();
             for e in walkdir::WalkDir::new(src.dir).min_depth(1).max_depth(depth).follow_links(false) {
                 let e = e.map_err(|e| CopyError::Io {

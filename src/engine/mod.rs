@@ -13,6 +13,7 @@ pub mod context;
 pub mod copy;
 pub mod fetch;
 mod fs;
+pub mod git;
 pub mod images;
 pub mod metadata;
 pub mod multi;
@@ -136,6 +137,8 @@ pub enum StepError {
     Copy(#[from] copy::CopyError),
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Git(#[from] git::GitError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]

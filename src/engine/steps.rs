@@ -5,6 +5,7 @@
 use super::cache::{self, CachedLayer, HitSource, KeyBuilder};
 use super::copy::{self, CopySpec, SourceRoot};
 use super::fetch;
+use super::git;
 use super::metadata::{self as meta, StageVars};
 use super::named::NamedContext;
 use super::runspec::{self, MountSpec};
@@ -67,25 +68,36 @@ impl Executor<'_> {
                 heredocs,
             )
         };
-        if c.parents {
-            return Err(failed("--parents is not supported yet".into()));
-        }
-        // ADD's URLs are fetched first: the step cache keys on what they hold.
+        // ADD's URLs are fetched first: the step cache keys on what they hold. Git sources are resolved to
+        // a commit (the key), and checked out only if the step runs.
         let mut downloads = Vec::new();
+        let mut gits = Vec::new();
         if c.add {
-            for url in sources.iter().filter(|s| fetch::is_url(s)) {
+            for s in sources.iter().filter(|s| git::is_git(s)) {
+                let resolved = git::resolve(&git::parse(s), checksum.as_deref());
+                gits.push((s.clone(), resolved.map_err(|e| StepFailure::new(loc, kw, e))?));
+            }
+            for url in sources.iter().filter(|s| fetch::is_url(s) && !git::is_git(s)) {
                 let dir =
                     self.new_dir("download").map_err(|e| StepFailure::io(loc, kw, "creating a download dir", e))?;
                 let checksum = checksum.as_deref();
                 downloads.push(fetch::download(url, &dir, checksum).map_err(|e| StepFailure::new(loc, kw, e))?);
             }
         }
-        let fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
+        let mut fetched: String = downloads.iter().map(|d| format!("{} {}\n", d.url, d.digest)).collect();
+        for (_, r) in &gits {
+            let g = &r.source;
+            let url = git::redact(&g.url);
+            fetched.push_str(&format!("git {url} {:?} {:?} {} {}\n", g.reference, g.subdir, r.commit, c.keep_git_dir));
+        }
         let read = match &from {
             Some(f) => self.source_key(f, loc).map_err(|e| e.at(flag("from")))?.to_string().into_bytes(),
             None => {
-                let paths: Vec<String> =
-                    sources.iter().filter(|s| !s.starts_with("<<") && !fetch::is_url(s)).cloned().collect();
+                let paths: Vec<String> = sources
+                    .iter()
+                    .filter(|s| !s.starts_with("<<") && !fetch::is_url(s) && !git::is_git(s))
+                    .map(|s| copy::unpivot(s))
+                    .collect();
                 cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
                     .map_err(|e| StepFailure::io(loc, kw, "reading the sources", e))?
                     .to_string()
@@ -93,12 +105,23 @@ impl Executor<'_> {
             }
         };
         let heredoc_text: String = heredocs.iter().map(|(n, c)| format!("{n}\0{c}\0")).collect();
-        let key = self.step_key(
-            st,
-            step,
-            &[("reads", &read), ("heredocs", heredoc_text.as_bytes()), ("downloads", fetched.as_bytes())],
-        );
+        let workdir = st.image.config.working_dir.clone().unwrap_or_else(|| "/".into());
+        let reads = [("reads", &read[..]), ("heredocs", heredoc_text.as_bytes()), ("downloads", fetched.as_bytes())];
+        let base_key = st.key.clone();
+        let key = if c.link {
+            // What the copy itself depends on, and nothing of the stage below it (see docs/cache.md).
+            let words = format!("{sources:?} {dest:?} {workdir:?} {chown:?} {chmod:?} {:?} {}", c.exclude, c.parents);
+            // A user *name* is looked up in the stage's /etc/passwd: then the layer depends on the base.
+            let named_owner = chown.as_deref().is_some_and(|o| o.split(':').any(|p| p.parse::<u32>().is_err()));
+            let below = if named_owner { base_key.clone() } else { cache::root_key("COPY --link") };
+            key_on(&below, st, step, ("link", words.as_bytes()), &reads)
+        } else {
+            self.step_key(st, step, &reads)
+        };
         if self.reuse_cached(st, step, &key)? {
+            if c.link {
+                self.link_forward(st, base_key, &key);
+            }
             return Ok(Outcome::Cached);
         }
         let source = match &from {
@@ -116,17 +139,34 @@ impl Executor<'_> {
                 (u.uid, u.gid)
             }
         };
+        // `--link`: the files land in an empty tree (the upper dir alone), never looking at the stage below.
+        let (mount, root, upper) = match c.link {
+            true => {
+                drop(mount);
+                let bare = fs.bare_upper().map_err(|e| StepFailure::new(loc, "", e))?;
+                (None, bare.clone(), bare)
+            }
+            false => (Some(mount), root, upper),
+        };
+        let mut git_trees = Vec::new();
+        for (s, r) in &gits {
+            let dir = self.new_dir("git").map_err(|e| StepFailure::io(loc, kw, "creating a checkout dir", e))?;
+            let tree = git::checkout(r, &dir.join("repo"), c.keep_git_dir).map_err(|e| StepFailure::new(loc, kw, e))?;
+            git_trees.push((s.clone(), tree));
+        }
         let spec = CopySpec {
             sources,
             heredocs,
             dest,
-            workdir: st.image.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            workdir,
             owner,
             chmod,
             add: c.add,
+            parents: c.parents,
             exclude: c.exclude.clone(),
             now: self.now(),
             downloads,
+            git_trees,
         };
         let result = match &source {
             Some((dir, what)) => {
@@ -149,8 +189,20 @@ impl Executor<'_> {
         drop(mount);
         result.map_err(|e| StepFailure::new(loc, kw, e))?;
         self.finish_step(st, fs, step)?;
-        self.remember(st, key);
+        self.remember(st, key.clone());
+        if c.link {
+            self.link_forward(st, base_key, &key);
+        }
         Ok(Outcome::Done)
+    }
+
+    /// After a `--link` step (run or reused): the stage's key moves on from `base` *and* the link key, so
+    /// later steps still rerun on a new base, and the layer is recorded under that chained key too, so
+    /// `--cache-to mode=min` finds the whole chain.
+    fn link_forward(&self, st: &mut StageState, base: Digest, link: &Digest) {
+        st.key = base;
+        let chained = KeyBuilder::new(&st.key).part("linked", link.to_string().as_bytes()).finish();
+        self.remember(st, chained);
     }
 
     pub(super) fn run(&self, st: &mut StageState, r: &Run, step: &Step) -> Result<Outcome, StepFailure> {
@@ -281,15 +333,7 @@ impl Executor<'_> {
         config.diff_ids.clear();
         config.created = None;
         let config_json = config.to_json().unwrap_or_default();
-        let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
-        let mut key = KeyBuilder::new(&st.key)
-            .part("step", step.original.as_bytes())
-            .part("config", &config_json)
-            .part("args", args.as_bytes());
-        for (label, bytes) in reads {
-            key = key.part(label, bytes);
-        }
-        key.finish()
+        key_on(&st.key, st, step, ("config", &config_json), reads)
     }
 
     /// The cache key standing for another stage's files (built on demand) or an image's.
@@ -516,4 +560,19 @@ struct StepMounts {
     secrets: Vec<SecretFile>,
     /// The `sharing=locked|private` cache mounts' locks, released after the step.
     locks: Vec<super::cache_mount::MountLock>,
+}
+
+/// A layer step's key on `below` (the stage so far, or for `--link` a fixed root): the instruction as
+/// written, what it runs with (`with`: the config, or a `--link` step's expanded words), the stage's ARG
+/// values, and what it reads.
+fn key_on(below: &Digest, st: &StageState, step: &Step, with: (&str, &[u8]), reads: &[(&str, &[u8])]) -> Digest {
+    let args: String = st.args.defined().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut key = KeyBuilder::new(below)
+        .part("step", step.original.as_bytes())
+        .part(with.0, with.1)
+        .part("args", args.as_bytes());
+    for (label, bytes) in reads {
+        key = key.part(label, bytes);
+    }
+    key.finish()
 }

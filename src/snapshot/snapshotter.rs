@@ -268,6 +268,12 @@ impl Active {
         }
     }
 
+    /// The upper dir itself, unmounted (made if missing): where writes that must not see the layers below
+    /// land (`COPY --link`).
+    pub fn bare_upper(&self) -> Result<PathBuf, SnapshotError> {
+        make_dir(&self.upper)
+    }
+
     /// The changes so far as an upper dir in overlay's vocabulary (what `layer::write` tars).
     pub fn changes(&mut self) -> Result<&Path, SnapshotError> {
         if let Kind::Copy { flat, writes } = &mut self.kind {
