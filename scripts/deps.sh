@@ -23,6 +23,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)                   # tests/
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)                 # tests/output.rs (docker load)
 command -v pasta >/dev/null 2>&1 || need+=(passt)                       # container networking (pasta)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)          # tests/build_mounts.rs (RUN --mount=type=ssh)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)                 # tests/containers_walk.rs (Debian base, scripts/debian-rootfs.sh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
