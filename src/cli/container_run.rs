@@ -2,7 +2,7 @@
 //! and `restart`. The model and the monitor live in `crate::container`; this file turns flags into a
 //! container config and reports like docker.
 
-use super::run::{container_spec, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
+use super::run::{container_spec, entrypoint_and_cmd, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
 use super::{Globals, UsageError};
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
 use crate::sandbox::Rootfs;
@@ -95,6 +95,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    let (entrypoint, cmd) = entrypoint_and_cmd(a, &image);
     let containers = Containers::new(&store);
     let mut c = containers.create(Config {
         id: id.clone(),
@@ -108,6 +109,8 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         auto_remove: a.rm,
         ports: net.ports,
         network_container: net.join,
+        entrypoint: Some(entrypoint),
+        cmd: Some(cmd),
         spec,
     })?;
     match rootfs::prepare(&store, &image, &dir) {

@@ -208,6 +208,18 @@ pub(super) fn outcome_code(outcome: &sandbox::RunOutcome, spec: &RunSpec) -> Exi
     ExitCode::from(outcome.exit_code.clamp(0, 255) as u8)
 }
 
+/// The container's ENTRYPOINT and CMD as `docker run` merges them: `--entrypoint` replaces the image's
+/// and drops its CMD; a command given replaces the CMD.
+pub(super) fn entrypoint_and_cmd(a: &RunArgs, image: &Image) -> (Vec<String>, Vec<String>) {
+    let config = image.config.config().clone().unwrap_or_default();
+    let (entrypoint, default_cmd) = match &a.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.clone()], Vec::new()),
+        None => (config.entrypoint().clone().unwrap_or_default(), config.cmd().clone().unwrap_or_default()),
+    };
+    (entrypoint, if a.command.is_empty() { default_cmd } else { a.command.clone() })
+}
+
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.
 pub(super) fn container_spec(
     a: &RunArgs,
@@ -217,12 +229,7 @@ pub(super) fn container_spec(
     id: &str,
 ) -> anyhow::Result<RunSpec> {
     let config = image.config.config().clone().unwrap_or_default();
-    let (entrypoint, default_cmd) = match &a.entrypoint {
-        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
-        Some(e) => (vec![e.clone()], Vec::new()),
-        None => (config.entrypoint().clone().unwrap_or_default(), config.cmd().clone().unwrap_or_default()),
-    };
-    let cmd = if a.command.is_empty() { default_cmd } else { a.command.clone() };
+    let (entrypoint, cmd) = entrypoint_and_cmd(a, image);
     let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if argv.is_empty() {
         return Err(UsageError(format!("no command specified: {} has no ENTRYPOINT or CMD", a.image)).into());

@@ -163,6 +163,12 @@ pub struct Config {
     /// `--network container:ID`: the container whose network namespace this one joins at each start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_container: Option<String>,
+    /// The ENTRYPOINT and CMD the container runs (the image's merged with `run`'s flags), which `commit`
+    /// writes into the new image as docker does; `None` in configs older rbuilds wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,
@@ -552,6 +558,8 @@ pub(crate) fn test_config(id: &str, name: &str) -> Config {
         auto_remove: false,
         ports: Vec::new(),
         network_container: None,
+        entrypoint: None,
+        cmd: None,
         spec,
     }
 }
