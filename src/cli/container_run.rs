@@ -107,6 +107,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         labels,
         stop_signal: config.stop_signal().clone(),
         auto_remove: a.rm,
+        restart: a.restart,
         ports: net.ports,
         network_container: net.join,
         entrypoint: Some(entrypoint),

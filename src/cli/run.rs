@@ -6,6 +6,7 @@
 
 use super::{Globals, UsageError};
 use crate::container::network::{self, PortMapping};
+use crate::container::restart::RestartPolicy;
 use crate::container::{rootfs, ContainerError};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin, DEFAULT_PATH};
 use crate::store::{Image, Store};
@@ -28,6 +29,10 @@ pub struct RunArgs {
     /// Run the container in the background (under a monitor process) and print its id
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Restart policy when the command ends: no, on-failure[:MAX-RETRIES], always, unless-stopped
+    #[arg(long, value_name = "POLICY", default_value = "no",
+          value_parser = |s: &str| RestartPolicy::parse(s).map_err(|e| e.to_string()))]
+    pub restart: RestartPolicy,
     /// Name of the container (default: a random adjective_surname)
     #[arg(value_parser = super::text(), long, value_name = "NAME")]
     pub name: Option<String>,
@@ -228,6 +233,11 @@ pub(super) fn container_spec(
     binds: Vec<Bind>,
     id: &str,
 ) -> anyhow::Result<RunSpec> {
+    if a.rm && a.restart != RestartPolicy::No {
+        return Err(
+            UsageError("Conflicting options: --restart and --rm (a removed container cannot restart)".into()).into()
+        );
+    }
     let config = image.config.config().clone().unwrap_or_default();
     let (entrypoint, cmd) = entrypoint_and_cmd(a, image);
     let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
