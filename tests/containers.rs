@@ -241,14 +241,19 @@ fn defect_a_sigkilled_monitor_leaves_an_exited_container_and_nothing_running() {
 fn twenty_containers_run_d_and_rm_f_leave_nothing_behind() {
     let t = busybox();
     let marker = format!("RBUILD_TEST_LOOP={}", std::process::id());
-    let mut monitors = Vec::new();
+    let (mut monitors, mut namespaces) = (Vec::new(), Vec::new());
     for i in 0..20 {
         let name = format!("loop{i}");
         let id = run_d(&t, &["-e", &marker, "--name", &name, "busybox", "sleep", "1000"]);
         monitors.push(state(&t, &id)["monitor_pid"].as_i64().unwrap());
+        namespaces.push(netns_of(&state(&t, &id)["pid"].to_string()).expect("the container runs"));
         assert_eq!(ok(&t, &["rm", "-f", &name]), format!("{name}\n"));
     }
     assert_eq!(pids_with(&marker), Vec::<i32>::new(), "processes of removed containers remain");
+    // Nothing (no pasta either) keeps a container's network namespace alive.
+    for ns in &namespaces {
+        assert_eq!(processes_in(ns), Vec::<String>::new(), "{ns} is still in use");
+    }
     assert_no_mounts_under(&t);
     let left: Vec<_> = std::fs::read_dir(t.root().join("containers")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "container dirs remain: {left:?}");

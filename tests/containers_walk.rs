@@ -42,21 +42,6 @@ fn inspect(t: &TestContext, name: &str) -> Value {
     serde_json::from_str::<Value>(&ok(t, &["inspect", name])).unwrap()[0].clone()
 }
 
-/// The network namespace of a process, as `/proc/PID/ns/net` names it (`net:[INODE]`).
-fn netns_of(pid: &str) -> Option<String> {
-    std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().map(|p| p.to_string_lossy().into_owned())
-}
-
-/// Every process that is in the network namespace `ns`.
-fn processes_in(ns: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|pid| pid.parse::<u32>().is_ok() && netns_of(pid).as_deref() == Some(ns))
-        .collect()
-}
-
 fn walk_through(t: &TestContext) {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/apache");
     let out = rb(t, &["build", "-q", "-t", "apache:1", example.to_str().unwrap()]);

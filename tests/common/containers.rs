@@ -82,3 +82,18 @@ pub fn http_get(port: u16, path: &str) -> String {
     });
     body
 }
+
+/// The network namespace of a process, as `/proc/PID/ns/net` names it (`net:[INODE]`).
+pub fn netns_of(pid: &str) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Every process that is in the network namespace `ns`.
+pub fn processes_in(ns: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|pid| pid.parse::<u32>().is_ok() && netns_of(pid).as_deref() == Some(ns))
+        .collect()
+}
