@@ -2,10 +2,10 @@
 //!
 //! A container is the directory `<root>/containers/<id>/` (see [`Store::container_dir`]) holding
 //! `config.json` (what to run: the image, the sandbox spec, name, labels, creation time; written once,
-//! rewritten only by `rename`), `state.json` (created | running | paused | restarting | exited, the monitor's and the
-//! command's pids, exit code, start and finish times; always replaced atomically), `ctr.log` (docker's
-//! json-file log of a detached container), `monitor.lock`, and the writable layer (`upper/` + `work/` over
-//! the image's snapshots, or `rootfs/` with the copy backend).
+//! rewritten only by `rename`), `state.json` (created | running | paused | restarting | exited, the
+//! monitor's and the command's pids, exit code, start and finish times; always replaced atomically),
+//! `ctr.log` (docker's json-file log of a detached container), `monitor.lock`, and the writable layer
+//! (`upper/` + `work/` over the image's snapshots, or `rootfs/` with the copy backend).
 //!
 //! Lifecycle: `create` writes config and a `created` state; a start runs the command in the same sandbox
 //! RUN uses, either in a detached monitor ([`monitor`]) or in the foreground `rbuild run`. Whoever runs it
