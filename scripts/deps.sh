@@ -27,6 +27,7 @@ command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)          # tests/
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static) # tests/platforms.rs (RUN under qemu)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)        # registers qemu's binfmt_misc handlers
 command -v git >/dev/null 2>&1 || need+=(git)                               # ADD <git url> (engine::git); tests/copy.rs (git daemon)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)                 # tests/containers_walk.rs (Debian base, scripts/debian-rootfs.sh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

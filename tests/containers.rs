@@ -241,14 +241,19 @@ fn defect_a_sigkilled_monitor_leaves_an_exited_container_and_nothing_running() {
 fn twenty_containers_run_d_and_rm_f_leave_nothing_behind() {
     let t = busybox();
     let marker = format!("RBUILD_TEST_LOOP={}", std::process::id());
-    let mut monitors = Vec::new();
+    let (mut monitors, mut namespaces) = (Vec::new(), Vec::new());
     for i in 0..20 {
         let name = format!("loop{i}");
         let id = run_d(&t, &["-e", &marker, "--name", &name, "busybox", "sleep", "1000"]);
         monitors.push(state(&t, &id)["monitor_pid"].as_i64().unwrap());
+        namespaces.push(netns_of(&state(&t, &id)["pid"].to_string()).expect("the container runs"));
         assert_eq!(ok(&t, &["rm", "-f", &name]), format!("{name}\n"));
     }
     assert_eq!(pids_with(&marker), Vec::<i32>::new(), "processes of removed containers remain");
+    // Nothing (no pasta either) keeps a container's network namespace alive.
+    for ns in &namespaces {
+        assert_eq!(processes_in(ns), Vec::<String>::new(), "{ns} is still in use");
+    }
     assert_no_mounts_under(&t);
     let left: Vec<_> = std::fs::read_dir(t.root().join("containers")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "container dirs remain: {left:?}");
@@ -308,4 +313,100 @@ fn run_d_rm_removes_the_container_when_its_command_ends() {
     run_d(&t, &["--rm", "--name", "brief2", "busybox", "sleep", "1000"]);
     assert_eq!(ok(&t, &["stop", "-t", "0", "brief2"]), "brief2\n");
     assert_eq!(ok(&t, &["ps", "-a", "-q"]), "");
+}
+
+/// The `run` lines a restarting container has logged so far.
+fn runs(t: &TestContext, name: &str) -> usize {
+    text(&rb(t, &["logs", name]).stdout).lines().filter(|l| *l == "run").count()
+}
+
+#[test]
+fn restart_on_failure_2_runs_a_failing_command_three_times_then_it_is_exited_1() {
+    let t = busybox();
+    run_d(&t, &["--name", "rs", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1"]);
+    // `wait` waits for the runner to give up, not for the first end.
+    assert_eq!(ok(&t, &["wait", "rs"]), "1\n");
+    assert_eq!(runs(&t, "rs"), 3);
+    assert!(status(&t, "rs").starts_with("Exited (1) "), "{}", status(&t, "rs"));
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", "rs"])).unwrap();
+    assert_eq!(inspect[0]["RestartCount"], 2);
+    assert_eq!(inspect[0]["State"]["Restarting"], false);
+    assert_eq!(
+        inspect[0]["HostConfig"]["RestartPolicy"],
+        serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 2})
+    );
+    // A command that succeeds is not restarted by on-failure.
+    run_d(&t, &["--name", "ok", "--restart", "on-failure", "busybox", "sh", "-c", "echo run"]);
+    assert_eq!(ok(&t, &["wait", "ok"]), "0\n");
+    assert_eq!(runs(&t, "ok"), 1);
+    fails(
+        &t,
+        &["run", "--rm", "--restart", "always", "busybox", "true"],
+        125,
+        "Conflicting options: --restart and --rm",
+    );
+    fails(&t, &["create", "--restart", "sometimes", "busybox"], 2, "invalid restart policy \"sometimes\"");
+}
+
+#[test]
+fn restart_always_restarts_after_exit_0_until_stop() {
+    let t = busybox();
+    run_d(&t, &["--name", "al", "--restart", "always", "busybox", "sh", "-c", "echo run"]);
+    common::wait_until("three runs", || runs(&t, "al") >= 3);
+    let count: u64 = ok(&t, &["inspect", "--format", "{{.RestartCount}}", "al"]).trim().parse().unwrap();
+    assert!(count >= 2, "RestartCount {count}");
+    ok(&t, &["stop", "al"]);
+    assert!(status(&t, "al").starts_with("Exited (0) "), "{}", status(&t, "al"));
+    // Stopped for good: no monitor holds it, and no further run comes.
+    let after_stop = runs(&t, "al");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(runs(&t, "al"), after_stop);
+    assert_eq!(state(&t, ok(&t, &["inspect", "--format", "{{.Id}}", "al"]).trim())["status"], "exited");
+    // A start by hand runs it under its policy again, counting from 0.
+    ok(&t, &["start", "al"]);
+    common::wait_until("a run after start", || runs(&t, "al") > after_stop);
+    ok(&t, &["rm", "-f", "al"]);
+    assert_no_mounts_under(&t);
+}
+
+/// The file `name` of the cgroup of `pid` that holds `controller` (cgroup v1), or of its v2 cgroup.
+fn cgroup_file(pid: &str, controller: &str, v1_name: &str, v2_name: &str) -> String {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let (dir, file) = if controllers.split(',').any(|c| c == controller) {
+            (format!("/sys/fs/cgroup/{controller}{path}"), v1_name)
+        } else if controllers.is_empty() && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            (format!("/sys/fs/cgroup{path}"), v2_name)
+        } else {
+            continue;
+        };
+        return std::fs::read_to_string(format!("{dir}/{file}")).unwrap().trim().to_string();
+    }
+    panic!("no {controller} cgroup for {pid}:\n{cgroups}");
+}
+
+#[test]
+fn memory_cpus_and_pids_limits_are_applied_and_shown_by_inspect() {
+    let t = busybox();
+    let flags = ["--memory", "64m", "--cpus", "0.5", "--pids-limit", "50"];
+    run_d(&t, &[&["--name", "lim"][..], &flags, &["busybox", "sleep", "1000"]].concat());
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", "lim"])).unwrap();
+    let host = &inspect[0]["HostConfig"];
+    assert_eq!((host["Memory"].as_u64(), host["NanoCpus"].as_u64()), (Some(64 << 20), Some(500_000_000)));
+    assert_eq!(host["PidsLimit"], 50);
+    let pid = inspect[0]["State"]["Pid"].to_string();
+    assert_eq!(cgroup_file(&pid, "memory", "memory.limit_in_bytes", "memory.max"), (64u64 << 20).to_string());
+    assert_eq!(cgroup_file(&pid, "pids", "pids.max", "pids.max"), "50");
+    let quota = cgroup_file(&pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
+    assert!(quota == "50000" || quota == "50000 100000", "cpu quota {quota}");
+    if !quota.contains(' ') {
+        assert_eq!(cgroup_file(&pid, "cpu", "cpu.cfs_period_us", "cpu.max"), "100000");
+    }
+    // The limit holds: a 51st process cannot be forked.
+    let out =
+        rb(&t, &["exec", "lim", "sh", "-c", "for i in $(seq 60); do sleep 1000 </dev/null >/dev/null 2>&1 & done"]);
+    assert!(text(&out.stderr).contains("can't fork"), "{}", text(&out.stderr));
+    fails(&t, &["run", "--rm", "--cpus", "lots", "busybox", "true"], 125, "invalid --cpus \"lots\"");
 }

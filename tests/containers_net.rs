@@ -11,34 +11,7 @@ use common::containers::*;
 
 use common::{pids_with, wait_until, TestContext};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
-
-/// A host port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `GET path` on 127.0.0.1:port; the response body, once the server answers (it may still be starting).
-fn http_get(port: u16, path: &str) -> String {
-    let mut body = String::new();
-    wait_until(&format!("an answer on 127.0.0.1:{port}"), || {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
-        match resp.split_once("\r\n\r\n") {
-            Some((head, b)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
-                body = b.to_string();
-                true
-            }
-            _ => false,
-        }
-    });
-    body
-}
+use std::net::TcpListener;
 
 /// busybox httpd serving the container's /etc on port 8080, in the background.
 fn serve(t: &TestContext, extra: &[&str]) -> String {

@@ -217,6 +217,29 @@ fn commit_makes_one_layer_with_the_changes_and_deletions_and_applies_changes() {
 }
 
 #[test]
+fn commit_takes_the_containers_cmd_entrypoint_env_workdir_and_user_unless_changed() {
+    let t = busybox();
+    let flags = ["-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "--entrypoint", "sh"];
+    ok(&t, &[&["run", "--name", "c2"][..], &flags, &["busybox", "-c", "echo hi"]].concat());
+    ok(&t, &["commit", "c2", "img:2"]);
+    let config = &t.config("img:2")["config"];
+    assert_eq!(config["Entrypoint"], serde_json::json!(["sh"]));
+    assert_eq!(config["Cmd"], serde_json::json!(["-c", "echo hi"]));
+    assert_eq!((config["WorkingDir"].as_str(), config["User"].as_str()), (Some("/tmp"), Some("nobody")));
+    let env: Vec<&str> = config["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(env.contains(&"FOO=bar") && env.iter().any(|e| e.starts_with("PATH=")), "{env:?}");
+    assert!(!env.iter().any(|e| e.starts_with("HOSTNAME=")), "the container's hostname is not the image's: {env:?}");
+    assert_eq!(ok(&t, &["run", "--rm", "img:2"]), "hi\n");
+    // --change comes last and wins; a container that kept the image's command commits it unchanged.
+    ok(&t, &["commit", "--change", "CMD [\"-c\", \"echo changed\"]", "c2", "img:3"]);
+    assert_eq!(ok(&t, &["run", "--rm", "img:3"]), "changed\n");
+    ok(&t, &["run", "--name", "c3", "busybox", "true"]);
+    ok(&t, &["commit", "c3", "img:4"]);
+    assert_eq!(t.config("img:4")["config"]["Cmd"], serde_json::json!(["true"]));
+    assert!(t.config("img:4")["config"]["Entrypoint"].is_null());
+}
+
+#[test]
 fn export_of_a_container_equals_umoci_unpack_of_its_commit() {
     let t = busybox();
     changed(&t);

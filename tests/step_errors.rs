@@ -175,7 +175,10 @@ fn defect_a_failing_store_write_is_a_typed_snapshot_error_at_its_line() {
     let _frozen = Immutable::new(snapshots);
     let (err, shown) = step_failure(&t, "FROM busybox:latest\nRUN true\n");
     assert!(
-        matches!(err, StepError::Snapshot(rbuild::snapshot::SnapshotError::Store(rbuild::store::StoreError::Io { .. }))),
+        matches!(
+            err,
+            StepError::Snapshot(rbuild::snapshot::SnapshotError::Store(rbuild::store::StoreError::Io { .. }))
+        ),
         "the store's error, kept typed: {err:?}"
     );
     assert!(shown.contains("Dockerfile:2:1: "), "{shown}");

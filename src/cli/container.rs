@@ -213,7 +213,7 @@ pub fn view(store: &crate::store::Store, c: &Container) -> Value {
             "Status": s.status.as_str(),
             "Running": s.status == Status::Running,
             "Paused": s.status == Status::Paused,
-            "Restarting": false,
+            "Restarting": s.status == Status::Restarting,
             "OOMKilled": s.oom_killed,
             "Dead": false,
             "Pid": if running { s.pid.unwrap_or(0) } else { 0 },
@@ -225,7 +225,7 @@ pub fn view(store: &crate::store::Store, c: &Container) -> Value {
         "Image": c.config.image_id,
         "LogPath": c.log_path(),
         "Name": format!("/{}", c.config.name),
-        "RestartCount": 0,
+        "RestartCount": s.restart_count,
         "Driver": driver,
         "Platform": "linux",
         "GraphDriver": {"Name": driver, "Data": {"UpperDir": upper}},
@@ -240,13 +240,21 @@ pub fn view(store: &crate::store::Store, c: &Container) -> Value {
             "Labels": c.config.labels,
             "StopSignal": c.config.stop_signal,
         },
-        "HostConfig": {"NetworkMode": match (&c.config.network_container, spec.network) {
+        "HostConfig": {
+            "NetworkMode": match (&c.config.network_container, spec.network) {
             _ if c.config.network.is_some() => c.config.network.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
             (Some(id), _) => format!("container:{id}"),
             (None, Network::Bridge) => "bridge".to_string(),
             (None, Network::Host) => "host".to_string(),
             (None, Network::None) => "none".to_string(),
-        }},
+        },
+            "RestartPolicy": {"Name": c.config.restart.name(), "MaximumRetryCount": c.config.restart.max_retries()},
+            "AutoRemove": c.config.auto_remove,
+            // docker's units: bytes (0: none), billionths of a CPU (0: none), processes (null: default).
+            "Memory": spec.limits.memory.unwrap_or(0),
+            "NanoCpus": spec.limits.nano_cpus.unwrap_or(0),
+            "PidsLimit": spec.limits.pids,
+        },
         "NetworkSettings": match &c.config.network {
             Some(m) => {
                 let (ip, networks) =

@@ -2,7 +2,7 @@
 //! and `restart`. The model and the monitor live in `crate::container`; this file turns flags into a
 //! container config and reports like docker.
 
-use super::run::{container_spec, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
+use super::run::{container_spec, entrypoint_and_cmd, outcome_code, volume_args, volume_binds, RunArgs, VolumeArg};
 use super::{Globals, UsageError};
 use crate::container::attach::DetachKeys;
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
@@ -105,6 +105,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    let (entrypoint, cmd) = entrypoint_and_cmd(a, &image);
     let containers = Containers::new(&store);
     let mut c = containers.create(Config {
         id: id.clone(),
@@ -116,9 +117,12 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         labels,
         stop_signal: config.stop_signal().clone(),
         auto_remove: a.rm,
+        restart: a.restart,
         ports: net.ports,
         network_container: net.join,
         network: net.named,
+        entrypoint: Some(entrypoint),
+        cmd: Some(cmd),
         spec,
     })?;
     match rootfs::prepare(&store, &image, &dir) {

@@ -68,7 +68,9 @@ pub fn stop(g: &Globals, a: StopArgs) -> anyhow::Result<ExitCode> {
 /// Stop one container (a stopped one is left as it is, like docker).
 pub fn stop_one(store: &Store, query: &str, timeout: u64) -> anyhow::Result<()> {
     let mut c = Containers::new(store).find(query)?;
-    if !c.is_running() {
+    // A restarting one has no command to signal: `signal` only asks its runner not to start it again.
+    let restarting = c.state.status == Status::Restarting && c.monitor_alive();
+    if !c.is_running() && !restarting {
         return Ok(());
     }
     let signal = match c.config.stop_signal.as_deref() {

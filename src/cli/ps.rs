@@ -101,8 +101,9 @@ fn parse_filter(f: &str) -> Result<Filter, UsageError> {
             "created" => Status::Created,
             "running" => Status::Running,
             "paused" => Status::Paused,
+            "restarting" => Status::Restarting,
             "exited" => Status::Exited,
-            _ => return Err(bad("status is one of created, running, paused, exited")),
+            _ => return Err(bad("status is one of created, running, paused, restarting, exited")),
         }),
         "name" => Filter::Name(value.to_string()),
         "ancestor" => Filter::Ancestor(value.to_string()),
@@ -139,6 +140,9 @@ fn status_text(c: &Container, now: DateTime<Utc>) -> String {
         Status::Paused => format!("Up {} (Paused)", since(c.state.started_at.as_deref())),
         Status::Exited => {
             format!("Exited ({}) {} ago", c.state.exit_code.unwrap_or(0), since(c.state.finished_at.as_deref()))
+        }
+        Status::Restarting => {
+            format!("Restarting ({}) {} ago", c.state.exit_code.unwrap_or(0), since(c.state.finished_at.as_deref()))
         }
     }
 }
@@ -198,6 +202,8 @@ mod tests {
         let exited = container(Status::Exited, Some(137), "2026-01-01T00:00:00Z", "2026-01-01T00:03:00Z");
         assert_eq!(status_text(&exited, now), "Exited (137) 2 seconds ago");
         assert_eq!(status_text(&container(Status::Created, None, "", ""), now), "Created");
+        let restarting = container(Status::Restarting, Some(1), "2026-01-01T00:00:00Z", "2026-01-01T00:03:01Z");
+        assert_eq!(status_text(&restarting, now), "Restarting (1) 1 second ago");
         let r = row(&up, now, false);
         assert_eq!(r.command, "\"sh -c while true; d…\"");
         assert_eq!(r.id, "0123456789ab");

@@ -6,6 +6,7 @@
 
 use super::{Globals, UsageError};
 use crate::container::network::{self, PortMapping};
+use crate::container::restart::RestartPolicy;
 use crate::container::{rootfs, ContainerError};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, SandboxError, Stdin, DEFAULT_PATH};
 use crate::store::{Image, Store};
@@ -28,6 +29,10 @@ pub struct RunArgs {
     /// Run the container in the background (under a monitor process) and print its id
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Restart policy when the command ends: no, on-failure[:MAX-RETRIES], always, unless-stopped
+    #[arg(long, value_name = "POLICY", default_value = "no",
+          value_parser = |s: &str| RestartPolicy::parse(s).map_err(|e| e.to_string()))]
+    pub restart: RestartPolicy,
     /// Name of the container (default: a random adjective_surname)
     #[arg(value_parser = super::text(), long, value_name = "NAME")]
     pub name: Option<String>,
@@ -241,6 +246,18 @@ pub(super) fn outcome_code(outcome: &sandbox::RunOutcome, spec: &RunSpec) -> Exi
     ExitCode::from(outcome.exit_code.clamp(0, 255) as u8)
 }
 
+/// The container's ENTRYPOINT and CMD as `docker run` merges them: `--entrypoint` replaces the image's
+/// and drops its CMD; a command given replaces the CMD.
+pub(super) fn entrypoint_and_cmd(a: &RunArgs, image: &Image) -> (Vec<String>, Vec<String>) {
+    let config = image.config.config().clone().unwrap_or_default();
+    let (entrypoint, default_cmd) = match &a.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.clone()], Vec::new()),
+        None => (config.entrypoint().clone().unwrap_or_default(), config.cmd().clone().unwrap_or_default()),
+    };
+    (entrypoint, if a.command.is_empty() { default_cmd } else { a.command.clone() })
+}
+
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.
 pub(super) fn container_spec(
     a: &RunArgs,
@@ -249,13 +266,13 @@ pub(super) fn container_spec(
     binds: Vec<Bind>,
     id: &str,
 ) -> anyhow::Result<RunSpec> {
+    if a.rm && a.restart != RestartPolicy::No {
+        return Err(
+            UsageError("Conflicting options: --restart and --rm (a removed container cannot restart)".into()).into()
+        );
+    }
     let config = image.config.config().clone().unwrap_or_default();
-    let (entrypoint, default_cmd) = match &a.entrypoint {
-        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
-        Some(e) => (vec![e.clone()], Vec::new()),
-        None => (config.entrypoint().clone().unwrap_or_default(), config.cmd().clone().unwrap_or_default()),
-    };
-    let cmd = if a.command.is_empty() { default_cmd } else { a.command.clone() };
+    let (entrypoint, cmd) = entrypoint_and_cmd(a, image);
     let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if argv.is_empty() {
         return Err(UsageError(format!("no command specified: {} has no ENTRYPOINT or CMD", a.image)).into());

@@ -1,5 +1,5 @@
-//! The sandbox flags `rbuild build` and `rbuild run` share: `--security-opt`, `--memory`, `--pids-limit`,
-//! `--shm-size`, `--ulimit`, turned once into the sandbox's [`Seccomp`] and [`Limits`].
+//! The sandbox flags `rbuild build` and `rbuild run` share: `--security-opt`, `--memory`, `--cpus`,
+//! `--pids-limit`, `--shm-size`, `--ulimit`, turned once into the sandbox's [`Seccomp`] and [`Limits`].
 
 use super::UsageError;
 use crate::sandbox::{Limits, Seccomp};
@@ -15,6 +15,9 @@ pub struct SandboxOptions {
     /// Memory limit of each command, swap included (e.g. 512m, 2g; at least 6m)
     #[arg(short = 'm', long, value_name = "SIZE")]
     pub memory: Option<String>,
+    /// CPUs each command may use (e.g. 0.5, 1.5): a CFS quota of that many CPUs per 100 ms period
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<String>,
     /// Process limit of each command (default 4096; -1 for none)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
@@ -58,8 +61,26 @@ impl SandboxOptions {
             Some(n) if n <= 0 => Some(0),
             Some(n) => Some(n as u64),
         };
-        Ok((seccomp, Limits { memory, pids, shm_size, ulimits }))
+        let nano_cpus = self.cpus.as_deref().map(parse_cpus).transpose()?.flatten();
+        Ok((seccomp, Limits { memory, pids, shm_size, ulimits, nano_cpus }))
     }
+}
+
+/// `--cpus` as docker takes it: a decimal number of CPUs, in billionths (`NanoCpus`); 0 is no limit.
+/// More CPUs than the machine has is refused, with docker's range.
+fn parse_cpus(s: &str) -> Result<Option<u64>, UsageError> {
+    let cpus: f64 = match s.trim().parse() {
+        Ok(n) if f64::is_finite(n) && n >= 0.0 => n,
+        _ => return Err(UsageError(format!("invalid --cpus {s:?}: expected a number of CPUs such as 0.5 or 2"))),
+    };
+    let nano = (cpus * 1e9).round() as u64;
+    let have = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if nano > have as u64 * 1_000_000_000 || (nano > 0 && nano < 10_000_000) {
+        return Err(UsageError(format!(
+            "--cpus {s}: range of CPUs is from 0.01 to {have}.00, as there are only {have} CPUs available"
+        )));
+    }
+    Ok((nano > 0).then_some(nano))
 }
 
 /// `--memory`: a size of at least 6m.
@@ -113,10 +134,21 @@ mod tests {
     }
 
     #[test]
+    fn cpus_parse_like_docker() {
+        assert_eq!(parse_cpus("0.5").unwrap(), Some(500_000_000));
+        assert_eq!(parse_cpus("1").unwrap(), Some(1_000_000_000));
+        assert_eq!(parse_cpus("0").unwrap(), None);
+        assert!(parse_cpus("lots").unwrap_err().0.contains("invalid --cpus"));
+        assert!(parse_cpus("-1").is_err() && parse_cpus("0.001").is_err());
+        assert!(parse_cpus("100000").unwrap_err().0.contains("range of CPUs is from 0.01 to"));
+    }
+
+    #[test]
     fn security_opts_and_pids_limits() {
         let opts = |s: &[&str], pids| SandboxOptions {
             security_opt: s.iter().map(|s| s.to_string()).collect(),
             memory: None,
+            cpus: None,
             pids_limit: pids,
             ..SandboxOptions::default()
         };

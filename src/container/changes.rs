@@ -111,6 +111,33 @@ pub struct CommitOptions<'a> {
     pub tags: Vec<ImageRef>,
 }
 
+/// What the container ran with becomes the image's config, as docker's commit does (before `--change`):
+/// its ENTRYPOINT and CMD, environment, working directory and user. The `HOSTNAME` rbuild sets for each
+/// container is not the image's, so it is left out unless the image had one.
+fn take_container_config(state: &mut ImageState, c: &Container) {
+    let spec = &c.config.spec;
+    let cfg = &mut state.config;
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    if let Some(entrypoint) = &c.config.entrypoint {
+        cfg.entrypoint = non_empty(entrypoint);
+    }
+    if let Some(cmd) = &c.config.cmd {
+        cfg.cmd = non_empty(cmd);
+    }
+    let image_hostname = cfg.env.get("HOSTNAME").is_some();
+    for (key, value) in spec.env.iter().filter_map(|kv| kv.split_once('=')) {
+        if key != "HOSTNAME" || image_hostname {
+            cfg.env.set(key, value);
+        }
+    }
+    if spec.cwd != "/" || cfg.working_dir.is_some() {
+        cfg.working_dir = Some(spec.cwd.clone());
+    }
+    if spec.user.is_some() {
+        cfg.user = spec.user.clone();
+    }
+}
+
 /// Write the container's changes as one new layer on its image; returns the new image id.
 pub fn commit(store: &Store, c: &Container, opts: CommitOptions<'_>) -> Result<Digest, ContainerError> {
     let (upper, _) = layers_of(store, c, "commit")?;
@@ -122,6 +149,7 @@ pub fn commit(store: &Store, c: &Container, opts: CommitOptions<'_>) -> Result<D
     }
     let config = store.read_blob(&image.config_digest)?;
     let mut state = ImageState::from_json(&config).map_err(|e| ContainerError::Image(e.into()))?;
+    take_container_config(&mut state, c);
     (opts.edit)(&mut state).map_err(|reason| ContainerError::CommitChange { reason })?;
     let layer = layer::write(store, &upper, &LayerOptions { compression: Compression::Gzip, source_date_epoch: None })?;
     let created = image::timestamp(None)?;

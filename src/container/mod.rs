@@ -2,10 +2,10 @@
 //!
 //! A container is the directory `<root>/containers/<id>/` (see [`Store::container_dir`]) holding
 //! `config.json` (what to run: the image, the sandbox spec, name, labels, creation time; written once,
-//! rewritten only by `rename`), `state.json` (created | running | paused | exited, the monitor's and the
-//! command's pids, exit code, start and finish times; always replaced atomically), `ctr.log` (docker's
-//! json-file log of a detached container), `monitor.lock`, and the writable layer (`upper/` + `work/` over
-//! the image's snapshots, or `rootfs/` with the copy backend).
+//! rewritten only by `rename`), `state.json` (created | running | paused | restarting | exited, the
+//! monitor's and the command's pids, exit code, start and finish times; always replaced atomically),
+//! `ctr.log` (docker's json-file log of a detached container), `monitor.lock`, and the writable layer
+//! (`upper/` + `work/` over the image's snapshots, or `rootfs/` with the copy backend).
 //!
 //! Lifecycle: `create` writes config and a `created` state; a start runs the command in the same sandbox
 //! RUN uses, either in a detached monitor ([`monitor`]) or in the foreground `rbuild run`. Whoever runs it
@@ -34,6 +34,7 @@ mod names;
 pub mod network;
 pub mod networks;
 pub mod pause;
+pub mod restart;
 pub mod rootfs;
 mod state;
 pub mod top;
@@ -101,6 +102,8 @@ pub enum ContainerError {
     AlreadyPaused { name: String },
     #[error("Container {name} is not paused")]
     NotPaused { name: String },
+    #[error("invalid restart policy {policy:?}: {why}")]
+    BadRestartPolicy { policy: String, why: String },
     #[error("--change: {reason}")]
     CommitChange { reason: String },
     #[error(transparent)]
@@ -173,6 +176,15 @@ pub struct Config {
     /// `--network NAME`: the named network it is attached to while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<network::Membership>,
+    /// `--restart`: what its runner does when the command ends (see [`restart`]).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub restart: restart::RestartPolicy,
+    /// The ENTRYPOINT and CMD the container runs (the image's merged with `run`'s flags), which `commit`
+    /// writes into the new image as docker does; `None` in configs older rbuilds wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
     /// The sandbox spec. Its rootfs is the container's own; an overlay's lower dirs are looked up again
     /// at every start, so a swept snapshot is simply unpacked again.
     pub spec: RunSpec,
@@ -192,6 +204,10 @@ const LOG: &str = "ctr.log";
 const LOCK: &str = "monitor.lock";
 /// What the monitor itself has to say (its own failures), apart from the command's output.
 const MONITOR_LOG: &str = "monitor.log";
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
 
 /// A signal as docker's `kill -s` and STOPSIGNAL take it: `TERM`, `SIGTERM`, `sigterm` or `15`.
 pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, ContainerError> {
@@ -344,7 +360,7 @@ impl Container {
     /// Decided holding the lock and on a fresh read of the state, so a monitor that recorded the real
     /// end and exited in the meantime is never overwritten.
     fn reconcile(&mut self) -> Result<(), ContainerError> {
-        if !matches!(self.state.status, Status::Running | Status::Paused) {
+        if !matches!(self.state.status, Status::Running | Status::Paused | Status::Restarting) {
             return Ok(());
         }
         let Some(_lock) = self.try_lock()? else { return Ok(()) };
@@ -354,15 +370,19 @@ impl Container {
 
     /// Holding the lock: a running state is stale (its monitor is gone).
     pub(crate) fn mark_lost_if_running(&mut self) -> Result<(), ContainerError> {
-        if matches!(self.state.status, Status::Running | Status::Paused) {
+        if matches!(self.state.status, Status::Running | Status::Paused | Status::Restarting) {
             self.state.lost_monitor();
             self.save_state()?;
         }
         Ok(())
     }
 
-    /// Send `signal` to the container's command (its pid 1).
+    /// Send `signal` to the container's command (its pid 1). Its restart policy ends here (docker's
+    /// "manually stopped"): a restarting container gets no signal, only the request not to start again.
     pub fn signal(&self, signal: nix::sys::signal::Signal) -> Result<(), ContainerError> {
+        if self.monitor_alive() {
+            restart::request_stop(&self.dir)?;
+        }
         let pid = match self.state.pid {
             Some(pid) if self.is_running() => pid,
             _ => return Err(ContainerError::NotRunning { name: self.config.name.clone() }),
@@ -392,9 +412,18 @@ impl Container {
             }
             let starting = self.state.status == Status::Created && self.monitor_alive();
             if !starting && !self.is_running() {
+                // A restarting container's runner holds the lock until its policy gives up or a stop
+                // request ends it (see `restart`).
                 // Let the monitor finish writing and release the lock before the caller moves on.
-                while self.monitor_alive() {
+                while self.monitor_alive() && !self.is_running() {
                     std::thread::sleep(std::time::Duration::from_millis(5));
+                    if self.state.status == Status::Restarting {
+                        self.refresh()?;
+                    }
+                }
+                if self.is_running() {
+                    // Restarted by its policy meanwhile: wait for this run to end.
+                    continue;
                 }
                 return match self.refresh() {
                     Err(ContainerError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(true),
@@ -511,7 +540,7 @@ impl<'a> Containers<'a> {
     /// Remove a container; a running one only with `force`, after killing it and waiting for its
     /// monitor to end (so no process, mount or cgroup of it is left).
     pub fn remove(&self, c: &mut Container, force: bool) -> Result<(), ContainerError> {
-        let starting = c.state.status == Status::Created && c.monitor_alive();
+        let starting = matches!(c.state.status, Status::Created | Status::Restarting) && c.monitor_alive();
         if c.is_running() || starting {
             if !force {
                 return Err(ContainerError::RemoveRunning { name: c.config.name.clone() });
@@ -560,9 +589,12 @@ pub(crate) fn test_config(id: &str, name: &str) -> Config {
         labels: BTreeMap::new(),
         stop_signal: None,
         auto_remove: false,
+        restart: restart::RestartPolicy::No,
         ports: Vec::new(),
         network_container: None,
         network: None,
+        entrypoint: None,
+        cmd: None,
         spec,
     }
 }

@@ -4,7 +4,7 @@
 //! `snapshot::stubs`), and [`run`], which both the detached monitor and the foreground `rbuild run` use to
 //! execute a container.
 
-use super::network;
+use super::{network, restart};
 use super::{Container, ContainerError};
 use crate::digest::Digest;
 use crate::sandbox::{self, Rootfs, RunOutcome, RunSpec, SandboxError};
@@ -133,9 +133,10 @@ fn connect(
     }
 }
 
-/// Run a kept container's command once, holding its lock, with `state.json` following along: running
-/// (with pids) once the command was executed, exited with its code when it ends, or back to what it was
-/// with the error when it could not be started. `on_start` runs after the running state is recorded,
+/// Run a kept container's command, holding its lock, with `state.json` following along: running
+/// (with pids) once the command was executed, exited with its code when it ends (or restarting, and
+/// running again, as its restart policy says), or back to what it was with the error when it could not
+/// be started. `on_start` runs after the running state is recorded,
 /// `before_exit` once the sandbox is gone and before the end is recorded (the monitor drains the log
 /// there, so whoever sees the exited state sees the whole log). The image is leased meanwhile, so gc
 /// keeps its blobs and snapshots.
@@ -158,7 +159,7 @@ pub fn run_holding_terminal(
     stdin: sandbox::Stdin,
     on_start: &mut dyn FnMut(),
     before_exit: &mut dyn FnMut(),
-    on_master: Option<&mut dyn FnMut(std::fs::File)>,
+    mut on_master: Option<&mut dyn FnMut(std::fs::File)>,
     debug: bool,
 ) -> Result<RunOutcome, ContainerError> {
     let Some(_held) = c.hold()? else {
@@ -167,11 +168,39 @@ pub fn run_holding_terminal(
     c.state = super::read_json(&c.dir.join(super::STATE))?;
     // We hold the lock: a state still saying running is a killed monitor's.
     c.mark_lost_if_running()?;
-    let result = run_held(store, c, stdin, on_start, on_master, debug);
+    // A start by hand: the restart policy's count and an earlier stop request are done with.
+    c.state.restart_count = 0;
+    restart::clear_stop_request(&c.dir);
+    let mut backoff = restart::Backoff::default();
+    let result = loop {
+        let began = std::time::Instant::now();
+        let result = run_held(
+            store,
+            c,
+            stdin,
+            on_start,
+            on_master.as_mut().map(|f| &mut **f as &mut dyn FnMut(std::fs::File)),
+            debug,
+        );
+        let outcome = match &result {
+            Ok(outcome) if c.state.status == super::Status::Running => outcome,
+            _ => break result,
+        };
+        if !c.config.restart.restarts(outcome.exit_code, c.state.restart_count) || restart::stop_requested(&c.dir) {
+            break result;
+        }
+        c.state.exited(outcome.exit_code, outcome.oom_killed, None);
+        c.state.status = super::Status::Restarting;
+        c.state.restart_count += 1;
+        c.save_state()?;
+        if !restart::wait(&c.dir, backoff.next(began.elapsed())) {
+            break result;
+        }
+    };
     before_exit();
     match &result {
         Ok(outcome) => c.state.exited(outcome.exit_code, outcome.oom_killed, None),
-        Err(e) if c.state.status == super::Status::Running => {
+        Err(e) if matches!(c.state.status, super::Status::Running | super::Status::Restarting) => {
             c.state.exited(exit_code_of(e), false, Some(e.to_string()))
         }
         Err(e) => c.state.start_failed(exit_code_of(e), e.to_string()),

@@ -8,7 +8,8 @@
 //!                 └──the command cannot be executed (error kept)──▶ created  │
 //!                    monitor killed: the next reader turns running into ─────┘ exited (255)
 //! ```
-//! A restart policy would be one more edge, exited ──monitor──▶ running, owned by the monitor.
+//! A restart policy (see `restart.rs`) adds one more edge, owned by the runner that holds the lock:
+//! the command ends ──▶ restarting (exit code kept, restart_count + 1) ──after a backoff──▶ running.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ pub enum Status {
     Created,
     Running,
     Paused,
+    Restarting,
     Exited,
 }
 
@@ -32,6 +34,7 @@ impl Status {
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
+            Status::Restarting => "restarting",
             Status::Exited => "exited",
         }
     }
@@ -51,6 +54,9 @@ pub struct State {
     /// Why the last start failed, or how the monitor was lost.
     pub error: Option<String>,
     pub oom_killed: bool,
+    /// Restarts by the restart policy since the last start (`RestartCount`).
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 impl State {
@@ -61,6 +67,7 @@ impl State {
             monitor_pid: Some(monitor_pid),
             pid: Some(pid),
             started_at: Some(super::now()),
+            restart_count: self.restart_count,
             ..State::default()
         };
     }

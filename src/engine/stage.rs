@@ -12,8 +12,8 @@ use crate::dockerfile::instructions::{self, ArgDecl, Command, Step};
 use crate::dockerfile::{self, Location};
 use crate::image::state::{HistoryEntry, ImageState};
 use crate::plan::{args::PREDEFINED_PROXY_ARGS, Base, Plan, Scope};
-use crate::snapshot::{Flat, Snapshotter, View};
 use crate::registry::Platform;
+use crate::snapshot::{Flat, Snapshotter, View};
 use crate::store::{Image, Lease, Store, StoreError};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeMap, BTreeSet};
@@ -249,16 +249,7 @@ impl<'a> Executor<'a> {
         let no_cache =
             stage.name.as_deref().is_some_and(|n| self.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
         let base_layers = layers.len();
-        Ok(StageState {
-            key,
-            image,
-            layers,
-            flat: None,
-            args: Scope::default(),
-            cmd_set: false,
-            no_cache,
-            base_layers,
-        })
+        Ok(StageState { key, image, layers, flat: None, args: Scope::default(), cmd_set: false, no_cache, base_layers })
     }
 
     fn run_trigger(&self, st: &mut StageState, trigger: &str, loc: Location) -> Result<(), StepFailure> {

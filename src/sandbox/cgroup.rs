@@ -1,6 +1,6 @@
 //! One cgroup per sandbox, owned by rbuild's side: created before the init runs anything (the init's pid
 //! is written into it while the init still waits for its spec, so every process of the sandbox is born
-//! inside), limited (processes, memory, and on cgroup v1 the devices it may open), emptied and waited for
+//! inside), limited (processes, memory, CPU time, and on cgroup v1 the devices it may open), emptied and waited for
 //! when the sandbox ends, then removed.
 //!
 //! Why a cgroup and not only the pid namespace: a pid namespace dies with its pid 1, but the kernel kills
@@ -9,8 +9,8 @@
 //! SIGKILLs whatever is left and polls until the cgroup is empty: when [`super::run`] returns, no process
 //! of the sandbox exists.
 //!
-//! Layout: cgroup v1 (a `pids`, `memory` and `devices` hierarchy each, under `/sys/fs/cgroup/<name>/`) or
-//! the unified v2 hierarchy at `/sys/fs/cgroup` (`pids.max`, `memory.max`; v2 filters devices with a BPF
+//! Layout: cgroup v1 (a `pids`, `memory`, `cpu` and `devices` hierarchy each, under `/sys/fs/cgroup/<name>/`) or
+//! the unified v2 hierarchy at `/sys/fs/cgroup` (`pids.max`, `memory.max`, `cpu.max`; v2 filters devices with a BPF
 //! program, which rbuild does not load: there `nodev` mounts and the missing CAP_MKNOD stand alone). The
 //! sandbox's cgroup is a child of rbuild's own, named `rbuild-<pid>-<n>`, so a delegated subtree works;
 //! leftovers of a killed rbuild (an empty directory whose pid is dead) are removed by the next one.
@@ -51,6 +51,17 @@ pub struct Limits {
     /// `setrlimit` limits of the command (`--ulimit`).
     #[serde(default)]
     pub ulimits: super::Ulimits,
+    /// CPU time in billionths of a CPU (`--cpus`, docker's `NanoCpus`): a CFS quota per [`CPU_PERIOD_US`].
+    #[serde(default)]
+    pub nano_cpus: Option<u64>,
+}
+
+/// The CFS period a `--cpus` quota is given in (docker's: 100 ms).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// The quota of `nano_cpus` per [`CPU_PERIOD_US`], in µs (the kernel's minimum is 1000).
+fn cpu_quota_us(nano_cpus: u64) -> u64 {
+    (nano_cpus * CPU_PERIOD_US / 1_000_000_000).max(1000)
 }
 
 /// Device numbers the sandbox's `/dev` holds (Docker's default device cgroup rules): null, zero, full,
@@ -110,7 +121,7 @@ impl Cgroup {
             Err(Missing { controller, why }) => {
                 // Any explicit limit fails the run, even one whose own controller exists: a cgroup with
                 // only part of what the user asked for is not what they asked for.
-                let explicit: Vec<String> = ["pids", "memory"].iter().filter_map(|c| asked(limits, c)).collect();
+                let explicit: Vec<String> = ["pids", "memory", "cpu"].iter().filter_map(|c| asked(limits, c)).collect();
                 if !explicit.is_empty() {
                     return Err(SandboxError::NoController { controller, limit: explicit.join(" "), why });
                 }
@@ -154,6 +165,13 @@ impl Cgroup {
             }
             cg.memory = Some(memory);
         }
+        if let Some(nano) = limits.nano_cpus {
+            let cpu = Self::v1_dir(root, "cpu", name)?;
+            cg.dirs.push(cpu.clone());
+            fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string()).map_err(|e| Missing::io("cpu", e))?;
+            fs::write(cpu.join("cpu.cfs_quota_us"), cpu_quota_us(nano).to_string())
+                .map_err(|e| Missing::io("cpu", e))?;
+        }
         Ok(cg)
     }
 
@@ -172,6 +190,9 @@ impl Cgroup {
         if limits.memory.is_some() {
             wanted.push("memory");
         }
+        if limits.nano_cpus.is_some() {
+            wanted.push("cpu");
+        }
         let parent = v2_parent(root, &wanted)?;
         let dir = make(&parent, name).map_err(|e| Missing::io("pids", e))?;
         let cg = Cgroup {
@@ -187,6 +208,10 @@ impl Cgroup {
             if swap.exists() {
                 fs::write(&swap, "0").map_err(|e| Missing::io("memory", e))?;
             }
+        }
+        if let Some(nano) = limits.nano_cpus {
+            let max = format!("{} {CPU_PERIOD_US}", cpu_quota_us(nano));
+            fs::write(dir.join("cpu.max"), max).map_err(|e| Missing::io("cpu", e))?;
         }
         Ok(cg)
     }
@@ -273,6 +298,7 @@ fn asked(limits: &Limits, controller: &str) -> Option<String> {
     match controller {
         "pids" => limits.pids.filter(|n| *n > 0).map(|n| format!("--pids-limit {n}")),
         "memory" => limits.memory.map(|n| format!("--memory {n}")),
+        "cpu" => limits.nano_cpus.map(|n| format!("--cpus {}", n as f64 / 1e9)),
         _ => None,
     }
 }
@@ -393,14 +419,17 @@ mod tests {
 
     #[test]
     fn defect12_limits_land_in_the_v1_files_and_the_device_filter_allows_only_dev() {
-        let t = fake_v1(&["pids", "memory", "devices"]);
-        let limits = Limits { memory: Some(32 << 20), ..Limits::default() };
+        let t = fake_v1(&["pids", "memory", "devices", "cpu"]);
+        let limits = Limits { memory: Some(32 << 20), nano_cpus: Some(1_500_000_000), ..Limits::default() };
         let cg = Cgroup::create_in(t.path(), &limits, None).unwrap().unwrap();
         let pids = &cg.dirs[0];
         assert!(pids.starts_with(t.path().join("pids")));
         assert_eq!(fs::read_to_string(pids.join("pids.max")).unwrap(), "4096");
         let memory = cg.memory.clone().unwrap();
         assert_eq!(fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap(), "33554432");
+        let cpu = cg.dirs.iter().find(|d| d.starts_with(t.path().join("cpu"))).unwrap();
+        assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(), "150000");
+        assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_period_us")).unwrap(), "100000");
         let devices = cg.dirs.iter().find(|d| d.starts_with(t.path().join("devices"))).unwrap();
         assert_eq!(fs::read_to_string(devices.join("devices.deny")).unwrap(), "a");
         // A plain file keeps the last write: the last rule of Docker's set.
@@ -425,6 +454,9 @@ mod tests {
         assert!(Cgroup::create_in(t.path(), &Limits::default(), None).unwrap().is_none());
         let err = Cgroup::create_in(t.path(), &Limits { pids: Some(100), ..Limits::default() }, None).unwrap_err();
         assert!(err.to_string().contains("--pids-limit 100 needs the pids cgroup controller"), "{err}");
+        let t = fake_v1(&["pids"]);
+        let err = Cgroup::create_in(t.path(), &Limits { nano_cpus: Some(500_000_000), ..Limits::default() }, None);
+        assert!(err.unwrap_err().to_string().contains("--cpus 0.5 needs the cpu cgroup controller"));
     }
 
     #[test]

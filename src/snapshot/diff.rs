@@ -7,9 +7,9 @@
 
 use crate::fsops::{self, Attrs, Stamp};
 use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::MetadataExt;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The state of a tree: relative path → stamp.

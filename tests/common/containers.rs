@@ -2,8 +2,11 @@
 //! every container (and then every named network) left when it is dropped (a failed assertion must not leave a detached container running
 //! after its store is gone), and short ways to run rbuild against it.
 
-use super::{require_root, TestContext};
+use super::{require_root, wait_until, TestContext};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Output;
+use std::time::Duration;
 
 pub struct Store(pub TestContext);
 
@@ -55,4 +58,44 @@ pub fn fails(t: &TestContext, args: &[&str], code: i32, words: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "rbuild {args:?}: {stderr}");
     assert!(stderr.contains(words), "rbuild {args:?}: expected {words:?} in: {stderr}");
+}
+
+/// A host port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `GET path` on 127.0.0.1:port; the response body, once the server answers (it may still be starting).
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut body = String::new();
+    wait_until(&format!("an answer on 127.0.0.1:{port}"), || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        match resp.split_once("\r\n\r\n") {
+            Some((head, b)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+                body = b.to_string();
+                true
+            }
+            _ => false,
+        }
+    });
+    body
+}
+
+/// The network namespace of a process, as `/proc/PID/ns/net` names it (`net:[INODE]`).
+pub fn netns_of(pid: &str) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Every process that is in the network namespace `ns`.
+pub fn processes_in(ns: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|pid| pid.parse::<u32>().is_ok() && netns_of(pid).as_deref() == Some(ns))
+        .collect()
 }
