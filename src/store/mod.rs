@@ -27,6 +27,7 @@ mod repair;
 mod resolve;
 pub mod settings;
 pub mod usage;
+mod variants;
 
 pub use blob::BlobWriter;
 pub use extensions::{ConfigExtensions, Healthcheck};
