@@ -1,7 +1,7 @@
 //! `save`: images to a tar stream (or, for `build -o type=oci,tar=false`, the same files into a
-//! directory), each blob once however many images share it. Plain-tar layers (how builds store them)
-//! are saved gzip-compressed, as BuildKit's `--output` writes them; the compressed blob is made once and
-//! reused by the next save or push (`layer::distributable`).
+//! directory), each blob once however many images share it. Blobs are written as stored: like `docker
+//! save`, plain-tar layers stay plain (and `load` gives back the same manifest digest); `build -o
+//! type=oci|docker` compresses them first, as BuildKit's exporters do (`engine::output`).
 
 use super::ArchiveError;
 use crate::digest::Digest;
@@ -92,11 +92,7 @@ fn write_all(
     let mut index = Vec::new();
     let mut docker = Vec::new();
     let mut repositories = serde_json::Map::new();
-    // Keeps the compressed variants and their manifests from a concurrent gc until they are written.
-    let mut lease = store.lease()?;
     for (image, names) in images {
-        let image = &crate::layer::distributable(store, &mut lease, image, crate::layer::Compression::Gzip)
-            .map_err(|e| ArchiveError::Layer(image.manifest_digest.to_string(), e))?;
         let layers: Vec<Digest> =
             image.manifest.layers().iter().map(|l| from_oci_digest(l.digest())).collect::<Result<_, _>>()?;
         for d in [&image.manifest_digest, &image.config_digest].into_iter().chain(&layers) {

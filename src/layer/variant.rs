@@ -85,3 +85,112 @@ pub fn distributable(
     lease.protect(&digest)?;
     Ok(Image { manifest_digest: digest, manifest, ..image.clone() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::image::{self, ImageRef};
+    use crate::store::gc;
+
+    /// A store holding `app:1`, one layer of `tree` written with `compression`.
+    fn image(compression: Compression) -> (tempfile::TempDir, Store, Image) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("root")).unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("f.txt"), "some text ".repeat(1000)).unwrap();
+        let layer =
+            super::super::write(&store, &tree, &LayerOptions { compression, source_date_epoch: Some(0) }).unwrap();
+        let mut config = image::ImageState::scratch("linux", "amd64", None);
+        config.diff_ids.push(layer.diff_id.clone());
+        image::commit(&store, &config, &[layer.descriptor], &[ImageRef::parse("app:1").unwrap()]).unwrap();
+        let image = store.resolve("app:1").unwrap();
+        (dir, store, image)
+    }
+
+    fn digest(d: &Descriptor) -> Digest {
+        from_oci_digest(d.digest()).unwrap()
+    }
+
+    fn blob_count(store: &Store) -> usize {
+        std::fs::read_dir(store.layout_dir().join("blobs/sha256")).unwrap().count()
+    }
+
+    #[test]
+    fn a_plain_layer_is_gzipped_once_and_the_variant_is_reused() {
+        let (_d, store, image) = image(Compression::None);
+        let plain = image.manifest.layers()[0].clone();
+        assert_eq!(*plain.media_type(), MediaType::ImageLayer);
+        assert_eq!(digest(&plain), Digest::parse(&image.config.rootfs().diff_ids()[0]).unwrap(), "digest == diff_id");
+
+        let mut lease = store.lease().unwrap();
+        let out = distributable(&store, &mut lease, &image, Compression::Gzip).unwrap();
+        assert_ne!(out.manifest_digest, image.manifest_digest);
+        assert_eq!(out.config_digest, image.config_digest, "same image ID");
+        let gz = out.manifest.layers()[0].clone();
+        assert_eq!(*gz.media_type(), MediaType::ImageLayerGzip);
+        assert!(gz.size() < plain.size());
+        let bytes = std::fs::read(store.blob_path(&digest(&gz))).unwrap();
+        let mut tar = Vec::new();
+        std::io::Read::read_to_end(&mut crate::layer::decompress(&bytes[..]).unwrap(), &mut tar).unwrap();
+        assert_eq!(Digest::of(&tar), digest(&plain), "the variant holds the same tar");
+        assert_eq!(store.variant(&digest(&plain), "gzip").unwrap(), Some(gz.clone()));
+        // The new manifest is a blob of the store, read like any other.
+        let reread = store.load_image(&out.manifest_digest, Vec::new()).unwrap();
+        assert_eq!(reread.manifest.layers()[0], gz);
+
+        // Again: the recorded blob is found, nothing is written.
+        let blobs = blob_count(&store);
+        let again = distributable(&store, &mut lease, &image, Compression::Gzip).unwrap();
+        assert_eq!(again.manifest_digest, out.manifest_digest);
+        assert_eq!(blob_count(&store), blobs);
+
+        // zstd is a variant of its own.
+        let z = distributable(&store, &mut lease, &image, Compression::Zstd).unwrap();
+        assert_eq!(*z.manifest.layers()[0].media_type(), MediaType::ImageLayerZstd);
+        assert!(store.variant(&digest(&plain), "gzip").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_compressed_image_comes_back_unchanged() {
+        let (_d, store, image) = image(Compression::Gzip);
+        let mut lease = store.lease().unwrap();
+        let out = distributable(&store, &mut lease, &image, Compression::Gzip).unwrap();
+        assert_eq!(out.manifest_digest, image.manifest_digest);
+        assert!(!store.root().join("variants").exists());
+    }
+
+    #[test]
+    fn a_variant_whose_blob_is_gone_is_made_again() {
+        let (_d, store, image) = image(Compression::None);
+        let mut lease = store.lease().unwrap();
+        let gz = distributable(&store, &mut lease, &image, Compression::Gzip).unwrap().manifest.layers()[0].clone();
+        std::fs::remove_file(store.blob_path(&digest(&gz))).unwrap();
+        let plain = digest(&image.manifest.layers()[0]);
+        assert_eq!(store.variant(&plain, "gzip").unwrap(), None, "a record is only a hint");
+        let again = distributable(&store, &mut lease, &image, Compression::Gzip).unwrap();
+        assert_eq!(again.manifest.layers()[0], gz, "the same bytes again");
+        assert!(store.blob_path(&digest(&gz)).is_file());
+    }
+
+    #[test]
+    fn gc_keeps_the_variants_of_kept_layers_and_drops_the_others() {
+        let (_d, store, image) = image(Compression::None);
+        let plain = digest(&image.manifest.layers()[0]);
+        let out = {
+            let mut lease = store.lease().unwrap();
+            distributable(&store, &mut lease, &image, Compression::Gzip).unwrap()
+        };
+        let gz = digest(&out.manifest.layers()[0]);
+        let report = gc::collect(&store).unwrap();
+        // The rewritten manifest is not named anywhere and goes; the variant stays with its layer.
+        assert_eq!(report.removed, vec![out.manifest_digest.clone()]);
+        assert!(store.has_blob(&gz) && store.variant(&plain, "gzip").unwrap().is_some());
+
+        store.remove_manifest(&image.manifest_digest).unwrap();
+        gc::collect(&store).unwrap();
+        assert!(!store.has_blob(&gz) && !store.has_blob(&plain));
+        assert!(!store.root().join("variants").join(plain.hex()).exists(), "the record went with its layer");
+    }
+}
