@@ -7,7 +7,8 @@
 //! time a fully cached build gives its image), `cache/context/` (context file digests by stat stamp),
 //! `cache/mounts/<id>/` (`RUN --mount=type=cache`), `containers/<id>/` (kept containers: `config.json`
 //! naming the image, `state.json`, `ctr.log`, `monitor.lock`, the writable layer; see `crate::container`), `volumes/<name>/` (a volume: `_data` and `volume.json`; see
-//! `crate::container::volume`).
+//! `crate::container::volume`), `variants/<diff_id>/<compression>.json` (the compressed blob made of a
+//! plain-tar layer for push and `--output`; see `variants`).
 
 use super::Store;
 use std::path::PathBuf;
