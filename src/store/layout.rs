@@ -50,6 +50,10 @@ impl Store {
         self.volumes_dir().join(name)
     }
 
+    pub(crate) fn variants_dir(&self) -> PathBuf {
+        self.root().join("variants")
+    }
+
     pub(crate) fn leases_dir(&self) -> PathBuf {
         self.root().join("leases")
     }

@@ -12,13 +12,8 @@ use crate::digest::Digest;
 use oci_spec::image::Descriptor;
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 impl Store {
-    pub(crate) fn variants_dir(&self) -> PathBuf {
-        self.root().join("variants")
-    }
-
     /// The recorded `kind` variant of the layer whose diff_id is `diff_id`, if its blob is in the store.
     pub fn variant(&self, diff_id: &Digest, kind: &str) -> Result<Option<Descriptor>, StoreError> {
         let path = self.variants_dir().join(diff_id.hex()).join(format!("{kind}.json"));
