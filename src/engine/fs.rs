@@ -39,7 +39,7 @@ impl Executor<'_> {
     pub(super) fn prepare_step(&self, st: &mut StageState, loc: Location) -> Result<StepFs, StepFailure> {
         let io = |e: std::io::Error| StepFailure::io(loc, "", "creating a work dir", e);
         self.ensure_layers(&st.layers, loc)?;
-        match self.backend {
+        match self.backend() {
             Backend::Overlay => {
                 let mut lowers =
                     self.snapshots.lowers(&st.layers, &st.image.diff_ids).map_err(|e| StepFailure::new(loc, "", e))?;
@@ -145,7 +145,7 @@ impl Executor<'_> {
             return Ok(p.clone());
         }
         self.ensure_layers(layers, loc)?;
-        let path = match self.backend {
+        let path = match self.backend() {
             Backend::Copy => self.rootfs(layers, &None, loc)?,
             Backend::Overlay => {
                 let lowers = self.snapshots.lowers(layers, diff_ids).map_err(|e| StepFailure::new(loc, "", e))?;
@@ -177,7 +177,7 @@ impl Executor<'_> {
             };
             let name = format!("stage {:?}", self.plan.stages[i].display_name());
             // With the copy backend a finished stage's own rootfs is already the view.
-            if let (Backend::Copy, Some(root)) = (self.backend, existing) {
+            if let (Backend::Copy, Some(root)) = (self.backend(), existing) {
                 return Ok((root, name));
             }
             return Ok((self.view(format!("stage:{i}"), &layers, &diff_ids, loc)?, name));

@@ -20,7 +20,6 @@ use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
 use crate::sandbox::{self, Bind, Network, Rootfs, RunSpec, Stdin, Tmpfs};
 use crate::snapshot::diff;
-use crate::snapshot::Backend;
 use crate::users;
 use std::path::{Path, PathBuf};
 
@@ -332,10 +331,9 @@ impl Executor<'_> {
             author: None,
             empty_layer: false,
         });
-        // The copy backend's flattened rootfs does not have this layer: rebuild it when next needed.
-        if self.backend == Backend::Copy {
-            st.rootfs = None;
-        }
+        // The copy backend's flattened rootfs does not have this layer: rebuild it when next needed. (The
+        // overlay backend has none; asking which backend this is would probe for one on a cache hit.)
+        st.rootfs = None;
         st.key = key.clone();
         Ok(true)
     }
