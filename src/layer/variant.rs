@@ -1,7 +1,7 @@
 //! Compression on demand: a build keeps its layers as plain tars (digest == diff_id, nothing to
-//! compress while the build waits); push, save and `--output` call [`distributable`] to get the same
-//! image with every plain-tar layer compressed. Each (diff_id, compression) is compressed once: the blob
-//! is recorded as a variant in the store (`Store::record_variant`), so the next push or save reuses it.
+//! compress while the build waits); push and `build -o type=oci|docker` call [`distributable`] to get
+//! the same image with every plain-tar layer compressed. Each (diff_id, compression) is compressed once: the blob
+//! is recorded as a variant in the store (`Store::record_variant`), so the next push or output reuses it.
 //! Layers that already are compressed (pulled ones, or built with `--compression`) are left as they are.
 
 use super::{ingest_tar, Compression, LayerError, LayerOptions};

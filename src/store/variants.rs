@@ -1,9 +1,9 @@
 //! Compressed variants of uncompressed layers: `variants/<diff_id hex>/<kind>.json`, each the descriptor
 //! of a blob holding the same tar compressed one way (`kind` is the compression's name, e.g. `gzip`).
 //!
-//! A build keeps its layers as plain tars (digest == diff_id) and push, save and `--output` compress
-//! them on demand (see docs/layers.md); this index is how the second push finds the gzip blob the first
-//! one made instead of compressing the layer again. A record is only a hint: [`Store::variant`] answers
+//! A build keeps its layers as plain tars (digest == diff_id) and push and `build -o type=oci|docker`
+//! compress them on demand (see docs/layers.md); this index is how the second push finds the gzip blob
+//! the first one made instead of compressing the layer again. A record is only a hint: [`Store::variant`] answers
 //! only when the blob it names is still in the store and has the recorded size. gc keeps the variants of
 //! every plain-tar layer it keeps ([`Store::variant_blobs`]) and drops the records of the others.
 
