@@ -264,7 +264,7 @@ fn unknown_tags_and_a_registry_that_is_down_are_clear_errors() {
 }
 
 #[test]
-fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_skopeo_agrees() {
+fn build_push_gzips_plain_layers_once_then_pull_on_a_fresh_store_gives_the_pushed_digest_and_image_id() {
     let registry = Registry::start(Options::default());
     let t = TestContext::new();
     t.write("a.txt", "alpha");
@@ -280,8 +280,30 @@ fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_
     let (code, _, stderr) = out(c);
     assert_eq!(code, 0, "{stderr}");
     let pushed = std::fs::read_to_string(&digestfile).unwrap();
-    let local = t.index()["manifests"][0]["digest"].as_str().unwrap().to_string();
-    assert_eq!(pushed, local, "the pushed digest is the store's manifest digest");
+    // The store keeps plain tars (digest == diff_id), a valid OCI layout skopeo reads as it is; the
+    // registry gets them gzipped, in a manifest of its own over the same config.
+    let local = t.manifest(&name);
+    let diff_ids = t.config(&name)["rootfs"]["diff_ids"].clone();
+    for (i, l) in local["layers"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar", "{local}");
+        assert_eq!(l["digest"], diff_ids[i], "a plain layer's digest is its diff_id");
+    }
+    let local_digest = t.index()["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", &format!("oci:{}/oci:{name}", t.root().display())])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sk_local: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(sk_local["Digest"], local_digest.as_str(), "skopeo reads the store's layout");
+    assert_ne!(pushed, local_digest, "the pushed manifest lists the gzip blobs");
+    let raw = registry.skopeo_inspect("team/app:1", &["--raw"]);
+    for l in raw["layers"].as_array().unwrap() {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip", "{raw}");
+        let blob = std::fs::read(t.root().join("oci/blobs/sha256").join(&l["digest"].as_str().unwrap()[7..]))
+            .expect("the gzip variant is kept in the store");
+        assert_eq!(&blob[..2], &[0x1f, 0x8b], "gzip");
+    }
 
     let sk = registry.skopeo_inspect("team/app:1", &[]);
     assert_eq!(sk["Digest"], pushed.as_str());
@@ -316,13 +338,27 @@ fn build_push_then_pull_on_a_fresh_store_gives_the_same_digest_and_image_id_and_
     assert_eq!(u.index()["manifests"][0]["digest"].as_str().unwrap(), pushed);
     assert_eq!(image_id(&u, &name), image_id(&t, &name));
 
-    // `rbuild push` again: every blob is already there, the digest is the same.
+    // `rbuild push` again: the gzip blobs are the ones recorded by the first push (nothing is compressed
+    // again, no blob is added to the store), every blob is already there, the digest is the same.
+    let blobs = |t: &TestContext| {
+        let mut v: Vec<_> =
+            std::fs::read_dir(t.root().join("oci/blobs/sha256")).unwrap().flatten().map(|e| e.file_name()).collect();
+        v.sort();
+        v
+    };
+    let before = blobs(&t);
+    // The registry logs each HEAD of a blob it lacks (which an upload follows): none this time.
+    let uploads = || registry.log().matches("err.code=\"blob unknown\"").count();
+    let uploaded = uploads();
+    assert!(uploaded >= 3, "two layers and a config went up: {}", registry.log());
     let mut c = rb(&t);
     c.args(["push", &name]);
     let (code, stdout, stderr) = out(c);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), pushed);
     assert!(stderr.contains("already exists") && !stderr.contains("pushing"), "{stderr}");
+    assert_eq!(blobs(&t), before, "the second push made no new blob");
+    assert_eq!(uploads(), uploaded, "the second push found every blob there");
 
     // Another repository of the same registry: blobs are mounted, not sent.
     let other = format!("{}/other/app:2", registry.host);

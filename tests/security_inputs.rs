@@ -15,12 +15,16 @@ fn bytes_path(b: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(b))
 }
 
-/// The raw entry names of a (gzip) layer blob, as bytes.
+/// The raw entry names of a layer blob (plain, as builds keep them, or gzip), as bytes.
 fn layer_names(t: &TestContext, tag: &str, n: usize) -> Vec<Vec<u8>> {
     let manifest = t.manifest(tag);
     let blob = t.blob(manifest["layers"][n]["digest"].as_str().unwrap());
     let mut tar = Vec::new();
-    flate2::read::MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
+    if manifest["layers"][n]["mediaType"].as_str().unwrap().ends_with("gzip") {
+        flate2::read::MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
+    } else {
+        tar = blob;
+    }
     let mut ar = tar::Archive::new(&tar[..]);
     ar.entries().unwrap().map(|e| e.unwrap().path_bytes().into_owned()).collect()
 }

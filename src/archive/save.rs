@@ -1,5 +1,7 @@
 //! `save`: images to a tar stream (or, for `build -o type=oci,tar=false`, the same files into a
-//! directory), each blob once however many images share it.
+//! directory), each blob once however many images share it. Blobs are written as stored: like `docker
+//! save`, plain-tar layers stay plain (and `load` gives back the same manifest digest); `build -o
+//! type=oci|docker` compresses them first, as BuildKit's exporters do (`engine::output`).
 
 use super::{ArchiveError, OCI_INDEX, OCI_MANIFEST};
 use crate::digest::Digest;

@@ -5,6 +5,7 @@ use crate::engine::output::{self, Output};
 use crate::engine::{self, BuildRequest};
 use crate::layer::Compression;
 use crate::reference::ImageRef;
+use crate::store::settings::LocalCompression;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
@@ -69,9 +70,10 @@ pub struct BuildCommand {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Layer compression
-    #[arg(long, value_enum, default_value = "gzip")]
-    pub compression: CompressionArg,
+    /// Compress the layers in the store: gzip or zstd (default: plain tars in the store, gzip-compressed
+    /// once on push, save and --output; docs/layers.md)
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
 
     /// Network for RUN steps: the host's, or none (only loopback); `RUN --network=` overrides it
     #[arg(long, value_enum, default_value = "host")]
@@ -258,8 +260,13 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             .map_err(|e| UsageError(e.to_string()))?,
         labels,
         compression: match a.compression {
-            CompressionArg::Gzip => Compression::Gzip,
-            CompressionArg::Zstd => Compression::Zstd,
+            Some(CompressionArg::Gzip) => Compression::Gzip,
+            Some(CompressionArg::Zstd) => Compression::Zstd,
+            None => match store.layer_compression()? {
+                LocalCompression::None => Compression::None,
+                LocalCompression::Gzip => Compression::Gzip,
+                LocalCompression::Zstd => Compression::Zstd,
+            },
         },
         source_date_epoch,
         network: match a.network {
@@ -297,14 +304,16 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         std::fs::write(path, out.image_id.to_string())
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
+    let mut digest = out.manifest.clone();
     if push {
         let progress = super::pull::transfer_progress(a.progress, a.quiet);
         for tag in &req.tags {
-            super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress, None)
-                .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?;
+            digest = super::push::push_image(&store, &out.manifest, tag, &req.registry, &progress, None)
+                .with_context(|| format!("the image was built ({}) but not pushed", out.image_id))?
+                .digest;
         }
     }
-    super::push::write_digestfile(a.digestfile.as_deref(), &out.manifest)?;
+    super::push::write_digestfile(a.digestfile.as_deref(), &digest)?;
     if let Some(path) = &a.metadata_file {
         write_metadata(&store, path, &out, &req.tags)?;
     }

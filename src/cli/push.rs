@@ -3,6 +3,7 @@
 use super::images::{open_store, resolve};
 use super::pull::RegistryFlags;
 use super::{Globals, UsageError};
+use crate::layer::{self, Compression};
 use crate::reference::ImageRef;
 use crate::registry::manifest::Format;
 use crate::registry::progress::TransferProgress;
@@ -14,8 +15,9 @@ use std::process::ExitCode;
 
 /// Push an image to a registry.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The manifest is pushed byte for byte, so the pushed digest is the one `rbuild images \
---digests` shows; --format converts it (new digest, same blobs and image ID).\nExamples:\n  rbuild push 127.0.0.1:5000/app:1\n  rbuild push app:1 registry.example.com/team/app:1")]
+#[command(after_help = "Layers stored as plain tars (how builds keep them) are pushed gzip-compressed, so the pushed \
+digest differs from the one `rbuild images --digests` shows (the image ID stays); any other image is pushed \
+byte for byte. --format converts the manifest (new digest, same blobs and image ID).\nExamples:\n  rbuild push 127.0.0.1:5000/app:1\n  rbuild push app:1 registry.example.com/team/app:1")]
 pub struct PushArgs {
     /// Image in the store: name[:tag], image ID or manifest digest
     pub image: String,
@@ -44,8 +46,8 @@ pub enum FormatArg {
     Docker,
 }
 
-/// Push `manifest` to `dest` (converted to `format` when given), reporting on stderr unless quiet; the
-/// pushed digest.
+/// Push `manifest` to `dest` (plain-tar layers gzip-compressed, converted to `format` when given),
+/// reporting on stderr unless quiet; the pushed digest.
 pub(super) fn push_image(
     store: &Store,
     manifest: &crate::digest::Digest,
@@ -53,9 +55,13 @@ pub(super) fn push_image(
     opts: &ClientOptions,
     progress: &TransferProgress,
     format: Option<Format>,
-) -> Result<push::Pushed, RegistryError> {
+) -> anyhow::Result<push::Pushed> {
     progress.message(&format!("Pushing {dest} to {}", dest.domain()));
-    push::push_as(store, manifest, dest, opts, progress, format)
+    // The lease keeps the image, its compressed layers and their manifest from a concurrent gc.
+    let mut lease = store.lease()?;
+    let image = store.lock()?.resolve_leased(&manifest.to_string(), &mut lease)?;
+    let image = layer::distributable(store, &mut lease, &image, Compression::Gzip)?;
+    Ok(push::push_as(store, &image.manifest_digest, dest, opts, progress, format)?)
 }
 
 pub(super) fn write_digestfile(path: Option<&Path>, digest: &crate::digest::Digest) -> anyhow::Result<()> {

@@ -148,6 +148,18 @@ impl StepCache {
     /// Written atomically (temp file + rename); a failure only costs a miss next time, so it is reported
     /// to the caller but need not fail the build.
     pub fn record(&self, parent: &Digest, key: &Digest, layer: &CachedLayer) -> io::Result<()> {
+        self.note_used(parent, key, layer);
+        let present = crate::store::from_oci_digest(layer.descriptor.digest()).is_ok_and(|d| self.store.has_blob(&d));
+        if !present {
+            return Ok(());
+        }
+        self.write(key, layer)
+    }
+
+    /// Remember a step's layer for this build's export only: for a local hit, whose record is in the
+    /// store already (and was touched by [`StepCache::lookup`]); rewriting it would cost a rename per
+    /// step of every warm build.
+    pub fn note_used(&self, parent: &Digest, key: &Digest, layer: &CachedLayer) {
         super::stage::lock(&self.used).push(crate::cachex::Record {
             key: key.clone(),
             parent: parent.clone(),
@@ -155,11 +167,6 @@ impl StepCache {
             diff_id: layer.diff_id.clone(),
             created: layer.created.clone(),
         });
-        let present = crate::store::from_oci_digest(layer.descriptor.digest()).is_ok_and(|d| self.store.has_blob(&d));
-        if !present {
-            return Ok(());
-        }
-        self.write(key, layer)
     }
 
     /// Records of imported hits whose blobs were just fetched: kept in the store from now on, so the next
@@ -206,10 +213,15 @@ impl StepCache {
         super::stage::lock(&self.image_times)
             .push(crate::cachex::ImageTime { key: key.clone(), created: created.to_string() });
         let path = self.image_path(key);
+        let time = ImageTime { created: created.to_string() };
+        // The same time as recorded (every warm build): touch it instead of a temp file and a rename.
+        if std::fs::read(&path).is_ok_and(|b| serde_json::from_slice::<ImageTime>(&b).is_ok_and(|t| t == time)) {
+            return std::fs::File::options().write(true).open(&path)?.set_modified(std::time::SystemTime::now());
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        write_json(&self.store, "cache", &path, &ImageTime { created: created.to_string() })
+        write_json(&self.store, "cache", &path, &time)
     }
 }
 
@@ -225,7 +237,7 @@ fn write_json(store: &Store, kind: &str, path: &Path, value: &impl serde::Serial
 }
 
 /// A record of `<root>/cache/images/`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(PartialEq, serde::Serialize, serde::Deserialize)]
 struct ImageTime {
     created: String,
 }

@@ -22,7 +22,7 @@ impl Executor<'_> {
         self.ensure_layers(&st.layers, loc)?;
         let at = self.new_dir("step").map_err(|e| StepFailure::io(loc, "", "creating a work dir", e))?;
         let parent = Parent { layers: &st.layers, diff_ids: &st.image.diff_ids };
-        self.snapshotter.prepare(parent, st.flat.take(), &at).map_err(|e| StepFailure::new(loc, "", e))
+        self.snapshotter().prepare(parent, st.flat.take(), &at).map_err(|e| StepFailure::new(loc, "", e))
     }
 
     /// Turn the step's changes into a layer and commit the snapshot: the stage moves forward to include it.
@@ -38,7 +38,7 @@ impl Executor<'_> {
         let store_failed = |e| StepFailure::new(loc, "writing the layer", StepError::Store(e));
         let digest = crate::store::from_oci_digest(layer.descriptor.digest()).map_err(store_failed)?;
         lock(&self.lease).protect(&digest).map_err(store_failed)?;
-        st.flat = self.snapshotter.commit(fs, &layer.diff_id).map_err(|e| StepFailure::new(loc, "", e))?;
+        st.flat = self.snapshotter().commit(fs, &layer.diff_id).map_err(|e| StepFailure::new(loc, "", e))?;
         st.layers.push(layer.descriptor);
         st.image.diff_ids.push(layer.diff_id);
         self.history(st, step, false);
@@ -61,7 +61,7 @@ impl Executor<'_> {
         }
         self.ensure_layers(parent.layers, loc)?;
         let at = self.new_dir("view").map_err(|e| StepFailure::io(loc, "", "creating a view", e))?;
-        let view = self.snapshotter.view(parent, flat, &at).map_err(|e| StepFailure::new(loc, "", e))?;
+        let view = self.snapshotter().view(parent, flat, &at).map_err(|e| StepFailure::new(loc, "", e))?;
         let path = view.path().to_path_buf();
         lock(&self.mounts).push(view);
         views.insert(key, path.clone());

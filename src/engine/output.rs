@@ -2,14 +2,16 @@
 //!
 //! The image is always committed to the store first (tagged with the `-t` names, untagged without
 //! them), as `podman build` does: every output below is written *from* the store by the writers that
-//! `save` and `export` use, so a `-o type=oci` archive and `rbuild save --format oci` of the same image
-//! are the same bytes. Files are published atomically: an archive is written to a temp file beside its
+//! `save` and `export` use; `-o type=oci|docker` first gzips the layers the store keeps as plain tars
+//! (`layer::distributable`, once per layer), so its archive is `rbuild save --format oci` of the image
+//! as it would be pushed. Files are published atomically: an archive is written to a temp file beside its
 //! destination and renamed; a layout directory is filled beside its destination and renamed; a local
 //! rootfs is unpacked beside its destination and then moved in, replacing what is there (as BuildKit's
 //! local exporter overwrites), so a failed build or export never leaves half an archive under the name.
 
 use crate::archive::{self, ArchiveError, Format};
 use crate::digest::Digest;
+use crate::layer::{self, Compression};
 use crate::reference::ImageRef;
 use crate::store::{Image, Store, StoreError};
 use std::io::{self, Write};
@@ -59,6 +61,8 @@ pub enum OutputError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
 }
 
 /// Split on commas outside double quotes, as buildx reads `-o` (a CSV record): `"name=a,b"` is one field.
@@ -206,6 +210,14 @@ pub fn deliver(store: &Store, output: &Output, manifest: &Digest, tags: &[ImageR
     // its commit and here is reported as not found: `system prune -a` during a build asks for that.)
     let mut lease = store.lease()?;
     let image = store.lock()?.resolve_leased(&manifest.to_string(), &mut lease)?;
+    // Archives and layouts get gzip layers, as BuildKit writes them: a plain-tar layer is compressed
+    // once, and the next output or push reuses the blob.
+    let image = match output {
+        Output::Oci { .. } | Output::Docker { .. } => {
+            layer::distributable(store, &mut lease, &image, Compression::Gzip)?
+        }
+        _ => image,
+    };
     let named = |names: &[ImageRef]| {
         let names = if names.is_empty() { tags } else { names };
         vec![(image.clone(), names.iter().map(ImageRef::tagged_name).collect::<Vec<_>>())]

@@ -372,7 +372,9 @@ impl Executor<'_> {
         if !present && source == HitSource::Local {
             return Ok(false);
         }
-        if let Err(e) = self.cache.record(&st.key, key, &cached) {
+        if source == HitSource::Local {
+            self.cache.note_used(&st.key, key, &cached);
+        } else if let Err(e) = self.cache.record(&st.key, key, &cached) {
             self.progress.debug(&format!("step cache: could not record {key}: {e}"));
         }
         st.layers.push(cached.descriptor);

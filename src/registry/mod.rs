@@ -35,6 +35,8 @@ pub mod media {
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// A plain-tar layer (how builds store theirs).
+    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
     pub const DOCKER_V1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
     /// What a manifest GET accepts, in order of preference.
     pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \

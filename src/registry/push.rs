@@ -158,7 +158,14 @@ fn mount_sources(store: &Store, dest: &ImageRef) -> HashMap<Digest, String> {
             let Ok(m) = Manifest::parse(name, bytes, None) else { continue };
             let Ok((config, layers)) = m.blobs(name) else { continue };
             for b in std::iter::once(config).chain(layers) {
-                out.entry(b.digest).or_insert_with(|| r.path().to_string());
+                // A plain-tar layer went up as the compressed variant an earlier push made of it.
+                let variants = match b.media_type.as_str() {
+                    super::media::OCI_LAYER => store.variant_blobs(&b.digest),
+                    _ => Vec::new(),
+                };
+                for d in std::iter::once(b.digest).chain(variants) {
+                    out.entry(d).or_insert_with(|| r.path().to_string());
+                }
             }
         }
     }

@@ -122,7 +122,7 @@ impl BlobWriter {
 /// An existing blob is about to be reused: give it a fresh mtime under the store lock, so that a lease
 /// taken before now keeps it (gc keeps blobs written since a lease began) and no gc running meanwhile
 /// can sweep it between this check and the caller protecting it. `false` when gc removed it first.
-fn refresh(store: &Store, dest: &Path) -> Result<bool, StoreError> {
+pub(super) fn refresh(store: &Store, dest: &Path) -> Result<bool, StoreError> {
     let _lock = store.lock()?;
     match File::options().write(true).open(dest) {
         Ok(f) => {

@@ -49,6 +49,9 @@ fn mark_from(store: &Store, mut pending: Vec<Descriptor>) -> Result<BTreeSet<Dig
                 let i: oci_spec::image::ImageIndex = read_json(store, &digest)?;
                 pending.extend(i.manifests().iter().cloned());
             }
+            // A plain-tar layer keeps the compressed variants push and save made of it (its digest is its
+            // diff_id): the next push reuses them.
+            MediaType::ImageLayer => marked.extend(store.variant_blobs(&digest)),
             _ => {}
         }
     }
@@ -131,6 +134,7 @@ fn collect_locked(store: &Locked<'_>) -> Result<GcReport, StoreError> {
     let protected = lease::protected(store)?;
     marked.extend(protected.digests);
     let mut report = sweep(store, &marked, protected.since)?;
+    store.sweep_variants(&marked)?;
     if protected.live > 0 {
         report.snapshots_in_use = true;
     } else {

@@ -8,7 +8,9 @@
 //! `cache/mounts/<id>/` (`RUN --mount=type=cache`), `containers/<id>/` (kept containers: `config.json`
 //! naming the image, `state.json`, `ctr.log`, `monitor.lock`, the writable layer; see `crate::container`), `volumes/<name>/` (a volume: `_data` and `volume.json`; see
 //! `crate::container::volume`), `networks/<id>.json` (a named network; `<id>.lock`, `<id>.endpoints/`: its
-//! running containers; see `crate::container::networks`).
+//! running containers; see `crate::container::networks`),
+//! `variants/<diff_id>/<compression>.json` (the compressed blob made of a
+//! plain-tar layer for push and `--output`; see `variants`).
 
 use super::Store;
 use std::path::PathBuf;
@@ -52,6 +54,10 @@ impl Store {
 
     pub fn networks_dir(&self) -> PathBuf {
         self.root().join("networks")
+    }
+
+    pub(crate) fn variants_dir(&self) -> PathBuf {
+        self.root().join("variants")
     }
 
     pub(crate) fn leases_dir(&self) -> PathBuf {

@@ -8,6 +8,9 @@
 //!
 //! `keep-storage` defaults to 10% of the store's filesystem, at most 20 GB; `"enabled": false` turns the
 //! automatic gc off (the prune commands still work).
+//!
+//! `{ "layers": { "compression": "gzip" } }` makes builds without `--compression` write gzip (or `zstd`)
+//! layers into the store instead of the default plain tars (see docs/layers.md).
 
 use super::{Store, StoreError};
 use std::fs;
@@ -20,6 +23,8 @@ pub enum SettingsError {
     Json { path: String, source: serde_json::Error },
     #[error("{path}: gc.keep-storage {value:?}: want bytes or a number with a unit (512MB, 20GB)")]
     Size { path: String, value: String },
+    #[error("{path}: layers.compression {value:?}: want \"none\", \"gzip\" or \"zstd\"")]
+    Compression { path: String, value: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -29,6 +34,23 @@ pub enum SettingsError {
 struct File {
     #[serde(default)]
     gc: Gc,
+    #[serde(default)]
+    layers: Layers,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layers {
+    compression: Option<String>,
+}
+
+/// How builds store the layers they make when `--compression` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalCompression {
+    /// Plain tars, compressed on push, save and `--output` (the default).
+    None,
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -53,8 +75,7 @@ fn yes() -> bool {
 const DEFAULT_CAP: u64 = 20 << 30;
 
 impl Store {
-    /// How much build cache the automatic gc keeps, or `None` when it is off.
-    pub fn gc_keep_storage(&self) -> Result<Option<u64>, SettingsError> {
+    fn settings(&self) -> Result<(File, String), SettingsError> {
         let path = self.root().join("config.json");
         let shown = path.display().to_string();
         let file: File = match fs::read(&path) {
@@ -64,6 +85,23 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => File::default(),
             Err(source) => return Err(StoreError::Io { what: "cannot read", path, source }.into()),
         };
+        Ok((file, shown))
+    }
+
+    /// How builds store their layers when `--compression` does not say.
+    pub fn layer_compression(&self) -> Result<LocalCompression, SettingsError> {
+        let (file, shown) = self.settings()?;
+        match file.layers.compression.as_deref() {
+            None | Some("none") => Ok(LocalCompression::None),
+            Some("gzip") => Ok(LocalCompression::Gzip),
+            Some("zstd") => Ok(LocalCompression::Zstd),
+            Some(other) => Err(SettingsError::Compression { path: shown, value: other.to_string() }),
+        }
+    }
+
+    /// How much build cache the automatic gc keeps, or `None` when it is off.
+    pub fn gc_keep_storage(&self) -> Result<Option<u64>, SettingsError> {
+        let (file, shown) = self.settings()?;
         if !file.gc.enabled {
             return Ok(None);
         }
