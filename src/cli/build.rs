@@ -194,14 +194,17 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         a.cache_to.iter().map(|t| crate::cachex::spec::parse_to(t).map_err(usage)).collect::<Result<_, _>>()?;
     let cache_from =
         a.cache_from.iter().map(|t| crate::cachex::spec::parse_from(t).map_err(usage)).collect::<Result<_, _>>()?;
-    let store = Store::open(&g.root)?;
+    // The store opens after `--check` (a lint error stops the build before it touches the store), unless
+    // a context on stdin must be unpacked into it first.
+    let mut store = None;
     let stdin_context = if a.context.as_os_str() == "-" {
         if a.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
             return Err(
                 UsageError("the context and the Dockerfile cannot both come from stdin: drop -f -".into()).into()
             );
         }
-        Some(super::build_stdin::read(&store, std::io::stdin().lock())?)
+        let opened = store.insert(Store::open(&g.root)?);
+        Some(super::build_stdin::read(opened, std::io::stdin().lock())?)
     } else {
         None
     };
@@ -230,6 +233,10 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
     if a.check && super::lint::check_before_build(&dockerfile, &dockerfile_text, &context)? {
         return Ok(ExitCode::from(1));
     }
+    let store = match store {
+        Some(store) => store,
+        None => Store::open(&g.root)?,
+    };
     // Overlay mounts for COPY live in a mount namespace of our own: never seen by the host, gone when we
     // exit. Only root can make one; without it the build uses the copy backend.
     if nix::unistd::geteuid().is_root() {
