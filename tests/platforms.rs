@@ -114,10 +114,7 @@ fn run_without_a_handler_names_the_line_the_platform_and_what_to_install() {
 fn file_in_manifest(t: &TestContext, manifest: &str, path: &str) -> String {
     let m: serde_json::Value = serde_json::from_slice(&t.blob(manifest)).unwrap();
     let layers = m["layers"].as_array().unwrap();
-    let raw = t.blob(layers.last().unwrap()["digest"].as_str().unwrap());
-    let mut tar = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&raw[..]), &mut tar).unwrap();
-    let entries = common::read_tar(&tar);
+    let entries = t.layer_entries(layers.last().unwrap());
     String::from_utf8(entries.get(path).unwrap_or_else(|| panic!("{path} not in {manifest}")).data.clone()).unwrap()
 }
 

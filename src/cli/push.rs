@@ -59,9 +59,9 @@ pub(super) fn push_image(
     progress.message(&format!("Pushing {dest} to {}", dest.domain()));
     // The lease keeps the image, its compressed layers and their manifest from a concurrent gc.
     let mut lease = store.lease()?;
-    let image = store.lock()?.resolve_leased(&manifest.to_string(), &mut lease)?;
-    let image = layer::distributable(store, &mut lease, &image, Compression::Gzip)?;
-    Ok(push::push_as(store, &image.manifest_digest, dest, opts, progress, format)?)
+    // An index (a multi-platform image) goes with each of its images made distributable.
+    let manifest = layer::distributable_digest(store, &mut lease, manifest, Compression::Gzip)?;
+    Ok(push::push_as(store, &manifest, dest, opts, progress, format)?)
 }
 
 pub(super) fn write_digestfile(path: Option<&Path>, digest: &crate::digest::Digest) -> anyhow::Result<()> {

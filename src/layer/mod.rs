@@ -22,7 +22,7 @@ mod write;
 pub use compress::{decompress, is_tar_archive, Compression};
 pub use extract::{extract, extract_tar, extract_tar_within, extract_with, Whiteouts};
 pub use limits::ArchiveLimits;
-pub use variant::{compressed, distributable};
+pub use variant::{compressed, distributable, distributable_digest};
 pub use whiteout::{is_opaque_dir, is_overlay_whiteout};
 pub use write::{ingest_tar, write, write_tree};
 

@@ -5,8 +5,9 @@
 //! Layers that already are compressed (pulled ones, or built with `--compression`) are left as they are.
 
 use super::{ingest_tar, Compression, LayerError, LayerOptions};
-use crate::store::{from_oci_digest, json, Image, Lease, Store, StoreError};
-use oci_spec::image::{Descriptor, MediaType};
+use crate::digest::Digest;
+use crate::store::{from_oci_digest, json, to_oci_digest, Image, Lease, Store, StoreError};
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
 impl Compression {
     /// The name its variants are recorded under.
@@ -84,6 +85,72 @@ pub fn distributable(
     let (digest, _) = store.write_blob(&bytes)?;
     lease.protect(&digest)?;
     Ok(Image { manifest_digest: digest, manifest, ..image.clone() })
+}
+
+/// The manifest or index `digest` names, ready to leave the store: a manifest as [`distributable`] makes
+/// it; an index (a multi-platform image) with each of its images made distributable and, if any changed, a
+/// new index over them (written into the store, kept by `lease`). Returns the digest to push.
+pub fn distributable_digest(
+    store: &Store,
+    lease: &mut Lease,
+    digest: &Digest,
+    compression: Compression,
+) -> Result<Digest, LayerError> {
+    let bytes = store.read_blob(digest)?;
+    let json_err = |source| StoreError::Json { path: store.blob_path(digest), source };
+    let probe: serde_json::Value = serde_json::from_slice(&bytes).map_err(json_err)?;
+    if probe.get("manifests").is_none() {
+        let image = store.lock()?.resolve_leased(&digest.to_string(), lease)?;
+        return Ok(distributable(store, lease, &image, compression)?.manifest_digest);
+    }
+    // The index is named (the store keeps it and what it names); the lease keeps it through a concurrent
+    // untag and prune as well.
+    store.lock()?.protect_present(lease, std::slice::from_ref(digest))?;
+    let mut index: ImageIndex = serde_json::from_slice(&bytes).map_err(json_err)?;
+    let mut manifests = Vec::new();
+    for entry in index.manifests() {
+        let child = from_oci_digest(entry.digest())?;
+        let image = leased_child(store, lease, digest, &child)?;
+        let out = distributable(store, lease, &image, compression)?;
+        let mut entry = entry.clone();
+        if out.manifest_digest != child {
+            entry.set_digest(to_oci_digest(&out.manifest_digest)?);
+            entry.set_size(
+                std::fs::metadata(store.blob_path(&out.manifest_digest))
+                    .map_err(|source| StoreError::Io {
+                        what: "reading the size of",
+                        path: store.blob_path(&out.manifest_digest),
+                        source,
+                    })?
+                    .len(),
+            );
+        }
+        manifests.push(entry);
+    }
+    if manifests == *index.manifests() {
+        return Ok(digest.clone());
+    }
+    index.set_manifests(manifests);
+    let bytes = json::canonical(&index).map_err(json_err)?;
+    let (written, _) = store.write_blob(&bytes)?;
+    lease.protect(&written)?;
+    Ok(written)
+}
+
+/// The image of the manifest `child` of the index `index`, its blobs kept by `lease` (an index's images
+/// are not named in the store's index.json, so they are read by digest).
+fn leased_child(store: &Store, lease: &mut Lease, index: &Digest, child: &Digest) -> Result<Image, LayerError> {
+    let locked = store.lock()?;
+    let image = store.load_image(child, Vec::new())?;
+    let mut blobs = vec![child.clone(), image.config_digest.clone()];
+    for layer in image.manifest.layers() {
+        blobs.push(from_oci_digest(layer.digest())?);
+    }
+    if !locked.protect_present(lease, &blobs)? {
+        let missing = blobs.into_iter().find(|d| !store.blob_path(d).exists()).unwrap_or_else(|| index.clone());
+        return Err(StoreError::Incomplete { manifest: child.clone(), missing }.into());
+    }
+    Ok(image)
 }
 
 #[cfg(test)]

@@ -262,8 +262,11 @@ impl TestContext {
 
     /// Entries of layer `n` of image `name`, by path (without leading `./` or `/`).
     pub fn layer(&self, name: &str, n: usize) -> BTreeMap<String, TarEntry> {
-        let m = self.manifest(name);
-        let l = &m["layers"][n];
+        self.layer_entries(&self.manifest(name)["layers"][n])
+    }
+
+    /// Entries of the layer a manifest's layer descriptor `l` names (plain, gzip or zstd), by path.
+    pub fn layer_entries(&self, l: &Value) -> BTreeMap<String, TarEntry> {
         let raw = self.blob(l["digest"].as_str().unwrap());
         let media = l["mediaType"].as_str().unwrap();
         let data: Vec<u8> = if media.ends_with("gzip") {
