@@ -63,6 +63,27 @@ pub fn run(g: &Globals, a: InspectArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `inspect` of several named things (volumes, networks): the view of each one found, an error line for
+/// each one not, printed as [`print_views`] does; exit status 1 when any was not found, as docker's.
+pub(super) fn inspect_each<E: std::fmt::Display>(
+    names: &[String],
+    mut view: impl FnMut(&str) -> Result<serde_json::Value, E>,
+) -> anyhow::Result<ExitCode> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in names {
+        match view(name) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    print_views(&found, None)?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 /// Print inspect views (images or containers): indented JSON, or each through `--format`.
 pub(super) fn print_views(views: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
     let template = format.map(Template::parse).transpose().map_err(|e| UsageError(e.to_string()))?;

@@ -173,29 +173,10 @@ pub fn run(g: &Globals, c: NetworkCommand) -> anyhow::Result<ExitCode> {
             return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
         }
         NetworkCommand::Inspect(a) => {
-            let mut found = Vec::new();
-            let mut failed = false;
-            for name in &a.networks {
-                if let Some((n, driver)) = RESERVED.iter().find(|(n, _)| n == name) {
-                    found.push(networks::inspect_reserved(n, driver));
-                    continue;
-                }
-                match nets.get(name).and_then(|n| nets.inspect(&n)) {
-                    Ok(v) => found.push(v),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            let mut out = std::io::stdout().lock();
-            let mut ser = serde_json::Serializer::with_formatter(
-                &mut out,
-                serde_json::ser::PrettyFormatter::with_indent(b"    "),
-            );
-            found.serialize(&mut ser)?;
-            println!();
-            return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
+            return super::inspect::inspect_each(&a.networks, |name| match RESERVED.iter().find(|(n, _)| *n == name) {
+                Some((n, driver)) => Ok(networks::inspect_reserved(n, driver)),
+                None => nets.get(name).and_then(|n| nets.inspect(&n)),
+            });
         }
         NetworkCommand::Connect(a) => nets.connect(&a.network, &a.container, a.aliases)?,
         NetworkCommand::Disconnect(a) => nets.disconnect(&a.network, &a.container)?,

@@ -4,7 +4,6 @@
 use super::{prune_opts, Globals};
 use crate::container::volume::{VolumeError, Volumes};
 use crate::store::Store;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -106,25 +105,7 @@ pub fn run(g: &Globals, c: VolumeCommand) -> anyhow::Result<ExitCode> {
             return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
         }
         VolumeCommand::Inspect(a) => {
-            let mut found = Vec::new();
-            let mut failed = false;
-            for name in &a.volumes {
-                match volumes.get(name) {
-                    Ok(v) => found.push(v.inspect()),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            let mut out = std::io::stdout().lock();
-            let mut ser = serde_json::Serializer::with_formatter(
-                &mut out,
-                serde_json::ser::PrettyFormatter::with_indent(b"    "),
-            );
-            found.serialize(&mut ser)?;
-            println!();
-            return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
+            return super::inspect::inspect_each(&a.volumes, |name| volumes.get(name).map(|v| v.inspect()));
         }
         VolumeCommand::Prune(a) => {
             let what = if a.all { "all local volumes" } else { "anonymous local volumes" };
