@@ -10,13 +10,20 @@
 //! Lifecycle: [`Attached::start`] makes the namespace (a thread of this process unshares its own network
 //! namespace and hands back a descriptor of it), checks that every host port is free (a clear error
 //! naming the port otherwise), then runs pasta in the foreground as a child of this process (the
-//! container's monitor, or the foreground `rbuild run`) with `PR_SET_PDEATHSIG`, and waits until pasta
-//! has configured the namespace (its pid file appears) before the sandbox joins it, so the command never
-//! runs unconnected. Dropping [`Attached`] kills and reaps pasta; the namespace goes with its last user.
+//! container's monitor, or the foreground `rbuild run`) with `PR_SET_PDEATHSIG`. [`Attached::spawn`]
+//! returns at once: the sandbox's init starts up in the namespace meanwhile, and is given its spec only
+//! once [`Attached::wait_ready`] saw pasta's pid file written (pasta writes it when the namespace is
+//! configured), so the command never runs unconnected. [`Link::end`] SIGKILLs pasta as soon as the
+//! sandbox is empty (its exit waits ~20 ms for the kernel to unregister the tap device, overlapping the
+//! sandbox's cleanup); dropping [`Attached`] kills and reaps it, so no pasta outlives the run. The
+//! namespace goes with its last user.
 //! pasta opens the namespace through its own inherited descriptor (`/proc/self/fd/N`): it drops its
 //! capabilities first, and opening another process's `/proc/PID/ns/net` would then be refused.
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -223,6 +230,25 @@ pub enum Link {
 }
 
 impl Link {
+    /// Wait until the namespace is connected (only a [`Link::Pasta`] from [`Attached::spawn`] may not be
+    /// yet).
+    pub fn wait_ready(&self) -> Result<(), NetworkError> {
+        match self {
+            Link::Pasta(a) => a.wait_ready(),
+            Link::Network { base, .. } => base.wait_ready(),
+            Link::Joined(_) | Link::Bare(_) => Ok(()),
+        }
+    }
+
+    /// The sandbox in the namespace is gone: start ending pasta (reaped when the link is dropped), as its
+    /// exit takes a while (the kernel unregisters its tap device). Only a namespace of its own: a named
+    /// network's endpoint is detached first, when the link is dropped.
+    pub fn end(&self) {
+        if let Link::Pasta(a) = self {
+            let _ = a.pasta.borrow_mut().kill();
+        }
+    }
+
     pub fn netns(&self) -> BorrowedFd<'_> {
         match self {
             Link::Pasta(a) => a.netns(),
@@ -241,14 +267,29 @@ pub fn open_netns(pid: i32) -> Result<OwnedFd, NetworkError> {
 /// A container's network namespace with pasta attached; dropping it ends pasta.
 pub struct Attached {
     netns: OwnedFd,
-    pasta: Child,
-    _scratch: tempfile::TempDir,
+    /// In a cell: [`Attached::wait_ready`] checks on it while the sandbox borrows the namespace.
+    pasta: RefCell<Child>,
+    started: Instant,
+    /// pasta's pid file appeared: the namespace is configured.
+    ready: Cell<bool>,
+    /// Close-write events of `scratch`, where the pid file is written.
+    watch: Inotify,
+    scratch: tempfile::TempDir,
 }
 
 impl Attached {
     /// Make a network namespace and connect it with pasta, publishing `ports`; pasta's interface is named
-    /// `ifname` (else after the host's).
+    /// `ifname` (else after the host's). Returns once pasta has configured it.
     pub fn start(ports: &[PortMapping], ifname: Option<&str>) -> Result<Attached, NetworkError> {
+        let attached = Attached::spawn(ports, ifname)?;
+        attached.wait_ready()?;
+        Ok(attached)
+    }
+
+    /// [`Attached::start`] without the wait: pasta is still configuring the namespace when this returns,
+    /// and [`Attached::wait_ready`] must succeed before anything runs in it (the sandbox starts up
+    /// meanwhile).
+    pub fn spawn(ports: &[PortMapping], ifname: Option<&str>) -> Result<Attached, NetworkError> {
         for p in ports {
             p.check_free()?;
         }
@@ -301,22 +342,34 @@ impl Attached {
                 Ok(())
             });
         }
-        let mut pasta = cmd.spawn().map_err(NetworkError::NoPasta)?;
-        let deadline = Instant::now() + PASTA_READY;
-        loop {
+        // pasta writes its pid file once the namespace is configured: watched, so the wait for it ends the
+        // moment it is written (polling, at 2 ms, cost a millisecond on average and woke us up for nothing).
+        let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .and_then(|w| w.add_watch(scratch.path(), AddWatchFlags::IN_CLOSE_WRITE).map(|_| w))
+            .map_err(|e| NetworkError::Io { what: "watching", path: scratch.path().to_path_buf(), source: e.into() })?;
+        let pasta = cmd.spawn().map_err(NetworkError::NoPasta)?;
+        let ready = Cell::new(false);
+        Ok(Attached { netns, pasta: RefCell::new(pasta), started: Instant::now(), ready, watch, scratch })
+    }
+
+    /// Wait until pasta has configured the namespace (its pid file is written), at once if it had already.
+    pub fn wait_ready(&self) -> Result<(), NetworkError> {
+        let (pid_file, log_file) = (self.scratch.path().join("pasta.pid"), self.scratch.path().join("pasta.log"));
+        while !self.ready.get() {
             if std::fs::metadata(&pid_file).is_ok_and(|m| m.len() > 0) {
-                return Ok(Attached { netns, pasta, _scratch: scratch });
-            }
-            if let Ok(Some(status)) = pasta.try_wait() {
+                self.ready.set(true);
+            } else if let Ok(Some(status)) = self.pasta.borrow_mut().try_wait() {
                 return Err(NetworkError::PastaFailed { status: status.to_string(), log: read_log(&log_file) });
-            }
-            if Instant::now() > deadline {
-                let _ = pasta.kill();
-                let _ = pasta.wait();
+            } else if self.started.elapsed() > PASTA_READY {
                 return Err(NetworkError::PastaTimeout);
+            } else {
+                // Woken by the pid file's close, else every 5 ms to see whether pasta died.
+                let mut fds = [PollFd::new(self.watch.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(5u8));
+                let _ = self.watch.read_events();
             }
-            std::thread::sleep(Duration::from_millis(2));
         }
+        Ok(())
     }
 
     /// The namespace, for the sandbox to join.
@@ -327,8 +380,9 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        let _ = self.pasta.kill();
-        let _ = self.pasta.wait();
+        let pasta = self.pasta.get_mut();
+        let _ = pasta.kill();
+        let _ = pasta.wait();
     }
 }
 

@@ -63,17 +63,33 @@ pub fn run_sandbox(
     mut on_master: Option<&mut dyn FnMut(std::fs::File)>,
     debug: bool,
 ) -> Result<(RunOutcome, Rootfs), ContainerError> {
-    // Connected before the command starts; pasta ends when this returns.
+    // Connected before the command starts (pasta configures the namespace while the sandbox's init
+    // starts up); pasta ends when this returns.
     let net = match spec.network {
         sandbox::Network::Bridge => Some(connect(store, plan, &mut spec, dir)?),
         _ => None,
     };
-    let netns = net.as_ref().map(network::Link::netns);
     let exe = Path::new("/proc/self/exe");
-    // A `-t` container under a monitor: the monitor holds the pty's master (see `attach`).
-    let mut sandbox_run = |spec: &RunSpec| match on_master.as_mut() {
-        Some(take) => sandbox::run_holding_terminal(spec, exe, netns, on_start, *take),
-        None => sandbox::run_in_netns(spec, exe, netns, on_start),
+    // Why the network did not come up, when it did not (the sandbox only says that it did not).
+    let not_ready = std::cell::Cell::new(None);
+    let mut sandbox_run = |spec: &RunSpec| {
+        let mut ready = || match net.as_ref().map_or(Ok(()), network::Link::wait_ready) {
+            Ok(()) => true,
+            Err(e) => {
+                not_ready.set(Some(e));
+                false
+            }
+        };
+        let mut done = || net.as_ref().map_or((), network::Link::end);
+        let netns = match net.as_ref() {
+            Some(link) => sandbox::Netns::Join { fd: link.netns(), ready: &mut ready, done: &mut done },
+            None => sandbox::Netns::Own,
+        };
+        // A `-t` container under a monitor: the monitor holds the pty's master (see `attach`).
+        match on_master.as_mut() {
+            Some(take) => sandbox::run_holding_terminal(spec, exe, netns, on_start, *take),
+            None => sandbox::run_in_netns(spec, exe, netns, on_start),
+        }
     };
     let outcome = match sandbox_run(&spec) {
         Err(SandboxError::OverlayMount { errno }) if fresh => {
@@ -81,9 +97,13 @@ pub fn run_sandbox(
                 eprintln!("debug: overlayfs cannot be mounted here ({errno}); using the copy backend");
             }
             spec.rootfs = copy(store, image, dir)?;
-            sandbox_run(&spec)?
+            sandbox_run(&spec)
         }
-        other => other?,
+        other => other,
+    };
+    let outcome = match (outcome, not_ready.take()) {
+        (Err(SandboxError::NetworkNotReady), Some(why)) => return Err(why.into()),
+        (outcome, _) => outcome?,
     };
     stubs::clean(&spec.rootfs, &outcome.created_stubs);
     Ok((outcome, spec.rootfs))
@@ -124,7 +144,8 @@ fn connect(
         return Ok(network::Link::Network { endpoint: Box::new(endpoint), base: Box::new(base) });
     }
     let Some(id) = &plan.join else {
-        return Ok(network::Link::Pasta(network::Attached::start(&plan.ports, None)?));
+        // Not waited for: the sandbox waits (`Link::wait_ready`) just before its command may start.
+        return Ok(network::Link::Pasta(network::Attached::spawn(&plan.ports, None)?));
     };
     let other = super::Containers::new(store).find(id)?;
     match other.state.pid.filter(|_| other.is_running()) {

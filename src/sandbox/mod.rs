@@ -54,7 +54,8 @@ pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
 pub use parent::{
-    hosts_file, run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, DEFAULT_HOSTS,
+    hosts_file, run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, Netns,
+    DEFAULT_HOSTS,
 };
 pub use pty::{set_window_size, window_size, RawMode, Winch};
 pub use rlimit::Ulimits;
@@ -242,6 +243,10 @@ pub enum SandboxError {
     NoController { controller: &'static str, limit: String, why: String },
     #[error("sandbox: {count} process(es) of the sandbox are still alive after SIGKILL (cgroup {})", cgroup.display())]
     Lingering { count: usize, cgroup: PathBuf },
+    /// The caller's readiness check (a container network that pasta had still to configure) failed
+    /// before the command was given its spec; the caller holds the reason and reports it instead.
+    #[error("sandbox: the container's network could not be made ready; the command was not started")]
+    NetworkNotReady,
     #[error("seccomp profile {file}: {problem}")]
     BadProfile { file: String, problem: String },
     #[error("sandbox: seccomp: {what}: {reason}")]

@@ -62,13 +62,13 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, SandboxError> {
 /// (a build's parallel stages).
 /// `init_program` is as for [`run_with_init`] (`/proc/self/exe` in rbuild itself).
 pub fn run_prefixed(spec: &RunSpec, init_program: &Path, prefix: &str) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, Some(prefix), None, &mut |_| {}, None)
+    run_inner(spec, init_program, Some(prefix), Netns::Own, &mut |_| {}, None)
 }
 
 /// Run `spec` with `init_program` (an rbuild binary) as the sandbox init: for tests and other programs
 /// that link the library.
 pub fn run_with_init(spec: &RunSpec, init_program: &Path) -> Result<RunOutcome, SandboxError> {
-    run_inner(spec, init_program, None, None, &mut |_| {}, None)
+    run_inner(spec, init_program, None, Netns::Own, &mut |_| {}, None)
 }
 
 /// Like [`run_with_init`], calling `on_start` with the host pid of the sandbox's pid 1 once the command
@@ -79,16 +79,38 @@ pub fn run_observed(
     init_program: &Path,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
-    run_in_netns(spec, init_program, None, on_start)
+    run_inner(spec, init_program, None, Netns::Own, on_start, None)
 }
 
-/// Like [`run_observed`], the sandbox joining the network namespace `netns` (with `setns`, instead of
-/// making a new one) when given: a container's, which its caller connected to the outside before the
-/// command starts, so the command never sees a namespace without its network.
+/// The network namespace a sandbox runs in: a new one of its own (or the host's, by its
+/// [`Network`]), or one its caller made, which the init joins with `setns`. `ready` runs once the
+/// init is started and before it gets its spec: until it returns, the init starts up (exec, runtime)
+/// while the caller's network is still being configured (pasta's start overlaps the sandbox's), and no
+/// command can run unconnected. `false` (the caller keeps the reason) ends the init unstarted with
+/// [`SandboxError::NetworkNotReady`]. `done` runs as soon as a sandbox whose command was executed is
+/// empty, before its cgroup and scratch dir are removed: the caller starts ending its network (pasta's
+/// exit waits for the kernel to unregister its tap device, ~20 ms) while those are removed.
+pub enum Netns<'a> {
+    Own,
+    Join { fd: BorrowedFd<'a>, ready: &'a mut dyn FnMut() -> bool, done: &'a mut dyn FnMut() },
+}
+
+impl Netns<'_> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Netns::Own => None,
+            Netns::Join { fd, .. } => Some(*fd),
+        }
+    }
+}
+
+/// Like [`run_observed`], in the network namespace `netns` says: a container's, which its caller
+/// connects to the outside before the command starts, so the command never sees a namespace without
+/// its network.
 pub fn run_in_netns(
     spec: &RunSpec,
     init_program: &Path,
-    netns: Option<BorrowedFd>,
+    netns: Netns,
     on_start: &mut dyn FnMut(i32),
 ) -> Result<RunOutcome, SandboxError> {
     run_inner(spec, init_program, None, netns, on_start, None)
@@ -100,7 +122,7 @@ pub fn run_in_netns(
 pub fn run_holding_terminal(
     spec: &RunSpec,
     init_program: &Path,
-    netns: Option<BorrowedFd>,
+    netns: Netns,
     on_start: &mut dyn FnMut(i32),
     on_master: &mut dyn FnMut(File),
 ) -> Result<RunOutcome, SandboxError> {
@@ -111,7 +133,7 @@ fn run_inner(
     spec: &RunSpec,
     init_program: &Path,
     prefix: Option<&str>,
-    netns: Option<BorrowedFd>,
+    mut netns: Netns,
     on_start: &mut dyn FnMut(i32),
     on_master: Option<&mut dyn FnMut(File)>,
 ) -> Result<RunOutcome, SandboxError> {
@@ -141,15 +163,22 @@ fn run_inner(
     let (status_r, status_w) = pipe()?;
     let mut watch = Watch::start()?;
     let terminal = init_spec.terminal.as_ref().map(|t| t.socket);
-    let mut init = spawn_init(spec, init_program, netns, [&spec_r, &report_w, &status_w], terminal, prefix.is_some())?;
+    let fds = [&spec_r, &report_w, &status_w];
+    let mut init = spawn_init(spec, init_program, netns.fd(), fds, terminal, prefix.is_some())?;
     drop((spec_r, report_w, status_w));
     if let Some(pty) = pty.as_mut() {
         pty.sent();
     }
     let relays = prefix.map(|p| relay(&mut init, p)).unwrap_or_default();
     watch.add(init.id() as i32);
-    // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup.
-    if let Err(e) = cgroup.as_ref().map_or(Ok(()), |cg| cg.add(init.id() as i32)) {
+    // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup,
+    // in a connected network.
+    let ready = match &mut netns {
+        Netns::Join { ready, .. } => ready(),
+        Netns::Own => true,
+    };
+    let added = cgroup.as_ref().map_or(Ok(()), |cg| cg.add(init.id() as i32));
+    if let Err(e) = added.and(if ready { Ok(()) } else { Err(SandboxError::NetworkNotReady) }) {
         let _ = init.kill();
         let _ = init.wait();
         return Err(e);
@@ -157,9 +186,11 @@ fn run_inner(
     // An init that died early closes its end: its exit status and the status pipe tell why.
     let _ = File::from(spec_w).write_all(&json);
     let collected = collect_reports(&mut watch, report_r, status_r);
+    let mut executed = false;
     if let Ok((Some(pid1), text)) = &collected {
         // The status pipe reached its end: the command was executed unless a failure line says otherwise.
         if read_messages(text).is_ok_and(|(_, failure)| failure.is_none()) {
+            executed = true;
             on_start(*pid1);
         }
     }
@@ -173,6 +204,10 @@ fn run_inner(
         let _ = init.kill();
     }
     let status = init.wait().map_err(SandboxError::Pipe);
+    // Only after a command ran: a setup that failed (an overlay refused) may be retried in the namespace.
+    if let (true, Netns::Join { done, .. }) = (executed, &mut netns) {
+        done();
+    }
     // Whatever ended the init, nothing of the sandbox outlives this call.
     let drained = cgroup.as_ref().map_or(Ok(()), Cgroup::drain);
     // Every writer is gone now: the relays reach the end of their pipes.
