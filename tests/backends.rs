@@ -451,3 +451,51 @@ RUN rm /data/gone /data/a/gone-too /bin/vi && for i in $(seq 1 1100); do echo $i
     let copy = layer_digests(dockerfile, "copy");
     assert_eq!(overlay, copy, "overlay and copy backends gave different layers for the same steps");
 }
+
+/// The diff_id of a COPY over directories the base already has (`/etc`, and `/srv/data` with its own mode
+/// and owner), a file replacing a base file, a new subtree, a symlink and an empty dir copied onto an
+/// existing one. The constant is what the COPY wrote through the mounted overlay before it wrote straight
+/// into the upper dir: the faster path must keep the layer byte for byte, on both backends.
+#[test]
+fn copy_over_existing_base_dirs_keeps_its_layer_on_both_backends() {
+    require_root();
+    for backend in ["overlay", "copy"] {
+        let t = TestContext::new();
+        t.import_busybox();
+        t.write("tree/etc/app.conf", "conf\n");
+        t.write("tree/etc/group", "replaced\n");
+        t.write("tree/srv/data/new/deep/f.txt", "deep\n");
+        t.write("tree/srv/data/top.txt", "top\n");
+        std::fs::create_dir_all(t.ctx().join("tree/tmp")).unwrap();
+        std::os::unix::fs::symlink("../etc/app.conf", t.ctx().join("tree/srv/link")).unwrap();
+        std::fs::create_dir_all(t.ctx().join("empty")).unwrap();
+        t.write(
+            "Dockerfile",
+            "FROM busybox:latest\n\
+             RUN mkdir -p /srv/data && chmod 750 /srv/data && chown 5:6 /srv/data\n\
+             COPY tree/ /\n\
+             COPY empty/ /etc/\n",
+        );
+        let out = t
+            .rbuild()
+            .env("RBUILD_SNAPSHOTTER", backend)
+            .env("SOURCE_DATE_EPOCH", "0")
+            .args(["build", "-q", "-t", "over:1"])
+            .arg(t.ctx())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        let layer = t.layer("over:1", 2);
+        let data = &layer["srv/data"];
+        assert_eq!((data.mode & 0o7777, data.uid, data.gid), (0o750, 5, 6), "{backend}: /srv/data kept its attributes");
+        let diff_ids = t.config("over:1")["rootfs"]["diff_ids"].clone();
+        assert_eq!(
+            diff_ids[2], "sha256:fdf27cfb1d4e5b91042f3438f37ec186c4ad2c8bcdd56cf767b413a525fe5262",
+            "{backend}: COPY over existing dirs"
+        );
+        assert_eq!(
+            diff_ids[3], "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef",
+            "{backend}: an empty dir copied onto /etc"
+        );
+    }
+}

@@ -150,7 +150,7 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
     let dir_hint = spec.dest.ends_with('/') || spec.dest.ends_with("/.") || spec.dest == "." || spec.dest == "..";
     let dest = rootpath::resolve(rootfs, Path::new(&dest_path), true, Escape::Clamp)
         .map_err(|source| CopyError::Resolve { path: dest_path.clone(), source })?;
-    let writer = Writer { rootfs, upper, spec };
+    let writer = Writer { rootfs, upper, spec, copier: Default::default(), copied_up: Default::default() };
     let dest_is_dir = dir_hint || writer.is_dir(&dest);
     let dest_is_dir = dest_is_dir || spec.parents;
     let many = items.len() > 1 || spec.sources.iter().any(|s| has_glob(s));
@@ -194,12 +194,12 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
                         None if dest_is_dir || many => dest.join(&name),
                         None => dest.clone(),
                     };
-                    writer.copy_entry(&path, &meta, &target)?;
+                    writer.copy_entry(&path, &meta, &target, false)?;
                 }
             }
         }
     }
-    Ok(())
+    writer.drop_untouched_copies()
 }
 
 fn collect_sources(spec: &CopySpec, src: &SourceRoot, excludes: &[GlobMatcher]) -> Result<Vec<Item>, CopyError> {
@@ -315,10 +315,17 @@ fn is_archive(path: &Path) -> Result<bool, CopyError> {
     crate::layer::is_tar_archive(path).map_err(io_err(path))
 }
 
+/// Writes into `upper`, reading `rootfs` for what exists: either both the mounted overlay, or (see
+/// `Active::mount_beside`) the bare upper dir beside a read-only view of the layers below. The second does
+/// overlay's copy-up itself, so both give the same upper dir.
 struct Writer<'a> {
     rootfs: &'a Path,
     upper: &'a Path,
     spec: &'a CopySpec,
+    copier: fsops::FileCopier,
+    /// Existing dirs of the image made in the upper dir (copied up) that no write has touched yet: overlay
+    /// copies a dir up only when something is written in it, so those still empty at the end go again.
+    copied_up: std::cell::RefCell<BTreeSet<PathBuf>>,
 }
 
 impl Writer<'_> {
@@ -342,8 +349,12 @@ impl Writer<'_> {
                 continue;
             }
             let lower = self.rootfs.join(&prefix);
+            let mut copy_up = false;
             let attrs = match fs::symlink_metadata(&lower) {
-                Ok(m) if m.is_dir() => Attrs::of(&m),
+                Ok(m) if m.is_dir() => {
+                    copy_up = true;
+                    Attrs::of(&m)
+                }
                 Ok(_) => return Err(CopyError::NotADirectory(rootpath::display(&prefix))),
                 Err(_) if i + 1 == count => match source {
                     Some(m) => Attrs { uid: self.spec.owner.0, gid: self.spec.owner.1, ..self.mode_of(m) },
@@ -353,7 +364,25 @@ impl Writer<'_> {
             };
             fsops::remove_any(&up).map_err(io_err(&up))?;
             fs::create_dir(&up).map_err(io_err(&up))?;
+            if copy_up {
+                copy_xattrs(&lower, &up).map_err(io_err(&up))?;
+                self.copied_up.borrow_mut().insert(prefix.clone());
+            }
             fsops::apply(&up, &attrs, false).map_err(io_err(&up))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the copied-up dirs nothing was written in, deepest first (a parent empties once its child
+    /// goes), so the layer holds what overlay's own copy-up would have put there.
+    fn drop_untouched_copies(&self) -> Result<(), CopyError> {
+        for rel in self.copied_up.borrow().iter().rev() {
+            let up = self.upper.join(rel);
+            match fs::remove_dir(&up) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => {}
+                Err(e) => return Err(CopyError::Io { path: up.display().to_string(), source: e }),
+            }
         }
         Ok(())
     }
@@ -369,9 +398,11 @@ impl Writer<'_> {
         a
     }
 
-    fn prepare_target(&self, target: &Path) -> Result<PathBuf, CopyError> {
-        if let Some(parent) = target.parent() {
-            self.ensure_dir(parent, None)?;
+    /// `parent_ready`: the caller made the target's parent dir already (a tree walk visits a dir first).
+    fn prepare_target(&self, target: &Path, parent_ready: bool) -> Result<PathBuf, CopyError> {
+        match target.parent() {
+            Some(parent) if !parent_ready => self.ensure_dir(parent, None)?,
+            _ => {}
         }
         if fs::symlink_metadata(self.rootfs.join(target)).is_ok_and(|m| m.is_dir()) {
             return Err(CopyError::OverwriteDir(rootpath::display(target)));
@@ -382,7 +413,7 @@ impl Writer<'_> {
     }
 
     fn write_bytes(&self, target: &Path, content: &[u8]) -> Result<(), CopyError> {
-        let up = self.prepare_target(target)?;
+        let up = self.prepare_target(target, false)?;
         fs::write(&up, content).map_err(io_err(&up))?;
         let attrs = Attrs {
             uid: self.spec.owner.0,
@@ -395,7 +426,7 @@ impl Writer<'_> {
 
     /// A downloaded file: mode 0600 (or `--chmod`), mtime from `Last-Modified` when the server sent one.
     fn write_download(&self, from: &Path, target: &Path, mtime: Option<i64>) -> Result<(), CopyError> {
-        let up = self.prepare_target(target)?;
+        let up = self.prepare_target(target, false)?;
         fs::copy(from, &up).map_err(io_err(&up))?;
         let attrs = Attrs {
             uid: self.spec.owner.0,
@@ -408,12 +439,12 @@ impl Writer<'_> {
 
     /// Copy one non-directory entry (file or symlink; other kinds are recreated as empty files' absence:
     /// sockets and devices in a context are skipped, as BuildKit's context transfer skips them).
-    fn copy_entry(&self, path: &Path, meta: &fs::Metadata, target: &Path) -> Result<(), CopyError> {
+    fn copy_entry(&self, path: &Path, meta: &fs::Metadata, target: &Path, parent_ready: bool) -> Result<(), CopyError> {
         let ft = meta.file_type();
         if !(ft.is_file() || ft.is_symlink()) {
             return Ok(());
         }
-        let up = self.prepare_target(target)?;
+        let up = self.prepare_target(target, parent_ready)?;
         if ft.is_symlink() {
             let link = fs::read_link(path).map_err(io_err(path))?;
             std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
@@ -421,12 +452,11 @@ impl Writer<'_> {
             a.mode = 0o777;
             fsops::apply(&up, &a, true).map_err(io_err(&up))
         } else {
-            fs::copy(path, &up).map_err(|source| CopyError::Copy {
+            self.copier.copy(path, meta.len(), &up, &self.mode_of(meta)).map_err(|source| CopyError::Copy {
                 from: path.display().to_string(),
                 to: up.display().to_string(),
                 source,
-            })?;
-            fsops::apply(&up, &self.mode_of(meta), false).map_err(io_err(&up))
+            })
         }
     }
 
@@ -461,7 +491,7 @@ impl Writer<'_> {
                 self.ensure_dir(&target, Some(&meta))?;
                 // Children are written after the dir; its mtime is restored below once they are in.
             } else {
-                self.copy_entry(entry.path(), &meta, &target)?;
+                self.copy_entry(entry.path(), &meta, &target, true)?;
             }
         }
         // Writing children changed directory mtimes: put the sources' back, deepest first.
@@ -481,6 +511,7 @@ impl Writer<'_> {
                 continue; // an existing image dir keeps its own attributes
             }
             if let Ok(m) = e.metadata() {
+                self.copied_up.borrow_mut().remove(&dest.join(sub));
                 if up.exists() {
                     fsops::set_mtime(&up, (m.mtime(), m.mtime_nsec())).map_err(io_err(&up))?;
                 }
@@ -496,4 +527,17 @@ impl Writer<'_> {
         let file = fs::File::open(archive).map_err(io_err(archive))?;
         crate::layer::extract_tar_within(io::BufReader::new(file), &target, limits).map_err(|e| failed(e.to_string()))
     }
+}
+
+/// The xattrs overlay's copy-up keeps (all but overlay's own `trusted.overlay.*`).
+fn copy_xattrs(from: &Path, to: &Path) -> io::Result<()> {
+    for name in xattr::list(from)? {
+        if name.as_encoded_bytes().starts_with(b"trusted.overlay.") {
+            continue;
+        }
+        if let Some(value) = xattr::get(from, &name)? {
+            xattr::set(to, &name, &value)?;
+        }
+    }
+    Ok(())
 }

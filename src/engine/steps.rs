@@ -129,7 +129,10 @@ impl Executor<'_> {
             None => None,
         };
         let fs = self.prepare_step(st, loc)?;
-        let mount = fs.mount().map_err(|e| StepFailure::new(loc, "", e))?;
+        // COPY writes beside the layers below (see `Active::mount_beside`); ADD's archives may replace a
+        // dir by a file or the reverse, which needs overlay's own whiteouts: it writes through the mount.
+        let mount = if c.add { fs.mount() } else { fs.mount_beside() };
+        let mount = mount.map_err(|e| StepFailure::new(loc, "", e))?;
         let (root, upper) = (mount.root.clone(), mount.upper.clone());
         let owner = match chown {
             None => (0, 0),

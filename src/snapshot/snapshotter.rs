@@ -268,6 +268,27 @@ impl Active {
         }
     }
 
+    /// Like [`Active::mount`], but writes go straight into the bare upper dir while `root` is a read-only
+    /// view of the layers below, as the copy backend always does. Writing through a mounted overlay costs
+    /// every file a failed `copy_file_range` (EXDEV), path-walked metadata calls and overlay's own lookups;
+    /// here a COPY pays none of that. Only for writers that never need overlay's whiteout/opaque vocabulary
+    /// (COPY refuses a file over a dir and a dir over a file) and that copy up an existing dir's attributes
+    /// themselves, as `copy` does.
+    pub fn mount_beside(&self) -> Result<Writable, SnapshotError> {
+        match &self.kind {
+            Kind::Overlay { lowers, at, .. } => {
+                let upper = make_dir(&self.upper)?;
+                if lowers.is_empty() {
+                    return Ok(Writable { root: make_dir(&at.join("empty"))?, upper, _mount: None });
+                }
+                let merged = make_dir(&at.join("merged"))?;
+                let mount = OverlayMount::mount(lowers, None, &merged, &at.join("empty"))?;
+                Ok(Writable { root: merged, upper, _mount: Some(mount) })
+            }
+            Kind::Copy { .. } => self.mount(),
+        }
+    }
+
     /// The upper dir itself, unmounted (made if missing): where writes that must not see the layers below
     /// land (`COPY --link`).
     pub fn bare_upper(&self) -> Result<PathBuf, SnapshotError> {
