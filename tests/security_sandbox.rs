@@ -196,6 +196,31 @@ fn defect3_unshare_user_namespace_in_run_is_refused_by_seccomp() {
 }
 
 #[test]
+fn the_compiled_seccomp_program_is_cached_in_the_store_and_a_damaged_one_is_never_loaded() {
+    let t = setup();
+    probe_image(&t);
+    let cache = t.root().join("cache").join("seccomp");
+    let _ = std::fs::remove_dir_all(&cache);
+    // The first run compiles the default profile and keeps the program; the filter is in force.
+    let out = run(&t, &["probe", "/probe", "keyctl-session"]);
+    assert!(both(&out).contains("errno 1 (Operation not permitted)"), "{}", both(&out));
+    let programs: Vec<_> = std::fs::read_dir(&cache).expect("no cache/seccomp after a run").flatten().collect();
+    assert_eq!(programs.len(), 1, "one program for the default profile: {programs:?}");
+    let path = programs[0].path();
+    let program = std::fs::read(&path).unwrap();
+    assert!(!program.is_empty() && program.len() % 8 == 0, "not whole BPF instructions: {} bytes", program.len());
+    // A later run loads the cached program: the same filter, nothing compiled again.
+    let out = run(&t, &["probe", "/probe", "keyctl-session"]);
+    assert!(both(&out).contains("errno 1 (Operation not permitted)"), "{}", both(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), program);
+    // A torn or damaged entry is not taken for a program: it is compiled again and the filter holds.
+    std::fs::write(&path, &program[..program.len() - 3]).unwrap();
+    let out = run(&t, &["probe", "/probe", "keyctl-session"]);
+    assert!(both(&out).contains("errno 1 (Operation not permitted)"), "{}", both(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), program, "the damaged entry was not replaced");
+}
+
+#[test]
 fn defect3_keyctl_and_af_packet_in_run_fail() {
     let t = setup();
     let out = build(&t, "FROM busybox\nCOPY probe /probe\nRUN /probe keyctl-session\n", &[]);
@@ -386,6 +411,11 @@ fn defect12_an_explicit_pids_limit_applies_to_run_and_rbuild_run() {
     );
     assert!(!text(&out.stdout).contains("forked-all") || !out.status.success(), "{}", both(&out));
     assert!(both(&out).contains("can't fork"), "{}", both(&out));
+    // The command is in its cgroup from its very first instruction (pid 1 is moved there while the
+    // sandbox is made, and the command waits for that): its first process is in rbuild's cgroup (v1's
+    // pids hierarchy or v2's unified one).
+    let out = run(&t, &["--pids-limit", "20", "busybox", "cat", "/proc/self/cgroup"]);
+    assert!(text(&out.stdout).lines().any(|l| l.contains("/rbuild-")), "{}", both(&out));
 }
 
 #[test]

@@ -332,6 +332,8 @@ pub fn main() -> ExitCode {
     // Not in the sandbox's init: it is pid 1 of a sandbox and keeps the signal dispositions it sets up.
     let is_init = matches!(cli.command, Command::SandboxInit(_) | Command::SandboxJoin(_));
     if !is_init {
+        // Compiled seccomp programs are kept beside the images they confine (see `sandbox::bpf`).
+        crate::sandbox::set_seccomp_cache_dir(globals.root.join("cache").join("seccomp"));
         if let Err(e) = crate::interrupt::install() {
             if cli.debug {
                 eprintln!("debug: SIGINT/SIGTERM are not caught: {e}");

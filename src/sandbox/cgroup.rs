@@ -216,12 +216,16 @@ impl Cgroup {
         Ok(cg)
     }
 
-    /// Move `pid` (the init, before it forks) into the cgroup.
+    /// Move `pid` (pid 1 of the sandbox, before its command starts) into the cgroup.
+    /// A process that is gone already (a sandbox whose setup failed ends without waiting) is no error:
+    /// nothing of it is left to limit.
     pub(crate) fn add(&self, pid: i32) -> Result<(), SandboxError> {
         for dir in &self.dirs {
             let procs = dir.join("cgroup.procs");
-            fs::write(&procs, pid.to_string())
-                .map_err(|source| SandboxError::Cgroup { path: procs.clone(), source })?;
+            match fs::write(&procs, pid.to_string()) {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(()),
+                r => r.map_err(|source| SandboxError::Cgroup { path: procs.clone(), source })?,
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 use super::exec::{close_inherited_fds, command_env, exec, find_program, reset_signals};
 use super::setup::Setup;
 use super::sys::LinuxSys;
-use super::wire::{InitSpec, Message, WireError};
+use super::wire::{read_spec, InitSpec, Message, WireError, GO};
 use super::Stdin;
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
@@ -26,26 +26,32 @@ pub(crate) const SETUP_FAILED: i32 = 125;
 /// Entry point of the hidden init subcommand: the three descriptors rbuild passed (spec to read, pid
 /// report and status to write). Returns the exit code to relay.
 pub fn init_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
-    let (spec, report, status) = match receive::<InitSpec>(spec_fd, report_fd, status_fd) {
+    let (spec, report, status, go) = match receive::<InitSpec>(spec_fd, report_fd, status_fd) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    fork_and_relay(report, status, &spec, run_child)
+    fork_and_relay(report, status, go, &spec, run_child)
 }
 
-/// Fork once: the child (pid 1 of the sandbox's pid namespace) runs `child(spec, status pipe)`; this
-/// process reports the child's pid on `report`, waits for it and returns the exit code to relay. Only
-/// for the freshly exec'd, single-threaded init processes (this one and `join`'s).
-pub(crate) fn fork_and_relay<S>(report: File, mut status: File, spec: &S, child: fn(&S, File) -> !) -> i32 {
+/// Fork once: the child (pid 1 of the sandbox's pid namespace) runs `child(spec, status pipe, spec
+/// pipe)`; this process reports the child's pid on `report`, waits for it and returns the exit code to
+/// relay. Only for the freshly exec'd, single-threaded init processes (this one and `join`'s).
+pub(crate) fn fork_and_relay<S>(
+    report: File,
+    mut status: File,
+    go: File,
+    spec: &S,
+    child: fn(&S, File, File) -> !,
+) -> i32 {
     // SAFETY: the callers are single-threaded (freshly exec'd, no thread started), so the child may keep
     // running arbitrary code.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             drop(report);
-            child(spec, status)
+            child(spec, status, go)
         }
         Ok(ForkResult::Parent { child }) => {
-            drop(status);
+            drop((status, go));
             relay(child, report)
         }
         Err(errno) => {
@@ -56,13 +62,13 @@ pub(crate) fn fork_and_relay<S>(report: File, mut status: File, spec: &S, child:
 }
 
 /// Take the three descriptors rbuild passed (spec to read, pid report and status to write) and read the
-/// spec of type `T`. On failure the error went to the status pipe (when it could) and the exit code to
-/// return is given.
+/// spec of type `T`; the spec pipe is returned too, open, for the [`GO`] byte. On failure the error went
+/// to the status pipe (when it could) and the exit code to return is given.
 pub(crate) fn receive<T: serde::de::DeserializeOwned>(
     spec_fd: RawFd,
     report_fd: RawFd,
     status_fd: RawFd,
-) -> Result<(T, File, File), i32> {
+) -> Result<(T, File, File, File), i32> {
     for fd in [spec_fd, report_fd, status_fd] {
         // SAFETY: F_GETFD only reads the descriptor's flags; it checks that rbuild really passed it open.
         if fd <= 2 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
@@ -74,19 +80,17 @@ pub(crate) fn receive<T: serde::de::DeserializeOwned>(
     // owned by nothing else here; the File takes sole ownership.
     let (mut spec_in, report, mut status) =
         unsafe { (File::from_raw_fd(spec_fd), File::from_raw_fd(report_fd), File::from_raw_fd(status_fd)) };
-    for f in [&report, &status] {
+    for f in [&report, &status, &spec_in] {
         // The command must not inherit them; the pre_exec in rbuild had cleared the flag to pass them here.
         let fd = std::os::fd::AsRawFd::as_raw_fd(f);
         // SAFETY: F_SETFD only changes the flags of a descriptor this process owns.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
-    let mut text = String::new();
-    match spec_in
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())
-        .and_then(|_| serde_json::from_str(&text).map_err(|e| format!("reading the spec: {e}")))
+    match read_spec(&mut spec_in)
+        .map_err(|e| format!("reading the spec: {e}"))
+        .and_then(|json| serde_json::from_slice(&json).map_err(|e| format!("reading the spec: {e}")))
     {
-        Ok(s) => Ok((s, report, status)),
+        Ok(s) => Ok((s, report, status, spec_in)),
         Err(e) => {
             send(&mut status, &Message::Failed(WireError::Init(e)));
             Err(SETUP_FAILED)
@@ -114,7 +118,7 @@ pub(crate) fn relay(child: Pid, mut report: File) -> i32 {
 }
 
 /// In pid 1 of the new namespace: set up and execute the command. Never returns.
-fn run_child(spec: &InitSpec, mut status: File) -> ! {
+fn run_child(spec: &InitSpec, mut status: File, mut go: File) -> ! {
     umask(Mode::from_bits_truncate(0o022));
     // If rbuild's init dies (rbuild was killed), so does the namespace.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
@@ -130,6 +134,18 @@ fn run_child(spec: &InitSpec, mut status: File) -> ! {
         Ok((root, user))
     });
     send(&mut status, &Message::Stubs(setup.stubs().to_vec()));
+    // The sandbox is made; the command starts once it is in its cgroup and its network is connected.
+    let result = result.and_then(|ready| match spec.await_go {
+        false => Ok(ready),
+        true => {
+            let mut byte = [0u8];
+            match go.read_exact(&mut byte) {
+                Ok(()) if byte[0] == GO => Ok(ready),
+                _ => Err(super::SandboxError::Init("rbuild gave up before the command could start".into())),
+            }
+        }
+    });
+    drop(go);
     exec_command(spec, status, result)
 }
 
@@ -153,7 +169,7 @@ pub(crate) fn exec_command(
                 Ok(program) => {
                     reset_signals();
                     // The filter goes on last: every call before it is rbuild's, not the command's.
-                    let filter = spec.seccomp.as_ref().map_or(Ok(()), |f| f.load());
+                    let filter = spec.seccomp.as_ref().map_or(Ok(()), super::bpf::Program::load);
                     match close_inherited_fds().and(filter) {
                         Err(e) => e,
                         Ok(()) => exec(&program, &spec.run.argv, &env),

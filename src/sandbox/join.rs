@@ -14,7 +14,7 @@ use super::parent::{check_spec, collect_reports, command_outcome, pass_fds_and_d
 use super::pty::Pty;
 use super::setup::Setup;
 use super::sys::LinuxSys;
-use super::wire::{InitSpec, Message, WireError};
+use super::wire::{send_spec, InitSpec, Message, WireError};
 use super::{RunOutcome, RunSpec, SandboxError, Stdin};
 use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
@@ -22,7 +22,6 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::{umask, Mode};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +65,7 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
         console: None,
         terminal: pty.as_ref().and_then(|p| p.request(false)),
         seccomp: seccomp_filter(spec)?,
+        await_go: false,
     };
     let cgroups = cgroups_of(pid1)?;
     let terminal = init_spec.terminal.as_ref().map(|t| t.socket);
@@ -89,7 +89,7 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
             return Err(SandboxError::Cgroup { path: procs.clone(), source });
         }
     }
-    let sent = File::from(spec_w).write_all(&json).map_err(SandboxError::Pipe);
+    let sent = send_spec(&mut File::from(spec_w), &json).map_err(SandboxError::Pipe);
     let collected = collect_reports(&mut watch, report_r, status_r);
     let relayed = match (pty.as_mut(), &collected) {
         (Some(pty), Ok(_)) => pty.deliver(None),
@@ -176,7 +176,7 @@ fn spawn(
 
 /// Entry point of the hidden join subcommand (see the module docs). Returns the exit code to relay.
 pub fn join_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
-    let (spec, report, mut status) = match receive::<JoinSpec>(spec_fd, report_fd, status_fd) {
+    let (spec, report, mut status, spec_pipe) = match receive::<JoinSpec>(spec_fd, report_fd, status_fd) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -184,7 +184,7 @@ pub fn join_main(spec_fd: RawFd, report_fd: RawFd, status_fd: RawFd) -> i32 {
         send(&mut status, &Message::Failed(WireError::from(&e)));
         return SETUP_FAILED;
     }
-    fork_and_relay(report, status, &spec.init, run_child)
+    fork_and_relay(report, status, spec_pipe, &spec.init, run_child)
 }
 
 /// Open every namespace of `pid1` first (its `/proc` entry is the host's until the mount namespace
@@ -204,7 +204,7 @@ fn enter_namespaces(pid1: i32) -> Result<(), SandboxError> {
 }
 
 /// In the child, a member of the sandbox's pid namespace: the sandbox command's last steps, then `execve`.
-fn run_child(spec: &InitSpec, status: File) -> ! {
+fn run_child(spec: &InitSpec, status: File, _spec_pipe: File) -> ! {
     umask(Mode::from_bits_truncate(0o022));
     // If the join init dies (rbuild exec was killed), so does the command.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);

@@ -9,14 +9,16 @@
 //! running Rust code. [`run`] re-executes rbuild itself (`/proc/self/exe` and the hidden init subcommand)
 //! with a `pre_exec` that only calls `unshare`; the spec travels as JSON over a pipe. That *init* process
 //! is a fresh single-threaded process: it forks once, so the child is pid 1 of the new pid namespace; the
-//! child performs the whole setup ([`setup`], through the [`Sys`] seam) and `execve`s the command. The
+//! child performs the whole setup ([`setup`], through the [`Sys`] seam), then waits for rbuild's go on the
+//! spec pipe (meanwhile rbuild moves it into its cgroup and, for a container, waits for pasta to connect
+//! its network: that wait overlaps the whole setup) and `execve`s the command. The
 //! init waits and relays the exit status (128+signal when killed). Setup failures and the mount-point stubs
 //! the child created travel back on a close-on-exec status pipe, so the user reads "sandbox: mounting
 //! /proc: EPERM" instead of an exit code. Every mount lives in the sandbox's own mount namespace, so
 //! nothing stays mounted on the host once its processes are gone.
 //!
 //! Each sandbox gets its own cgroup ([`cgroup`]: pids limit, `--memory`, and on cgroup v1 a device
-//! filter), which rbuild creates before the init runs and drains (SIGKILL, then wait until empty) and
+//! filter), which rbuild creates before the init runs, puts pid 1 in before its command starts, and drains (SIGKILL, then wait until empty) and
 //! removes after it: when [`run`] returns, no process of the sandbox is alive. SIGINT/SIGTERM to rbuild
 //! SIGKILL the namespace's pid 1 (the kernel then kills the rest and the init, which is left alive to
 //! wait, sees pid 1 only once the namespace is empty) and [`run`] returns [`SandboxError::Interrupted`].
@@ -24,7 +26,8 @@
 //! What the command may do: the capabilities of [`granted_caps`] (Docker's defaults without CAP_MKNOD,
 //! and without CAP_NET_RAW on the host's network), a rootfs and binds mounted `nodev`, a fresh anonymous
 //! session keyring, and the seccomp filter of [`seccomp`] (Docker's default profile unless told
-//! otherwise), loaded as the last step before `execve`.
+//! otherwise), compiled by rbuild once and cached in the store ([`bpf`]), loaded as the last step before
+//! `execve`.
 //!
 //! [`join`] runs a second command in a running sandbox (`rbuild exec`): the same last steps, in the
 //! sandbox's namespaces and cgroups instead of new ones (see `join.rs`).
@@ -32,6 +35,7 @@
 //! This module must never touch a host path through the image's symlinks (every mount point is resolved
 //! inside the rootfs) and keeps each `unsafe` block beside a `// SAFETY:` comment.
 
+mod bpf;
 mod cgroup;
 mod exec;
 #[cfg(test)]
@@ -49,6 +53,7 @@ mod sys;
 mod tests;
 mod wire;
 
+pub use bpf::set_cache_dir as set_seccomp_cache_dir;
 pub use cgroup::{Limits, DEFAULT_PIDS_LIMIT};
 pub use init::init_main;
 pub use interrupt::cancel_all;

@@ -3,14 +3,15 @@
 //! spec, register its pids for Ctrl-C, collect the stubs and any setup failure from the status pipe, and
 //! turn the init's exit status into a [`RunOutcome`].
 
+use super::bpf::Program;
 use super::cgroup::Cgroup;
 use super::interrupt::Watch;
 use super::pty::Pty;
-use super::seccomp::{Filter, Profile, Seccomp, DEFAULT_PROFILE};
+use super::seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 use super::setup::overlay_options;
 use super::setup::{cap_names, granted_caps};
 use super::sys::{LinuxSys, Sys};
-use super::wire::{read_messages, EtcFile, InitSpec};
+use super::wire::{read_messages, send_spec, EtcFile, InitSpec, GO};
 use super::{Network, Rootfs, RunOutcome, RunSpec, SandboxError, Stdin, INIT_SUBCOMMAND};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -154,6 +155,7 @@ fn run_inner(
         console: console.clone(),
         terminal: pty.as_ref().and_then(|p| p.request(true)),
         seccomp: seccomp_filter(spec)?,
+        await_go: true,
     };
     let cgroup = Cgroup::create(&spec.limits, console.as_deref())?;
     let json = serde_json::to_vec(&init_spec).map_err(SandboxError::Protocol)?;
@@ -171,21 +173,32 @@ fn run_inner(
     }
     let relays = prefix.map(|p| relay(&mut init, p)).unwrap_or_default();
     watch.add(init.id() as i32);
-    // The init waits for its spec before it forks: every process of the sandbox starts in the cgroup,
-    // in a connected network.
-    let ready = match &mut netns {
-        Netns::Join { ready, .. } => ready(),
-        Netns::Own => true,
+    // The spec at once: the init forks pid 1, which makes the whole sandbox while this process puts it
+    // in its cgroup and waits for the network (pasta configuring it); the command waits for the go.
+    // An init that died early closes its end: its exit status and the status pipe tell why.
+    let mut spec_w = File::from(spec_w);
+    let _ = send_spec(&mut spec_w, &json);
+    let pid1 = read_pid1(&mut watch, report_r);
+    let admitted = match (&pid1, cgroup.as_ref()) {
+        // Before the go: the command and every process it starts are in the cgroup.
+        (Ok(Some(pid)), Some(cg)) => cg.add(*pid),
+        _ => Ok(()),
     };
-    let added = cgroup.as_ref().map_or(Ok(()), |cg| cg.add(init.id() as i32));
-    if let Err(e) = added.and(if ready { Ok(()) } else { Err(SandboxError::NetworkNotReady) }) {
+    let ready = match &mut netns {
+        Netns::Join { ready, .. } if admitted.is_ok() && matches!(pid1, Ok(Some(_))) => ready(),
+        _ => true,
+    };
+    if let Err(e) = admitted.and(if ready { Ok(()) } else { Err(SandboxError::NetworkNotReady) }) {
         let _ = init.kill();
         let _ = init.wait();
         return Err(e);
     }
-    // An init that died early closes its end: its exit status and the status pipe tell why.
-    let _ = File::from(spec_w).write_all(&json);
-    let collected = collect_reports(&mut watch, report_r, status_r);
+    // Without the go (an init that failed) the pipe's end tells pid 1 not to start the command.
+    if matches!(pid1, Ok(Some(_))) {
+        let _ = spec_w.write_all(&[GO]);
+    }
+    drop(spec_w);
+    let collected = pid1.and_then(|pid1| Ok((pid1, read_status(status_r)?)));
     let mut executed = false;
     if let Ok((Some(pid1), text)) = &collected {
         // The status pipe reached its end: the command was executed unless a failure line says otherwise.
@@ -235,6 +248,12 @@ pub(crate) fn collect_reports(
     report: OwnedFd,
     status: OwnedFd,
 ) -> Result<(Option<i32>, String), SandboxError> {
+    Ok((read_pid1(watch, report)?, read_status(status)?))
+}
+
+/// The pid of the sandbox's pid 1, as its init reports it once forked (`None`: the init failed first),
+/// registered for Ctrl-C.
+fn read_pid1(watch: &mut Watch, report: OwnedFd) -> Result<Option<i32>, SandboxError> {
     let mut text = String::new();
     File::from(report).read_to_string(&mut text).map_err(SandboxError::Pipe)?;
     let pid1 = text.trim().parse::<i32>().ok();
@@ -242,19 +261,25 @@ pub(crate) fn collect_reports(
         // From now on a signal kills pid 1 only: the init stays to wait for the namespace to empty.
         watch.replace_first(pid);
     }
+    Ok(pid1)
+}
+
+/// The status pipe to its end: the command was executed, or the setup gave up.
+fn read_status(status: OwnedFd) -> Result<String, SandboxError> {
     let mut status_text = String::new();
     File::from(status).read_to_string(&mut status_text).map_err(SandboxError::Pipe)?;
-    Ok((pid1, status_text))
+    Ok(status_text)
 }
 
 /// The filter the child loads: the profile resolved for the capabilities this sandbox's root holds.
-pub(crate) fn seccomp_filter(spec: &RunSpec) -> Result<Option<Filter>, SandboxError> {
+pub(crate) fn seccomp_filter(spec: &RunSpec) -> Result<Option<Program>, SandboxError> {
     let caps = cap_names(granted_caps(spec.network));
-    match &spec.seccomp {
-        Seccomp::Unconfined => Ok(None),
-        Seccomp::Profile(p) => Ok(Some(p.resolve(&caps))),
-        Seccomp::Default => Ok(Some(Profile::parse(DEFAULT_PROFILE, "(built-in default)")?.resolve(&caps))),
-    }
+    let filter = match &spec.seccomp {
+        Seccomp::Unconfined => return Ok(None),
+        Seccomp::Profile(p) => p.resolve(&caps),
+        Seccomp::Default => Profile::parse(DEFAULT_PROFILE, "(built-in default)")?.resolve(&caps),
+    };
+    Program::of(&filter).map(Some)
 }
 
 /// The namespaces the init is started in (the pid namespace applies to its children).

@@ -1,8 +1,8 @@
 //! Seccomp for the sandbox: Docker's JSON profile format, parsed once at the edge ([`Profile::parse`],
 //! errors name the file and what is wrong), resolved on rbuild's side into a [`Filter`] for this machine
 //! (architecture, the capabilities the sandbox's root holds, the kernel version — Docker's `includes` /
-//! `excludes`), and loaded by the sandbox child through libseccomp as the very last step before `execve`,
-//! after `no_new_privs`.
+//! `excludes`), compiled to BPF by libseccomp on rbuild's side ([`super::bpf`], cached in the store) and
+//! loaded by the sandbox child as the very last step before `execve`, after `no_new_privs`.
 //!
 //! The default profile is `src/sandbox/seccomp-default.json`, written to be equivalent to Docker's: an
 //! allowlist with EPERM for the rest (so `keyctl`, `add_key`, `request_key`, `unshare`, `mount`, `setns`,
@@ -299,8 +299,8 @@ impl Resolved {
 }
 
 impl Filter {
-    /// Compile and install the filter on the calling process (the sandbox child, right before `execve`).
-    pub(crate) fn load(&self) -> Result<(), SandboxError> {
+    /// libseccomp's context for the filter, from which [`super::bpf`] exports the program.
+    pub(crate) fn context(&self) -> Result<ScmpFilterContext, SandboxError> {
         let fail = |what: String| {
             move |e: libseccomp::error::SeccompError| SandboxError::Seccomp { what, reason: e.to_string() }
         };
@@ -322,7 +322,7 @@ impl Filter {
             };
             added.map_err(fail(format!("adding the rule for {}", rule.name)))?;
         }
-        ctx.load().map_err(fail("loading the filter".into()))
+        Ok(ctx)
     }
 }
 
@@ -364,6 +364,12 @@ fn native_arch() -> (&'static str, &'static str) {
         "loongarch64" => ("SCMP_ARCH_LOONGARCH64", "loong64"),
         other => (other, other),
     }
+}
+
+/// Docker's default profile resolved for a root with a few capabilities, for other modules' tests.
+#[cfg(test)]
+pub(crate) fn default_filter_for_tests() -> Filter {
+    Profile::parse(DEFAULT_PROFILE, "default").unwrap().resolve(&["CAP_CHOWN", "CAP_SETUID", "CAP_SYS_CHROOT"])
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ impl Fixture {
             console: None,
             terminal: None,
             seccomp: None,
+            await_go: false,
         }
     }
 

@@ -1,9 +1,9 @@
-//! What travels between rbuild and its sandbox init: the [`InitSpec`] (JSON, rbuild → init, over a
-//! pipe closed after writing) and [`Message`]s (JSON lines, sandbox → rbuild, over a close-on-exec status
+//! What travels between rbuild and its sandbox init: the [`InitSpec`] (JSON after its length, rbuild →
+//! init, over a pipe that then carries the [`GO`] byte: see [`InitSpec::await_go`]) and [`Message`]s (JSON lines, sandbox → rbuild, over a close-on-exec status
 //! pipe whose end-of-file means the command was executed or the setup gave up).
 
+use super::bpf::Program;
 use super::pty::TerminalRequest;
-use super::seccomp::Filter;
 use super::{RunSpec, SandboxError};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -25,8 +25,35 @@ pub(crate) struct InitSpec {
     /// `-t`: the command gets a pseudo-terminal of the container's own devpts (see `pty.rs`).
     #[serde(default)]
     pub terminal: Option<TerminalRequest>,
-    /// The seccomp filter resolved for this sandbox by rbuild; `None` when unconfined.
-    pub seccomp: Option<Filter>,
+    /// The seccomp filter resolved and compiled for this sandbox by rbuild; `None` when unconfined.
+    pub seccomp: Option<Program>,
+    /// pid 1 makes the whole sandbox, then waits for [`GO`] on the spec pipe before the command may start:
+    /// meanwhile rbuild puts it in its cgroup and waits for its network (pasta configuring the namespace).
+    /// The pipe's end without it means rbuild gave up.
+    #[serde(default)]
+    pub await_go: bool,
+}
+
+/// The byte rbuild sends after the spec once the command may start (see [`InitSpec::await_go`]).
+pub(crate) const GO: u8 = b'G';
+
+/// Send a spec: its length (8 bytes, little-endian), then its JSON. The pipe stays open for [`GO`].
+pub(crate) fn send_spec(to: &mut impl std::io::Write, json: &[u8]) -> std::io::Result<()> {
+    to.write_all(&(json.len() as u64).to_le_bytes())?;
+    to.write_all(json)
+}
+
+/// Read a spec [`send_spec`] sent, and nothing after it.
+pub(crate) fn read_spec(from: &mut impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 8];
+    from.read_exact(&mut len)?;
+    let len = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .filter(|&n| n <= 64 << 20)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "the spec's length is not plausible"))?;
+    let mut json = vec![0; len];
+    from.read_exact(&mut json)?;
+    Ok(json)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
