@@ -410,3 +410,55 @@ fn memory_cpus_and_pids_limits_are_applied_and_shown_by_inspect() {
     assert!(text(&out.stderr).contains("can't fork"), "{}", text(&out.stderr));
     fails(&t, &["run", "--rm", "--cpus", "lots", "busybox", "true"], 125, "invalid --cpus \"lots\"");
 }
+
+/// `rbuild ARGS` with `input` on its stdin (then its end), within 20 s.
+fn with_input(t: &TestContext, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = t
+        .process()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "rbuild {args:?} did not end after its input ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn stdin_of_a_container_made_with_i_but_no_t_is_fed_by_attach_and_start_a_i() {
+    let t = busybox();
+    // `run -d -i`: the command's stdin stays open (it waits for input) until a client ends it.
+    let script = "while read l; do echo got:$l; done; echo eof";
+    run_d(&t, &["-i", "--name", "reader", "busybox", "sh", "-c", script]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(status(&t, "reader").starts_with("Up "), "{}", status(&t, "reader"));
+    let out = with_input(&t, &["attach", "reader"], "hello\nworld\n");
+    assert_eq!(text(&out.stdout), "got:hello\ngot:world\neof\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(status(&t, "reader").starts_with("Exited (0)"), "{}", status(&t, "reader"));
+    assert_eq!(text(&wait_for_log(&t, "reader", "got:hello\ngot:world\neof\n").stdout), "got:hello\ngot:world\neof\n");
+    // `create -i` + `start -a -i`: the input goes in, the exit code comes back.
+    ok(&t, &["create", "-i", "--name", "once", "busybox", "sh", "-c", "read l; echo read:$l; exit 3"]);
+    let out = with_input(&t, &["start", "-a", "-i", "once"], "one\n");
+    assert_eq!(text(&out.stdout), "read:one\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3));
+    // `attach --no-stdin` leaves the input alone: the container keeps waiting for it.
+    run_d(&t, &["-i", "--name", "waits", "busybox", "sh", "-c", "read l; echo late:$l"]);
+    let mut follower =
+        t.process().args(["attach", "--no-stdin", "waits"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(follower.try_wait().unwrap().is_none(), "attach --no-stdin ended the container's input");
+    assert!(status(&t, "waits").starts_with("Up "), "{}", status(&t, "waits"));
+    let _ = with_input(&t, &["attach", "waits"], "now\n");
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "late:now\n");
+    ok(&t, &["rm", "-f", "reader", "once", "waits"]);
+    assert_no_mounts_under(&t);
+}

@@ -1,7 +1,8 @@
 //! `rbuild attach`: this terminal to a running container, and the same for `start -a`. A `-t`
 //! container's terminal is served by its monitor (`crate::container::attach`): its output, stdin with
 //! `-i`, window size, and detach keys. A container without one streams its new output from the log, as
-//! `start -a` does (its stdin cannot be attached: the monitor gives the command /dev/null).
+//! `start -a` does; made with `-i`, this terminal's stdin goes to the command's through its monitor, and
+//! its end ends the command's stdin (docker's `StdinOnce`).
 
 use super::{Globals, UsageError};
 use crate::container::attach::{self, DetachKeys, Ended};
@@ -36,7 +37,17 @@ pub fn run(g: &Globals, a: AttachArgs) -> anyhow::Result<ExitCode> {
         return to_terminal(c, input, &keys);
     }
     let offset = std::fs::metadata(c.log_path()).map_or(0, |m| m.len());
-    super::logs::follow_to_exit(&store, c, offset)
+    follow_with_input(&store, c, offset, input)
+}
+
+/// Follow the log of the running container `c` without a terminal from `offset` until it ends, its
+/// stdin fed from this process's with `input` when it was made with `-i`.
+pub fn follow_with_input(store: &Store, c: Container, offset: u64, input: bool) -> anyhow::Result<ExitCode> {
+    if input && c.config.spec.stdin == Stdin::Inherit {
+        // Left running when the command ends first: this process exits right after.
+        let _sender = attach::send_input(&c.dir)?;
+    }
+    super::logs::follow_to_exit(store, c, offset)
 }
 
 /// Attach to the terminal of the running `-t` container `c` (its input too with `input`, when it was made

@@ -59,14 +59,6 @@ pub fn create(g: &Globals, a: RunArgs) -> anyhow::Result<ExitCode> {
 /// `run` without `--rm`: create, then run in the foreground (this process holds the container) or,
 /// with `-d`, under a monitor, printing the full id as docker does.
 pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<ExitCode> {
-    if a.detach && a.interactive && !a.tty {
-        // A detached container's stdin is served through its terminal (see `attach`).
-        return Err(UsageError(
-            "-d with -i needs -t (attach serves a detached container's stdin through its terminal): add -t or drop -i"
-                .into(),
-        )
-        .into());
-    }
     let (store, mut c) = create_container(g, a, binds)?;
     if a.detach {
         monitor::spawn(&g.root, c.id(), &c.dir, g.debug)?;
@@ -149,7 +141,7 @@ pub fn start(g: &Globals, a: StartArgs) -> anyhow::Result<ExitCode> {
             Ok((c, _)) if attach && matches!(c.config.spec.stdin, Stdin::Terminal { .. }) => {
                 return super::attach::to_terminal(c, a.interactive, &keys);
             }
-            Ok((c, offset)) if attach => return super::logs::follow_to_exit(&store, c, offset),
+            Ok((c, offset)) if attach => return super::attach::follow_with_input(&store, c, offset, a.interactive),
             Ok(_) => println!("{query}"),
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -1,4 +1,5 @@
-//! `attach` to a `-t` container: the monitor's side ([`Server`]) and the client's ([`attach`]).
+//! `attach` to a `-t` container: the monitor's side ([`Server`]) and the client's ([`attach`]); and the
+//! input of a container made with `-i` but no terminal ([`Server::serve_input`], [`send_input`]).
 //!
 //! The monitor of a `-t` container holds its pty's master (the sandbox hands it over, see
 //! `crate::sandbox::run_holding_terminal`). It copies everything the command writes into `ctr.log` (one
@@ -15,6 +16,11 @@
 //! SIGWINCH self-pipe (no threads, so nothing is left blocked in a read of stdin when it stops) relays
 //! stdin to the socket, the socket to stdout, and its window size. The detach keys (docker's default
 //! Ctrl-P Ctrl-Q, `--detach-keys`) end it: the socket is shut down and closed, the container runs on.
+//!
+//! Without a terminal (`run -d -i`, `create -i`), the command's stdin is a pipe whose writing end the
+//! monitor holds; the same socket takes `DATA` frames into it and a `CLOSE` frame (the client's stdin
+//! ended) closes it, so the command reads its end of file: docker's default `StdinOnce`. Output is not
+//! on the socket: the client follows the log, as for a container without `-i`.
 
 use crate::sandbox::{self, RawMode, SandboxError, Winch};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -35,6 +41,7 @@ pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 /// Frame kinds, client to monitor.
 const DATA: u8 = 0;
 const RESIZE: u8 = 1;
+const CLOSE: u8 = 2;
 /// How long the monitor waits for a client to take output before dropping it.
 const CLIENT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// A frame's payload is at most this long (the client sends what one read of its stdin gave).
@@ -130,6 +137,61 @@ impl Server {
             copied
         }))
     }
+}
+
+impl Server {
+    /// Serve the input of a container without a terminal: accept clients from now on and write their
+    /// `DATA` into `stdin` (the pipe the command reads) until one sends `CLOSE`, which closes it. The
+    /// accepting thread is left blocked when the command ends: the monitor exits right after.
+    pub fn serve_input(&self, stdin: File) -> Result<(), AttachError> {
+        let listener = self.listener.try_clone().map_err(AttachError::Relay)?;
+        let stdin = Arc::new(Mutex::new(Some(stdin)));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let stdin = stdin.clone();
+                std::thread::spawn(move || read_input_frames(stream, &stdin));
+            }
+        });
+        Ok(())
+    }
+}
+
+/// One client's frames into the command's stdin, until it disconnects or ends that stdin.
+fn read_input_frames(mut from: UnixStream, stdin: &Mutex<Option<File>>) {
+    let mut header = [0u8; 5];
+    let mut payload = vec![0u8; MAX_FRAME];
+    while from.read_exact(&mut header).is_ok() {
+        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        if len > MAX_FRAME || from.read_exact(&mut payload[..len]).is_err() {
+            return;
+        }
+        let mut pipe = stdin.lock().unwrap_or_else(|p| p.into_inner());
+        match header[0] {
+            // A command that closed its stdin (EPIPE) takes no more; the pipe goes.
+            DATA if pipe.as_mut().is_some_and(|p| p.write_all(&payload[..len]).is_err()) => *pipe = None,
+            CLOSE => *pipe = None,
+            _ => {}
+        }
+    }
+}
+
+/// The client's end for a container without a terminal: a thread copies this process's stdin to the
+/// container's (through its monitor) and ends it when stdin ends. Output is the caller's to follow.
+pub fn send_input(dir: &Path) -> Result<JoinHandle<()>, AttachError> {
+    let mut stream = connect(dir)?;
+    Ok(std::thread::spawn(move || {
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut stdin = io::stdin().lock();
+        loop {
+            match stdin.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(0) | Err(_) => break,
+                Ok(n) if send_frame(&mut stream, DATA, &buf[..n]).is_err() => return,
+                Ok(_) => {}
+            }
+        }
+        let _ = send_frame(&mut stream, CLOSE, &[]);
+    }))
 }
 
 fn lock(client: &Mutex<Option<UnixStream>>) -> std::sync::MutexGuard<'_, Option<UnixStream>> {
@@ -239,11 +301,7 @@ pub enum Ended {
 /// Attach this process's terminal to the `-t` container in `dir`: its output to stdout, and (with
 /// `input`) stdin to it, until detached or the command ends.
 pub fn attach(dir: &Path, input: bool, keys: &DetachKeys) -> Result<Ended, AttachError> {
-    let short = ShortPath::of(dir)?;
-    let mut stream = UnixStream::connect(&short.path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotServed { path: dir.join(SOCKET) },
-        _ => AttachError::Socket { what: "connecting to", path: dir.join(SOCKET), source },
-    })?;
+    let mut stream = connect(dir)?;
     let stdin = io::stdin();
     let terminal = nix::unistd::isatty(&stdin).unwrap_or(false);
     let _raw = if input { RawMode::enter() } else { None };
@@ -315,6 +373,15 @@ fn send_size(stream: &mut UnixStream) -> Result<(), AttachError> {
     let mut body = size.ws_row.to_be_bytes().to_vec();
     body.extend_from_slice(&size.ws_col.to_be_bytes());
     send_frame(stream, RESIZE, &body)
+}
+
+/// Connect to the container's monitor on `<dir>/attach.sock`.
+fn connect(dir: &Path) -> Result<UnixStream, AttachError> {
+    let short = ShortPath::of(dir)?;
+    UnixStream::connect(&short.path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotServed { path: dir.join(SOCKET) },
+        _ => AttachError::Socket { what: "connecting to", path: dir.join(SOCKET), source },
+    })
 }
 
 fn send_frame(stream: &mut UnixStream, kind: u8, body: &[u8]) -> Result<(), AttachError> {

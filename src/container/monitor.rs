@@ -162,7 +162,16 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
         Stdin::Terminal { input } => Some((attach::Server::bind(&c.dir)?, input)),
         _ => None,
     };
-    let stdin = if terminal.is_some() { c.config.spec.stdin } else { Stdin::Null };
+    // `-i` without `-t`: the command's stdin is a pipe (this process's fd 0, which the sandbox passes on)
+    // that `attach` writes into through this process.
+    let input = match c.config.spec.stdin {
+        Stdin::Inherit => Some(serve_input(&c.dir)?),
+        _ => None,
+    };
+    let stdin = match (&terminal, &input) {
+        (Some(_), _) | (_, Some(_)) => c.config.spec.stdin,
+        _ => Stdin::Null,
+    };
     let tty_output = Cell::new(None);
     let mut on_master = |master: File| {
         let Some((server, input)) = &terminal else { return };
@@ -184,8 +193,18 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
     // A run refused before the sandbox (container already running, state unreadable) did not drain: do it
     // now, so the monitor's own error goes to monitor.log and not into the container's log.
     drain_all();
-    if terminal.is_some() {
+    if terminal.is_some() || input.is_some() {
         let _ = std::fs::remove_file(c.dir.join(attach::SOCKET));
     }
     result.map(|_| ())
+}
+
+/// Make fd 0 the reading end of a new pipe whose writing end `attach` clients feed, served on the
+/// container's socket.
+fn serve_input(dir: &Path) -> Result<attach::Server, ContainerError> {
+    let server = attach::Server::bind(dir)?;
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::MonitorSpawn(e.into()))?;
+    nix::unistd::dup2_stdin(&read).map_err(|e| ContainerError::MonitorSpawn(e.into()))?;
+    server.serve_input(File::from(write))?;
+    Ok(server)
 }
