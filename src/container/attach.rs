@@ -157,20 +157,28 @@ impl Server {
 }
 
 /// One client's frames into the command's stdin, until it disconnects or ends that stdin.
-fn read_input_frames(mut from: UnixStream, stdin: &Mutex<Option<File>>) {
+fn read_input_frames(from: UnixStream, stdin: &Mutex<Option<File>>) {
+    for_each_frame(from, |kind, body| {
+        let mut pipe = stdin.lock().unwrap_or_else(|p| p.into_inner());
+        match kind {
+            // A command that closed its stdin (EPIPE) takes no more; the pipe goes.
+            DATA if pipe.as_mut().is_some_and(|p| p.write_all(body).is_err()) => *pipe = None,
+            CLOSE => *pipe = None,
+            _ => {}
+        }
+        true
+    });
+}
+
+/// Read a client's frames, handing each (kind, payload) to `f` until it returns false, the client
+/// disconnects or a frame is malformed.
+fn for_each_frame(mut from: UnixStream, mut f: impl FnMut(u8, &[u8]) -> bool) {
     let mut header = [0u8; 5];
     let mut payload = vec![0u8; MAX_FRAME];
     while from.read_exact(&mut header).is_ok() {
         let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-        if len > MAX_FRAME || from.read_exact(&mut payload[..len]).is_err() {
+        if len > MAX_FRAME || from.read_exact(&mut payload[..len]).is_err() || !f(header[0], &payload[..len]) {
             return;
-        }
-        let mut pipe = stdin.lock().unwrap_or_else(|p| p.into_inner());
-        match header[0] {
-            // A command that closed its stdin (EPIPE) takes no more; the pipe goes.
-            DATA if pipe.as_mut().is_some_and(|p| p.write_all(&payload[..len]).is_err()) => *pipe = None,
-            CLOSE => *pipe = None,
-            _ => {}
         }
     }
 }
@@ -199,18 +207,11 @@ fn lock(client: &Mutex<Option<UnixStream>>) -> std::sync::MutexGuard<'_, Option<
 }
 
 /// One client's frames into the terminal, until it disconnects.
-fn read_frames(mut from: UnixStream, mut master: File, input: bool) {
-    let mut header = [0u8; 5];
-    let mut payload = vec![0u8; MAX_FRAME];
-    while from.read_exact(&mut header).is_ok() {
-        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-        if len > MAX_FRAME || from.read_exact(&mut payload[..len]).is_err() {
-            return;
-        }
-        let body = &payload[..len];
-        match header[0] {
-            DATA if input && master.write_all(body).is_err() => return,
-            RESIZE if len == 4 => {
+fn read_frames(from: UnixStream, mut master: File, input: bool) {
+    for_each_frame(from, |kind, body| {
+        match kind {
+            DATA if input && master.write_all(body).is_err() => return false,
+            RESIZE if body.len() == 4 => {
                 let rows = u16::from_be_bytes([body[0], body[1]]);
                 let cols = u16::from_be_bytes([body[2], body[3]]);
                 let size = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
@@ -218,7 +219,8 @@ fn read_frames(mut from: UnixStream, mut master: File, input: bool) {
             }
             _ => {}
         }
-    }
+        true
+    });
 }
 
 /// The master as the log copier reads it: each chunk also goes to the attached client (one that cannot
