@@ -8,8 +8,8 @@
 //! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives, and copies the
 //! trees of URLs and git checkouts its step fetched (`fetch`, `git`).
 
-use crate::dockerfile::flags::Chmod;
 use super::reuse::Reuse;
+use crate::dockerfile::flags::Chmod;
 use crate::fsops::{self, Attrs};
 use crate::rootpath::{self, Escape, RootPathError};
 use globset::{GlobBuilder, GlobMatcher};
