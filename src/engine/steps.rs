@@ -120,16 +120,16 @@ impl Executor<'_> {
         } else {
             self.step_key(st, step, &reads)
         };
-        // The key of this COPY's previous results whatever the sources held (see `reuse`).
-        let reusable = !c.add && !c.link && from.is_none() && heredocs.is_empty();
-        let reuse_key = (reusable && self.snapshotter().backend() == Backend::Overlay)
-            .then(|| self.step_key(st, step, &[("copy-reuse", b"")]));
         if self.reuse_cached(st, step, &key)? {
             if c.link {
                 self.link_forward(st, base_key, &key);
             }
             return Ok(Outcome::Cached);
         }
+        // A miss: the key of this COPY's previous results whatever the sources held (see `reuse`).
+        let reusable = !c.add && !c.link && from.is_none() && heredocs.is_empty();
+        let reuse_key = (reusable && self.snapshotter().backend() == Backend::Overlay)
+            .then(|| self.step_key(st, step, &[("copy-reuse", b"")]));
         let source = match &from {
             Some(f) => Some(self.source_view(f, loc).map_err(|e| e.at(flag("from")))?),
             None => None,
