@@ -365,3 +365,60 @@ fn add_git_errors_name_the_line_and_the_url_without_credentials() {
         .iter()
         .all(|m| { m["annotations"]["org.opencontainers.image.ref.name"] != "bad:1" }));
 }
+
+/// The layer digests of image `tag` in the store of `t`.
+fn layer_digests(t: &TestContext, tag: &str) -> Vec<String> {
+    t.manifest(tag)["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().into()).collect()
+}
+
+#[test]
+fn copy_rebuild_links_unchanged_files_and_gives_a_cold_builds_layer() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestContext::busybox();
+    t.write("keep.txt", "keep");
+    t.write("sub/a.txt", "a");
+    t.write("sub/gone.txt", "gone");
+    t.write("change.txt", "old");
+    t.write("run.sh", "echo hi");
+    std::os::unix::fs::symlink("keep.txt", t.ctx().join("ln")).unwrap();
+    // The RUN writes through one of the files the next build links: the snapshots must not see it.
+    t.write("Dockerfile", "FROM busybox:latest\nCOPY . /app/\nRUN echo more >> /app/keep.txt\n");
+    let build = |tag: &str| {
+        let out = t.rbuild().args(["build", "--debug", "-t", tag]).arg(t.ctx()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let first = build("re:1");
+    assert!(first.contains("COPY: 0 files linked from the previous result"), "{first}");
+
+    t.write("change.txt", "new content");
+    std::fs::remove_file(t.ctx().join("sub/gone.txt")).unwrap();
+    std::fs::set_permissions(t.ctx().join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let second = build("re:2");
+    // keep.txt, sub/a.txt and the Dockerfile; not the changed file nor the one whose mode changed.
+    assert!(second.contains("COPY: 3 files linked from the previous result"), "{second}");
+
+    let layer = t.layer("re:2", 1);
+    assert!(!layer.contains_key("app/sub/gone.txt"), "a deleted file is gone");
+    assert_eq!(layer["app/change.txt"].data, b"new content");
+    assert_eq!(layer["app/run.sh"].mode & 0o7777, 0o755, "a changed mode is kept");
+    assert_eq!((layer["app/keep.txt"].kind, &layer["app/keep.txt"].data[..]), ('f', &b"keep"[..]), "no hardlink entry");
+    assert_eq!(layer["app/ln"].link.as_deref(), Some("keep.txt"));
+    assert_eq!(t.layer("re:2", 2)["app/keep.txt"].data, b"keepmore\n");
+
+    // A cold build of the edited context in a fresh store makes the very same COPY layer.
+    let cold = TestContext::busybox();
+    let out = cold.rbuild().args(["build", "-t", "re:cold"]).arg(t.ctx()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(layer_digests(&t, "re:2")[..2], layer_digests(&cold, "re:cold")[..2]);
+
+    // The RUN's append went into its own layer: every snapshot still matches its layer.
+    let check = t.rbuild().args(["system", "check"]).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

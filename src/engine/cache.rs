@@ -228,7 +228,7 @@ impl StepCache {
 /// Write `value` as JSON to `path` atomically (temp file in the store, then rename). Serialised in memory
 /// first: serde_json writing into a file issues one write() per token, 1.7 million of them for the
 /// digests of a 25 000-file context. Not fsynced: a record lost in a crash only costs a cache miss.
-fn write_json(store: &Store, kind: &str, path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
+pub(super) fn write_json(store: &Store, kind: &str, path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
     let bytes = serde_json::to_vec(value)?;
     let mut tmp = store.temp_file(kind).map_err(io::Error::other)?;
     tmp.write_all(&bytes)?;
@@ -260,6 +260,12 @@ impl FileDigests {
         let path = store.context_digests_dir().join(format!("{}.json", name.hex()));
         let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         FileDigests { path, store: store.clone(), map, dirty: false }
+    }
+
+    /// The digest remembered for the context file `rel` if `meta` still shows the state it was hashed in.
+    pub fn known(&self, rel: &Path, meta: &std::fs::Metadata) -> Option<Digest> {
+        let (stamp, digest) = self.map.get(&*rel.to_string_lossy())?;
+        (*stamp == Stamp::of(meta)).then(|| digest.clone())
     }
 
     /// The sha256 of a regular file's bytes.

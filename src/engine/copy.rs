@@ -8,6 +8,7 @@
 //! `--chown`; modes and mtimes are kept unless `--chmod`. ADD also unpacks local tar archives, and copies the
 //! trees of URLs and git checkouts its step fetched (`fetch`, `git`).
 
+use super::reuse::Reuse;
 use crate::dockerfile::flags::Chmod;
 use crate::fsops::{self, Attrs};
 use crate::rootpath::{self, Escape, RootPathError};
@@ -135,8 +136,15 @@ fn glob(pattern: &str) -> Result<GlobMatcher, CopyError> {
         .map_err(|e| CopyError::BadPattern { pattern: pattern.to_string(), message: e.to_string() })
 }
 
-/// Run one COPY/ADD, writing into `upper`, with destinations resolved inside `rootfs`.
-pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Result<(), CopyError> {
+/// Run one COPY/ADD, writing into `upper`, with destinations resolved inside `rootfs`; context files go
+/// through `reuse` when given (a link to the previous result where provably the same, `super::reuse`).
+pub fn run(
+    spec: &CopySpec,
+    src: &SourceRoot,
+    rootfs: &Path,
+    upper: &Path,
+    reuse: Option<&Reuse>,
+) -> Result<(), CopyError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(CopyError::NeedsRoot);
     }
@@ -150,7 +158,7 @@ pub fn run(spec: &CopySpec, src: &SourceRoot, rootfs: &Path, upper: &Path) -> Re
     let dir_hint = spec.dest.ends_with('/') || spec.dest.ends_with("/.") || spec.dest == "." || spec.dest == "..";
     let dest = rootpath::resolve(rootfs, Path::new(&dest_path), true, Escape::Clamp)
         .map_err(|source| CopyError::Resolve { path: dest_path.clone(), source })?;
-    let writer = Writer { rootfs, upper, spec, copier: Default::default(), copied_up: Default::default() };
+    let writer = Writer { rootfs, upper, spec, copier: Default::default(), copied_up: Default::default(), reuse };
     let dest_is_dir = dir_hint || writer.is_dir(&dest);
     let dest_is_dir = dest_is_dir || spec.parents;
     let many = items.len() > 1 || spec.sources.iter().any(|s| has_glob(s));
@@ -326,6 +334,7 @@ struct Writer<'a> {
     /// Existing dirs of the image made in the upper dir (copied up) that no write has touched yet: overlay
     /// copies a dir up only when something is written in it, so those still empty at the end go again.
     copied_up: std::cell::RefCell<BTreeSet<PathBuf>>,
+    reuse: Option<&'a Reuse<'a>>,
 }
 
 impl Writer<'_> {
@@ -409,6 +418,9 @@ impl Writer<'_> {
         }
         let up = self.upper.join(target);
         fsops::remove_any(&up).map_err(io_err(&up))?;
+        if let Some(r) = self.reuse {
+            r.forget(target);
+        }
         Ok(up)
     }
 
@@ -452,7 +464,12 @@ impl Writer<'_> {
             a.mode = 0o777;
             fsops::apply(&up, &a, true).map_err(io_err(&up))
         } else {
-            self.copier.copy(path, meta.len(), &up, &self.mode_of(meta)).map_err(|source| CopyError::Copy {
+            let attrs = self.mode_of(meta);
+            let copied = match self.reuse {
+                Some(r) => r.copy(&self.copier, path, meta, target, &up, &attrs),
+                None => self.copier.copy(path, meta.len(), &up, &attrs),
+            };
+            copied.map_err(|source| CopyError::Copy {
                 from: path.display().to_string(),
                 to: up.display().to_string(),
                 source,

@@ -20,6 +20,7 @@ pub mod multi;
 pub mod named;
 pub mod output;
 pub mod progress;
+mod reuse;
 pub mod runspec;
 mod schedule;
 pub mod secrets;

@@ -8,6 +8,7 @@ use super::fetch;
 use super::git;
 use super::metadata::{self as meta, StageVars};
 use super::named::NamedContext;
+use super::reuse::{self, Reuse};
 use super::runspec::{self, MountSpec};
 use super::secrets::SecretFile;
 use super::stage::{fail, lock, Executor, Outcome, StageState};
@@ -20,6 +21,7 @@ use crate::image::state::HistoryEntry;
 use crate::plan::args::PREDEFINED_PROXY_ARGS;
 use crate::rootpath::{self, Escape};
 use crate::sandbox::{self, Bind, Network, RunSpec, Stdin, Tmpfs};
+use crate::snapshot::{chain_ids, Backend};
 use crate::users;
 use std::path::{Path, PathBuf};
 
@@ -124,6 +126,10 @@ impl Executor<'_> {
             }
             return Ok(Outcome::Cached);
         }
+        // A miss: the key of this COPY's previous results whatever the sources held (see `reuse`).
+        let reusable = !c.add && !c.link && from.is_none() && heredocs.is_empty();
+        let reuse_key = (reusable && self.snapshotter().backend() == Backend::Overlay)
+            .then(|| self.step_key(st, step, &[("copy-reuse", b"")]));
         let source = match &from {
             Some(f) => Some(self.source_view(f, loc).map_err(|e| e.at(flag("from")))?),
             None => None,
@@ -171,6 +177,7 @@ impl Executor<'_> {
             downloads,
             git_trees,
         };
+        let mut written = None;
         let result = match &source {
             Some((dir, what)) => {
                 // A named directory context hides what its .dockerignore excludes, as the main one does.
@@ -178,7 +185,7 @@ impl Executor<'_> {
                     Some(NamedContext::Dir { included, .. }) => Some(included),
                     _ => None,
                 };
-                copy::run(&spec, &SourceRoot { dir, included, what: what.clone() }, &root, &upper)
+                copy::run(&spec, &SourceRoot { dir, included, what: what.clone() }, &root, &upper, None)
             }
             None => {
                 let src = SourceRoot {
@@ -186,12 +193,26 @@ impl Executor<'_> {
                     included: Some(&self.ctx.included),
                     what: "the build context".to_string(),
                 };
-                copy::run(&spec, &src, &root, &upper)
+                let files = lock(&self.files);
+                let reuse = reuse_key.as_ref().map(|k| {
+                    Reuse::load(&reuse::record_path(self.store, k), &self.store.snapshots_dir(), &files, &self.ctx.root)
+                });
+                let result = copy::run(&spec, &src, &root, &upper, reuse.as_ref());
+                if let Some(r) = reuse {
+                    self.progress.debug(&format!("{kw}: {} files linked from the previous result", r.linked.get()));
+                    written = Some(r.finish());
+                }
+                result
             }
         };
         drop(mount);
         result.map_err(|e| StepFailure::new(loc, kw, e))?;
         self.finish_step(st, fs, step)?;
+        if let (Some(written), Some(k), Some(chain)) = (written, &reuse_key, chain_ids(&st.image.diff_ids).pop()) {
+            if let Err(e) = written.save(self.store, &reuse::record_path(self.store, k), &chain) {
+                self.progress.debug(&format!("{kw}: could not record the result for reuse: {e}"));
+            }
+        }
         self.remember(st, key.clone());
         if c.link {
             self.link_forward(st, base_key, &key);
