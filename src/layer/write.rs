@@ -1,9 +1,10 @@
 //! Writing layers: a directory tree (a step's upper dir) or an existing tar stream becomes a layer blob
 //! in one streaming pass: tar → sha256 (diff_id) → compressor → sha256 (digest) → store temp file. Both
 //! hashes run on worker threads (the diff_id's in [`DiffIdTee`], the digest's in the store's blob writer),
-//! so the thread writing the tar only reads files and feeds the compressor.
+//! so the thread writing the tar only reads files and feeds the compressor. A plain (uncompressed) layer
+//! is hashed once: its blob is the tar, so the blob's digest is the diff_id.
 
-use super::compress::Compressor;
+use super::compress::{Compression, Compressor};
 use super::whiteout;
 use super::{Layer, LayerError, LayerOptions};
 use crate::digest::Digest;
@@ -79,10 +80,10 @@ pub fn ingest_tar(store: &Store, tar_stream: impl Read, opts: &LayerOptions) -> 
 }
 
 /// The head of the layer pipeline: the uncompressed tar goes to the compressor, and its sha256 (the
-/// diff_id) is computed on a worker thread.
+/// diff_id) is computed on a worker thread; not for a plain layer, whose blob digest is the diff_id.
 pub(crate) struct DiffIdTee {
     compressor: Compressor,
-    hash: Offloaded<Sha256>,
+    hash: Option<Offloaded<Sha256>>,
     count: u64,
 }
 
@@ -94,24 +95,30 @@ fn hash_step(h: &mut Sha256, chunk: &[u8]) -> io::Result<()> {
 impl DiffIdTee {
     fn new(opts: &LayerOptions, store: &Store) -> Result<DiffIdTee, LayerError> {
         let compressor = Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?;
-        Ok(DiffIdTee { compressor, hash: Offloaded::new(Sha256::new(), hash_step), count: 0 })
+        let hash = (opts.compression != Compression::None).then(|| Offloaded::new(Sha256::new(), hash_step));
+        Ok(DiffIdTee { compressor, hash, count: 0 })
     }
 
     fn count(&self) -> u64 {
         self.count
     }
 
-    /// The diff_id and the compressor, to be finished.
-    fn finish(self) -> io::Result<(Digest, Compressor)> {
-        let hasher = self.hash.finish()?;
-        Ok((Digest::from_sha256(hasher.finalize().into()), self.compressor))
+    /// The diff_id (`None` for a plain layer: it is the blob's digest) and the compressor, to be finished.
+    fn finish(self) -> io::Result<(Option<Digest>, Compressor)> {
+        let diff_id = match self.hash {
+            Some(hash) => Some(Digest::from_sha256(hash.finish()?.finalize().into())),
+            None => None,
+        };
+        Ok((diff_id, self.compressor))
     }
 }
 
 impl Write for DiffIdTee {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.compressor.write(buf)?;
-        self.hash.push(&buf[..n])?;
+        if let Some(hash) = &mut self.hash {
+            hash.push(&buf[..n])?;
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -148,6 +155,7 @@ fn publish(sink: DiffIdTee, opts: &LayerOptions) -> Result<Layer, LayerError> {
     let (diff_id, compressor) = sink.finish().map_err(LayerError::TarWrite)?;
     let blob: BlobWriter = compressor.finish().map_err(LayerError::TarWrite)?;
     let (digest, size) = blob.commit(None)?;
+    let diff_id = diff_id.unwrap_or_else(|| digest.clone());
     let descriptor = DescriptorBuilder::default()
         .media_type(opts.compression.media_type())
         .digest(to_oci_digest(&digest)?)
