@@ -23,6 +23,8 @@ use tar::{EntryType, Header};
 /// beyond them the value goes into a PAX record.
 const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
+/// Files from this size on are copied into the tar in pieces of this size (see [`append_large`]).
+const COPY_BUF: usize = 1 << 20;
 
 type TarSink = tar::Builder<DiffIdTee>;
 /// Extended attributes as (name, value) pairs, sorted by name.
@@ -314,7 +316,31 @@ fn append<W: Write>(
         tar.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).map_err(LayerError::TarWrite)?;
     }
     h.set_cksum();
-    tar.append(&h, data).map_err(LayerError::TarWrite)
+    if h.size().unwrap_or(0) < COPY_BUF as u64 {
+        return tar.append(&h, data).map_err(LayerError::TarWrite);
+    }
+    append_large(tar.get_mut(), &h, data).map_err(LayerError::TarWrite)
+}
+
+/// What `tar::Builder::append` writes (header, data, zero padding to 512), but copying the data in
+/// [`COPY_BUF`] pieces: the tar crate's `io::copy` moves 8 KiB per call, which for a 512 MiB file is 65,536
+/// reads and as many calls into the compressor and the hash workers.
+fn append_large(out: &mut impl Write, h: &Header, mut data: impl Read) -> io::Result<()> {
+    out.write_all(h.as_bytes())?;
+    let mut buf = vec![0u8; COPY_BUF];
+    let mut len = 0u64;
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    let pad = (512 - len % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize])
 }
 
 /// Put `name` in the ustar name (100 bytes) and prefix (155 bytes) fields; false when it does not fit
