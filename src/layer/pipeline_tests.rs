@@ -86,3 +86,24 @@ fn an_interrupted_commit_leaves_no_blob() {
         assert!(tmp.is_empty(), "{compression:?}: temp files left: {tmp:?}");
     }
 }
+
+#[test]
+fn files_copied_in_large_pieces_are_whole_and_padded_in_the_tar() {
+    // Sizes at and around the 1 MiB piece size of the large-file copy, and one not a multiple of 512.
+    for size in [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, (3 << 20) + 511] {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..size).map(|i: usize| (i * 7 % 253) as u8).collect();
+        fs::write(dir.path().join("a"), &data).unwrap();
+        fs::write(dir.path().join("b"), b"after").unwrap();
+        let tar = write_tree(dir.path(), Vec::new(), &LayerOptions::default()).unwrap().into_inner().unwrap();
+        assert_eq!(tar.len(), 512 + size.div_ceil(512) * 512 + 512 + 512 + 1024, "size {size}: tar length");
+        let mut got = Vec::new();
+        for entry in tar::Archive::new(&tar[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            got.push((entry.path().unwrap().display().to_string(), content));
+        }
+        assert!(got == [("a".to_string(), data), ("b".to_string(), b"after".to_vec())], "size {size}: entries");
+    }
+}

@@ -1,9 +1,10 @@
 //! Writing layers: a directory tree (a step's upper dir) or an existing tar stream becomes a layer blob
 //! in one streaming pass: tar → sha256 (diff_id) → compressor → sha256 (digest) → store temp file. Both
 //! hashes run on worker threads (the diff_id's in [`DiffIdTee`], the digest's in the store's blob writer),
-//! so the thread writing the tar only reads files and feeds the compressor.
+//! so the thread writing the tar only reads files and feeds the compressor. A plain (uncompressed) layer
+//! is hashed once: its blob is the tar, so the blob's digest is the diff_id.
 
-use super::compress::Compressor;
+use super::compress::{Compression, Compressor};
 use super::whiteout;
 use super::{Layer, LayerError, LayerOptions};
 use crate::digest::Digest;
@@ -22,6 +23,8 @@ use tar::{EntryType, Header};
 /// beyond them the value goes into a PAX record.
 const USTAR_MAX_ID: u64 = 0o7_777_777;
 const USTAR_MAX_SIZE: u64 = 0o77_777_777_777;
+/// Files from this size on are copied into the tar in pieces of this size (see [`append_large`]).
+const COPY_BUF: usize = 1 << 20;
 
 type TarSink = tar::Builder<DiffIdTee>;
 /// Extended attributes as (name, value) pairs, sorted by name.
@@ -79,10 +82,10 @@ pub fn ingest_tar(store: &Store, tar_stream: impl Read, opts: &LayerOptions) -> 
 }
 
 /// The head of the layer pipeline: the uncompressed tar goes to the compressor, and its sha256 (the
-/// diff_id) is computed on a worker thread.
+/// diff_id) is computed on a worker thread; not for a plain layer, whose blob digest is the diff_id.
 pub(crate) struct DiffIdTee {
     compressor: Compressor,
-    hash: Offloaded<Sha256>,
+    hash: Option<Offloaded<Sha256>>,
     count: u64,
 }
 
@@ -94,24 +97,30 @@ fn hash_step(h: &mut Sha256, chunk: &[u8]) -> io::Result<()> {
 impl DiffIdTee {
     fn new(opts: &LayerOptions, store: &Store) -> Result<DiffIdTee, LayerError> {
         let compressor = Compressor::new(opts.compression, store.blob_writer()?).map_err(LayerError::TarWrite)?;
-        Ok(DiffIdTee { compressor, hash: Offloaded::new(Sha256::new(), hash_step), count: 0 })
+        let hash = (opts.compression != Compression::None).then(|| Offloaded::new(Sha256::new(), hash_step));
+        Ok(DiffIdTee { compressor, hash, count: 0 })
     }
 
     fn count(&self) -> u64 {
         self.count
     }
 
-    /// The diff_id and the compressor, to be finished.
-    fn finish(self) -> io::Result<(Digest, Compressor)> {
-        let hasher = self.hash.finish()?;
-        Ok((Digest::from_sha256(hasher.finalize().into()), self.compressor))
+    /// The diff_id (`None` for a plain layer: it is the blob's digest) and the compressor, to be finished.
+    fn finish(self) -> io::Result<(Option<Digest>, Compressor)> {
+        let diff_id = match self.hash {
+            Some(hash) => Some(Digest::from_sha256(hash.finish()?.finalize().into())),
+            None => None,
+        };
+        Ok((diff_id, self.compressor))
     }
 }
 
 impl Write for DiffIdTee {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.compressor.write(buf)?;
-        self.hash.push(&buf[..n])?;
+        if let Some(hash) = &mut self.hash {
+            hash.push(&buf[..n])?;
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -148,6 +157,7 @@ fn publish(sink: DiffIdTee, opts: &LayerOptions) -> Result<Layer, LayerError> {
     let (diff_id, compressor) = sink.finish().map_err(LayerError::TarWrite)?;
     let blob: BlobWriter = compressor.finish().map_err(LayerError::TarWrite)?;
     let (digest, size) = blob.commit(None)?;
+    let diff_id = diff_id.unwrap_or_else(|| digest.clone());
     let descriptor = DescriptorBuilder::default()
         .media_type(opts.compression.media_type())
         .digest(to_oci_digest(&digest)?)
@@ -306,7 +316,31 @@ fn append<W: Write>(
         tar.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).map_err(LayerError::TarWrite)?;
     }
     h.set_cksum();
-    tar.append(&h, data).map_err(LayerError::TarWrite)
+    if h.size().unwrap_or(0) < COPY_BUF as u64 {
+        return tar.append(&h, data).map_err(LayerError::TarWrite);
+    }
+    append_large(tar.get_mut(), &h, data).map_err(LayerError::TarWrite)
+}
+
+/// What `tar::Builder::append` writes (header, data, zero padding to 512), but copying the data in
+/// [`COPY_BUF`] pieces: the tar crate's `io::copy` moves 8 KiB per call, which for a 512 MiB file is 65,536
+/// reads and as many calls into the compressor and the hash workers.
+fn append_large(out: &mut impl Write, h: &Header, mut data: impl Read) -> io::Result<()> {
+    out.write_all(h.as_bytes())?;
+    let mut buf = vec![0u8; COPY_BUF];
+    let mut len = 0u64;
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    let pad = (512 - len % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize])
 }
 
 /// Put `name` in the ustar name (100 bytes) and prefix (155 bytes) fields; false when it does not fit
