@@ -51,6 +51,25 @@ impl Stamp {
             rdev: m.rdev(),
         }
     }
+
+    /// The same stamp from a raw `stat` (`fstatat` relative to a directory: no walk of the full path).
+    pub fn of_stat(s: &nix::sys::stat::FileStat) -> Stamp {
+        Stamp {
+            mode: s.st_mode,
+            uid: s.st_uid,
+            gid: s.st_gid,
+            size: s.st_size as u64,
+            mtime: (s.st_mtime, s.st_mtime_nsec),
+            ctime: (s.st_ctime, s.st_ctime_nsec),
+            ino: s.st_ino,
+            rdev: s.st_rdev,
+        }
+    }
+
+    /// The file's type and permission bits (`st_mode`).
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
 }
 
 /// Apply `attrs` to `path` (not following a final symlink). Ownership first: chown clears setuid bits.
