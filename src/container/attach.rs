@@ -137,9 +137,7 @@ impl Server {
             copied
         }))
     }
-}
 
-impl Server {
     /// Serve the input of a container without a terminal: accept clients from now on and write their
     /// `DATA` into `stdin` (the pipe the command reads) until one sends `CLOSE`, which closes it. The
     /// accepting thread is left blocked when the command ends: the monitor exits right after.

@@ -168,10 +168,7 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
         Stdin::Inherit => Some(serve_input(&c.dir)?),
         _ => None,
     };
-    let stdin = match (&terminal, &input) {
-        (Some(_), _) | (_, Some(_)) => c.config.spec.stdin,
-        _ => Stdin::Null,
-    };
+    let stdin = c.config.spec.stdin;
     let tty_output = Cell::new(None);
     let mut on_master = |master: File| {
         let Some((server, input)) = &terminal else { return };

@@ -22,7 +22,7 @@
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde::{Deserialize, Serialize};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -271,9 +271,8 @@ pub struct Attached {
     /// In a cell: [`Attached::wait_ready`] checks on it while the sandbox borrows the namespace.
     pasta: RefCell<Child>,
     started: Instant,
-    /// pasta's pid file appeared: the namespace is configured.
-    ready: Cell<bool>,
-    /// The reading end of pasta's pid file, a FIFO (non-blocking), and what came through it so far.
+    /// The reading end of pasta's pid file, a FIFO (non-blocking), and what came through it so far: a
+    /// whole line (its pid) once the namespace is configured.
     pid_fifo: RefCell<(File, Vec<u8>)>,
     scratch: tempfile::TempDir,
 }
@@ -354,10 +353,9 @@ impl Attached {
         let fifo = nix::fcntl::open(&pid_file, flags, nix::sys::stat::Mode::empty()).map_err(fifo_error)?;
         let pid_fifo = RefCell::new((File::from(fifo), Vec::new()));
         let pasta = cmd.spawn().map_err(NetworkError::NoPasta)?;
-        let ready = Cell::new(false);
         let publishes = !ports.is_empty();
         let pasta = RefCell::new(pasta);
-        Ok(Attached { netns, publishes, pasta, started: Instant::now(), ready, pid_fifo, scratch })
+        Ok(Attached { netns, publishes, pasta, started: Instant::now(), pid_fifo, scratch })
     }
 
     /// Wait until pasta has configured the namespace (its pid file is written), at once if it had already.
@@ -365,14 +363,13 @@ impl Attached {
         let log_file = self.scratch.path().join("pasta.log");
         let mut fifo = self.pid_fifo.borrow_mut();
         let (fifo, written) = &mut *fifo;
-        while !self.ready.get() {
-            // What pasta wrote so far (its pid and a newline, once the namespace is configured).
+        loop {
             let mut buf = [0u8; 32];
             while let Ok(n @ 1..) = fifo.read(&mut buf) {
                 written.extend_from_slice(&buf[..n]);
             }
             if written.contains(&b'\n') {
-                self.ready.set(true);
+                return Ok(());
             } else if let Ok(Some(status)) = self.pasta.borrow_mut().try_wait() {
                 return Err(NetworkError::PastaFailed { status: status.to_string(), log: read_log(&log_file) });
             } else if self.started.elapsed() > PASTA_READY {
@@ -383,7 +380,6 @@ impl Attached {
                 let _ = poll(&mut fds, PollTimeout::from(5u8));
             }
         }
-        Ok(())
     }
 
     /// The namespace, for the sandbox to join.

@@ -52,7 +52,9 @@ impl Program {
         (!bytes.is_empty() && bytes.len() % INSN == 0 && bytes.len() / INSN <= MAX_INSNS).then_some(Program(bytes))
     }
 
-    /// Install the program on the calling thread (the sandbox child, right before `execve`).
+    /// Install the program on the calling thread (the sandbox child, right before `execve`). The setup
+    /// set `no_new_privs` when it took the command's user, which the kernel requires of an unprivileged
+    /// caller.
     pub(crate) fn load(&self) -> Result<(), SandboxError> {
         let fail = |reason: String| SandboxError::Seccomp { what: "loading the filter".into(), reason };
         let len = u16::try_from(self.0.len() / INSN).map_err(|_| fail("the program is too long".into()))?;
@@ -69,13 +71,9 @@ impl Program {
             .collect();
         let prog = libc::sock_fprog { len, filter: insns.as_ptr().cast_mut() };
         // SAFETY: `prog` points at `len` initialised instructions that outlive the call; the kernel copies
-        // the program before returning. PR_SET_NO_NEW_PRIVS takes plain integers.
+        // the program before returning.
         let rc = unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
-                -1
-            } else {
-                libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog)
-            }
+            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog)
         };
         if rc < 0 {
             return Err(fail(std::io::Error::last_os_error().to_string()));

@@ -135,14 +135,11 @@ fn run_child(spec: &InitSpec, mut status: File, mut go: File) -> ! {
     });
     send(&mut status, &Message::Stubs(setup.stubs().to_vec()));
     // The sandbox is made; the command starts once it is in its cgroup and its network is connected.
-    let result = result.and_then(|ready| match spec.await_go {
-        false => Ok(ready),
-        true => {
-            let mut byte = [0u8];
-            match go.read_exact(&mut byte) {
-                Ok(()) if byte[0] == GO => Ok(ready),
-                _ => Err(super::SandboxError::Init("rbuild gave up before the command could start".into())),
-            }
+    let result = result.and_then(|ready| {
+        let mut byte = [0u8];
+        match go.read_exact(&mut byte) {
+            Ok(()) if byte[0] == GO => Ok(ready),
+            _ => Err(super::SandboxError::Init("rbuild gave up before the command could start".into())),
         }
     });
     drop(go);

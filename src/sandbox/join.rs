@@ -65,7 +65,6 @@ pub fn join(spec: &RunSpec, pid1: i32, init_program: &Path) -> Result<RunOutcome
         console: None,
         terminal: pty.as_ref().and_then(|p| p.request(false)),
         seccomp: seccomp_filter(spec)?,
-        await_go: false,
     };
     let cgroups = cgroups_of(pid1)?;
     let terminal = init_spec.terminal.as_ref().map(|t| t.socket);

@@ -18,8 +18,8 @@
 //! nothing stays mounted on the host once its processes are gone.
 //!
 //! Each sandbox gets its own cgroup ([`cgroup`]: pids limit, `--memory`, and on cgroup v1 a device
-//! filter), which rbuild creates before the init runs, puts pid 1 in before its command starts, and drains (SIGKILL, then wait until empty) and
-//! removes after it: when [`run`] returns, no process of the sandbox is alive. SIGINT/SIGTERM to rbuild
+//! filter), which rbuild creates before the init runs, puts pid 1 in before its command starts, and
+//! drains (SIGKILL, then wait until empty) and removes after it: when [`run`] returns, no process of the sandbox is alive. SIGINT/SIGTERM to rbuild
 //! SIGKILL the namespace's pid 1 (the kernel then kills the rest and the init, which is left alive to
 //! wait, sees pid 1 only once the namespace is empty) and [`run`] returns [`SandboxError::Interrupted`].
 //!

@@ -155,7 +155,6 @@ fn run_inner(
         console: console.clone(),
         terminal: pty.as_ref().and_then(|p| p.request(true)),
         seccomp: seccomp_filter(spec)?,
-        await_go: true,
     };
     let cgroup = Cgroup::create(&spec.limits, console.as_deref())?;
     let json = serde_json::to_vec(&init_spec).map_err(SandboxError::Protocol)?;
@@ -179,13 +178,14 @@ fn run_inner(
     let mut spec_w = File::from(spec_w);
     let _ = send_spec(&mut spec_w, &json);
     let pid1 = read_pid1(&mut watch, report_r);
+    let forked = matches!(pid1, Ok(Some(_)));
     let admitted = match (&pid1, cgroup.as_ref()) {
         // Before the go: the command and every process it starts are in the cgroup.
         (Ok(Some(pid)), Some(cg)) => cg.add(*pid),
         _ => Ok(()),
     };
     let ready = match &mut netns {
-        Netns::Join { ready, .. } if admitted.is_ok() && matches!(pid1, Ok(Some(_))) => ready(),
+        Netns::Join { ready, .. } if forked && admitted.is_ok() => ready(),
         _ => true,
     };
     if let Err(e) = admitted.and(if ready { Ok(()) } else { Err(SandboxError::NetworkNotReady) }) {
@@ -194,7 +194,7 @@ fn run_inner(
         return Err(e);
     }
     // Without the go (an init that failed) the pipe's end tells pid 1 not to start the command.
-    if matches!(pid1, Ok(Some(_))) {
+    if forked {
         let _ = spec_w.write_all(&[GO]);
     }
     drop(spec_w);
@@ -271,7 +271,8 @@ fn read_status(status: OwnedFd) -> Result<String, SandboxError> {
     Ok(status_text)
 }
 
-/// The filter the child loads: the profile resolved for the capabilities this sandbox's root holds.
+/// The seccomp program the child loads: the profile resolved for the capabilities this sandbox's root
+/// holds, compiled (or taken from the store's cache, see [`super::bpf`]).
 pub(crate) fn seccomp_filter(spec: &RunSpec) -> Result<Option<Program>, SandboxError> {
     let caps = cap_names(granted_caps(spec.network));
     let filter = match &spec.seccomp {

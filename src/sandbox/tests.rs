@@ -63,7 +63,6 @@ impl Fixture {
             console: None,
             terminal: None,
             seccomp: None,
-            await_go: false,
         }
     }
 

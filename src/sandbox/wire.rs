@@ -1,6 +1,7 @@
 //! What travels between rbuild and its sandbox init: the [`InitSpec`] (JSON after its length, rbuild →
-//! init, over a pipe that then carries the [`GO`] byte: see [`InitSpec::await_go`]) and [`Message`]s (JSON lines, sandbox → rbuild, over a close-on-exec status
-//! pipe whose end-of-file means the command was executed or the setup gave up).
+//! init, over a pipe that then carries the [`GO`] byte) and [`Message`]s (JSON lines, sandbox → rbuild,
+//! over a close-on-exec status pipe whose end-of-file means the command was executed or the setup gave
+//! up).
 
 use super::bpf::Program;
 use super::pty::TerminalRequest;
@@ -27,14 +28,12 @@ pub(crate) struct InitSpec {
     pub terminal: Option<TerminalRequest>,
     /// The seccomp filter resolved and compiled for this sandbox by rbuild; `None` when unconfined.
     pub seccomp: Option<Program>,
-    /// pid 1 makes the whole sandbox, then waits for [`GO`] on the spec pipe before the command may start:
-    /// meanwhile rbuild puts it in its cgroup and waits for its network (pasta configuring the namespace).
-    /// The pipe's end without it means rbuild gave up.
-    #[serde(default)]
-    pub await_go: bool,
 }
 
-/// The byte rbuild sends after the spec once the command may start (see [`InitSpec::await_go`]).
+/// The byte rbuild sends after a new sandbox's spec once its command may start: pid 1 makes the whole
+/// sandbox, then waits for it on the spec pipe while rbuild puts it in its cgroup and waits for its network
+/// (pasta configuring the namespace). The pipe's end without it means rbuild gave up. (`exec`'s join
+/// enters a sandbox that is ready: no go there.)
 pub(crate) const GO: u8 = b'G';
 
 /// Send a spec: its length (8 bytes, little-endian), then its JSON. The pipe stays open for [`GO`].
