@@ -3,6 +3,7 @@
 //! declared type.
 
 use super::pgzip::ParallelGzEncoder;
+use super::zstd_writer::ZstdWriter;
 use crate::store::BlobWriter;
 use oci_spec::image::MediaType;
 use std::io::{self, Cursor, Read, Write};
@@ -38,7 +39,7 @@ const GZIP_LEVEL: u32 = 1;
 /// The compressing stage of the layer pipeline, writing into a blob.
 pub(crate) enum Compressor {
     Gzip(ParallelGzEncoder<BlobWriter>),
-    Zstd(zstd::Encoder<'static, BlobWriter>),
+    Zstd(ZstdWriter<BlobWriter>),
     None(BlobWriter),
 }
 
@@ -47,12 +48,10 @@ impl Compressor {
         Ok(match c {
             Compression::Gzip => Compressor::Gzip(ParallelGzEncoder::new(blob, flate2::Compression::new(GZIP_LEVEL))),
             Compression::Zstd => {
-                let mut e = zstd::Encoder::new(blob, ZSTD_LEVEL)?;
                 // zstd's output is the same for any number of workers >= 1 (not for 0), so the digest
                 // does not depend on the machine's core count.
                 let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
-                e.multithread(workers as u32)?;
-                Compressor::Zstd(e)
+                Compressor::Zstd(ZstdWriter::new(blob, ZSTD_LEVEL, workers as u32)?)
             }
             Compression::None => Compressor::None(blob),
         })

@@ -18,6 +18,9 @@ mod rootpath;
 mod variant;
 mod whiteout;
 mod write;
+// FFI to the zstd library for the one parameter the zstd crate cannot set.
+#[allow(unsafe_code)]
+mod zstd_writer;
 
 pub use compress::{decompress, is_tar_archive, Compression};
 pub use extract::{extract, extract_tar, extract_tar_within, extract_with, Whiteouts};
