@@ -274,6 +274,9 @@ pub struct Attached {
     /// The reading end of pasta's pid file, a FIFO (non-blocking), and what came through it so far: a
     /// whole line (its pid) once the namespace is configured.
     pid_fifo: RefCell<(File, Vec<u8>)>,
+    /// A netlink socket in the namespace listening for IPv4 route changes, when the namespace counts as
+    /// connected once pasta has added its default route (see [`Attached::spawn`]).
+    routes: Option<File>,
     scratch: tempfile::TempDir,
 }
 
@@ -293,7 +296,14 @@ impl Attached {
         for p in ports {
             p.check_free()?;
         }
-        let netns = new_netns()?;
+        let ipv4_only = ports.iter().all(|p| p.host_ip.is_ipv4());
+        // Without published ports the container only needs its namespace configured: pasta adds the
+        // default route last (after the link and the address), ~10 ms before it has set up its own
+        // socket pools and writes its pid file. Packets the command sends meanwhile wait in the tap
+        // device's queue until pasta reads them. Published ports are only open once the pid file is
+        // written, so then that is what is waited for (and for a named network's interface, and IPv6).
+        let watch_routes = ports.is_empty() && ifname.is_none() && ipv4_only;
+        let (netns, routes) = new_netns_watching(watch_routes)?;
         let scratch = tempfile::Builder::new().prefix("rbuild-pasta-").tempdir().map_err(|source| {
             NetworkError::Io { what: "creating a temp dir in", path: std::env::temp_dir(), source }
         })?;
@@ -304,7 +314,7 @@ impl Attached {
             source,
         })?;
         let fd = netns.as_raw_fd();
-        let mut cmd = Command::new(PASTA);
+        let mut cmd = pasta_command();
         cmd.args(["--foreground", "--quiet", "--config-net", "--no-map-gw", "--runas", "0"]);
         for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
             // One option per mapping: pasta takes a bind address once per option, not per list item.
@@ -318,7 +328,7 @@ impl Attached {
         }
         // Nothing of the host's own namespace is forwarded into the container (pasta's default is auto).
         cmd.args(["-T", "none", "-U", "none", "--pid"]).arg(&pid_file);
-        if ports.iter().all(|p| p.host_ip.is_ipv4()) {
+        if ipv4_only {
             // Docker's default bridge is IPv4 only; skipping IPv6 setup makes pasta ready in ~35 ms, not ~55.
             cmd.arg("--ipv4-only");
         }
@@ -355,10 +365,11 @@ impl Attached {
         let pasta = cmd.spawn().map_err(NetworkError::NoPasta)?;
         let publishes = !ports.is_empty();
         let pasta = RefCell::new(pasta);
-        Ok(Attached { netns, publishes, pasta, started: Instant::now(), pid_fifo, scratch })
+        Ok(Attached { netns, publishes, pasta, started: Instant::now(), pid_fifo, routes, scratch })
     }
 
-    /// Wait until pasta has configured the namespace (its pid file is written), at once if it had already.
+    /// Wait until pasta has configured the namespace (its pid file is written, or, when
+    /// [`Attached::spawn`] watches routes, its default route is in), at once if it had already.
     pub fn wait_ready(&self) -> Result<(), NetworkError> {
         let log_file = self.scratch.path().join("pasta.log");
         let mut fifo = self.pid_fifo.borrow_mut();
@@ -368,15 +379,16 @@ impl Attached {
             while let Ok(n @ 1..) = fifo.read(&mut buf) {
                 written.extend_from_slice(&buf[..n]);
             }
-            if written.contains(&b'\n') {
+            if written.contains(&b'\n') || self.routes.as_ref().is_some_and(default_route_added) {
                 return Ok(());
             } else if let Ok(Some(status)) = self.pasta.borrow_mut().try_wait() {
                 return Err(NetworkError::PastaFailed { status: status.to_string(), log: read_log(&log_file) });
             } else if self.started.elapsed() > PASTA_READY {
                 return Err(NetworkError::PastaTimeout);
             } else {
-                // Woken by pasta's write, else every 5 ms to see whether pasta died.
-                let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+                // Woken by pasta's write or a route, else every 5 ms to see whether pasta died.
+                let mut fds = vec![PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+                fds.extend(self.routes.as_ref().map(|r| PollFd::new(r.as_fd(), PollFlags::POLLIN)));
                 let _ = poll(&mut fds, PollTimeout::from(5u8));
             }
         }
@@ -449,18 +461,118 @@ fn read_log(path: &std::path::Path) -> String {
 /// A new network namespace, made by a short-lived thread (unsharing a network namespace moves only the
 /// calling thread, so this process's other threads stay on the host's network).
 pub fn new_netns() -> Result<OwnedFd, NetworkError> {
-    std::thread::spawn(|| -> io::Result<OwnedFd> {
+    new_netns_watching(false).map(|(netns, _)| netns)
+}
+
+/// [`new_netns`], and with `routes` a netlink socket made in it (a socket stays in the namespace it was
+/// made in) that hears of every IPv4 route added there from now on (non-blocking).
+fn new_netns_watching(routes: bool) -> Result<(OwnedFd, Option<File>), NetworkError> {
+    std::thread::spawn(move || -> io::Result<(OwnedFd, Option<File>)> {
+        use nix::sys::socket::{bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType};
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-        File::open("/proc/thread-self/ns/net").map(OwnedFd::from)
+        let netns = File::open("/proc/thread-self/ns/net").map(OwnedFd::from)?;
+        if !routes {
+            return Ok((netns, None));
+        }
+        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+        let sock = socket(AddressFamily::Netlink, SockType::Raw, flags, SockProtocol::NetlinkRoute)?;
+        bind(sock.as_raw_fd(), &NetlinkAddr::new(0, libc::RTMGRP_IPV4_ROUTE as u32))?;
+        Ok((netns, Some(File::from(sock))))
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
     .map_err(NetworkError::Namespace)
 }
 
+/// Whether the netlink messages waiting on `routes` announce a default IPv4 route (read without blocking).
+fn default_route_added(mut routes: &File) -> bool {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut added = false;
+    while let Ok(n @ 1..) = routes.read(&mut buf) {
+        added |= announces_default_route(&buf[..n]);
+    }
+    added
+}
+
+/// Whether a datagram of rtnetlink messages holds an `RTM_NEWROUTE` for an IPv4 default route
+/// (`nlmsghdr`, 16 bytes, then `rtmsg`: family, destination prefix length, ...).
+fn announces_default_route(mut msgs: &[u8]) -> bool {
+    while msgs.len() >= 16 {
+        let len = u32::from_ne_bytes([msgs[0], msgs[1], msgs[2], msgs[3]]) as usize;
+        let kind = u16::from_ne_bytes([msgs[4], msgs[5]]);
+        if len < 16 || len > msgs.len() {
+            return false;
+        }
+        let body = &msgs[16..len];
+        if kind == libc::RTM_NEWROUTE && body.len() >= 2 && body[0] == libc::AF_INET as u8 && body[1] == 0 {
+            return true;
+        }
+        // Messages are 4-byte aligned.
+        msgs = &msgs[len.next_multiple_of(4).min(msgs.len())..];
+    }
+    false
+}
+
+/// The command that runs pasta. Debian's `pasta` (a link to `passt`) checks the CPU and executes
+/// `passt.avx2` beside it when it can, keeping its name (which selects pasta's mode); doing that check
+/// here saves one program start on every container run.
+fn pasta_command() -> Command {
+    let avx2 = {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    };
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(PASTA)).find(|p| p.is_file()));
+    match found.and_then(|p| std::fs::canonicalize(p).ok()) {
+        Some(real) if avx2 && real.file_name().is_some_and(|n| n == "passt") => {
+            let fast = real.with_file_name("passt.avx2");
+            if fast.is_file() {
+                let mut cmd = Command::new(fast);
+                cmd.arg0(PASTA);
+                return cmd;
+            }
+            Command::new(PASTA)
+        }
+        _ => Command::new(PASTA),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rtnetlink message: `nlmsghdr` then the first bytes of `rtmsg`.
+    fn message(kind: u16, family: u8, dst_len: u8) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&30u32.to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(&[family, dst_len, 0, 0, 254, 4, 0, 1, 0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(&[0, 0]); // padding to 32
+        m
+    }
+
+    #[test]
+    fn only_an_added_ipv4_default_route_counts() {
+        let inet = libc::AF_INET as u8;
+        assert!(announces_default_route(&message(libc::RTM_NEWROUTE, inet, 0)));
+        // A route to a subnet, a removed default route, an IPv6 one: not yet.
+        assert!(!announces_default_route(&message(libc::RTM_NEWROUTE, inet, 24)));
+        assert!(!announces_default_route(&message(libc::RTM_DELROUTE, inet, 0)));
+        assert!(!announces_default_route(&message(libc::RTM_NEWROUTE, libc::AF_INET6 as u8, 0)));
+        // Several messages in one datagram; a truncated one ends the scan without a panic.
+        let mut two = message(libc::RTM_NEWROUTE, inet, 24);
+        two.extend(message(libc::RTM_NEWROUTE, inet, 0));
+        assert!(announces_default_route(&two));
+        assert!(!announces_default_route(&two[..40]));
+        assert!(!announces_default_route(&[0xff; 20]));
+    }
 
     #[test]
     fn publish_flags_parse_like_docker() {
