@@ -74,6 +74,12 @@ pub fn note(signal: i32) {
     let _ = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
 }
 
+/// Take the signal received, if any, as handled: the next one counts as a first one again (what a
+/// command that forwards each signal to a container needs, see `cli::attach`).
+pub fn take() -> Option<i32> {
+    Some(RECEIVED.swap(0, Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
 /// The signal that asked the command to stop, if any.
 pub fn received() -> Option<Interrupted> {
     Some(RECEIVED.load(Ordering::SeqCst)).filter(|s| *s != 0).map(|signal| Interrupted { signal })

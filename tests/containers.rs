@@ -462,3 +462,43 @@ fn stdin_of_a_container_made_with_i_but_no_t_is_fed_by_attach_and_start_a_i() {
     ok(&t, &["rm", "-f", "reader", "once", "waits"]);
     assert_no_mounts_under(&t);
 }
+
+/// Start `rbuild ARGS` (following a container's output), let it settle, send it SIGINT; its output.
+fn interrupted(t: &TestContext, args: &[&str]) -> Output {
+    let child = t.process().args(args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    // Following: the client polls the log every 50 ms; a signal before it installed its handler would
+    // kill it outright, which the exit code would show.
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "rbuild {args:?} did not end after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn attach_without_a_terminal_sends_sigint_on_to_the_command_unless_sig_proxy_is_false() {
+    let t = busybox();
+    let script = "trap 'echo got-int; exit 3' INT; echo ready; while :; do sleep 0.1; done";
+    run_d(&t, &["--network", "none", "--name", "proxied", "busybox", "sh", "-c", script]);
+    wait_for_log(&t, "proxied", "ready\n");
+    // docker's --sig-proxy (on by default): the command gets the signal, attach ends with its code.
+    let out = interrupted(&t, &["attach", "proxied"]);
+    assert_eq!(text(&out.stdout), "got-int\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(status(&t, "proxied").starts_with("Exited (3)"), "{}", status(&t, "proxied"));
+    // --sig-proxy=false: the signal ends attach alone (130, the shell's code for SIGINT), as it ends
+    // `logs -f`; the container goes on.
+    run_d(&t, &["--network", "none", "--name", "kept", "busybox", "sh", "-c", script]);
+    wait_for_log(&t, "kept", "ready\n");
+    for args in [&["attach", "--sig-proxy=false", "kept"][..], &["logs", "-f", "kept"]] {
+        let out = interrupted(&t, args);
+        assert_eq!(out.status.code(), Some(130), "{args:?}: {}", text(&out.stdout));
+        assert!(status(&t, "kept").starts_with("Up "), "{args:?}: {}", status(&t, "kept"));
+    }
+    ok(&t, &["rm", "-f", "proxied", "kept"]);
+    assert_no_mounts_under(&t);
+}

@@ -2,8 +2,10 @@
 //! container's terminal is served by its monitor (`crate::container::attach`): its output, stdin with
 //! `-i`, window size, and detach keys. A container without one streams its new output from the log, as
 //! `start -a` does; made with `-i`, this terminal's stdin goes to the command's through its monitor, and
-//! its end ends the command's stdin (docker's `StdinOnce`).
+//! its end ends the command's stdin (docker's `StdinOnce`), and SIGINT or SIGTERM this command receives is
+//! sent on to the container's command (docker's `--sig-proxy`, on by default) instead of ending the attach.
 
+use super::logs::Signals;
 use super::{Globals, UsageError};
 use crate::container::attach::{self, DetachKeys, Ended};
 use crate::container::{Container, ContainerError, Containers};
@@ -20,6 +22,10 @@ pub struct AttachArgs {
     /// Do not pass this terminal's input to the container
     #[arg(long)]
     pub no_stdin: bool,
+    /// Send SIGINT and SIGTERM this command receives on to a container without a terminal (with false,
+    /// they only end this command)
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
     /// The container: name, full id or unique id prefix
     #[arg(value_parser = super::text(), value_name = "CONTAINER")]
     pub container: String,
@@ -37,17 +43,24 @@ pub fn run(g: &Globals, a: AttachArgs) -> anyhow::Result<ExitCode> {
         return to_terminal(c, input, &keys);
     }
     let offset = std::fs::metadata(c.log_path()).map_or(0, |m| m.len());
-    follow_with_input(&store, c, offset, input)
+    let signals = if a.sig_proxy { Signals::Proxy } else { Signals::Stop };
+    follow_with_input(&store, c, offset, input, signals)
 }
 
 /// Follow the log of the running container `c` without a terminal from `offset` until it ends, its
 /// stdin fed from this process's with `input` when it was made with `-i`.
-pub fn follow_with_input(store: &Store, c: Container, offset: u64, input: bool) -> anyhow::Result<ExitCode> {
+pub fn follow_with_input(
+    store: &Store,
+    c: Container,
+    offset: u64,
+    input: bool,
+    signals: Signals,
+) -> anyhow::Result<ExitCode> {
     if input && c.config.spec.stdin == Stdin::Inherit {
         // Left running when the command ends first: this process exits right after.
         let _sender = attach::send_input(&c.dir)?;
     }
-    super::logs::follow_to_exit(store, c, offset)
+    super::logs::follow_to_exit(store, c, offset, signals)
 }
 
 /// Attach to the terminal of the running `-t` container `c` (its input too with `input`, when it was made

@@ -141,7 +141,11 @@ pub fn start(g: &Globals, a: StartArgs) -> anyhow::Result<ExitCode> {
             Ok((c, _)) if attach && matches!(c.config.spec.stdin, Stdin::Terminal { .. }) => {
                 return super::attach::to_terminal(c, a.interactive, &keys);
             }
-            Ok((c, offset)) if attach => return super::attach::follow_with_input(&store, c, offset, a.interactive),
+            // docker's start -a forwards signals to a container without a terminal, with no flag to stop it.
+            Ok((c, offset)) if attach => {
+                let proxy = super::logs::Signals::Proxy;
+                return super::attach::follow_with_input(&store, c, offset, a.interactive, proxy);
+            }
             Ok(_) => println!("{query}"),
             Err(e) => {
                 eprintln!("error: {e:#}");

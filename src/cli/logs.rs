@@ -81,23 +81,70 @@ pub fn run(g: &Globals, a: LogsArgs) -> anyhow::Result<ExitCode> {
         printer.print(e)?;
     }
     if a.follow {
-        follow(&store, c, &mut reader, &printer)?;
+        if let Followed::Stopped(signal) = follow(&store, c, &mut reader, &printer, Signals::Stop)? {
+            return Ok(stopped_by(signal));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What SIGINT or SIGTERM does to a command following a container's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    /// It stops following (`logs -f`, `attach --sig-proxy=false`); the container goes on.
+    Stop,
+    /// It is sent on to the container's command, and following goes on until that ends (docker's
+    /// `--sig-proxy`, the default of `attach` and `start -a` without a terminal).
+    Proxy,
+}
+
 /// `start -a`: print the output written since `offset` until the container stops; its exit code.
-pub fn follow_to_exit(store: &Store, c: Container, offset: u64) -> anyhow::Result<ExitCode> {
+pub fn follow_to_exit(store: &Store, c: Container, offset: u64, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut reader = LogReader::open(&c, offset)?;
     let printer = Printer { timestamps: false, since: None };
-    let c = follow(store, c, &mut reader, &printer)?;
-    Ok(ExitCode::from(c.state.exit_code.unwrap_or(0).clamp(0, 255) as u8))
+    match follow(store, c, &mut reader, &printer, signals)? {
+        Followed::Ended(c) => Ok(ExitCode::from(c.state.exit_code.unwrap_or(0).clamp(0, 255) as u8)),
+        Followed::Stopped(signal) => Ok(stopped_by(signal)),
+    }
+}
+
+/// How following ended.
+enum Followed {
+    /// The container stopped (or was removed): its last state.
+    Ended(Container),
+    /// This command was asked to stop by the signal ([`Signals::Stop`]).
+    Stopped(i32),
+}
+
+/// The shell's exit code of a command that a signal ended (130 for SIGINT), without an error line: the
+/// user asked for it.
+fn stopped_by(signal: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(128 + signal).unwrap_or(u8::MAX))
 }
 
 /// Print entries as they arrive until the container has stopped and its log is drained (the monitor
 /// records the end only after the last line is written).
-fn follow(store: &Store, mut c: Container, reader: &mut LogReader, printer: &Printer) -> anyhow::Result<Container> {
+fn follow(
+    store: &Store,
+    mut c: Container,
+    reader: &mut LogReader,
+    printer: &Printer,
+    signals: Signals,
+) -> anyhow::Result<Followed> {
     loop {
+        if let Some(signal) = crate::interrupt::take() {
+            match signals {
+                Signals::Stop => return Ok(Followed::Stopped(signal)),
+                // The container may have ended meanwhile: nothing to forward to then.
+                Signals::Proxy => match nix::sys::signal::Signal::try_from(signal) {
+                    Ok(sig) => match c.signal(sig) {
+                        Ok(()) | Err(crate::container::ContainerError::NotRunning { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    },
+                    Err(_) => return Ok(Followed::Stopped(signal)),
+                },
+            }
+        }
         for e in reader.read_available()? {
             printer.print(&e)?;
         }
@@ -107,13 +154,13 @@ fn follow(store: &Store, mut c: Container, reader: &mut LogReader, printer: &Pri
             for e in reader.read_available()? {
                 printer.print(&e)?;
             }
-            return Ok(c);
+            return Ok(Followed::Ended(c));
         }
         std::thread::sleep(Duration::from_millis(50));
         c = match Containers::new(store).find(c.id()) {
             Ok(c) => c,
             // Removed meanwhile (rm -f): nothing more will come.
-            Err(crate::container::ContainerError::NotFound(_)) => return Ok(c),
+            Err(crate::container::ContainerError::NotFound(_)) => return Ok(Followed::Ended(c)),
             Err(e) => return Err(e.into()),
         };
     }
