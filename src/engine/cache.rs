@@ -15,6 +15,7 @@
 //! caches, a local miss is looked up in their records; such a hit names a blob that may still be in the
 //! registry, fetched only when the build needs its bytes (`engine::cache_remote`).
 
+pub use super::file_digests::FileDigests;
 use crate::digest::Digest;
 use crate::fsops::Stamp;
 use crate::store::Store;
@@ -22,7 +23,7 @@ use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -229,9 +230,13 @@ impl StepCache {
 /// first: serde_json writing into a file issues one write() per token, 1.7 million of them for the
 /// digests of a 25 000-file context. Not fsynced: a record lost in a crash only costs a cache miss.
 pub(super) fn write_json(store: &Store, kind: &str, path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
-    let bytes = serde_json::to_vec(value)?;
+    write_bytes(store, kind, path, &serde_json::to_vec(value)?)
+}
+
+/// Write `bytes` to `path` atomically, as [`write_json`] does.
+pub(super) fn write_bytes(store: &Store, kind: &str, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = store.temp_file(kind).map_err(io::Error::other)?;
-    tmp.write_all(&bytes)?;
+    tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -240,68 +245,6 @@ pub(super) fn write_json(store: &Store, kind: &str, path: &Path, value: &impl se
 #[derive(PartialEq, serde::Serialize, serde::Deserialize)]
 struct ImageTime {
     created: String,
-}
-
-/// Content digests of context files, remembered by their stat stamp (size, mtime, ctime, inode, ...) so
-/// that a rebuild stats files instead of reading them. Kept per context directory in `<root>/cache/context/`.
-pub struct FileDigests {
-    path: PathBuf,
-    store: Store,
-    /// Relative path → the file's stamp when hashed, and its digest.
-    map: std::collections::HashMap<String, (Stamp, Digest)>,
-    dirty: bool,
-}
-
-impl FileDigests {
-    /// The remembered digests for the context at `context` (none when unreadable: they are only a cache).
-    pub fn load(store: &Store, context: &Path) -> FileDigests {
-        let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
-        let name = Digest::of(abs.as_os_str().as_encoded_bytes());
-        let path = store.context_digests_dir().join(format!("{}.json", name.hex()));
-        let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        FileDigests { path, store: store.clone(), map, dirty: false }
-    }
-
-    /// The digest remembered for the context file `rel` if `meta` still shows the state it was hashed in.
-    pub fn known(&self, rel: &Path, meta: &std::fs::Metadata) -> Option<Digest> {
-        let (stamp, digest) = self.map.get(&*rel.to_string_lossy())?;
-        (*stamp == Stamp::of(meta)).then(|| digest.clone())
-    }
-
-    /// The sha256 of a regular file's bytes; `stamp` is its state now.
-    fn digest(&mut self, rel: &str, path: &Path, stamp: Stamp) -> io::Result<Digest> {
-        if let Some((known, digest)) = self.map.get(rel) {
-            if *known == stamp {
-                return Ok(digest.clone());
-            }
-        }
-        let mut h = Sha256::new();
-        let mut f = std::fs::File::open(path)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        let digest = Digest::from_sha256(h.finalize().into());
-        self.map.insert(rel.to_string(), (stamp, digest.clone()));
-        self.dirty = true;
-        Ok(digest)
-    }
-
-    /// Write the map back (atomically) if it changed.
-    pub fn save(&mut self) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
-        }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        write_json(&self.store, "context-digests", &self.path, &self.map)?;
-        self.dirty = false;
-        Ok(())
-    }
 }
 
 /// Digest of the context files COPY/ADD sources select: each path at or under a source (after
@@ -314,8 +257,7 @@ pub fn context_digest(
     files: &mut FileDigests,
 ) -> io::Result<Digest> {
     let mut h = Sha256::new();
-    // Ordered by bytes, as the walk orders names.
-    let mut selected: BTreeSet<&[u8]> = BTreeSet::new();
+    let mut selected: Vec<&[u8]> = Vec::new();
     for s in sources {
         let s = s.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
         let globbed = s.contains(['*', '?', '[']);
@@ -327,26 +269,32 @@ pub fn context_digest(
             // A glob's matches and everything under them; over-selecting only makes the key stricter.
             let glob_hit = globbed && glob_prefix_matches(s, p);
             if under || glob_hit {
-                selected.insert(p);
+                selected.push(p);
             }
         }
         h.update(b"source\0");
         h.update(s.as_bytes());
     }
-    let selected: Vec<&[u8]> = selected.into_iter().collect();
+    // Hashed in byte order (`a-b` before `a/c`, where the walk and `Path` put `a/c` first), as keys always
+    // were. Mostly in order already, which this sort finds in one pass.
+    selected.sort();
+    selected.dedup();
     let stamps = stat_all(root, &selected);
+    let mut hex = [0u8; 64];
     for (p, stamp) in selected.into_iter().zip(stamps) {
-        let rel = Path::new(OsStr::from_bytes(p));
-        let path = root.join(rel);
+        let path = || root.join(OsStr::from_bytes(p));
         let stamp = stamp?;
         let mode = stamp.mode();
         h.update(b"\0entry\0");
         h.update(p);
         h.update(mode.to_le_bytes());
         match mode & libc::S_IFMT {
-            libc::S_IFLNK => h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes()),
-            // The cache is keyed by text; two byte names with one lossy text still differ in their stamp.
-            libc::S_IFREG => h.update(files.digest(&rel.to_string_lossy(), &path, stamp)?.hex().as_bytes()),
+            libc::S_IFLNK => h.update(std::fs::read_link(path())?.as_os_str().as_encoded_bytes()),
+            libc::S_IFREG => {
+                let digest = files.digest(p, path, &stamp)?;
+                hex::encode_to_slice(digest, &mut hex).map_err(io::Error::other)?;
+                h.update(hex);
+            }
             _ => {}
         }
     }

@@ -12,6 +12,7 @@ mod cache_remote;
 pub mod context;
 pub mod copy;
 pub mod fetch;
+mod file_digests;
 mod fs;
 pub mod git;
 pub mod images;
