@@ -43,16 +43,22 @@ pub struct FileDigests {
 impl FileDigests {
     /// The remembered digests for the context at `context` (none when unreadable: they are only a cache).
     pub fn load(store: &Store, context: &Path) -> FileDigests {
+        let mut files = FileDigests::none(store, context);
+        files.saved = std::fs::read(&files.path).ok().and_then(Table::parse).unwrap_or_default();
+        files
+    }
+
+    /// No remembered digests for the context at `context` (they are saved where [`FileDigests::load`]
+    /// finds them).
+    pub fn none(store: &Store, context: &Path) -> FileDigests {
         let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
         let name = Digest::of(abs.as_os_str().as_encoded_bytes());
         let dir = store.context_digests_dir();
-        let path = dir.join(format!("{}.bin", name.hex()));
-        let saved = std::fs::read(&path).ok().and_then(Table::parse).unwrap_or_default();
         FileDigests {
-            path,
+            path: dir.join(format!("{}.bin", name.hex())),
             legacy: dir.join(format!("{}.json", name.hex())),
             store: store.clone(),
-            saved,
+            saved: Table::default(),
             fresh: BTreeMap::new(),
             next: 0,
         }
