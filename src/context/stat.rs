@@ -17,7 +17,7 @@ const BATCH: usize = 1024;
 
 /// Walk `root` through `filter` as [`super::walk_filtered`] does, and stamp each listed entry. The stamp
 /// of an entry is taken after the walk read its directory and before the walk returns; `None` where the
-/// stat failed (a file removed meanwhile), and no stamps at all if a stat thread died.
+/// stat failed (a file removed meanwhile), and no stamps at all if a stat thread could not start or died.
 pub fn walk_stamped(root: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<Option<Stamp>>), WalkError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 3);
     let (job_tx, job_rx) = mpsc::channel::<(usize, Vec<u8>)>();
@@ -25,11 +25,13 @@ pub fn walk_stamped(root: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<Opt
     let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<Option<Stamp>>)>();
     std::thread::scope(|s| {
         let mut batches = 0;
+        let mut workers = Vec::new();
         let walked = walk_into(root, filter, BATCH, &mut |batch| {
-            // A thread more for each batch up to `threads`: a small context costs one.
+            // A thread more for each batch up to `threads`: a small context costs one. The others take
+            // the batches of one that cannot start; if none can, no entry is stamped (found below).
             if batches < threads {
                 let (jobs, done) = (&job_rx, done_tx.clone());
-                s.spawn(move || stamp_batches(root, jobs, done));
+                workers.extend(std::thread::Builder::new().spawn_scoped(s, move || stamp_batches(root, jobs, done)));
             }
             // The batch's paths, each ended by a NUL (no name holds one).
             let mut paths = Vec::with_capacity(batch.iter().map(|e| e.path.as_os_str().len() + 1).sum());
@@ -43,6 +45,10 @@ pub fn walk_stamped(root: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<Opt
         });
         drop(job_tx);
         drop(done_tx);
+        // Joined here, so that one that panicked only leaves its batches unstamped.
+        for w in workers {
+            let _ = w.join();
+        }
         let entries = walked?;
         let mut parts: Vec<_> = done_rx.iter().collect();
         parts.sort_unstable_by_key(|(i, _)| *i);
