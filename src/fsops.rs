@@ -70,6 +70,33 @@ impl Stamp {
     pub fn mode(&self) -> u32 {
         self.mode
     }
+
+    /// Every field, little-endian, in a fixed order: what the context digest cache stores and compares.
+    pub fn to_bytes(&self) -> [u8; Stamp::BYTES] {
+        let fields: [&[u8]; 10] = [
+            &self.mode.to_le_bytes(),
+            &self.uid.to_le_bytes(),
+            &self.gid.to_le_bytes(),
+            &self.size.to_le_bytes(),
+            &self.mtime.0.to_le_bytes(),
+            &self.mtime.1.to_le_bytes(),
+            &self.ctime.0.to_le_bytes(),
+            &self.ctime.1.to_le_bytes(),
+            &self.ino.to_le_bytes(),
+            &self.rdev.to_le_bytes(),
+        ];
+        let mut out = [0u8; Stamp::BYTES];
+        let mut rest = &mut out[..];
+        for f in fields {
+            let (head, tail) = rest.split_at_mut(f.len());
+            head.copy_from_slice(f);
+            rest = tail;
+        }
+        out
+    }
+
+    /// The length of [`Stamp::to_bytes`].
+    pub const BYTES: usize = 3 * 4 + 7 * 8;
 }
 
 /// Apply `attrs` to `path` (not following a final symlink). Ownership first: chown clears setuid bits.

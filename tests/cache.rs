@@ -150,3 +150,33 @@ fn a_warm_rebuild_touches_its_records_and_blobs_without_rewriting_them() {
         }
     }
 }
+
+#[test]
+fn context_digests_are_a_table_a_damaged_one_is_no_cache_and_prune_all_drops_it() {
+    require_root();
+    let t = TestContext::new();
+    t.write("a.txt", "a1");
+    t.write("sub/b.txt", "b1");
+    t.write("Dockerfile", "FROM scratch\nCOPY . /app/\n");
+    let (_, l1) = build(&t, "d:1", &[]);
+    let dir = t.root().join("cache/context");
+    let tables = || -> Vec<String> {
+        let names = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()));
+        names.map(|n| n.filter(|n| !n.starts_with("copy-")).collect()).unwrap_or_default()
+    };
+    let table = tables();
+    assert!(table.len() == 1 && table[0].ends_with(".bin"), "{table:?}");
+    // Torn: the next build reads the files again, computes the same key, and writes a good table.
+    std::fs::write(dir.join(&table[0]), b"torn").unwrap();
+    let (second, l2) = build(&t, "d:2", &[]);
+    assert_eq!(l1, l2);
+    assert_eq!(cached_lines(&second).len(), 1, "{second}");
+    assert!(std::fs::metadata(dir.join(&table[0])).unwrap().len() > 100);
+    // A changed file still changes the key.
+    t.write("sub/b.txt", "b2");
+    let (third, l3) = build(&t, "d:3", &[]);
+    assert!(cached_lines(&third).is_empty(), "{third}");
+    assert_ne!(l1, l3);
+    t.ok(&["builder", "prune", "-a", "-f"]);
+    assert!(tables().is_empty(), "{:?}", tables());
+}

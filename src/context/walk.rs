@@ -132,6 +132,17 @@ pub fn walk(root: &Path, excludes: &Matcher) -> Result<Vec<Entry>, WalkError> {
 
 /// Walk `root` through a filter with include and exclude patterns.
 pub fn walk_filtered(root: &Path, filter: &Filter) -> Result<Vec<Entry>, WalkError> {
+    walk_into(root, filter, usize::MAX, &mut |_| {})
+}
+
+/// [`walk_filtered`], handing each `batch` entries listed (and the last ones) to `hand_over` as the walk
+/// goes on.
+pub(super) fn walk_into(
+    root: &Path,
+    filter: &Filter,
+    batch: usize,
+    hand_over: &mut dyn FnMut(&[Entry]),
+) -> Result<Vec<Entry>, WalkError> {
     let meta = std::fs::metadata(root).map_err(|source| WalkError::Io { path: root.to_path_buf(), source })?;
     if !meta.is_dir() {
         return Err(WalkError::NotADirectory { path: root.to_path_buf() });
@@ -139,12 +150,17 @@ pub fn walk_filtered(root: &Path, filter: &Filter) -> Result<Vec<Entry>, WalkErr
     let mut state = FilterState { filter, parents: Vec::new() };
     let mut out = Vec::new();
     let mut stack = vec![read_sorted(root, Path::new(""))?.into_iter()];
+    let mut handed = 0;
     while let Some(dir) = stack.last_mut() {
         let Some(entry) = dir.next() else {
             stack.pop();
             continue;
         };
         let step = state.visit(&entry, &mut out)?;
+        if out.len() - handed >= batch {
+            hand_over(&out[handed..]);
+            handed = out.len();
+        }
         if entry.kind != EntryKind::Dir || step == Step::Prune {
             continue;
         }
@@ -155,6 +171,9 @@ pub fn walk_filtered(root: &Path, filter: &Filter) -> Result<Vec<Entry>, WalkErr
                 if step == Step::Held && source.kind() == std::io::ErrorKind::PermissionDenied => {}
             Err(e) => return Err(e),
         }
+    }
+    if out.len() > handed {
+        hand_over(&out[handed..]);
     }
     Ok(out)
 }

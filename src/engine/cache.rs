@@ -15,6 +15,8 @@
 //! caches, a local miss is looked up in their records; such a hit names a blob that may still be in the
 //! registry, fetched only when the build needs its bytes (`engine::cache_remote`).
 
+pub use super::file_digests::FileDigests;
+use crate::context::stat::{stat_all, ParentStat};
 use crate::digest::Digest;
 use crate::fsops::Stamp;
 use crate::store::Store;
@@ -22,7 +24,7 @@ use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -229,9 +231,13 @@ impl StepCache {
 /// first: serde_json writing into a file issues one write() per token, 1.7 million of them for the
 /// digests of a 25 000-file context. Not fsynced: a record lost in a crash only costs a cache miss.
 pub(super) fn write_json(store: &Store, kind: &str, path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
-    let bytes = serde_json::to_vec(value)?;
+    write_bytes(store, kind, path, &serde_json::to_vec(value)?)
+}
+
+/// Write `bytes` to `path` atomically, as [`write_json`] does.
+pub(super) fn write_bytes(store: &Store, kind: &str, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = store.temp_file(kind).map_err(io::Error::other)?;
-    tmp.write_all(&bytes)?;
+    tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -242,84 +248,25 @@ struct ImageTime {
     created: String,
 }
 
-/// Content digests of context files, remembered by their stat stamp (size, mtime, ctime, inode, ...) so
-/// that a rebuild stats files instead of reading them. Kept per context directory in `<root>/cache/context/`.
-pub struct FileDigests {
-    path: PathBuf,
-    store: Store,
-    /// Relative path → the file's stamp when hashed, and its digest.
-    map: std::collections::HashMap<String, (Stamp, Digest)>,
-    dirty: bool,
-}
-
-impl FileDigests {
-    /// The remembered digests for the context at `context` (none when unreadable: they are only a cache).
-    pub fn load(store: &Store, context: &Path) -> FileDigests {
-        let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
-        let name = Digest::of(abs.as_os_str().as_encoded_bytes());
-        let path = store.context_digests_dir().join(format!("{}.json", name.hex()));
-        let map = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        FileDigests { path, store: store.clone(), map, dirty: false }
-    }
-
-    /// The digest remembered for the context file `rel` if `meta` still shows the state it was hashed in.
-    pub fn known(&self, rel: &Path, meta: &std::fs::Metadata) -> Option<Digest> {
-        let (stamp, digest) = self.map.get(&*rel.to_string_lossy())?;
-        (*stamp == Stamp::of(meta)).then(|| digest.clone())
-    }
-
-    /// The sha256 of a regular file's bytes; `stamp` is its state now.
-    fn digest(&mut self, rel: &str, path: &Path, stamp: Stamp) -> io::Result<Digest> {
-        if let Some((known, digest)) = self.map.get(rel) {
-            if *known == stamp {
-                return Ok(digest.clone());
-            }
-        }
-        let mut h = Sha256::new();
-        let mut f = std::fs::File::open(path)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        let digest = Digest::from_sha256(h.finalize().into());
-        self.map.insert(rel.to_string(), (stamp, digest.clone()));
-        self.dirty = true;
-        Ok(digest)
-    }
-
-    /// Write the map back (atomically) if it changed.
-    pub fn save(&mut self) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
-        }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        write_json(&self.store, "context-digests", &self.path, &self.map)?;
-        self.dirty = false;
-        Ok(())
-    }
-}
-
 /// Digest of the context files COPY/ADD sources select: each path at or under a source (after
 /// .dockerignore), with its type, mode and content (or link target). `sources` are cleaned relative paths;
-/// a glob selects by the same rules COPY uses, so it is hashed as the set of what it matches.
+/// a glob selects by the same rules COPY uses, so it is hashed as the set of what it matches. `stamps`,
+/// when given, are the current stamps of `included`'s paths in its order (see `Context::stamps`);
+/// without them each selected path is statted.
 pub fn context_digest(
     root: &Path,
     included: &BTreeSet<PathBuf>,
+    stamps: Option<&[Option<Stamp>]>,
     sources: &[String],
     files: &mut FileDigests,
 ) -> io::Result<Digest> {
     let mut h = Sha256::new();
-    // Ordered by bytes, as the walk orders names.
-    let mut selected: BTreeSet<&[u8]> = BTreeSet::new();
+    // Each selected path, and its position in `included`.
+    let mut selected: Vec<(&[u8], usize)> = Vec::new();
     for s in sources {
         let s = s.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
         let globbed = s.contains(['*', '?', '[']);
-        for p in included {
+        for (i, p) in included.iter().enumerate() {
             let p = p.as_os_str().as_bytes();
             let under = s.is_empty()
                 || s == "."
@@ -327,84 +274,43 @@ pub fn context_digest(
             // A glob's matches and everything under them; over-selecting only makes the key stricter.
             let glob_hit = globbed && glob_prefix_matches(s, p);
             if under || glob_hit {
-                selected.insert(p);
+                selected.push((p, i));
             }
         }
         h.update(b"source\0");
         h.update(s.as_bytes());
     }
-    let selected: Vec<&[u8]> = selected.into_iter().collect();
-    let stamps = stat_all(root, &selected);
-    for (p, stamp) in selected.into_iter().zip(stamps) {
-        let rel = Path::new(OsStr::from_bytes(p));
-        let path = root.join(rel);
+    // Hashed in byte order (`a-b` before `a/c`, where the walk and `Path` put `a/c` first), as keys always
+    // were. Mostly in order already, which this sort finds in one pass.
+    selected.sort_by(|a, b| a.0.cmp(b.0));
+    selected.dedup_by(|a, b| a.0 == b.0);
+    let stamps: Vec<io::Result<Stamp>> = match stamps.filter(|s| s.len() == included.len()) {
+        Some(stamps) => {
+            // One the walk could not take is taken now (and fails now if the path is gone).
+            let mut at = ParentStat::new(root);
+            selected.iter().map(|&(p, i)| stamps[i].clone().map_or_else(|| at.stat(p), Ok)).collect()
+        }
+        None => stat_all(root, &selected.iter().map(|&(p, _)| p).collect::<Vec<_>>()),
+    };
+    let mut hex = [0u8; 64];
+    for ((p, _), stamp) in selected.into_iter().zip(stamps) {
+        let path = || root.join(OsStr::from_bytes(p));
         let stamp = stamp?;
         let mode = stamp.mode();
         h.update(b"\0entry\0");
         h.update(p);
         h.update(mode.to_le_bytes());
         match mode & libc::S_IFMT {
-            libc::S_IFLNK => h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes()),
-            // The cache is keyed by text; two byte names with one lossy text still differ in their stamp.
-            libc::S_IFREG => h.update(files.digest(&rel.to_string_lossy(), &path, stamp)?.hex().as_bytes()),
+            libc::S_IFLNK => h.update(std::fs::read_link(path())?.as_os_str().as_encoded_bytes()),
+            libc::S_IFREG => {
+                let digest = files.digest(p, path, &stamp)?;
+                hex::encode_to_slice(digest, &mut hex).map_err(io::Error::other)?;
+                h.update(hex);
+            }
             _ => {}
         }
     }
     Ok(Digest::from_sha256(h.finalize().into()))
-}
-
-/// `lstat` of each of `rels` under `root`, in order, on a few threads: a rebuild of a big context that
-/// changed nowhere is mostly these calls, one per file.
-fn stat_all(root: &Path, rels: &[&[u8]]) -> Vec<io::Result<Stamp>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if threads < 2 || rels.len() < 2048 {
-        return ParentStat::new(root).all(rels);
-    }
-    std::thread::scope(|s| {
-        let chunks: Vec<_> = rels
-            .chunks(rels.len().div_ceil(threads))
-            .map(|c| (c, s.spawn(move || ParentStat::new(root).all(c))))
-            .collect();
-        // A thread that died is redone here, so every path keeps its place in the result.
-        chunks.into_iter().flat_map(|(c, h)| h.join().unwrap_or_else(|_| ParentStat::new(root).all(c))).collect()
-    })
-}
-
-/// `lstat` of sorted paths under a root by `fstatat` on their parent directory, opened once for the run of
-/// names it holds: the kernel walks each directory's path once instead of every file's full path (that
-/// walk was most of a warm rebuild's time on a 25,000-file context).
-struct ParentStat<'a> {
-    root: &'a Path,
-    parent: Option<(Vec<u8>, std::os::fd::OwnedFd)>,
-}
-
-impl<'a> ParentStat<'a> {
-    fn new(root: &'a Path) -> ParentStat<'a> {
-        ParentStat { root, parent: None }
-    }
-
-    fn all(mut self, rels: &[&[u8]]) -> Vec<io::Result<Stamp>> {
-        rels.iter().map(|rel| self.stat(rel)).collect()
-    }
-
-    fn stat(&mut self, rel: &[u8]) -> io::Result<Stamp> {
-        let (dir, name) = match rel.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&rel[..i], &rel[i + 1..]),
-            None => (&rel[..0], rel),
-        };
-        let fd = match self.parent.take() {
-            Some((open, fd)) if open.as_slice() == dir => &self.parent.insert((open, fd)).1,
-            _ => {
-                let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
-                let path = self.root.join(OsStr::from_bytes(dir));
-                let fd = nix::fcntl::open(&path, flags, nix::sys::stat::Mode::empty())?;
-                &self.parent.insert((dir.to_vec(), fd)).1
-            }
-        };
-        let name = OsStr::from_bytes(name);
-        let stat = nix::sys::stat::fstatat(fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
-        Ok(Stamp::of_stat(&stat))
-    }
 }
 
 /// Whether `path` is matched by the glob `pattern` or lies under something it matches (per-component,
@@ -452,21 +358,6 @@ mod tests {
     }
 
     #[test]
-    fn stats_by_parent_directory_match_lstat_of_the_full_path() {
-        let (t, _) = ctx(&[("top", "1"), ("a/b/deep", "22"), ("a/b/other", "3"), ("a/c", "4")]);
-        std::os::unix::fs::symlink("../nowhere", t.path().join("a/link")).unwrap();
-        let rels: Vec<&[u8]> = vec![b"a/b/deep", b"a/b/other", b"a/c", b"a/link", b"top"];
-        let got = ParentStat::new(t.path()).all(&rels);
-        for (rel, stamp) in rels.iter().zip(got) {
-            let want = Stamp::of(&std::fs::symlink_metadata(t.path().join(OsStr::from_bytes(rel))).unwrap());
-            assert!(stamp.unwrap() == want, "{}", String::from_utf8_lossy(rel));
-        }
-        // A name that is gone is an error, not another file's stamp.
-        assert!(ParentStat::new(t.path()).all(&[b"a/b/deep".as_slice(), b"a/b/gone"])[1].is_err());
-        assert!(ParentStat::new(t.path()).all(&[b"nodir/x".as_slice()])[0].is_err());
-    }
-
-    #[test]
     fn keys_separate_their_parts() {
         let p = root_key("scratch");
         let a = KeyBuilder::new(&p).part("x", b"ab").part("y", b"c").finish();
@@ -483,21 +374,50 @@ mod tests {
         let store_dir = tempfile::tempdir().unwrap();
         let store = Store::open(store_dir.path()).unwrap();
         let mut files = FileDigests::load(&store, t.path());
-        let mut context_digest = |root: &Path, set: &BTreeSet<PathBuf>, srcs: &[String]| {
-            let d = super::context_digest(root, set, srcs, &mut files);
+        let mut context_digest = |root: &Path, set: &BTreeSet<PathBuf>, stamps, srcs: &[String]| {
+            let d = super::context_digest(root, set, stamps, srcs, &mut files);
             files.save().unwrap();
             d
         };
-        let d1 = context_digest(t.path(), &set, &srcs).unwrap();
+        let d1 = context_digest(t.path(), &set, None, &srcs).unwrap();
         std::fs::write(t.path().join("other.txt"), "changed").unwrap();
-        assert_eq!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "unselected files do not count");
+        assert_eq!(context_digest(t.path(), &set, None, &srcs).unwrap(), d1, "unselected files do not count");
         let f = std::fs::File::options().write(true).open(t.path().join("a.txt")).unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "mtimes do not count");
+        assert_eq!(context_digest(t.path(), &set, None, &srcs).unwrap(), d1, "mtimes do not count");
         std::fs::write(t.path().join("dir/b.txt"), "22").unwrap();
-        assert_ne!(context_digest(t.path(), &set, &srcs).unwrap(), d1, "content counts");
-        let glob = context_digest(t.path(), &set, &["*.txt".to_string()]).unwrap();
+        assert_ne!(context_digest(t.path(), &set, None, &srcs).unwrap(), d1, "content counts");
+        let glob = context_digest(t.path(), &set, None, &["*.txt".to_string()]).unwrap();
         std::fs::write(t.path().join("other.txt"), "again").unwrap();
-        assert_ne!(context_digest(t.path(), &set, &["*.txt".to_string()]).unwrap(), glob, "glob matches count");
+        assert_ne!(context_digest(t.path(), &set, None, &["*.txt".to_string()]).unwrap(), glob, "glob matches count");
+    }
+
+    #[test]
+    fn walk_stamps_give_the_keys_a_stat_gives() {
+        let (t, _) = ctx(&[("a-b", "1"), ("a/c", "2"), ("a/d/e", "3"), ("z", "4")]);
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let mut files = FileDigests::load(&store, t.path());
+        let walk = || {
+            let (entries, stamps) = crate::context::walk_stamped(t.path(), &Default::default()).unwrap();
+            (entries.into_iter().map(|e| e.path).collect::<BTreeSet<_>>(), stamps)
+        };
+        let (set, stamps) = walk();
+        let all = [".".to_string()];
+        let by_stat = context_digest(t.path(), &set, None, &all, &mut files).unwrap();
+        assert_eq!(context_digest(t.path(), &set, Some(&stamps), &all, &mut files).unwrap(), by_stat);
+        // A stamp the walk could not take is taken when the key is.
+        let mut missing = stamps.clone();
+        missing[2] = None;
+        assert_eq!(context_digest(t.path(), &set, Some(&missing), &all, &mut files).unwrap(), by_stat);
+        // A changed file: the next walk's stamps change the key as a stat does.
+        std::fs::write(t.path().join("a/d/e"), "33").unwrap();
+        let (set, stamps) = walk();
+        let changed = context_digest(t.path(), &set, Some(&stamps), &all, &mut files).unwrap();
+        assert_ne!(changed, by_stat);
+        assert_eq!(context_digest(t.path(), &set, None, &all, &mut files).unwrap(), changed);
+        // Stamps that are not `included`'s are not used.
+        std::fs::write(t.path().join("a/d/e"), "3").unwrap();
+        assert_eq!(context_digest(t.path(), &set, Some(&stamps[1..]), &all, &mut files).unwrap(), by_stat);
     }
 }

@@ -12,6 +12,7 @@ mod cache_remote;
 pub mod context;
 pub mod copy;
 pub mod fetch;
+mod file_digests;
 mod fs;
 pub mod git;
 pub mod images;
@@ -255,9 +256,15 @@ fn build_image(store: &Store, req: &BuildRequest, name: bool) -> Result<Built, B
                 req.at(e.location, e.message)
             }
         })?;
-    let ctx = context::Context::open(&req.context_dir, &req.dockerfile)
-        .map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
-    let mut exec = Executor::new(store, req, &plan, &ctx, &progress)?;
+    // The context digests are read (a few MB for a big context) while the context is walked.
+    let (ctx, files) = std::thread::scope(|s| {
+        let files = s.spawn(|| cache::FileDigests::load(store, &req.context_dir));
+        let ctx = context::Context::open(&req.context_dir, &req.dockerfile);
+        // A thread that died left no digests: they are only a cache.
+        (ctx, files.join().unwrap_or_else(|_| cache::FileDigests::none(store, &req.context_dir)))
+    });
+    let ctx = ctx.map_err(|source| BuildError::Context { path: req.context_dir.display().to_string(), source })?;
+    let mut exec = Executor::new(store, req, &plan, &ctx, files, &progress)?;
     exec.import_caches();
     exec.build_all(req.jobs).map_err(|f| req.failed(f))?;
     let final_key = exec.stages[plan.target].get().map(|s| s.key.clone());

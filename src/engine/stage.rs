@@ -101,6 +101,7 @@ impl<'a> Executor<'a> {
         req: &'a BuildRequest,
         plan: &'a Plan,
         ctx: &'a Context,
+        files: FileDigests,
         progress: &'a Progress,
     ) -> Result<Executor<'a>, BuildError> {
         // Work dirs of builds killed before they could clean up were removed when the store was opened.
@@ -114,7 +115,7 @@ impl<'a> Executor<'a> {
             progress,
             snapshotter: OnceLock::new(),
             cache: StepCache::new(store, !req.no_cache),
-            files: Mutex::new(FileDigests::load(store, &req.context_dir)),
+            files: Mutex::new(files),
             lease: Mutex::new(lease),
             mounts: Mutex::new(Vec::new()),
             work,

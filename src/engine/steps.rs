@@ -100,7 +100,8 @@ impl Executor<'_> {
                     .filter(|s| !s.starts_with("<<") && !fetch::is_url(s) && !git::is_git(s))
                     .map(|s| copy::unpivot(s))
                     .collect();
-                cache::context_digest(&self.ctx.root, &self.ctx.included, &paths, &mut lock(&self.files))
+                let ctx = &self.ctx;
+                cache::context_digest(&ctx.root, &ctx.included, ctx.stamps(), &paths, &mut lock(&self.files))
                     .map_err(|e| StepFailure::io(loc, kw, "reading the sources", e))?
                     .to_string()
                     .into_bytes()
@@ -281,6 +282,7 @@ impl Executor<'_> {
                     None => cache::context_digest(
                         &self.ctx.root,
                         &self.ctx.included,
+                        self.ctx.stamps(),
                         std::slice::from_ref(source),
                         &mut lock(&self.files),
                     )
@@ -364,7 +366,7 @@ impl Executor<'_> {
     fn source_key(&self, from: &str, loc: Location) -> Result<Digest, StepFailure> {
         let (from, named) = match self.req.build_contexts.get(from) {
             Some(NamedContext::Dir { root, included }) => {
-                return cache::context_digest(root, included, &[".".into()], &mut lock(&self.files))
+                return cache::context_digest(root, included, None, &[".".into()], &mut lock(&self.files))
                     .map_err(|e| StepFailure::io(loc, "", format!("reading build context {from:?}"), e));
             }
             Some(NamedContext::Image(reference)) => (reference.as_str(), true),

@@ -159,7 +159,7 @@ impl Locked<'_> {
         }
         if policy.all && policy.keep_storage.is_none() {
             // Only a hashing shortcut: the next build reads the context files again.
-            for path in json_files(&self.context_digests_dir())? {
+            for path in gc_roots::context_cache_files(&self.context_digests_dir())? {
                 let _ = fs::remove_file(path);
             }
         }

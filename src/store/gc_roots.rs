@@ -41,6 +41,17 @@ pub fn cache_records(store: &Store) -> Result<Vec<CacheRecord>, StoreError> {
 
 /// The `*.json` files directly under `dir` (none when it does not exist).
 pub(crate) fn json_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    files_named(dir, &["json"])
+}
+
+/// The files of `cache/context/`: the digest tables (`*.bin`; `*.json` of earlier versions) and the COPY
+/// records (`copy-*.json`).
+pub(crate) fn context_cache_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    files_named(dir, &["json", "bin"])
+}
+
+/// The files directly under `dir` whose extension is one of `extensions` (none when `dir` does not exist).
+fn files_named(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, StoreError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -49,7 +60,7 @@ pub(crate) fn json_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut out = Vec::new();
     for entry in entries {
         let path = entry.map_err(StoreError::io("cannot list", dir))?.path();
-        if path.extension().is_some_and(|e| e == "json") {
+        if path.extension().is_some_and(|e| extensions.iter().any(|x| e == *x)) {
             out.push(path);
         }
     }

@@ -113,9 +113,10 @@ pub fn measure(store: &Store) -> Result<DiskUsage, StoreError> {
         u.cache_list.push(CacheUsage { key, size: file + layer, used: r.used });
     }
     u.cache_list.sort_by_key(|c| std::cmp::Reverse(c.used));
-    let others: u64 = [store.image_times_dir(), store.context_digests_dir()]
-        .iter()
-        .flat_map(|d| json_files(d).unwrap_or_default())
+    let others: u64 = json_files(&store.image_times_dir())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(gc_roots::context_cache_files(&store.context_digests_dir()).unwrap_or_default())
         .map(|p| fs::symlink_metadata(p).map(|m| m.blocks() * 512).unwrap_or(0))
         .sum();
     u.build_cache.count = u.cache_list.len();
