@@ -502,3 +502,23 @@ fn attach_without_a_terminal_sends_sigint_on_to_the_command_unless_sig_proxy_is_
     ok(&t, &["rm", "-f", "proxied", "kept"]);
     assert_no_mounts_under(&t);
 }
+
+#[test]
+fn logs_of_a_container_run_in_the_foreground_hold_that_runs_output() {
+    let t = busybox();
+    let script = "echo out; echo err >&2; printf partial";
+    let run = rb(&t, &["run", "--network", "none", "--name", "fg", "busybox", "sh", "-c", script]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    // The caller still gets the output, as it comes (the last line has no newline).
+    assert_eq!(text(&run.stdout), "out\npartial");
+    assert!(text(&run.stderr).starts_with("err\n"), "{}", text(&run.stderr));
+    // And `logs` has it, by stream, as docker's json-file log keeps a foreground run's output.
+    let logs = rb(&t, &["logs", "fg"]);
+    assert_eq!(text(&logs.stdout), "out\npartial");
+    assert_eq!(text(&logs.stderr), "err\n");
+    // rbuild's own line after the run is not the container's.
+    let id = ok(&t, &["inspect", "--format", "{{.Id}}", "fg"]).trim().to_string();
+    let log = std::fs::read_to_string(t.root().join("containers").join(&id).join("ctr.log")).unwrap();
+    assert!(!log.contains("kept in"), "{log}");
+    ok(&t, &["rm", "fg"]);
+}

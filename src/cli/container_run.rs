@@ -8,6 +8,7 @@ use crate::container::attach::DetachKeys;
 use crate::container::{self, monitor, rootfs, Config, Container, Containers};
 use crate::sandbox::{Rootfs, Stdin};
 use crate::store::Store;
+use anyhow::Context;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -65,7 +66,21 @@ pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Resu
         println!("{}", c.id());
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = rootfs::run(&store, &mut c, super::run::stdin_mode(a), &mut || {}, &mut || {}, g.debug)?;
+    let stdin = super::run::stdin_mode(a);
+    // Without a terminal the output also goes into the container's log, for `logs` (a terminal's output
+    // is relayed by the sandbox itself and is not logged yet).
+    let teed = match stdin {
+        Stdin::Terminal { .. } => None,
+        _ => Some(
+            container::log::Teed::start(&c.log_path())
+                .with_context(|| format!("opening {}", c.log_path().display()))?,
+        ),
+    };
+    let outcome = rootfs::run(&store, &mut c, stdin, &mut || {}, &mut || {}, g.debug);
+    if let Some(teed) = teed {
+        teed.finish().with_context(|| format!("writing {}", c.log_path().display()))?;
+    }
+    let outcome = outcome?;
     eprintln!("container {} kept in {} (run with --rm to remove it)", c.id(), c.dir.display());
     Ok(outcome_code(&outcome, &c.config.spec))
 }

@@ -111,7 +111,7 @@ pub fn follow_to_exit(store: &Store, c: Container, offset: u64, signals: Signals
 /// How following ended.
 enum Followed {
     /// The container stopped (or was removed): its last state.
-    Ended(Container),
+    Ended(Box<Container>),
     /// This command was asked to stop by the signal ([`Signals::Stop`]).
     Stopped(i32),
 }
@@ -154,13 +154,13 @@ fn follow(
             for e in reader.read_available()? {
                 printer.print(&e)?;
             }
-            return Ok(Followed::Ended(c));
+            return Ok(Followed::Ended(Box::new(c)));
         }
         std::thread::sleep(Duration::from_millis(50));
         c = match Containers::new(store).find(c.id()) {
             Ok(c) => c,
             // Removed meanwhile (rm -f): nothing more will come.
-            Err(crate::container::ContainerError::NotFound(_)) => return Ok(Followed::Ended(c)),
+            Err(crate::container::ContainerError::NotFound(_)) => return Ok(Followed::Ended(Box::new(c))),
             Err(e) => return Err(e.into()),
         };
     }
