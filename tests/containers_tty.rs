@@ -264,3 +264,30 @@ fn attach_to_a_terminal_run_in_the_foreground_says_why_it_cannot() {
     fg.type_line("exit 0");
     assert_eq!(fg.exit_code(), Some(0), "{}", fg.seen);
 }
+
+#[test]
+fn two_attached_clients_both_get_the_output_and_each_ones_input_goes_in() {
+    let s = common::containers::busybox();
+    common::containers::ok(&s, &["run", "-d", "-it", "--network", "none", "--name", "two", "busybox", "sh"]);
+    // Each client is known to be connected once its own line was answered.
+    let mut a = Session::start(&s, &["attach", "two"], 24, 80);
+    a.type_line("echo a-up-$((1+1))");
+    a.expect("a-up-2\r\n");
+    let mut b = Session::start(&s, &["attach", "two"], 24, 80);
+    b.type_line("echo b-up-$((2+2))");
+    b.expect("b-up-4\r\n");
+    // A line from each: both see both answers.
+    a.type_line("echo from-$((40+1))");
+    a.expect("from-41\r\n");
+    b.expect("from-41\r\n");
+    b.type_line("echo from-$((50+2))");
+    b.expect("from-52\r\n");
+    a.expect("from-52\r\n");
+    // One detaching leaves the other attached.
+    a.master.write_all(b"\x10\x11").unwrap();
+    assert_eq!(a.exit_code(), Some(0), "{}", a.seen);
+    b.type_line("echo still-$((60+3))");
+    b.expect("still-63\r\n");
+    b.type_line("exit");
+    assert_eq!(b.exit_code(), Some(0), "{}", b.seen);
+}

@@ -3,14 +3,14 @@
 //!
 //! The monitor of a `-t` container holds its pty's master (the sandbox hands it over, see
 //! `crate::sandbox::run_holding_terminal`). It copies everything the command writes into `ctr.log` (one
-//! json-file entry per line, stream `stdout`: a terminal merges stderr) and to the attached client, and
-//! serves `containers/<id>/attach.sock`, bound before the command starts (and reached, by both sides,
-//! through `/proc/self/fd/<dir fd>/`: a store path may exceed the 108 bytes of a socket address). The
-//! latest client gets the output; what clients send is a small framed protocol, one byte of kind, four
-//! of length (big-endian), the payload: `DATA` for the terminal's input (dropped unless the container
-//! was made with `-i`), `RESIZE` with rows and columns (two big-endian u16) for `TIOCSWINSZ`. The
-//! monitor sends raw output back and closes the connection once the command's side of the terminal is
-//! gone.
+//! json-file entry per line, stream `stdout`: a terminal merges stderr) and to every attached client (as
+//! docker does; each one's input goes in too), and serves `containers/<id>/attach.sock`, bound before the
+//! command starts (and reached, by both sides, through `/proc/self/fd/<dir fd>/`: a store path may exceed
+//! the 108 bytes of a socket address). What clients send is a small framed protocol, one byte of kind,
+//! four of length (big-endian), the payload: `DATA` for the terminal's input (dropped unless the
+//! container was made with `-i`), `RESIZE` with rows and columns (two big-endian u16) for `TIOCSWINSZ`.
+//! The monitor sends raw output back and closes the connections once the command's side of the terminal
+//! is gone.
 //!
 //! The client puts its terminal in raw mode, and with one `poll` over its stdin, the socket and a
 //! SIGWINCH self-pipe (no threads, so nothing is left blocked in a read of stdin when it stops) relays
@@ -85,10 +85,10 @@ impl ShortPath {
     }
 }
 
-/// The monitor's end: the listening socket and the attached client, if any.
+/// The monitor's end: the listening socket and the attached clients.
 pub struct Server {
     listener: UnixListener,
-    client: Arc<Mutex<Option<UnixStream>>>,
+    clients: Arc<Mutex<Vec<UnixStream>>>,
 }
 
 impl Server {
@@ -101,13 +101,13 @@ impl Server {
             path: dir.join(SOCKET),
             source,
         })?;
-        Ok(Server { listener, client: Arc::new(Mutex::new(None)) })
+        Ok(Server { listener, clients: Arc::default() })
     }
 
     /// Serve the terminal whose master is `master`: accept clients from now on, write their input (with
-    /// `input`) and window sizes to it, and copy its output into `log` and to the latest client. The
-    /// returned thread ends when the command's side of the terminal is gone, after closing the client's
-    /// connection.
+    /// `input`) and window sizes to it, and copy its output into `log` and to every client. The returned
+    /// thread ends when the command's side of the terminal is gone, after closing the clients'
+    /// connections.
     pub fn serve(
         &self,
         master: File,
@@ -115,7 +115,7 @@ impl Server {
         log: Arc<Mutex<File>>,
     ) -> Result<JoinHandle<io::Result<()>>, AttachError> {
         let listener = self.listener.try_clone().map_err(AttachError::Relay)?;
-        let (client, to_master) = (self.client.clone(), master.try_clone().map_err(AttachError::Relay)?);
+        let (clients, to_master) = (self.clients.clone(), master.try_clone().map_err(AttachError::Relay)?);
         // Left blocked in accept when the command ends: the monitor exits right after.
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -123,15 +123,15 @@ impl Server {
                 // A client that stops reading (suspended, say) is dropped rather than stalling the command,
                 // whose output would otherwise block once the pty's buffer is full.
                 let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
-                *lock(&client) = Some(stream);
+                lock(&clients).push(stream);
                 std::thread::spawn(move || read_frames(reader, master, input));
             }
         });
-        let tee = Tee { master, client: self.client.clone() };
-        let client = self.client.clone();
+        let tee = Tee { master, clients: self.clients.clone() };
+        let clients = self.clients.clone();
         Ok(std::thread::spawn(move || {
             let copied = super::log::copy_stream(tee, "stdout", log);
-            if let Some(c) = lock(&client).take() {
+            for c in lock(&clients).drain(..) {
                 let _ = c.shutdown(Shutdown::Both);
             }
             copied
@@ -200,8 +200,8 @@ pub fn send_input(dir: &Path) -> Result<JoinHandle<()>, AttachError> {
     }))
 }
 
-fn lock(client: &Mutex<Option<UnixStream>>) -> std::sync::MutexGuard<'_, Option<UnixStream>> {
-    client.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(clients: &Mutex<Vec<UnixStream>>) -> std::sync::MutexGuard<'_, Vec<UnixStream>> {
+    clients.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One client's frames into the terminal, until it disconnects.
@@ -221,11 +221,11 @@ fn read_frames(from: UnixStream, mut master: File, input: bool) {
     });
 }
 
-/// The master as the log copier reads it: each chunk also goes to the attached client (one that cannot
-/// take it is dropped); the end of the command's side (EIO) is the end of the stream.
+/// The master as the log copier reads it: each chunk also goes to every attached client (one that cannot
+/// take it, detached or stalled, is dropped); the end of the command's side (EIO) is the end of the stream.
 struct Tee {
     master: File,
-    client: Arc<Mutex<Option<UnixStream>>>,
+    clients: Arc<Mutex<Vec<UnixStream>>>,
 }
 
 impl Read for Tee {
@@ -234,10 +234,7 @@ impl Read for Tee {
             Err(e) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
             other => other?,
         };
-        let mut client = lock(&self.client);
-        if client.as_mut().is_some_and(|c| c.write_all(&buf[..n]).is_err()) {
-            *client = None;
-        }
+        lock(&self.clients).retain_mut(|c| c.write_all(&buf[..n]).is_ok());
         Ok(n)
     }
 }
