@@ -423,9 +423,14 @@ fn with_input(t: &TestContext, args: &[&str], input: &str) -> Output {
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    output_within(child, Duration::from_secs(20), &format!("rbuild {args:?} ending after its input ended"))
+}
+
+/// The output of `child` once it exits, failing the test if that takes longer than `limit`.
+fn output_within(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "rbuild {args:?} did not end after its input ended");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
@@ -470,13 +475,7 @@ fn interrupted(t: &TestContext, args: &[&str]) -> Output {
     // kill it outright, which the exit code would show.
     std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut child = child;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "rbuild {args:?} did not end after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    output_within(child, Duration::from_secs(10), &format!("rbuild {args:?} ending after SIGINT"))
 }
 
 #[test]

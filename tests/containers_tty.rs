@@ -263,6 +263,9 @@ fn attach_to_a_terminal_run_in_the_foreground_says_why_it_cannot() {
     assert!(!out.status.success() && stderr.contains("is not served"), "{stderr}");
     fg.type_line("exit 0");
     assert_eq!(fg.exit_code(), Some(0), "{}", fg.seen);
+    // The terminal's output of that foreground run is in its log too, as docker keeps it.
+    let log = common::containers::ok(&s, &["logs", "fg"]);
+    assert!(log.contains("ready-2\r\n"), "{log}");
 }
 
 #[test]

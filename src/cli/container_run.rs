@@ -67,19 +67,12 @@ pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Resu
         return Ok(ExitCode::SUCCESS);
     }
     let stdin = super::run::stdin_mode(a);
-    // Without a terminal the output also goes into the container's log, for `logs` (a terminal's output
-    // is relayed by the sandbox itself and is not logged yet).
-    let teed = match stdin {
-        Stdin::Terminal { .. } => None,
-        _ => Some(
-            container::log::Teed::start(&c.log_path())
-                .with_context(|| format!("opening {}", c.log_path().display()))?,
-        ),
-    };
+    // The output also goes into the container's log, for `logs` (a terminal's, merged, on stdout).
+    let stderr_too = !matches!(stdin, Stdin::Terminal { .. });
+    let log = c.log_path();
+    let teed = container::log::Teed::start(&log, stderr_too).with_context(|| format!("opening {}", log.display()))?;
     let outcome = rootfs::run(&store, &mut c, stdin, &mut || {}, &mut || {}, g.debug);
-    if let Some(teed) = teed {
-        teed.finish().with_context(|| format!("writing {}", c.log_path().display()))?;
-    }
+    teed.finish().with_context(|| format!("writing {}", log.display()))?;
     let outcome = outcome?;
     eprintln!("container {} kept in {} (run with --rm to remove it)", c.id(), c.dir.display());
     Ok(outcome_code(&outcome, &c.config.spec))

@@ -87,21 +87,26 @@ impl Lines {
     }
 }
 
-/// This process's stdout and stderr teed into a container's log while it runs in the foreground
+/// This process's stdout (and stderr) teed into a container's log while it runs in the foreground
 /// (`run --name C IMAGE` without `-d`), so that `logs C` shows that run too, as docker's does: fds 1 and 2
-/// become pipes (which the sandbox's init passes on to the command) read by two threads that write to
-/// the saved stdout and stderr as bytes come and into the log by line. [`Teed::finish`] puts the fds back.
+/// become pipes (which the sandbox's init passes on to the command, or which the sandbox's terminal
+/// relay writes to) read by threads that write to the saved fds as bytes come and into the log by line.
+/// [`Teed::finish`] puts the fds back.
 pub struct Teed {
-    saved: [std::os::fd::OwnedFd; 2],
+    saved: Vec<std::os::fd::OwnedFd>,
     copiers: Vec<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Teed {
-    pub fn start(log_path: &std::path::Path) -> io::Result<Teed> {
+    /// Tee stdout, and stderr too with `stderr` (a terminal's output all comes on stdout).
+    pub fn start(log_path: &std::path::Path, stderr: bool) -> io::Result<Teed> {
         use std::os::fd::AsFd;
         let log = File::options().create(true).append(true).open(log_path)?;
         let log = Arc::new(Mutex::new(log));
-        let saved = [nix::unistd::dup(io::stdout().as_fd())?, nix::unistd::dup(io::stderr().as_fd())?];
+        let mut saved = vec![nix::unistd::dup(io::stdout().as_fd())?];
+        if stderr {
+            saved.push(nix::unistd::dup(io::stderr().as_fd())?);
+        }
         let mut copiers = Vec::new();
         let mut ends = Vec::new();
         for (saved, stream) in saved.iter().zip(["stdout", "stderr"]) {
@@ -112,7 +117,9 @@ impl Teed {
         }
         let teed = Teed { saved, copiers };
         nix::unistd::dup2_stdout(&ends[0])?;
-        nix::unistd::dup2_stderr(&ends[1])?;
+        if let Some(end) = ends.get(1) {
+            nix::unistd::dup2_stderr(end)?;
+        }
         Ok(teed)
     }
 
@@ -130,7 +137,9 @@ impl Teed {
 
     fn restore(&self) -> io::Result<()> {
         nix::unistd::dup2_stdout(&self.saved[0])?;
-        nix::unistd::dup2_stderr(&self.saved[1])?;
+        if let Some(err) = self.saved.get(1) {
+            nix::unistd::dup2_stderr(err)?;
+        }
         Ok(())
     }
 }
