@@ -8,7 +8,7 @@ mod common;
 
 use common::containers::*;
 
-use common::{pids_with, TestContext};
+use common::{pids_with, wait_until, TestContext};
 use serde_json::Value;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -520,4 +520,22 @@ fn logs_of_a_container_run_in_the_foreground_hold_that_runs_output() {
     let log = std::fs::read_to_string(t.root().join("containers").join(&id).join("ctr.log")).unwrap();
     assert!(!log.contains("kept in"), "{log}");
     ok(&t, &["rm", "fg"]);
+}
+
+#[test]
+fn an_rm_containers_exit_code_reaches_start_a_and_wait_before_it_is_removed() {
+    let t = busybox();
+    // `start -a` of an `--rm` container that ends at once: its output and its code, then it is gone.
+    ok(&t, &["create", "--rm", "--network", "none", "--name", "quick", "busybox", "sh", "-c", "echo bye; exit 3"]);
+    let out = rb(&t, &["start", "-a", "quick"]);
+    assert_eq!(text(&out.stdout), "bye\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3));
+    // `wait` of a running `--rm` container prints the code, and the end does not sit out the grace
+    // period it allows its waiters.
+    run_d(&t, &["--rm", "--network", "none", "--name", "later", "busybox", "sh", "-c", "sleep 0.5; exit 4"]);
+    let began = Instant::now();
+    assert_eq!(ok(&t, &["wait", "later"]).trim(), "4");
+    assert!(began.elapsed() < Duration::from_secs(4), "wait took {:?}", began.elapsed());
+    wait_until("both --rm containers to be removed", || ok(&t, &["ps", "-a", "-q"]).trim().is_empty());
+    assert_no_mounts_under(&t);
 }

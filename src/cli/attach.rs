@@ -40,7 +40,8 @@ pub fn run(g: &Globals, a: AttachArgs) -> anyhow::Result<ExitCode> {
     }
     let input = !a.no_stdin;
     if matches!(c.config.spec.stdin, Stdin::Terminal { .. }) {
-        return to_terminal(c, input, &keys);
+        let waiter = c.waiter();
+        return to_terminal(c, input, &keys, waiter);
     }
     let offset = std::fs::metadata(c.log_path()).map_or(0, |m| m.len());
     let signals = if a.sig_proxy { Signals::Proxy } else { Signals::Stop };
@@ -64,13 +65,19 @@ pub fn follow_with_input(
 }
 
 /// Attach to the terminal of the running `-t` container `c` (its input too with `input`, when it was made
-/// with `-i`): exit 0 when detached, else the command's exit code once it has ended.
-pub fn to_terminal(mut c: Container, input: bool, keys: &DetachKeys) -> anyhow::Result<ExitCode> {
+/// with `-i`): exit 0 when detached, else the command's exit code once it has ended (`waiter`, taken
+/// before, lets an `--rm` container's end wait until that code is read).
+pub fn to_terminal(
+    mut c: Container,
+    input: bool,
+    keys: &DetachKeys,
+    waiter: Option<nix::fcntl::Flock<std::fs::File>>,
+) -> anyhow::Result<ExitCode> {
     let input = input && c.config.spec.stdin == Stdin::Terminal { input: true };
     match attach::attach(&c.dir, input, keys)? {
         Ended::Detached => Ok(ExitCode::SUCCESS),
         Ended::Closed => {
-            c.wait_stopped(None)?;
+            c.wait_stopped_holding(None, waiter)?;
             Ok(ExitCode::from(c.state.exit_code.unwrap_or(0).clamp(0, 255) as u8))
         }
     }

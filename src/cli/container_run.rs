@@ -145,9 +145,11 @@ pub fn start(g: &Globals, a: StartArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&g.root)?;
     let mut failed = false;
     for query in &a.containers {
+        // Taken before the start: an `--rm` container that ends at once is still there to report its end.
+        let waiter = if attach { Containers::new(&store).find(query).ok().and_then(|c| c.waiter()) } else { None };
         match start_one(g, &store, query) {
             Ok((c, _)) if attach && matches!(c.config.spec.stdin, Stdin::Terminal { .. }) => {
-                return super::attach::to_terminal(c, a.interactive, &keys);
+                return super::attach::to_terminal(c, a.interactive, &keys, waiter);
             }
             // docker's start -a forwards signals to a container without a terminal, with no flag to stop it.
             Ok((c, offset)) if attach => {

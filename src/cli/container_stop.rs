@@ -109,7 +109,7 @@ pub fn wait(g: &Globals, a: WaitArgs) -> anyhow::Result<ExitCode> {
     Ok(for_each(&a.containers, |q| {
         let mut c = Containers::new(&store).find(q)?;
         c.wait_stopped(None)?;
-        if !c.dir.exists() {
+        if !c.dir.exists() && c.state.status != Status::Exited {
             anyhow::bail!("container {q} was removed when it exited (--rm); its exit code went with it");
         }
         let code = match c.state.status {

@@ -131,6 +131,8 @@ fn follow(
     printer: &Printer,
     signals: Signals,
 ) -> anyhow::Result<Followed> {
+    // Until the end is read (this returns then): an `--rm` container is not removed before.
+    let _waiter = c.waiter();
     loop {
         if let Some(signal) = crate::interrupt::take() {
             match signals {

@@ -204,6 +204,10 @@ const LOG: &str = "ctr.log";
 const LOCK: &str = "monitor.lock";
 /// What the monitor itself has to say (its own failures), apart from the command's output.
 const MONITOR_LOG: &str = "monitor.log";
+/// Shared-locked by commands waiting for the command's end (see [`Container::waiter`]).
+const WAITERS: &str = "waiters.lock";
+/// How long an `--rm` container's end waits for its waiters to read the exit code before removing it.
+const WAITERS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
@@ -399,9 +403,51 @@ impl Container {
         }
     }
 
+    /// Held while a command waits for the command's end (`wait`, `start -a`, `attach`): the end of an
+    /// `--rm` container waits until no waiter holds it (for a few seconds at most) before removing the
+    /// container, so that they read its exit code first, as docker's waiters get it. `None` when it
+    /// cannot be taken (the removal is under way).
+    pub fn waiter(&self) -> Option<nix::fcntl::Flock<fs::File>> {
+        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(WAITERS)).ok()?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock).ok()
+    }
+
+    /// The end of an `--rm` container, before it is removed: let the commands waiting for it read its
+    /// recorded end first (see [`Container::waiter`]).
+    pub(crate) fn let_waiters_read(&self) {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = self.dir.join(WAITERS);
+        let Ok(mut file) = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + WAITERS_GRACE;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(_all_read) => return,
+                Err((f, _)) if std::time::Instant::now() < deadline => {
+                    file = f;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Wait until the command has ended (the monitor recorded it, or the monitor is gone), polling the
-    /// state; `false` when `timeout` passed first.
+    /// state; `false` when `timeout` passed first. An `--rm` container removed at its end keeps the state
+    /// last read, its recorded end when this waited for it.
     pub fn wait_stopped(&mut self, timeout: Option<std::time::Duration>) -> Result<bool, ContainerError> {
+        let waiter = self.waiter();
+        self.wait_stopped_holding(timeout, waiter)
+    }
+
+    /// [`Container::wait_stopped`] with a [`Container::waiter`] taken earlier (before the container was
+    /// started or attached to), given up once the end is read.
+    pub fn wait_stopped_holding(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+        mut waiter: Option<nix::fcntl::Flock<fs::File>>,
+    ) -> Result<bool, ContainerError> {
         let start = std::time::Instant::now();
         loop {
             match self.refresh() {
@@ -412,6 +458,8 @@ impl Container {
             }
             let starting = self.state.status == Status::Created && self.monitor_alive();
             if !starting && !self.is_running() {
+                // Its end is read: an `--rm` container's monitor may remove it now (it waits for this).
+                drop(waiter.take());
                 // A restarting container's runner holds the lock until its policy gives up or a stop
                 // request ends it (see `restart`).
                 // Let the monitor finish writing and release the lock before the caller moves on.

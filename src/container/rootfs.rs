@@ -228,7 +228,9 @@ pub fn run_holding_terminal(
     }
     c.save_state()?;
     if c.config.auto_remove && c.state.status == super::Status::Exited {
-        // `--rm`: removed before the lock goes, so whoever waited for the end finds it gone.
+        // `--rm`: removed before the lock goes, so whoever waited for the end finds it gone, once the
+        // commands waiting for it have read the end just recorded.
+        c.let_waiters_read();
         super::Containers::new(store).remove(c, false)?;
         super::volume::remove_anonymous(store, &c.config.spec.binds);
     }
