@@ -70,7 +70,9 @@ pub fn run_kept(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Resu
     // The output also goes into the container's log, for `logs` (a terminal's, merged, on stdout).
     let stderr_too = !matches!(stdin, Stdin::Terminal { .. });
     let log = c.log_path();
-    let teed = container::log::Teed::start(&log, stderr_too).with_context(|| format!("opening {}", log.display()))?;
+    let teed = container::log::open(&log)
+        .and_then(|file| container::log::Teed::start(file, stderr_too, true))
+        .with_context(|| format!("opening {}", log.display()))?;
     let outcome = rootfs::run(&store, &mut c, stdin, &mut || {}, &mut || {}, g.debug);
     teed.finish().with_context(|| format!("writing {}", log.display()))?;
     let outcome = outcome?;

@@ -87,22 +87,27 @@ impl Lines {
     }
 }
 
-/// This process's stdout (and stderr) teed into a container's log while it runs in the foreground
-/// (`run --name C IMAGE` without `-d`), so that `logs C` shows that run too, as docker's does: fds 1 and 2
-/// become pipes (which the sandbox's init passes on to the command, or which the sandbox's terminal
-/// relay writes to) read by threads that write to the saved fds as bytes come and into the log by line.
-/// [`Teed::finish`] puts the fds back.
+/// The container's log, opened for appending (made if missing), shared by the threads writing into it.
+pub fn open(path: &std::path::Path) -> io::Result<Arc<Mutex<File>>> {
+    let file = File::options().create(true).append(true).open(path)?;
+    Ok(Arc::new(Mutex::new(file)))
+}
+
+/// This process's stdout (and stderr) redirected into a container's log while it runs the container: fds
+/// 1 and 2 become pipes (which the sandbox's init passes on to the command, or which the sandbox's
+/// terminal relay writes to) read by threads that write into the log by line and, with `pass_on`, to the
+/// saved fds as bytes come. The monitor logs only (its own fds are `/dev/null` and `monitor.log`); a
+/// foreground `run --name C IMAGE` passes the output on too, so that `logs C` shows that run as docker's
+/// does. [`Teed::finish`] puts the fds back.
 pub struct Teed {
     saved: Vec<std::os::fd::OwnedFd>,
     copiers: Vec<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Teed {
-    /// Tee stdout, and stderr too with `stderr` (a terminal's output all comes on stdout).
-    pub fn start(log_path: &std::path::Path, stderr: bool) -> io::Result<Teed> {
+    /// Redirect stdout, and stderr too with `stderr` (a terminal's output all comes on stdout).
+    pub fn start(log: Arc<Mutex<File>>, stderr: bool, pass_on: bool) -> io::Result<Teed> {
         use std::os::fd::AsFd;
-        let log = File::options().create(true).append(true).open(log_path)?;
-        let log = Arc::new(Mutex::new(log));
         let mut saved = vec![nix::unistd::dup(io::stdout().as_fd())?];
         if stderr {
             saved.push(nix::unistd::dup(io::stderr().as_fd())?);
@@ -111,7 +116,9 @@ impl Teed {
         let mut ends = Vec::new();
         for (saved, stream) in saved.iter().zip(["stdout", "stderr"]) {
             let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            let (log, out) = (log.clone(), File::from(saved.try_clone()?));
+            let out: Box<dyn Write + Send> =
+                if pass_on { Box::new(File::from(saved.try_clone()?)) } else { Box::new(io::sink()) };
+            let log = log.clone();
             copiers.push(std::thread::spawn(move || tee_stream(File::from(read), stream, log, out)));
             ends.push(write);
         }

@@ -31,7 +31,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
 
 /// The hidden subcommand of the rbuild binary that runs a monitor.
 pub const SUBCOMMAND: &str = "__container-monitor";
@@ -119,42 +118,19 @@ fn serve(root: &Path, id: &str, started: &mut dyn FnMut(), debug: bool) -> Resul
     let store = Store::open(root)?;
     let mut c = Containers::new(&store).find(id)?;
     let log_path = c.log_path();
-    let log_file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(ContainerError::io("opening", &log_path))?;
-    let log_file = Arc::new(Mutex::new(log_file));
-    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::MonitorSpawn(e.into()));
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let copiers = [(out_r, "stdout"), (err_r, "stderr")].map(|(fd, stream)| {
-        let log_file = log_file.clone();
-        std::thread::spawn(move || log::copy_stream(File::from(fd), stream, log_file))
-    });
-    // The sandbox's init inherits fds 1 and 2: the command writes into the pipes.
-    let monitor_log = c.monitor_log_path();
-    let redirect =
-        |out: &OwnedFd, err: &OwnedFd| nix::unistd::dup2_stdout(out).and_then(|_| nix::unistd::dup2_stderr(err));
-    redirect(&out_w, &err_w).map_err(|e| ContainerError::Io {
+    let log_file = log::open(&log_path).map_err(ContainerError::io("opening", &log_path))?;
+    // The sandbox's init inherits fds 1 and 2: the command writes into pipes whose lines go into the log.
+    // Put back at the end (`/dev/null` and `monitor.log`), so the monitor's own error goes there.
+    let teed = log::Teed::start(log_file.clone(), true, false).map_err(|source| ContainerError::Io {
         what: "redirecting output to",
         path: log_path,
-        source: e.into(),
+        source,
     })?;
-    drop((out_w, err_w));
-    let mut copiers = Some(copiers);
+    let mut teed = Some(teed);
     let mut drain = || {
-        // Our own copies of the write ends go; the sandbox's died with it: the copiers reach EOF.
-        if let Ok(own) = OpenOptions::new().append(true).open(&monitor_log) {
-            let null = File::open("/dev/null").map(OwnedFd::from);
-            if let Ok(null) = null {
-                let _ = redirect(&null, &OwnedFd::from(own));
-            }
-        }
-        for copier in copiers.take().into_iter().flatten() {
-            if let Ok(Err(e)) = copier.join() {
-                eprintln!("{}: writing the container log: {e}", super::now());
-            }
+        // Waits until the copiers have written all the command wrote (its processes are gone).
+        if let Some(Err(e)) = teed.take().map(log::Teed::finish) {
+            eprintln!("{}: writing the container log: {e}", super::now());
         }
     };
     // A `-t` container: this process holds its pty and serves `attach` (see [`super::attach`]).
