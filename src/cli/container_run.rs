@@ -147,9 +147,10 @@ pub fn start(g: &Globals, a: StartArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&g.root)?;
     let mut failed = false;
     for query in &a.containers {
+        let found = Containers::new(&store).find(query);
         // Taken before the start: an `--rm` container that ends at once is still there to report its end.
-        let waiter = if attach { Containers::new(&store).find(query).ok().and_then(|c| c.waiter()) } else { None };
-        match start_one(g, &store, query) {
+        let waiter = found.as_ref().ok().filter(|_| attach).and_then(Container::waiter);
+        match found.map_err(anyhow::Error::from).and_then(|c| start_found(g, c)) {
             Ok((c, _)) if attach && matches!(c.config.spec.stdin, Stdin::Terminal { .. }) => {
                 return super::attach::to_terminal(c, a.interactive, &keys, waiter);
             }
@@ -170,7 +171,11 @@ pub fn start(g: &Globals, a: StartArgs) -> anyhow::Result<ExitCode> {
 
 /// Start one container under a monitor; the container and where its log ended before the start.
 fn start_one(g: &Globals, store: &Store, query: &str) -> anyhow::Result<(Container, u64)> {
-    let c = Containers::new(store).find(query)?;
+    start_found(g, Containers::new(store).find(query)?)
+}
+
+/// [`start_one`] of a container already found.
+fn start_found(g: &Globals, c: Container) -> anyhow::Result<(Container, u64)> {
     if c.is_running() || c.monitor_alive() {
         return Err(container::ContainerError::AlreadyRunning { name: c.name().to_string() }.into());
     }

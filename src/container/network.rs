@@ -11,9 +11,10 @@
 //! namespace and hands back a descriptor of it), checks that every host port is free (a clear error
 //! naming the port otherwise), then runs pasta in the foreground as a child of this process (the
 //! container's monitor, or the foreground `rbuild run`) with `PR_SET_PDEATHSIG`. [`Attached::spawn`]
-//! returns at once: the sandbox's init starts up in the namespace meanwhile, and is given its spec only
-//! once [`Attached::wait_ready`] saw pasta's pid file written (pasta writes it when the namespace is
-//! configured), so the command never runs unconnected. [`Link::end`] SIGKILLs pasta as soon as the
+//! returns at once: the sandbox's init starts up in the namespace meanwhile, and its command may start
+//! only once [`Attached::wait_ready`] saw the namespace configured: pasta's default route announced on a
+//! netlink socket in the namespace (without published ports), or pasta's pid file written (pasta writes
+//! it once it also listens on the published ports), so the command never runs unconnected. [`Link::end`] SIGKILLs pasta as soon as the
 //! sandbox is empty (its exit waits ~20 ms for the kernel to unregister the tap device, overlapping the
 //! sandbox's cleanup); dropping [`Attached`] kills and reaps it, so no pasta outlives the run. The
 //! namespace goes with its last user.
@@ -527,19 +528,19 @@ fn pasta_command() -> Command {
             false
         }
     };
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(PASTA)).find(|p| p.is_file()));
-    match found.and_then(|p| std::fs::canonicalize(p).ok()) {
-        Some(real) if avx2 && real.file_name().is_some_and(|n| n == "passt") => {
-            let fast = real.with_file_name("passt.avx2");
-            if fast.is_file() {
-                let mut cmd = Command::new(fast);
-                cmd.arg0(PASTA);
-                return cmd;
-            }
-            Command::new(PASTA)
+    let fast = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(PASTA)).find(|p| p.is_file()))
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .filter(|real| avx2 && real.file_name().is_some_and(|n| n == "passt"))
+        .map(|real| real.with_file_name("passt.avx2"))
+        .filter(|fast| fast.is_file());
+    match fast {
+        Some(fast) => {
+            let mut cmd = Command::new(fast);
+            cmd.arg0(PASTA);
+            cmd
         }
-        _ => Command::new(PASTA),
+        None => Command::new(PASTA),
     }
 }
 
