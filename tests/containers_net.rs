@@ -200,3 +200,138 @@ fn network_container_joins_a_running_containers_namespace() {
     let out = rb(&t, &["run", "--rm", "--network", "appnet", "busybox", "true"]);
     assert!(text(&out.stderr).contains("network appnet not found"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn add_host_and_dns_flags_write_the_containers_hosts_and_resolv_conf_and_survive_create_start() {
+    let t = busybox();
+    let flags = [
+        "--add-host",
+        "db.test:10.9.8.7",
+        "--add-host",
+        "cache.test=10.9.8.8",
+        "--dns",
+        "10.0.0.53",
+        "--dns",
+        "10.0.0.54",
+        "--dns-search",
+        "example.test",
+        "--dns-opt",
+        "ndots:2",
+    ];
+    let want_resolv = "nameserver 10.0.0.53\nnameserver 10.0.0.54\nsearch example.test\noptions ndots:2\n";
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", "cat /etc/resolv.conf; echo ---; cat /etc/hosts"]);
+    let out = ok(&t, &args);
+    let (resolv, hosts) = out.split_once("---\n").unwrap();
+    assert_eq!(resolv, want_resolv);
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert!(hosts.ends_with("10.9.8.7\tdb.test\n10.9.8.8\tcache.test\n"), "{hosts}");
+
+    // Kept in the container's config: a later start writes the same files, inspect shows docker's shapes.
+    let mut args = vec!["create", "--name", "resolving"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", "cat /etc/resolv.conf; tail -2 /etc/hosts"]);
+    ok(&t, &args);
+    let out = ok(&t, &["start", "-a", "resolving"]);
+    assert_eq!(out, format!("{want_resolv}10.9.8.7\tdb.test\n10.9.8.8\tcache.test\n"));
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", "resolving"])).unwrap();
+    let host = &inspect[0]["HostConfig"];
+    assert_eq!(host["ExtraHosts"], serde_json::json!(["db.test:10.9.8.7", "cache.test:10.9.8.8"]), "{host}");
+    assert_eq!(host["Dns"], serde_json::json!(["10.0.0.53", "10.0.0.54"]), "{host}");
+    assert_eq!(host["DnsSearch"], serde_json::json!(["example.test"]), "{host}");
+    assert_eq!(host["DnsOptions"], serde_json::json!(["ndots:2"]), "{host}");
+}
+
+#[test]
+fn without_dns_flags_a_container_gets_the_hosts_reachable_nameservers_and_host_network_the_file_itself() {
+    let t = busybox();
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let nameservers = |text: &str| -> Vec<String> {
+        text.lines().filter_map(|l| l.strip_prefix("nameserver ")).map(|n| n.trim().to_string()).collect()
+    };
+    let reachable: Vec<String> = nameservers(&host)
+        .into_iter()
+        .filter(|n| n.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_ipv4() && !ip.is_loopback()))
+        .collect();
+    let inside = ok(&t, &["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    if reachable.is_empty() {
+        // Only loopback (a resolver stub) or IPv6 nameservers on this host: docker's fallback.
+        assert_eq!(nameservers(&inside), ["8.8.8.8", "8.8.4.4"], "{inside}");
+    } else {
+        assert_eq!(nameservers(&inside), reachable, "host:\n{host}\ncontainer:\n{inside}");
+    }
+    assert_eq!(ok(&t, &["run", "--rm", "--network", "host", "busybox", "cat", "/etc/resolv.conf"]), host);
+}
+
+/// One HTTP response with `body` to every connection on 127.0.0.1, on a thread; the port.
+fn loopback_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let reply = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn host_gateway_reaches_a_service_on_the_hosts_loopback_and_without_it_nothing_does() {
+    let t = busybox();
+    let port = loopback_server("hello from the host's loopback");
+    let url = format!("http://host.test:{port}/");
+    let out = ok(&t, &["run", "--rm", "--add-host", "host.test:host-gateway", "busybox", "wget", "-q", "-O-", &url]);
+    assert_eq!(out, "hello from the host's loopback");
+    // The name's address: the container's default gateway, mapped to the host's loopback for it alone.
+    let hosts = ok(&t, &["run", "--rm", "--add-host", "host.test:host-gateway", "busybox", "tail", "-1", "/etc/hosts"]);
+    let gateway = hosts.split_whitespace().next().unwrap().to_string();
+    let route = ok(&t, &["run", "--rm", "busybox", "ip", "route"]);
+    assert!(route.contains(&format!("default via {gateway} ")), "{hosts} vs {route}");
+    // Without the flag the gateway's address does not lead to the host's loopback.
+    let direct = format!("http://{gateway}:{port}/");
+    // (In `sh`, not as pid 1: the namespace's init ignores the SIGTERM `timeout` sends.)
+    let probe = format!("timeout 5 wget -q -O- {direct}; echo \" exit=$?\"");
+    let out = ok(&t, &["run", "--rm", "busybox", "sh", "-c", &probe]);
+    assert!(
+        !out.contains("hello") && !out.ends_with(" exit=0\n"),
+        "reached the host's loopback without host-gateway: {out}"
+    );
+    // With the host's network, host-gateway is the host's loopback.
+    let out = ok(
+        &t,
+        &["run", "--rm", "--network", "host", "--add-host", "h:host-gateway", "busybox", "tail", "-1", "/etc/hosts"],
+    );
+    assert_eq!(out, "127.0.0.1\th\n");
+}
+
+#[test]
+fn name_resolution_flags_that_cannot_apply_are_refused_before_anything_runs() {
+    let t = busybox();
+    fails(
+        &t,
+        &["run", "--rm", "--network", "none", "--add-host", "h:host-gateway", "busybox", "true"],
+        125,
+        "host-gateway needs --network bridge",
+    );
+    ok(&t, &["run", "-d", "--name", "base", "busybox", "sleep", "60"]);
+    fails(
+        &t,
+        &["run", "--rm", "--network", "container:base", "--dns", "10.0.0.53", "busybox", "true"],
+        125,
+        "Conflicting options",
+    );
+    fails(&t, &["run", "--rm", "--add-host", "nocolon", "busybox", "true"], 125, "invalid --add-host \"nocolon\"");
+    fails(
+        &t,
+        &["run", "--rm", "--dns", "not-an-ip", "busybox", "true"],
+        2,
+        "invalid value 'not-an-ip' for '--dns <IP>'",
+    );
+    ok(&t, &["rm", "-f", "base"]);
+    assert_eq!(ok(&t, &["ps", "-a", "-q"]).trim(), "", "a refused run left a container behind");
+}

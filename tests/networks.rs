@@ -193,10 +193,11 @@ fn connect_and_disconnect_move_a_stopped_container_on_and_off_a_network() {
 }
 
 #[test]
-fn a_running_container_sees_peers_come_and_go_in_its_hosts_file() {
+fn a_running_container_sees_peers_come_and_go_in_its_hosts_file_and_keeps_its_add_host_lines() {
     let t = busybox();
     ok(&t, &["network", "create", "appnet"]);
-    ok(&t, &["run", "-d", "--name", "first", "--network", "appnet", "busybox", "sleep", "60"]);
+    let first = ["run", "-d", "--name", "first", "--network", "appnet", "--add-host", "ext.test:10.9.8.7"];
+    ok(&t, &[&first[..], &["busybox", "sleep", "60"]].concat());
     let hosts = || ok(&t, &["exec", "first", "cat", "/etc/hosts"]);
     let own = hosts();
     assert!(own.contains("127.0.0.1\tlocalhost"), "{own}");
@@ -204,6 +205,8 @@ fn a_running_container_sees_peers_come_and_go_in_its_hosts_file() {
     ok(&t, &["run", "-d", "--name", "late", "--network", "appnet", "--network-alias", "db", "busybox", "sleep", "60"]);
     let seen = hosts();
     assert!(seen.lines().any(|l| l.starts_with("10.89.0.3\t") && l.contains(" late db")), "{seen}");
+    // The file was rewritten for the peer; the container's own --add-host line stays, last.
+    assert!(own.ends_with("10.9.8.7\text.test\n") && seen.ends_with("10.9.8.7\text.test\n"), "{own}\n{seen}");
     // And the peer is reachable at that address from the running container.
     ok(&t, &["exec", "first", "ping", "-c", "1", "-W", "5", "db"]);
     ok(&t, &["rm", "-f", "late"]);

@@ -1,5 +1,6 @@
 //! `rbuild build`: turn flags into a `BuildRequest` and run it.
 
+use super::sandbox_opts::add_host_line;
 use super::{Globals, UsageError};
 use crate::engine::output::{self, Output};
 use crate::engine::{self, BuildRequest};
@@ -280,7 +281,12 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
             NetworkArg::Host => crate::sandbox::Network::Host,
             NetworkArg::None => crate::sandbox::Network::None,
         },
-        extra_hosts: a.add_hosts.iter().map(|h| add_host_line(h)).collect::<Result<_, _>>()?,
+        // A build's RUN shares the host's network (or none): host-gateway is the host's loopback.
+        extra_hosts: a
+            .add_hosts
+            .iter()
+            .map(|h| add_host_line(h, Some("127.0.0.1")).map(|(line, _)| line))
+            .collect::<Result<_, _>>()?,
         seccomp,
         limits,
         no_cache: a.no_cache,
@@ -414,20 +420,6 @@ fn write_metadata(
     }
     let text = serde_json::to_string_pretty(&meta).context("encoding the metadata")?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing the metadata file {}", path.display()))
-}
-
-/// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line.
-fn add_host_line(word: &str) -> Result<String, UsageError> {
-    let bad = || UsageError(format!("invalid --add-host {word:?}: expected HOST:IP (IP may be host-gateway)"));
-    let (host, ip) = word.split_once('=').or_else(|| word.split_once(':')).ok_or_else(bad)?;
-    let ip = match ip.trim_start_matches('[').trim_end_matches(']') {
-        "host-gateway" => "127.0.0.1".to_string(),
-        ip => ip.parse::<std::net::IpAddr>().map_err(|_| bad())?.to_string(),
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    Ok(format!("{ip}\t{host}"))
 }
 
 fn read_dockerfile(path: &std::path::Path) -> anyhow::Result<String> {

@@ -254,6 +254,17 @@ pub fn view(store: &crate::store::Store, c: &Container) -> Value {
             "Memory": spec.limits.memory.unwrap_or(0),
             "NanoCpus": spec.limits.nano_cpus.unwrap_or(0),
             "PidsLimit": spec.limits.pids,
+            // docker's shapes: `HOST:IP` (null when none), and the resolv.conf flags as given.
+            "ExtraHosts": (!spec.resolution.extra_hosts.is_empty()).then(|| {
+                spec.resolution
+                    .extra_hosts
+                    .iter()
+                    .map(|l| l.split_once('\t').map(|(ip, host)| format!("{host}:{ip}")).unwrap_or_else(|| l.clone()))
+                    .collect::<Vec<_>>()
+            }),
+            "Dns": spec.resolution.nameservers,
+            "DnsSearch": spec.resolution.search,
+            "DnsOptions": spec.resolution.options,
         },
         "NetworkSettings": match &c.config.network {
             Some(m) => {

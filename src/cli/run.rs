@@ -83,6 +83,18 @@ pub struct RunArgs {
     /// Container hostname (default: the short container id)
     #[arg(value_parser = super::text(), long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// Add a line to /etc/hosts: HOST:IP, where IP may be host-gateway (the host itself); repeatable
+    #[arg(value_parser = super::text(), long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+    /// A nameserver for /etc/resolv.conf (replacing the host's); repeatable
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<std::net::IpAddr>,
+    /// A search domain for /etc/resolv.conf (replacing the host's; '.' for none); repeatable
+    #[arg(value_parser = super::text(), long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// An option for /etc/resolv.conf, e.g. ndots:2 (replacing the host's); repeatable
+    #[arg(value_parser = super::text(), long = "dns-option", visible_alias = "dns-opt", value_name = "OPT")]
+    pub dns_options: Vec<String>,
     #[command(flatten)]
     pub sandbox: super::sandbox_opts::SandboxOptions,
     /// Image reference: name[:tag], name@digest, or an image id (prefix)
@@ -323,7 +335,37 @@ pub(super) fn container_spec(
         limits,
         readonly_rootfs: a.read_only,
         hosts_file: None,
+        resolution: resolution(a)?,
     })
+}
+
+/// `--add-host`, `--dns`, `--dns-search`, `--dns-option`, refused with a joined namespace as docker does
+/// (the container is named and resolved as the one it joins).
+fn resolution(a: &RunArgs) -> Result<sandbox::Resolution, UsageError> {
+    let given = !a.add_hosts.is_empty() || !a.dns.is_empty() || !a.dns_search.is_empty() || !a.dns_options.is_empty();
+    if given && matches!(a.network, NetworkArg::Container(_)) {
+        return Err(UsageError(
+            "Conflicting options: --add-host/--dns/--dns-search/--dns-option and --network container:NAME".into(),
+        ));
+    }
+    // What host-gateway names: the host's loopback with its network, else the gateway pasta maps to it.
+    let gateway = match a.network {
+        NetworkArg::Host => Some("127.0.0.1".to_string()),
+        NetworkArg::Bridge => network::host_gateway().map(|gw| gw.to_string()),
+        _ => None,
+    };
+    let mut r = sandbox::Resolution {
+        nameservers: a.dns.clone(),
+        search: a.dns_search.clone(),
+        options: a.dns_options.clone(),
+        ..Default::default()
+    };
+    for word in &a.add_hosts {
+        let (line, via_gateway) = super::sandbox_opts::add_host_line(word, gateway.as_deref())?;
+        r.extra_hosts.push(line);
+        r.host_gateway |= via_gateway && a.network == NetworkArg::Bridge;
+    }
+    Ok(r)
 }
 
 /// `-t`: a pseudo-terminal of its own (fed from stdin with `-i`); `-i` alone: rbuild's stdin.

@@ -169,6 +169,8 @@ pub struct Member {
     /// `--network-alias`.
     pub aliases: Vec<String>,
     pub hostname: String,
+    /// `--add-host` lines, at the end of its `/etc/hosts`.
+    pub extra_hosts: Vec<String>,
 }
 
 /// One attached container: `networks/<id>.endpoints/<container id>.json`.
@@ -182,6 +184,9 @@ pub struct EndpointRecord {
     pub ip: Ipv4Addr,
     /// The file the container sees as `/etc/hosts`.
     pub hosts_file: PathBuf,
+    /// Its own `--add-host` lines, kept at the end of that file when it is rewritten.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
 }
 
 impl EndpointRecord {
@@ -206,12 +211,16 @@ impl EndpointRecord {
     }
 }
 
-/// `/etc/hosts` of `own`: loopback, then its own address, then every peer's.
+/// `/etc/hosts` of `own`: loopback, then its own address, then every peer's, then its `--add-host` lines.
 fn hosts_text(own: &EndpointRecord, all: &[EndpointRecord]) -> String {
     let mut text = crate::sandbox::DEFAULT_HOSTS.to_string();
     let others = all.iter().filter(|e| e.container_id != own.container_id);
     for e in std::iter::once(own).chain(others) {
         text.push_str(&format!("{}\t{}\n", e.ip, e.names().join(" ")));
+    }
+    for line in &own.extra_hosts {
+        text.push_str(line);
+        text.push('\n');
     }
     text
 }
@@ -342,6 +351,7 @@ pub fn attach(
         hostname: me.hostname.clone(),
         ip: addr,
         hosts_file: hosts_file.to_path_buf(),
+        extra_hosts: me.extra_hosts.clone(),
     };
     // Written aside, flocked, then renamed: no reader ever sees an unheld record of a live container.
     let path = endpoints.dir.join(format!("{}.json", me.container_id));
@@ -381,11 +391,17 @@ mod tests {
             hostname: id.repeat(12 / id.len()),
             ip: ip.into(),
             hosts_file: PathBuf::new(),
+            extra_hosts: Vec::new(),
         };
         let (a, b) = (rec("a", "server", &["web"], [10, 89, 0, 2]), rec("b", "", &[], [10, 89, 0, 3]));
         let text = hosts_text(&b, &[a.clone(), b.clone()]);
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"), "{text}");
         let lines: Vec<&str> = text.lines().skip(2).collect();
         assert_eq!(lines, ["10.89.0.3\tbbbbbbbbbbbb", "10.89.0.2\taaaaaaaaaaaa server web"]);
+        // Its own --add-host lines come last; a peer's are not its business.
+        let a = EndpointRecord { extra_hosts: vec!["10.1.2.3\tdb.test".into()], ..a };
+        let text = hosts_text(&b, &[a.clone(), b.clone()]);
+        assert!(!text.contains("db.test"), "{text}");
+        assert!(hosts_text(&a, &[a.clone(), b]).ends_with("\n10.1.2.3\tdb.test\n"));
     }
 }

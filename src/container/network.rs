@@ -284,16 +284,17 @@ pub struct Attached {
 impl Attached {
     /// Make a network namespace and connect it with pasta, publishing `ports`; pasta's interface is named
     /// `ifname` (else after the host's). Returns once pasta has configured it.
-    pub fn start(ports: &[PortMapping], ifname: Option<&str>) -> Result<Attached, NetworkError> {
-        let attached = Attached::spawn(ports, ifname)?;
+    pub fn start(ports: &[PortMapping], ifname: Option<&str>, map_gw: bool) -> Result<Attached, NetworkError> {
+        let attached = Attached::spawn(ports, ifname, map_gw)?;
         attached.wait_ready()?;
         Ok(attached)
     }
 
     /// [`Attached::start`] without the wait: pasta is still configuring the namespace when this returns,
     /// and [`Attached::wait_ready`] must succeed before anything runs in it (the sandbox starts up
-    /// meanwhile).
-    pub fn spawn(ports: &[PortMapping], ifname: Option<&str>) -> Result<Attached, NetworkError> {
+    /// meanwhile). With `map_gw` the gateway's address reaches the host's loopback (`--add-host
+    /// NAME:host-gateway`); otherwise nothing on the host's loopback is reachable.
+    pub fn spawn(ports: &[PortMapping], ifname: Option<&str>, map_gw: bool) -> Result<Attached, NetworkError> {
         for p in ports {
             p.check_free()?;
         }
@@ -316,7 +317,10 @@ impl Attached {
         })?;
         let fd = netns.as_raw_fd();
         let mut cmd = pasta_command();
-        cmd.args(["--foreground", "--quiet", "--config-net", "--no-map-gw", "--runas", "0"]);
+        cmd.args(["--foreground", "--quiet", "--config-net", "--runas", "0"]);
+        if !map_gw {
+            cmd.arg("--no-map-gw");
+        }
         for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
             // One option per mapping: pasta takes a bind address once per option, not per list item.
             let specs: Vec<String> = ports.iter().filter(|p| p.proto == proto).map(PortMapping::pasta_spec).collect();
@@ -517,6 +521,27 @@ fn announces_default_route(mut msgs: &[u8]) -> bool {
 /// The command that runs pasta. Debian's `pasta` (a link to `passt`) checks the CPU and executes
 /// `passt.avx2` beside it when it can, keeping its name (which selects pasta's mode); doing that check
 /// here saves one program start on every container run.
+/// The gateway of the host's IPv4 default route (`/proc/net/route`): the address pasta gives the
+/// container's default route, and which it maps to the host's loopback unless told `--no-map-gw`.
+pub fn host_gateway() -> Option<std::net::Ipv4Addr> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    default_gateway(&table)
+}
+
+/// The first default route's gateway in a `/proc/net/route` table (each address is the network-order
+/// value printed as a native integer, so its native bytes are the address).
+fn default_gateway(table: &str) -> Option<std::net::Ipv4Addr> {
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (dest, gw, mask) = (f.get(1)?, f.get(2)?, f.get(7)?);
+        if *dest != "00000000" || *mask != "00000000" {
+            return None;
+        }
+        let gw = u32::from_str_radix(gw, 16).ok().filter(|g| *g != 0)?;
+        Some(std::net::Ipv4Addr::from(gw.to_ne_bytes()))
+    })
+}
+
 fn pasta_command() -> Command {
     let avx2 = {
         #[cfg(target_arch = "x86_64")]
@@ -557,6 +582,15 @@ mod tests {
         m.extend_from_slice(&[family, dst_len, 0, 0, 254, 4, 0, 1, 0, 0, 0, 0, 0, 0]);
         m.extend_from_slice(&[0, 0]); // padding to 32
         m
+    }
+
+    #[test]
+    fn the_default_gateway_is_read_from_the_route_table() {
+        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_gateway(table), Some(std::net::Ipv4Addr::new(192, 168, 0, 1)));
+        assert_eq!(default_gateway("Iface\tDestination\n"), None);
     }
 
     #[test]

@@ -129,13 +129,14 @@ fn connect(
         let base = if net.internal {
             network::Link::Bare(network::new_netns()?)
         } else {
-            network::Link::Pasta(network::Attached::start(&plan.ports, Some(network::PASTA_IFNAME))?)
+            network::Link::Pasta(network::Attached::start(&plan.ports, Some(network::PASTA_IFNAME), false)?)
         };
         let member = super::bridge::Member {
             container_id: plan.container_id.clone(),
             name: plan.container_name.clone(),
             aliases: m.aliases.clone(),
             hostname: spec.hostname.clone(),
+            extra_hosts: spec.resolution.extra_hosts.clone(),
         };
         let hosts = dir.join("hosts");
         let endpoint =
@@ -145,7 +146,7 @@ fn connect(
     }
     let Some(id) = &plan.join else {
         // Not waited for: the sandbox waits (`Link::wait_ready`) just before its command may start.
-        return Ok(network::Link::Pasta(network::Attached::spawn(&plan.ports, None)?));
+        return Ok(network::Link::Pasta(network::Attached::spawn(&plan.ports, None, spec.resolution.host_gateway)?));
     };
     let other = super::Containers::new(store).find(id)?;
     match other.state.pid.filter(|_| other.is_running()) {

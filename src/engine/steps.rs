@@ -314,9 +314,6 @@ impl Executor<'_> {
             std::fs::write(&path, body).map_err(|e| failed(format!("writing the heredoc script: {e}")))?;
             binds.push(Bind { source: path, target: format!("{}/{name}", runspec::SCRIPT_DIR), readonly: true });
         }
-        if !self.req.extra_hosts.is_empty() {
-            binds.push(self.hosts_bind(network).map_err(|e| failed(format!("writing /etc/hosts: {e}")))?);
-        }
         let mut fs = self.prepare_step(st, loc)?;
         fs.track_changes().map_err(|e| StepFailure::new(loc, "RUN", e))?;
         let spec = RunSpec {
@@ -334,6 +331,7 @@ impl Executor<'_> {
             limits: self.req.limits,
             readonly_rootfs: false,
             hosts_file: None,
+            resolution: sandbox::Resolution { extra_hosts: self.req.extra_hosts.clone(), ..Default::default() },
         };
         self.progress.output_begins();
         let init = self.req.sandbox_init.as_deref().unwrap_or(Path::new("/proc/self/exe"));
@@ -555,18 +553,6 @@ impl Executor<'_> {
         }
         out.binds.push(Bind { source: socket.to_path_buf(), target: target.to_string(), readonly: false });
         Ok(())
-    }
-
-    /// `--add-host`: the sandbox's /etc/hosts with the extra lines, bound over its own.
-    fn hosts_bind(&self, network: Network) -> std::io::Result<Bind> {
-        let mut hosts = sandbox::hosts_file(network, "rbuild");
-        for line in &self.req.extra_hosts {
-            hosts.push_str(line);
-            hosts.push('\n');
-        }
-        let path = self.new_dir("hosts")?.join("hosts");
-        std::fs::write(&path, hosts)?;
-        Ok(Bind { source: path, target: "/etc/hosts".into(), readonly: true })
     }
 
     fn scratch_copy(&self, path: &std::path::Path, loc: crate::dockerfile::Location) -> Result<PathBuf, StepFailure> {

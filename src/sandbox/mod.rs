@@ -45,6 +45,7 @@ mod interrupt;
 mod join;
 mod parent;
 mod pty;
+mod resolv;
 mod rlimit;
 mod seccomp;
 mod setup;
@@ -63,6 +64,7 @@ pub use parent::{
     DEFAULT_HOSTS,
 };
 pub use pty::{set_window_size, window_size, RawMode, Winch};
+pub use resolv::Resolution;
 pub use rlimit::Ulimits;
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
 pub use setup::{granted_caps, overlay_options};
@@ -175,6 +177,10 @@ pub struct RunSpec {
     /// it rewrites in place as containers come and go (`crate::container::bridge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts_file: Option<PathBuf>,
+    /// `--add-host`, `--dns`, `--dns-search`, `--dns-option`: the sandbox's `/etc/hosts` lines and
+    /// `/etc/resolv.conf` (see [`Resolution`]).
+    #[serde(default, skip_serializing_if = "Resolution::is_empty")]
+    pub resolution: Resolution,
 }
 
 /// How the command ended.

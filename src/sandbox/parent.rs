@@ -496,8 +496,8 @@ impl Scratch {
         let scratch = Scratch { dir, hosts: spec.hosts_file.clone() };
         let root = scratch.mountpoint();
         fs::create_dir(&root).map_err(|source| SandboxError::Io { what: "creating", path: root.clone(), source })?;
-        let hosts = hosts_file(spec.network, &spec.hostname);
-        let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let hosts = spec.resolution.hosts(hosts_file(spec.network, &spec.hostname));
+        let resolv = spec.resolution.resolv_conf(spec.network);
         for (name, content) in [("hosts", hosts), ("resolv.conf", resolv), ("hostname", format!("{}\n", spec.hostname))]
         {
             let path = scratch.dir.path().join(name);

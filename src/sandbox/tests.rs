@@ -53,6 +53,7 @@ impl Fixture {
                 limits: Default::default(),
                 readonly_rootfs: false,
                 hosts_file: None,
+                resolution: Default::default(),
             },
             mountpoint: self.path("rootfs"),
             etc_files: ["hosts", "resolv.conf", "hostname"]
