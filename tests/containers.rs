@@ -95,6 +95,33 @@ fn logs_f_follows_until_the_container_exits() {
 }
 
 #[test]
+fn logs_since_and_until_keep_the_lines_of_that_time_span_and_f_until_stops_there() {
+    let t = busybox();
+    run_d(&t, &["--name", "spans", "busybox", "sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three"]);
+    assert_eq!(ok(&t, &["wait", "spans"]), "0\n");
+    // Each line's own time (RFC 3339, nanoseconds) as the bounds: both ends are inclusive.
+    let stamped = ok(&t, &["logs", "-t", "spans"]);
+    let times: Vec<&str> = stamped.lines().map(|l| l.split_once(' ').unwrap().0).collect();
+    assert_eq!(times.len(), 3, "{stamped}");
+    assert_eq!(ok(&t, &["logs", "--since", times[1], "spans"]), "two\nthree\n");
+    assert_eq!(ok(&t, &["logs", "--until", times[1], "spans"]), "one\ntwo\n");
+    assert_eq!(ok(&t, &["logs", "--since", times[1], "--until", times[1], "spans"]), "two\n");
+    assert_eq!(ok(&t, &["logs", "--until", "1h", "spans"]), "", "an hour ago nothing was written");
+    fails(&t, &["logs", "--until", "soon", "spans"], 2, "--until \"soon\": want RFC 3339");
+
+    // -f with --until a moment ahead: it follows a container that goes on, and stops at that time.
+    run_d(&t, &["--name", "forever", "busybox", "sh", "-c", "while :; do echo tick; sleep 0.2; done"]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let start = Instant::now();
+    let out = rb(&t, &["logs", "-f", "--until", &(now + 2).to_string(), "forever"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(start.elapsed() < Duration::from_secs(10), "logs -f --until went on for {:?}", start.elapsed());
+    assert!(text(&out.stdout).starts_with("tick\n"), "{}", text(&out.stdout));
+    assert!(status(&t, "forever").starts_with("Up"), "the container stopped with the follower");
+    ok(&t, &["rm", "-f", "forever"]);
+}
+
+#[test]
 fn stop_is_quick_for_a_term_handler_and_kills_a_term_ignorer_after_the_timeout() {
     let t = busybox();
     run_d(&t, &["--name", "polite", "busybox", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]);

@@ -1,5 +1,5 @@
 //! `rbuild logs`: a detached container's output from its json-file log (`ctr.log`), with docker's
-//! `-f`, `--tail`, `-t` and `--since`; and the follow loop `start -a` uses.
+//! `-f`, `--tail`, `-t`, `--since` and `--until`; and the follow loop `start -a` uses.
 
 use super::images::open_store;
 use super::{Globals, UsageError};
@@ -25,6 +25,9 @@ pub struct LogsArgs {
     /// Only lines since a time: RFC 3339, Unix seconds, or a duration ago (10m, 1h30m)
     #[arg(value_parser = super::text(), long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Only lines up to a time: RFC 3339, Unix seconds, or a duration ago (10m); `-f` stops there
+    #[arg(value_parser = super::text(), long, value_name = "TIME")]
+    pub until: Option<String>,
     #[arg(value_parser = super::text(), value_name = "CONTAINER")]
     pub container: String,
 }
@@ -33,13 +36,15 @@ pub struct LogsArgs {
 struct Printer {
     timestamps: bool,
     since: Option<SystemTime>,
+    /// Entries written after it are not printed (docker keeps one written at that very time).
+    until: Option<SystemTime>,
 }
 
 impl Printer {
     fn print(&self, e: &log::Entry) -> std::io::Result<()> {
-        if let Some(since) = self.since {
+        if self.since.is_some() || self.until.is_some() {
             let time = chrono::DateTime::parse_from_rfc3339(&e.time).map(SystemTime::from);
-            if time.is_ok_and(|t| t < since) {
+            if time.is_ok_and(|t| self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u)) {
                 return Ok(());
             }
         }
@@ -61,17 +66,16 @@ pub fn run(g: &Globals, a: LogsArgs) -> anyhow::Result<ExitCode> {
         "all" => None,
         n => Some(n.parse::<usize>().map_err(|_| UsageError(format!("--tail {n:?}: want a number or \"all\"")))?),
     };
-    let since = match &a.since {
-        Some(s) => Some(super::prune_opts::until(s).ok_or_else(|| {
-            UsageError(format!(
-                "--since {s:?}: want RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, or a duration (10m)"
-            ))
-        })?),
-        None => None,
+    let time = |flag: &str, value: &Option<String>| match value {
+        Some(s) => super::prune_opts::until(s).map(Some).ok_or_else(|| {
+            UsageError(format!("{flag} {s:?}: want RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, or a duration (10m)"))
+        }),
+        None => Ok(None),
     };
+    let (since, until) = (time("--since", &a.since)?, time("--until", &a.until)?);
     let store = open_store(g)?;
     let c = Containers::new(&store).find(&a.container)?;
-    let printer = Printer { timestamps: a.timestamps, since };
+    let printer = Printer { timestamps: a.timestamps, since, until };
     let mut reader = LogReader::open(&c, 0)?;
     let mut first: Vec<log::Entry> = reader.read_available()?;
     if let Some(n) = tail {
@@ -101,10 +105,11 @@ pub enum Signals {
 /// `start -a`: print the output written since `offset` until the container stops; its exit code.
 pub fn follow_to_exit(store: &Store, c: Container, offset: u64, signals: Signals) -> anyhow::Result<ExitCode> {
     let mut reader = LogReader::open(&c, offset)?;
-    let printer = Printer { timestamps: false, since: None };
+    let printer = Printer { timestamps: false, since: None, until: None };
     match follow(store, c, &mut reader, &printer, signals)? {
         Followed::Ended(c) => Ok(ExitCode::from(c.state.exit_code.unwrap_or(0).clamp(0, 255) as u8)),
         Followed::Stopped(signal) => Ok(stopped_by(signal)),
+        Followed::Until => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -114,6 +119,8 @@ enum Followed {
     Ended(Box<Container>),
     /// This command was asked to stop by the signal ([`Signals::Stop`]).
     Stopped(i32),
+    /// `--until`'s time has passed: nothing later is printed.
+    Until,
 }
 
 /// The shell's exit code of a command that a signal ended (130 for SIGINT), without an error line: the
@@ -149,6 +156,9 @@ fn follow(
         }
         for e in reader.read_available()? {
             printer.print(&e)?;
+        }
+        if printer.until.is_some_and(|u| SystemTime::now() > u) {
+            return Ok(Followed::Until);
         }
         let starting = c.state.status == Status::Created && c.monitor_alive();
         if !starting && !c.is_running() {
