@@ -357,3 +357,32 @@ fn top_lists_the_containers_processes_like_ps_ef() {
     ok(&t, &["stop", "-t", "0", "c1"]);
     fails(&t, &["top", "c1"], 1, "Container c1 is not running");
 }
+
+#[test]
+fn cp_export_and_volume_copy_up_work_on_an_image_with_more_layers_than_the_mount_options_hold() {
+    let t = busybox();
+    // 70 layers: their snapshot dirs' names alone are ~4,700 bytes, over the page overlayfs reads its
+    // options from; the views reach them through short links.
+    let mut dockerfile = String::from("FROM busybox:latest\nRUN mkdir /data && echo volume > /data/v\nVOLUME /data\n");
+    for i in 0..70 {
+        dockerfile.push_str(&format!("RUN echo layer{i} > /f{i}\n"));
+    }
+    t.write("Dockerfile", &dockerfile);
+    t.build("tall:1", &[]);
+    ok(&t, &["create", "--name", "tall", "tall:1", "true"]);
+    // cp out of a container that is not running: its overlay mounted by the helper.
+    let dest = t.path("out");
+    std::fs::create_dir_all(&dest).unwrap();
+    ok(&t, &["cp", "tall:/f69", dest.to_str().unwrap()]);
+    ok(&t, &["cp", "tall:/f0", dest.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(dest.join("f69")).unwrap(), "layer69\n");
+    assert_eq!(std::fs::read_to_string(dest.join("f0")).unwrap(), "layer0\n");
+    // export: the files alone, every layer's.
+    let tar = t.path("tall.tar");
+    ok(&t, &["export", "tall", "-o", tar.to_str().unwrap()]);
+    let entries = common::read_tar(&std::fs::read(&tar).unwrap());
+    assert!((0..70).all(|i| entries.contains_key(&format!("f{i}"))), "export lacks layer files");
+    // The image's VOLUME is initialised from the image's files (a view of the image alone).
+    assert_eq!(ok(&t, &["run", "--rm", "tall:1", "cat", "/data/v", "/f42"]), "volume\nlayer42\n");
+    ok(&t, &["rm", "tall"]);
+}

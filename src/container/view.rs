@@ -23,9 +23,6 @@ use std::process::{Child, Command, ExitCode, Stdio};
 /// The hidden subcommand of the rbuild binary that holds a stopped container's overlay mounted.
 pub const SUBCOMMAND: &str = "__container-mount";
 
-/// overlayfs reads its mount options from one page.
-const MAX_OVERLAY_OPTIONS: usize = 4000;
-
 /// A container's filesystem, reachable at [`RootView::path`] while this lives.
 pub struct RootView {
     path: PathBuf,
@@ -33,6 +30,8 @@ pub struct RootView {
     _mountpoint: Option<tempfile::TempDir>,
     /// The empty upper and work dirs of an image's view (see [`RootView::image_files`]).
     _scratch: Option<tempfile::TempDir>,
+    /// Short links to the lower dirs when their own paths do not fit in the mount options.
+    _links: Option<tempfile::TempDir>,
     _lock: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
@@ -88,15 +87,14 @@ impl RootView {
         };
         // The empty upper dir as the top lower: a mount of lower dirs only needs two of them.
         let all: Vec<PathBuf> = std::iter::once(upper.clone()).chain(lowers.iter().cloned()).collect();
-        let (parent, options) = crate::sandbox::overlay_options(&all, &upper, &scratch.path().join("work"));
-        let lower_only = options.split(",upperdir=").next().unwrap_or_default().to_string();
-        let mut view = spawn_helper(store, &parent, &lower_only, lowers.len(), "image")?;
+        let options = Options::fit(store, &all, None)?;
+        let mut view = spawn_helper(store, options, lowers.len(), "image")?;
         view._scratch = Some(scratch);
         Ok(view)
     }
 
     fn bare(path: PathBuf) -> RootView {
-        RootView { path, helper: None, _mountpoint: None, _scratch: None, _lock: None }
+        RootView { path, helper: None, _mountpoint: None, _scratch: None, _links: None, _lock: None }
     }
 }
 
@@ -129,27 +127,53 @@ fn mount_overlay(store: &Store, c: &Container, frozen: bool) -> Result<RootView,
         Rootfs::Overlay { lowers, upper, work } => (lowers, upper, work),
         Rootfs::Dir(dir) => return Ok(RootView::bare(dir)),
     };
-    let (parent, options) = if frozen {
-        let all: Vec<PathBuf> = std::iter::once(upper.clone()).chain(lowers.iter().cloned()).collect();
-        let (parent, options) = crate::sandbox::overlay_options(&all, &upper, &work);
-        let lower_only = options.split(",upperdir=").next().unwrap_or_default().to_string();
-        (parent, lower_only)
+    let options = if frozen {
+        let all: Vec<PathBuf> = std::iter::once(upper).chain(lowers.iter().cloned()).collect();
+        Options::fit(store, &all, None)?
     } else {
-        crate::sandbox::overlay_options(&lowers, &upper, &work)
+        Options::fit(store, &lowers, Some((&upper, &work)))?
     };
-    spawn_helper(store, &parent, &options, lowers.len(), &c.config.name)
+    spawn_helper(store, options, lowers.len(), &c.config.name)
 }
 
-/// Start the helper that mounts an overlay (`options` relative to `parent`) in a namespace of its own;
-/// `name` and `layers` say what in an error.
-fn spawn_helper(
-    store: &Store,
-    parent: &Path,
-    options: &str,
-    layers: usize,
-    name: &str,
-) -> Result<RootView, ContainerError> {
-    if options.len() > MAX_OVERLAY_OPTIONS {
+/// Overlay mount options (relative to `parent`), with the links they name when the lower dirs' own
+/// paths would not fit in them (kept as long as the view, though the kernel needs them only to mount).
+struct Options {
+    parent: PathBuf,
+    text: String,
+    links: Option<tempfile::TempDir>,
+}
+
+impl Options {
+    /// Options for `lowers` (top-most first) and a writable `(upper, work)`, or, without, for a
+    /// read-only mount of the lowers alone.
+    fn fit(store: &Store, lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> Result<Options, ContainerError> {
+        let make = |lowers: &[PathBuf]| {
+            let (up, work) = upper.unwrap_or((Path::new("/"), Path::new("/")));
+            let (parent, text) = crate::sandbox::overlay_options(lowers, up, work);
+            let text = match upper {
+                Some(_) => text,
+                None => text.split(",upperdir=").next().unwrap_or_default().to_string(),
+            };
+            (parent, text)
+        };
+        let (parent, text) = make(lowers);
+        if text.len() <= crate::sandbox::MAX_OVERLAY_OPTIONS {
+            return Ok(Options { parent, text, links: None });
+        }
+        // Named after this process, so the debris sweep removes it should rbuild be killed meanwhile.
+        let links = store.temp_dir("view-lowers")?;
+        let linked = crate::sandbox::link_lowers(lowers, links.path())
+            .map_err(ContainerError::io("linking lower dirs in", links.path()))?;
+        let (parent, text) = make(&linked);
+        Ok(Options { parent, text, links: Some(links) })
+    }
+}
+
+/// Start the helper that mounts an overlay in a namespace of its own; `name` and `layers` say what in
+/// an error.
+fn spawn_helper(store: &Store, options: Options, layers: usize, name: &str) -> Result<RootView, ContainerError> {
+    if options.text.len() > crate::sandbox::MAX_OVERLAY_OPTIONS {
         return Err(ContainerError::TooManyLayers { name: name.to_string(), count: layers });
     }
     let tmp = tempfile::Builder::new()
@@ -158,8 +182,8 @@ fn spawn_helper(
         .map_err(ContainerError::io("creating a mount point in", &store.root().join("tmp")))?;
     let mut helper = Command::new("/proc/self/exe")
         .arg(SUBCOMMAND)
-        .arg(parent)
-        .arg(options)
+        .arg(&options.parent)
+        .arg(&options.text)
         .arg(tmp.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -174,7 +198,14 @@ fn spawn_helper(
     }
     let path =
         PathBuf::from(format!("/proc/{}/root", helper.id())).join(tmp.path().strip_prefix("/").unwrap_or(tmp.path()));
-    Ok(RootView { path, helper: Some(helper), _mountpoint: Some(tmp), _scratch: None, _lock: None })
+    Ok(RootView {
+        path,
+        helper: Some(helper),
+        _mountpoint: Some(tmp),
+        _scratch: None,
+        _links: options.links,
+        _lock: None,
+    })
 }
 
 /// The helper: a mount namespace of its own, the overlay (options relative to `parent`) on

@@ -67,7 +67,7 @@ pub use pty::{set_window_size, window_size, RawMode, Winch};
 pub use resolv::Resolution;
 pub use rlimit::Ulimits;
 pub use seccomp::{Profile, Seccomp, DEFAULT_PROFILE};
-pub use setup::{granted_caps, overlay_options};
+pub use setup::{granted_caps, link_lowers, overlay_options, MAX_OVERLAY_OPTIONS};
 pub use sys::{LinuxSys, Sys};
 
 use nix::errno::Errno;

@@ -25,9 +25,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// overlayfs reads its mount options from one page.
-const MAX_OVERLAY_OPTIONS: usize = 4000;
-
 /// `/etc/hosts` when the host has none, or for an empty network namespace.
 pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
@@ -513,21 +510,16 @@ impl Scratch {
     /// `<scratch>/l/<n>` instead, as Docker's overlay2 does, which makes room for hundreds.
     fn shorten_lowers(&self, rootfs: &Rootfs) -> Result<Rootfs, SandboxError> {
         let Rootfs::Overlay { lowers, upper, work } = rootfs else { return Ok(rootfs.clone()) };
-        if overlay_options(lowers, upper, work).1.len() <= MAX_OVERLAY_OPTIONS {
+        if overlay_options(lowers, upper, work).1.len() <= super::MAX_OVERLAY_OPTIONS {
             return Ok(rootfs.clone());
         }
         let dir = self.dir.path().join("l");
-        fs::create_dir(&dir).map_err(|source| SandboxError::Io { what: "creating", path: dir.clone(), source })?;
-        let mut links = Vec::with_capacity(lowers.len());
-        for (i, lower) in lowers.iter().enumerate() {
-            let link = dir.join(i.to_string());
-            std::os::unix::fs::symlink(lower, &link).map_err(|source| SandboxError::Io {
-                what: "linking",
-                path: link.clone(),
-                source,
-            })?;
-            links.push(link);
-        }
+        let io = |what| {
+            let path = dir.clone();
+            move |source| SandboxError::Io { what, path, source }
+        };
+        fs::create_dir(&dir).map_err(io("creating"))?;
+        let links = super::setup::link_lowers(lowers, &dir).map_err(io("linking lower dirs in"))?;
         Ok(Rootfs::Overlay { lowers: links, upper: upper.clone(), work: work.clone() })
     }
 

@@ -397,6 +397,24 @@ pub fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> (PathBu
     (parent, options)
 }
 
+/// Overlay mount options are read from one page.
+pub const MAX_OVERLAY_OPTIONS: usize = 4000;
+
+/// A short symlink `<dir>/<n>` (in `dir`, which must exist) to each lower dir, in order: lower dirs
+/// named through them fit in the mount options by the hundred where their own paths fit by the few dozen
+/// (Docker's overlay2 does the same). The kernel resolves the links when it mounts.
+pub fn link_lowers(lowers: &[PathBuf], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    lowers
+        .iter()
+        .enumerate()
+        .map(|(i, lower)| {
+            let link = dir.join(i.to_string());
+            std::os::unix::fs::symlink(lower, &link)?;
+            Ok(link)
+        })
+        .collect()
+}
+
 fn escape_overlay(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

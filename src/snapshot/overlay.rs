@@ -110,12 +110,11 @@ impl OverlayMount {
         let parent = target.parent().unwrap_or(Path::new("/"));
         let links =
             tempfile::Builder::new().prefix(".l").tempdir_in(parent).map_err(io("creating links in", parent))?;
-        let mut names = Vec::with_capacity(stack.len());
-        for (i, l) in stack.iter().enumerate() {
-            let link = links.path().join(i.to_string());
-            std::os::unix::fs::symlink(l, &link).map_err(io("linking", &link))?;
-            names.push(link.display().to_string());
-        }
+        let names: Vec<String> = crate::sandbox::link_lowers(&stack, links.path())
+            .map_err(io("linking lower dirs in", links.path()))?
+            .iter()
+            .map(|link| link.display().to_string())
+            .collect();
         let mut opts = format!("lowerdir={}", names.join(":"));
         if let Some((u, w)) = upper {
             opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
