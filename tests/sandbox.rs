@@ -35,6 +35,7 @@ fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         limits: Default::default(),
         readonly_rootfs: false,
         hosts_file: None,
+        resolution: Default::default(),
     }
 }
 

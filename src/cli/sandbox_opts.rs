@@ -118,6 +118,29 @@ fn parse_bytes(s: &str, flag: &str) -> Result<u64, UsageError> {
     Ok((n * (1u64 << shift) as f64) as u64)
 }
 
+/// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line, and whether it named
+/// `host-gateway`, which becomes `gateway` (an error where there is none: the host is not reachable).
+pub(super) fn add_host_line(word: &str, gateway: Option<&str>) -> Result<(String, bool), UsageError> {
+    let bad = || UsageError(format!("invalid --add-host {word:?}: expected HOST:IP (IP may be host-gateway)"));
+    let (host, ip) = word.split_once('=').or_else(|| word.split_once(':')).ok_or_else(bad)?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    let (ip, via_gateway) = match ip.trim_start_matches('[').trim_end_matches(']') {
+        "host-gateway" => match gateway {
+            Some(gw) => (gw.to_string(), true),
+            None => {
+                return Err(UsageError(format!(
+                    "--add-host {word:?}: host-gateway needs --network bridge (the default) or host; from this \
+                     network the host is not reachable"
+                )))
+            }
+        },
+        ip => (ip.parse::<std::net::IpAddr>().map_err(|_| bad())?.to_string(), false),
+    };
+    Ok((format!("{ip}\t{host}"), via_gateway))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,27 +196,4 @@ mod tests {
         assert!(opts("0", "nofile=1").resolve().unwrap_err().0.contains("greater than 0"));
         assert!(opts("1m", "bogus=1").resolve().unwrap_err().0.contains("--ulimit"));
     }
-}
-
-/// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line, and whether it named
-/// `host-gateway`, which becomes `gateway` (an error where there is none: the host is not reachable).
-pub(super) fn add_host_line(word: &str, gateway: Option<&str>) -> Result<(String, bool), UsageError> {
-    let bad = || UsageError(format!("invalid --add-host {word:?}: expected HOST:IP (IP may be host-gateway)"));
-    let (host, ip) = word.split_once('=').or_else(|| word.split_once(':')).ok_or_else(bad)?;
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    let (ip, via_gateway) = match ip.trim_start_matches('[').trim_end_matches(']') {
-        "host-gateway" => match gateway {
-            Some(gw) => (gw.to_string(), true),
-            None => {
-                return Err(UsageError(format!(
-                    "--add-host {word:?}: host-gateway needs --network bridge (the default) or host; from this \
-                     network the host is not reachable"
-                )))
-            }
-        },
-        ip => (ip.parse::<std::net::IpAddr>().map_err(|_| bad())?.to_string(), false),
-    };
-    Ok((format!("{ip}\t{host}"), via_gateway))
 }
