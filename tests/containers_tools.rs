@@ -386,3 +386,22 @@ fn cp_export_and_volume_copy_up_work_on_an_image_with_more_layers_than_the_mount
     assert_eq!(ok(&t, &["run", "--rm", "tall:1", "cat", "/data/v", "/f42"]), "volume\nlayer42\n");
     ok(&t, &["rm", "tall"]);
 }
+
+#[test]
+fn env_file_sets_variables_for_run_and_exec_and_e_wins() {
+    let t = busybox();
+    let env = t.path("app.env");
+    std::fs::write(&env, "# settings\nGREETING=hello from the file\nMODE=file\nPATH_EXTRA=\"quoted\"\n").unwrap();
+    let path = env.to_str().unwrap();
+    let show = "echo \"$GREETING|$MODE|$PATH_EXTRA\"";
+    let out = ok(&t, &["run", "--rm", "--env-file", path, "-e", "MODE=flag", "busybox", "sh", "-c", show]);
+    assert_eq!(out, "hello from the file|flag|\"quoted\"\n");
+    ok(&t, &["run", "-d", "--name", "envy", "busybox", "sleep", "60"]);
+    let out = ok(&t, &["exec", "--env-file", path, "envy", "sh", "-c", show]);
+    assert_eq!(out, "hello from the file|file|\"quoted\"\n");
+    // A bad line is a usage error naming the file and line, and nothing runs.
+    std::fs::write(&env, "OK=1\nNOT OK=2\n").unwrap();
+    fails(&t, &["exec", "--env-file", path, "envy", "true"], 2, &format!("--env-file {path}:2: variable name"));
+    fails(&t, &["run", "--rm", "--env-file", path, "busybox", "true"], 125, &format!("--env-file {path}:2:"));
+    ok(&t, &["rm", "-f", "envy"]);
+}

@@ -20,6 +20,9 @@ pub struct ExecArgs {
     /// Set an environment variable (K=V, or K to take rbuild's value)
     #[arg(value_parser = super::text(), short, long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (K=V or K per line, # comments); -e wins; repeatable
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<std::path::PathBuf>,
     /// Working directory inside the container (absolute)
     #[arg(value_parser = super::text(), short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -38,15 +41,7 @@ pub fn run(g: &Globals, a: ExecArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
         return Err(super::UsageError(format!("the working directory must be absolute, got {w:?}")).into());
     }
-    let env = a
-        .env
-        .iter()
-        .filter_map(|kv| match kv.split_once('=') {
-            Some(_) => Some(kv.clone()),
-            // docker: `-e K` takes K from the caller's environment, and is dropped when unset there.
-            None => std::env::var(kv).ok().map(|v| format!("{kv}={v}")),
-        })
-        .collect();
+    let env = super::env_args::env_args(&a.env_files, &a.env)?;
     let store = Store::open(&g.root)?;
     let c = Containers::new(&store).find(&a.container)?;
     let opts =

@@ -13,6 +13,7 @@ mod container_stop;
 mod context;
 mod cp;
 mod diff;
+mod env_args;
 mod exec;
 mod export;
 mod format;

@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// Set an environment variable (K=V; a bare K takes rbuild's own value)
     #[arg(value_parser = super::text(), short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (K=V or K per line, # comments); -e wins; repeatable
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
     /// Working directory inside the container (created if missing)
     #[arg(value_parser = super::text(), short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
@@ -292,15 +295,9 @@ pub(super) fn container_spec(
     let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let (seccomp, limits) = a.sandbox.resolve()?;
     let mut env = config.env().clone().unwrap_or_default();
-    for e in &a.env {
-        match e.split_once('=') {
-            Some((k, _)) => set_env(&mut env, k, e),
-            None => {
-                if let Ok(v) = std::env::var(e) {
-                    set_env(&mut env, e, &format!("{e}={v}"));
-                }
-            }
-        }
+    for e in super::env_args::env_args(&a.env_files, &a.env)? {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        set_env(&mut env, key, &e);
     }
     add_default(&mut env, "PATH", DEFAULT_PATH);
     add_default(&mut env, "HOSTNAME", &hostname);
