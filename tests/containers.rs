@@ -438,6 +438,31 @@ fn memory_cpus_and_pids_limits_are_applied_and_shown_by_inspect() {
     fails(&t, &["run", "--rm", "--cpus", "lots", "busybox", "true"], 125, "invalid --cpus \"lots\"");
 }
 
+#[test]
+fn cpu_shares_and_cpuset_cpus_are_applied_shown_by_inspect_and_checked() {
+    let t = busybox();
+    // The cpuset bounds what the command may run on: busybox's nproc counts its affinity.
+    assert_eq!(ok(&t, &["run", "--rm", "--cpuset-cpus", "0", "busybox", "nproc"]), "1\n");
+    run_d(&t, &["--name", "weighted", "--cpu-shares", "512", "--cpuset-cpus", "0", "busybox", "sleep", "1000"]);
+    let inspect: Value = serde_json::from_str(&ok(&t, &["inspect", "weighted"])).unwrap();
+    let host = &inspect[0]["HostConfig"];
+    assert_eq!((host["CpuShares"].as_u64(), host["CpusetCpus"].as_str()), (Some(512), Some("0")), "{host}");
+    let pid = inspect[0]["State"]["Pid"].to_string();
+    // v2 has weights, not shares: 512 shares is weight 20 by the runtimes' conversion.
+    let weight = cgroup_file(&pid, "cpu", "cpu.shares", "cpu.weight");
+    assert!(weight == "512" || weight == "20", "cpu weight {weight}");
+    assert_eq!(cgroup_file(&pid, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    ok(&t, &["rm", "-f", "weighted"]);
+    fails(
+        &t,
+        &["run", "--rm", "--cpu-shares", "1", "busybox", "true"],
+        125,
+        "--cpu-shares 1: must be between 2 and 262144",
+    );
+    fails(&t, &["run", "--rm", "--cpuset-cpus", "0-4096", "busybox", "true"], 125, "is not available (online:");
+    fails(&t, &["run", "--rm", "--cpuset-cpus", "one", "busybox", "true"], 125, "invalid --cpuset-cpus \"one\"");
+}
+
 /// `rbuild ARGS` with `input` on its stdin (then its end), within 20 s.
 fn with_input(t: &TestContext, args: &[&str], input: &str) -> Output {
     use std::io::Write;

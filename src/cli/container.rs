@@ -254,6 +254,8 @@ pub fn view(store: &crate::store::Store, c: &Container) -> Value {
             "Memory": spec.limits.memory.unwrap_or(0),
             "NanoCpus": spec.limits.nano_cpus.unwrap_or(0),
             "PidsLimit": spec.limits.pids,
+            "CpuShares": spec.limits.cpu_shares.unwrap_or(0),
+            "CpusetCpus": spec.limits.cpuset_cpus.clone().unwrap_or_default(),
             // docker's shapes: `HOST:IP` (null when none), and the resolv.conf flags as given.
             "ExtraHosts": (!spec.resolution.extra_hosts.is_empty()).then(|| {
                 spec.resolution

@@ -18,6 +18,12 @@ pub struct SandboxOptions {
     /// CPUs each command may use (e.g. 0.5, 1.5): a CFS quota of that many CPUs per 100 ms period
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<String>,
+    /// CPU weight of each command against others under contention (2-262144; 1024 is the default share)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs each command may run on, e.g. 0-2,4 (the kernel's list syntax)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
     /// Process limit of each command (default 4096; -1 for none)
     #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
@@ -62,8 +68,46 @@ impl SandboxOptions {
             Some(n) => Some(n as u64),
         };
         let nano_cpus = self.cpus.as_deref().map(parse_cpus).transpose()?.flatten();
-        Ok((seccomp, Limits { memory, pids, shm_size, ulimits, nano_cpus }))
+        let cpu_shares = match self.cpu_shares {
+            // docker: 0 is "the default", as if not given.
+            Some(0) | None => None,
+            Some(n) if !(2..=262_144).contains(&n) => {
+                return Err(UsageError(format!("--cpu-shares {n}: must be between 2 and 262144")))
+            }
+            n => n,
+        };
+        let cpuset_cpus = self.cpuset_cpus.as_deref().map(parse_cpuset).transpose()?;
+        Ok((seccomp, Limits { memory, pids, shm_size, ulimits, nano_cpus, cpu_shares, cpuset_cpus }))
     }
+}
+
+/// `--cpuset-cpus`: the kernel's list syntax (`0-2,4`), every CPU one this machine has online.
+fn parse_cpuset(s: &str) -> Result<String, UsageError> {
+    let bad = || UsageError(format!("invalid --cpuset-cpus {s:?}: expected a list such as 0-2,4"));
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let online = cpu_list(online.trim()).unwrap_or_default();
+    let wanted = cpu_list(s.trim()).ok_or_else(bad)?;
+    if let Some(missing) = wanted.iter().find(|c| !online.is_empty() && !online.contains(c)) {
+        return Err(UsageError(format!(
+            "--cpuset-cpus {s}: CPU {missing} is not available (online: {})",
+            std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default().trim()
+        )));
+    }
+    Ok(s.trim().to_string())
+}
+
+/// The CPUs of a list such as `0-2,4`; `None` when it is not one.
+fn cpu_list(s: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b - a > 4096 {
+            return None;
+        }
+        cpus.extend(a..=b);
+    }
+    Some(cpus)
 }
 
 /// `--cpus` as docker takes it: a decimal number of CPUs, in billionths (`NanoCpus`); 0 is no limit.

@@ -328,7 +328,7 @@ impl Executor<'_> {
             tmpfs,
             stdin: Stdin::Null,
             seccomp: self.req.seccomp.clone(),
-            limits: self.req.limits,
+            limits: self.req.limits.clone(),
             readonly_rootfs: false,
             hosts_file: None,
             resolution: sandbox::Resolution { extra_hosts: self.req.extra_hosts.clone(), ..Default::default() },

@@ -39,7 +39,7 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// Resource limits of one sandbox; `None` means the default (pids) or no limit (memory).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Bytes of memory (swap included: the sandbox gets no swap beyond it), `--memory`.
     pub memory: Option<u64>,
@@ -54,6 +54,18 @@ pub struct Limits {
     /// CPU time in billionths of a CPU (`--cpus`, docker's `NanoCpus`): a CFS quota per [`CPU_PERIOD_US`].
     #[serde(default)]
     pub nano_cpus: Option<u64>,
+    /// Relative CPU weight under contention (`--cpu-shares`, 2-262144; docker's default 1024), v1's
+    /// `cpu.shares`, v2's `cpu.weight` by the OCI runtimes' conversion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// The CPUs the command may run on (`--cpuset-cpus`, e.g. `0-2,4`), as the kernel's list syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+}
+
+/// v2's `cpu.weight` (1-10000) for v1 `cpu.shares` (2-262144), as runc and crun convert it.
+fn cpu_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
 /// The CFS period a `--cpus` quota is given in (docker's: 100 ms).
@@ -121,7 +133,8 @@ impl Cgroup {
             Err(Missing { controller, why }) => {
                 // Any explicit limit fails the run, even one whose own controller exists: a cgroup with
                 // only part of what the user asked for is not what they asked for.
-                let explicit: Vec<String> = ["pids", "memory", "cpu"].iter().filter_map(|c| asked(limits, c)).collect();
+                let explicit: Vec<String> =
+                    ["pids", "memory", "cpu", "cpuset"].iter().filter_map(|c| asked(limits, c)).collect();
                 if !explicit.is_empty() {
                     return Err(SandboxError::NoController { controller, limit: explicit.join(" "), why });
                 }
@@ -165,12 +178,28 @@ impl Cgroup {
             }
             cg.memory = Some(memory);
         }
-        if let Some(nano) = limits.nano_cpus {
+        if limits.nano_cpus.is_some() || limits.cpu_shares.is_some() {
             let cpu = Self::v1_dir(root, "cpu", name)?;
             cg.dirs.push(cpu.clone());
-            fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string()).map_err(|e| Missing::io("cpu", e))?;
-            fs::write(cpu.join("cpu.cfs_quota_us"), cpu_quota_us(nano).to_string())
-                .map_err(|e| Missing::io("cpu", e))?;
+            if let Some(nano) = limits.nano_cpus {
+                fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())
+                    .map_err(|e| Missing::io("cpu", e))?;
+                fs::write(cpu.join("cpu.cfs_quota_us"), cpu_quota_us(nano).to_string())
+                    .map_err(|e| Missing::io("cpu", e))?;
+            }
+            if let Some(shares) = limits.cpu_shares {
+                fs::write(cpu.join("cpu.shares"), shares.to_string()).map_err(|e| Missing::io("cpu", e))?;
+            }
+        }
+        if let Some(cpus) = &limits.cpuset_cpus {
+            let cpuset = Self::v1_dir(root, "cpuset", name)?;
+            cg.dirs.push(cpuset.clone());
+            // A new v1 cpuset starts with no CPUs and no memory nodes: both must be set before a task
+            // may join; the memory nodes are the parent's.
+            let parent = cpuset.parent().unwrap_or(root);
+            let mems = fs::read_to_string(parent.join("cpuset.mems")).map_err(|e| Missing::io("cpuset", e))?;
+            fs::write(cpuset.join("cpuset.mems"), mems.trim()).map_err(|e| Missing::io("cpuset", e))?;
+            fs::write(cpuset.join("cpuset.cpus"), cpus).map_err(|e| Missing::io("cpuset", e))?;
         }
         Ok(cg)
     }
@@ -190,8 +219,11 @@ impl Cgroup {
         if limits.memory.is_some() {
             wanted.push("memory");
         }
-        if limits.nano_cpus.is_some() {
+        if limits.nano_cpus.is_some() || limits.cpu_shares.is_some() {
             wanted.push("cpu");
+        }
+        if limits.cpuset_cpus.is_some() {
+            wanted.push("cpuset");
         }
         let parent = v2_parent(root, &wanted)?;
         let dir = make(&parent, name).map_err(|e| Missing::io("pids", e))?;
@@ -212,6 +244,12 @@ impl Cgroup {
         if let Some(nano) = limits.nano_cpus {
             let max = format!("{} {CPU_PERIOD_US}", cpu_quota_us(nano));
             fs::write(dir.join("cpu.max"), max).map_err(|e| Missing::io("cpu", e))?;
+        }
+        if let Some(shares) = limits.cpu_shares {
+            fs::write(dir.join("cpu.weight"), cpu_weight(shares).to_string()).map_err(|e| Missing::io("cpu", e))?;
+        }
+        if let Some(cpus) = &limits.cpuset_cpus {
+            fs::write(dir.join("cpuset.cpus"), cpus).map_err(|e| Missing::io("cpuset", e))?;
         }
         Ok(cg)
     }
@@ -302,7 +340,12 @@ fn asked(limits: &Limits, controller: &str) -> Option<String> {
     match controller {
         "pids" => limits.pids.filter(|n| *n > 0).map(|n| format!("--pids-limit {n}")),
         "memory" => limits.memory.map(|n| format!("--memory {n}")),
-        "cpu" => limits.nano_cpus.map(|n| format!("--cpus {}", n as f64 / 1e9)),
+        "cpu" => {
+            let quota = limits.nano_cpus.map(|n| format!("--cpus {}", n as f64 / 1e9));
+            let shares = limits.cpu_shares.map(|n| format!("--cpu-shares {n}"));
+            Some(quota.into_iter().chain(shares).collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())
+        }
+        "cpuset" => limits.cpuset_cpus.as_ref().map(|c| format!("--cpuset-cpus {c}")),
         _ => None,
     }
 }
@@ -461,6 +504,25 @@ mod tests {
         let t = fake_v1(&["pids"]);
         let err = Cgroup::create_in(t.path(), &Limits { nano_cpus: Some(500_000_000), ..Limits::default() }, None);
         assert!(err.unwrap_err().to_string().contains("--cpus 0.5 needs the cpu cgroup controller"));
+    }
+
+    #[test]
+    fn cpu_shares_and_cpuset_land_in_the_v1_files_and_are_converted_for_v2() {
+        let t = fake_v1(&["pids", "cpu", "cpuset"]);
+        fs::write(t.path().join("cpuset").join("cpuset.mems"), "0\n").unwrap();
+        let limits = Limits { cpu_shares: Some(512), cpuset_cpus: Some("0-1".into()), ..Limits::default() };
+        let cg = Cgroup::create_in(t.path(), &limits, None).unwrap().unwrap();
+        let dir = |c: &str| cg.dirs.iter().find(|d| d.starts_with(t.path().join(c))).unwrap().clone();
+        assert_eq!(fs::read_to_string(dir("cpu").join("cpu.shares")).unwrap(), "512");
+        assert!(!dir("cpu").join("cpu.cfs_quota_us").exists(), "no quota was asked for");
+        assert_eq!(fs::read_to_string(dir("cpuset").join("cpuset.cpus")).unwrap(), "0-1");
+        assert_eq!(fs::read_to_string(dir("cpuset").join("cpuset.mems")).unwrap(), "0");
+        // No cpuset controller: an explicit --cpuset-cpus is an error naming it.
+        let t = fake_v1(&["pids"]);
+        let err = Cgroup::create_in(t.path(), &limits, None).unwrap_err().to_string();
+        assert!(err.contains("--cpuset-cpus 0-1"), "{err}");
+        // runc's conversion: the ends map to the ends, docker's default 1024 to 39.
+        assert_eq!((cpu_weight(2), cpu_weight(262_144), cpu_weight(1024)), (1, 10_000, 39));
     }
 
     #[test]
