@@ -285,7 +285,7 @@ pub fn run(g: &Globals, a: BuildCommand) -> anyhow::Result<ExitCode> {
         extra_hosts: a
             .add_hosts
             .iter()
-            .map(|h| add_host_line(h, Some("127.0.0.1")).map(|(line, _)| line))
+            .map(|h| add_host_line(h, Ok("127.0.0.1")).map(|(line, _)| line))
             .collect::<Result<_, _>>()?,
         seccomp,
         limits,

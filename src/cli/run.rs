@@ -347,9 +347,13 @@ fn resolution(a: &RunArgs) -> Result<sandbox::Resolution, UsageError> {
     }
     // What host-gateway names: the host's loopback with its network, else the gateway pasta maps to it.
     let gateway = match a.network {
-        NetworkArg::Host => Some("127.0.0.1".to_string()),
-        NetworkArg::Bridge => network::host_gateway().map(|gw| gw.to_string()),
-        _ => None,
+        NetworkArg::Host => Ok("127.0.0.1".to_string()),
+        NetworkArg::Bridge => network::host_gateway().map(|gw| gw.to_string()).ok_or(
+            "host-gateway is the address of the host's IPv4 default route, and this host has none (use --network \
+             host to reach it at 127.0.0.1)",
+        ),
+        _ => Err("host-gateway needs --network bridge (the default) or host; from this network the host is not \
+                  reachable"),
     };
     let mut r = sandbox::Resolution {
         nameservers: a.dns.clone(),
@@ -358,7 +362,7 @@ fn resolution(a: &RunArgs) -> Result<sandbox::Resolution, UsageError> {
         ..Default::default()
     };
     for word in &a.add_hosts {
-        let (line, via_gateway) = super::sandbox_opts::add_host_line(word, gateway.as_deref())?;
+        let (line, via_gateway) = super::sandbox_opts::add_host_line(word, gateway.as_deref().map_err(|why| *why))?;
         r.extra_hosts.push(line);
         r.host_gateway |= via_gateway && a.network == NetworkArg::Bridge;
     }

@@ -163,8 +163,8 @@ fn parse_bytes(s: &str, flag: &str) -> Result<u64, UsageError> {
 }
 
 /// `--add-host HOST:IP` (or docker's `HOST=IP`) as an /etc/hosts line, and whether it named
-/// `host-gateway`, which becomes `gateway` (an error where there is none: the host is not reachable).
-pub(super) fn add_host_line(word: &str, gateway: Option<&str>) -> Result<(String, bool), UsageError> {
+/// `host-gateway`, which becomes `gateway` (or is an error saying why there is none).
+pub(super) fn add_host_line(word: &str, gateway: Result<&str, &str>) -> Result<(String, bool), UsageError> {
     let bad = || UsageError(format!("invalid --add-host {word:?}: expected HOST:IP (IP may be host-gateway)"));
     let (host, ip) = word.split_once('=').or_else(|| word.split_once(':')).ok_or_else(bad)?;
     if host.is_empty() || host.contains(char::is_whitespace) {
@@ -172,13 +172,8 @@ pub(super) fn add_host_line(word: &str, gateway: Option<&str>) -> Result<(String
     }
     let (ip, via_gateway) = match ip.trim_start_matches('[').trim_end_matches(']') {
         "host-gateway" => match gateway {
-            Some(gw) => (gw.to_string(), true),
-            None => {
-                return Err(UsageError(format!(
-                    "--add-host {word:?}: host-gateway needs --network bridge (the default) or host; from this \
-                     network the host is not reachable"
-                )))
-            }
+            Ok(gw) => (gw.to_string(), true),
+            Err(why) => return Err(UsageError(format!("--add-host {word:?}: {why}"))),
         },
         ip => (ip.parse::<std::net::IpAddr>().map_err(|_| bad())?.to_string(), false),
     };
