@@ -18,8 +18,9 @@ pub struct SandboxOptions {
     /// CPUs each command may use (e.g. 0.5, 1.5): a CFS quota of that many CPUs per 100 ms period
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<String>,
+    // No `-c` (docker's short form): clap would take the `-c` of `run --entrypoint sh IMAGE -c …`.
     /// CPU weight of each command against others under contention (2-262144; 1024 is the default share)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "N")]
+    #[arg(long = "cpu-shares", value_name = "N")]
     pub cpu_shares: Option<u64>,
     /// CPUs each command may run on, e.g. 0-2,4 (the kernel's list syntax)
     #[arg(long = "cpuset-cpus", value_name = "LIST")]
