@@ -405,3 +405,21 @@ fn env_file_sets_variables_for_run_and_exec_and_e_wins() {
     fails(&t, &["run", "--rm", "--env-file", path, "busybox", "true"], 125, &format!("--env-file {path}:2:"));
     ok(&t, &["rm", "-f", "envy"]);
 }
+
+#[test]
+fn words_after_the_image_belong_to_the_command_even_when_they_look_like_rbuild_flags() {
+    let t = busybox();
+    // -l, -e, -c, -d, -v and --rm are all rbuild flags before the image; after it they are the command's,
+    // the first word after the image too.
+    assert_eq!(ok(&t, &["run", "--rm", "--entrypoint", "echo", "busybox", "-l", "-e"]), "-l -e\n");
+    let out =
+        ok(&t, &["run", "--rm", "--entrypoint", "printf", "busybox", "%s,", "-e", "-l", "-c", "-d", "-v", "--rm"]);
+    assert_eq!(out, "-e,-l,-c,-d,-v,--rm,");
+    ok(&t, &["create", "--name", "wordy", "--entrypoint", "echo", "busybox", "--name", "-t"]);
+    assert_eq!(ok(&t, &["start", "-a", "wordy"]), "--name -t\n");
+    ok(&t, &["rm", "wordy"]);
+    // And the image is still required.
+    let out = rb(&t, &["run", "--rm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("<IMAGE [COMMAND [ARG...]]>"), "{}", text(&out.stderr));
+}

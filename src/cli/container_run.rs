@@ -89,7 +89,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
     let store = Store::open(&g.root)?;
     // Until config.json names the image (a gc root from then on), the lease keeps it.
     let mut lease = store.lease()?;
-    let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
+    let image = store.lock()?.resolve_leased(a.image(), &mut lease)?;
     let binds = volume_binds(&store, &image, &binds)?;
     let id = container::new_id()?;
     let dir = store.container_dir(&id);
@@ -113,7 +113,7 @@ fn create_container(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::
         id: id.clone(),
         name: a.name.clone().unwrap_or_default(),
         created: container::now(),
-        image: a.image.clone(),
+        image: a.image().to_string(),
         image_id: image.config_digest.to_string(),
         manifest: image.manifest_digest.to_string(),
         labels,

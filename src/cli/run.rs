@@ -100,12 +100,29 @@ pub struct RunArgs {
     pub dns_options: Vec<String>,
     #[command(flatten)]
     pub sandbox: super::sandbox_opts::SandboxOptions,
-    /// Image reference: name[:tag], name@digest, or an image id (prefix)
-    #[arg(value_parser = super::text())]
-    pub image: String,
-    /// Command and arguments (replace the image's CMD)
-    #[arg(value_parser = super::text(), trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image (name[:tag], name@digest, or an image id prefix), then the command and its arguments
+    /// replacing the image's CMD. Everything after the image is the command's, as with docker: one
+    /// positional list, so that a word such as `-c` or `-l` there is never taken as an rbuild flag
+    #[arg(
+        value_parser = super::text(),
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND [ARG...]]"
+    )]
+    pub image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image reference as given.
+    pub fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    /// The command and its arguments (empty: the image's CMD).
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +199,7 @@ fn start(g: &Globals, a: &RunArgs, binds: Vec<VolumeArg>) -> anyhow::Result<Exit
     let store = Store::open(&g.root)?;
     // Held until the container ends: gc keeps the image's blobs and every snapshot meanwhile.
     let mut lease = store.lease()?;
-    let image = store.lock()?.resolve_leased(&a.image, &mut lease)?;
+    let image = store.lock()?.resolve_leased(a.image(), &mut lease)?;
     let binds = volume_binds(&store, &image, &binds)?;
     let id = crate::container::new_id()?;
     // The pid in the name lets the next command remove it if this one is killed.
@@ -270,7 +287,7 @@ pub(super) fn entrypoint_and_cmd(a: &RunArgs, image: &Image) -> (Vec<String>, Ve
         Some(e) => (vec![e.clone()], Vec::new()),
         None => (config.entrypoint().clone().unwrap_or_default(), config.cmd().clone().unwrap_or_default()),
     };
-    (entrypoint, if a.command.is_empty() { default_cmd } else { a.command.clone() })
+    (entrypoint, if a.command().is_empty() { default_cmd } else { a.command().to_vec() })
 }
 
 /// Turn the image config and the flags into the sandbox's spec, as `docker run` merges them.
@@ -290,7 +307,7 @@ pub(super) fn container_spec(
     let (entrypoint, cmd) = entrypoint_and_cmd(a, image);
     let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if argv.is_empty() {
-        return Err(UsageError(format!("no command specified: {} has no ENTRYPOINT or CMD", a.image)).into());
+        return Err(UsageError(format!("no command specified: {} has no ENTRYPOINT or CMD", a.image())).into());
     }
     let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let (seccomp, limits) = a.sandbox.resolve()?;
