@@ -13,24 +13,24 @@ use std::path::{Path, PathBuf};
 /// `K=V` entries from `files` then `flags`, each variable once.
 pub(super) fn env_args(files: &[PathBuf], flags: &[String]) -> Result<Vec<String>, UsageError> {
     let mut out: Vec<String> = Vec::new();
-    let mut add = |entry: String| {
-        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k).to_string();
-        match out.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
-            Some(slot) => *slot = entry,
-            None => out.push(entry),
-        }
-    };
     for file in files {
         for entry in read_env_file(file)? {
-            add(entry);
+            set_env(&mut out, &entry);
         }
     }
-    for flag in flags {
-        if let Some(entry) = resolve(flag) {
-            add(entry);
-        }
+    for entry in flags.iter().filter_map(|flag| resolve(flag)) {
+        set_env(&mut out, &entry);
     }
     Ok(out)
+}
+
+/// Set `kv` (`K=V`) in `env`: in place of K's earlier value, else at the end.
+pub(super) fn set_env(env: &mut Vec<String>, kv: &str) {
+    let prefix = format!("{}=", kv.split_once('=').map_or(kv, |(k, _)| k));
+    match env.iter_mut().find(|e| e.starts_with(&prefix)) {
+        Some(slot) => *slot = kv.to_string(),
+        None => env.push(kv.to_string()),
+    }
 }
 
 /// `K=V` as it is; `K` with rbuild's own value, or nothing when it has none.

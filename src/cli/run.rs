@@ -4,6 +4,7 @@
 //! Exit codes follow `docker run`: the command's own code, 126/127 when it cannot be executed, 125 when
 //! rbuild itself fails (image missing, sandbox setup), 128+N when rbuild is stopped by signal N.
 
+use super::env_args::set_env;
 use super::{Globals, UsageError};
 use crate::container::network::{self, PortMapping};
 use crate::container::restart::RestartPolicy;
@@ -313,8 +314,7 @@ pub(super) fn container_spec(
     let (seccomp, limits) = a.sandbox.resolve()?;
     let mut env = config.env().clone().unwrap_or_default();
     for e in super::env_args::env_args(&a.env_files, &a.env)? {
-        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        set_env(&mut env, key, &e);
+        set_env(&mut env, &e);
     }
     add_default(&mut env, "PATH", DEFAULT_PATH);
     add_default(&mut env, "HOSTNAME", &hostname);
@@ -392,14 +392,6 @@ pub(super) fn stdin_mode(a: &RunArgs) -> Stdin {
         (input, true) => Stdin::Terminal { input },
         (true, false) => Stdin::Inherit,
         (false, false) => Stdin::Null,
-    }
-}
-
-fn set_env(env: &mut Vec<String>, key: &str, kv: &str) {
-    let prefix = format!("{key}=");
-    match env.iter_mut().find(|e| e.starts_with(&prefix)) {
-        Some(slot) => *slot = kv.to_string(),
-        None => env.push(kv.to_string()),
     }
 }
 
@@ -546,8 +538,8 @@ mod tests {
     #[test]
     fn env_flags_override_by_key_and_defaults_only_fill_gaps() {
         let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
-        set_env(&mut env, "A", "A=2");
-        set_env(&mut env, "B", "B=3");
+        set_env(&mut env, "A=2");
+        set_env(&mut env, "B=3");
         add_default(&mut env, "PATH", DEFAULT_PATH);
         add_default(&mut env, "HOSTNAME", "abc");
         assert_eq!(env, ["PATH=/bin", "A=2", "B=3", "HOSTNAME=abc"]);

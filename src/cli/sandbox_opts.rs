@@ -85,13 +85,13 @@ impl SandboxOptions {
 /// `--cpuset-cpus`: the kernel's list syntax (`0-2,4`), every CPU one this machine has online.
 fn parse_cpuset(s: &str) -> Result<String, UsageError> {
     let bad = || UsageError(format!("invalid --cpuset-cpus {s:?}: expected a list such as 0-2,4"));
-    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
-    let online = cpu_list(online.trim()).unwrap_or_default();
+    let online_text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let online = cpu_list(online_text.trim()).unwrap_or_default();
     let wanted = cpu_list(s.trim()).ok_or_else(bad)?;
     if let Some(missing) = wanted.iter().find(|c| !online.is_empty() && !online.contains(c)) {
         return Err(UsageError(format!(
             "--cpuset-cpus {s}: CPU {missing} is not available (online: {})",
-            std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default().trim()
+            online_text.trim()
         )));
     }
     Ok(s.trim().to_string())

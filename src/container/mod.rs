@@ -408,18 +408,20 @@ impl Container {
     /// container, so that they read its exit code first, as docker's waiters get it. `None` when it
     /// cannot be taken (the removal is under way).
     pub fn waiter(&self) -> Option<nix::fcntl::Flock<fs::File>> {
-        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(WAITERS)).ok()?;
+        let file = self.waiters_file().ok()?;
         nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock).ok()
+    }
+
+    /// `waiters.lock`, made if missing: waiters lock it shared, the end of an `--rm` container exclusive.
+    fn waiters_file(&self) -> io::Result<fs::File> {
+        fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(WAITERS))
     }
 
     /// The end of an `--rm` container, before it is removed: let the commands waiting for it read its
     /// recorded end first (see [`Container::waiter`]).
     pub(crate) fn let_waiters_read(&self) {
         use nix::fcntl::{Flock, FlockArg};
-        let path = self.dir.join(WAITERS);
-        let Ok(mut file) = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) else {
-            return;
-        };
+        let Ok(mut file) = self.waiters_file() else { return };
         let deadline = std::time::Instant::now() + WAITERS_GRACE;
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {

@@ -60,8 +60,7 @@ pub use init::init_main;
 pub use interrupt::cancel_all;
 pub use join::{join, join_main, sandbox_cgroups, JOIN_SUBCOMMAND};
 pub use parent::{
-    hosts_file, run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, Netns,
-    DEFAULT_HOSTS,
+    run, run_holding_terminal, run_in_netns, run_observed, run_prefixed, run_with_init, Netns, DEFAULT_HOSTS,
 };
 pub use pty::{set_window_size, window_size, RawMode, Winch};
 pub use resolv::Resolution;

@@ -28,10 +28,10 @@ use std::process::{Command, Stdio};
 /// `/etc/hosts` when the host has none, or for an empty network namespace.
 pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
-/// The `/etc/hosts` a sandbox on `network` with `hostname` gets (callers adding entries, as `build
-/// --add-host`, start here). The sandbox's own name resolves inside it in every mode, as with Docker
-/// (apache's AH00558 otherwise); 127.0.1.1 is Debian's address for it.
-pub fn hosts_file(network: Network, hostname: &str) -> String {
+/// The `/etc/hosts` a sandbox on `network` with `hostname` gets, before its `--add-host` lines
+/// ([`super::Resolution::hosts`]). The sandbox's own name resolves inside it in every mode, as with
+/// Docker (apache's AH00558 otherwise); 127.0.1.1 is Debian's address for it.
+fn hosts_file(network: Network, hostname: &str) -> String {
     let own = format!("127.0.1.1\t{hostname}\n");
     match network {
         Network::Host => {
